@@ -1,0 +1,203 @@
+//! Release archives: names, reproducible writing, and reading the server binary back
+//! out of whatever a user hands to deploy (`.tar.gz` or a bare binary).
+
+use std::{
+    io::{self, Read, Write},
+    path::Path,
+};
+
+use flate2::{Compression, GzBuilder, read::GzDecoder};
+
+/// The name of the server binary, inside archives and on the remote host.
+pub const BINARY_NAME: &str = "mlcremote";
+
+/// Refuse to unpack more than this (a decompression bomb, or not our archive).
+const MAX_BINARY: u64 = 512 * 1024 * 1024;
+
+/// Archive formats `cargo xtask dist --format` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    TarGz,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::TarGz => "tar.gz",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Format> {
+        match s {
+            "tar.gz" | "tgz" => Some(Format::TarGz),
+            _ => None,
+        }
+    }
+}
+
+/// `mlcremote-<triple>`: the archive's top folder, and its name without extension.
+pub fn stem(triple: &str) -> String {
+    format!("{BINARY_NAME}-{triple}")
+}
+
+/// `mlcremote-<triple>.<ext>`.
+pub fn archive_name(triple: &str, format: Format) -> String {
+    format!("{}.{}", stem(triple), format.extension())
+}
+
+/// The target triple an archive name stands for, if it is one of ours.
+pub fn triple_of(archive_name: &str) -> Option<&str> {
+    let rest = archive_name.strip_prefix("mlcremote-")?;
+    [".tar.gz", ".zip"].iter().find_map(|ext| rest.strip_suffix(ext))
+}
+
+/// A file to put in an archive.
+pub struct Entry<'a> {
+    pub name: &'a str,
+    pub data: &'a [u8],
+    pub mode: u32,
+}
+
+/// Write `mlcremote-<triple>.tar.gz` content: one top folder, entries sorted, uid/gid 0,
+/// empty owner names, every mtime `mtime`, gzip header with mtime 0 and no file name.
+/// The same input always gives the same bytes.
+pub fn write_tar_gz(top: &str, entries: &[Entry<'_>], mtime: u64) -> io::Result<Vec<u8>> {
+    let gz = GzBuilder::new().mtime(0).write(Vec::new(), Compression::best());
+    let mut tar = tar::Builder::new(gz);
+    tar.mode(tar::HeaderMode::Deterministic);
+
+    let mut dir = header(tar::EntryType::Directory, 0o755, 0, mtime);
+    tar.append_data(&mut dir, format!("{top}/"), io::empty())?;
+
+    let mut sorted: Vec<&Entry<'_>> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(b.name));
+    for entry in sorted {
+        let mut h = header(tar::EntryType::Regular, entry.mode, entry.data.len() as u64, mtime);
+        tar.append_data(&mut h, format!("{top}/{}", entry.name), entry.data)?;
+    }
+    let gz = tar.into_inner()?;
+    gz.finish()
+}
+
+fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_size(size);
+    h.set_mtime(mtime);
+    h.set_uid(0);
+    h.set_gid(0);
+    // set_username/groupname with "" cannot fail; the header starts zeroed anyway.
+    let _ = h.set_username("");
+    let _ = h.set_groupname("");
+    h
+}
+
+/// The server binary found in a user-supplied artifact.
+#[derive(Debug)]
+pub struct FoundBinary {
+    pub bytes: Vec<u8>,
+    /// Where it was inside the archive (`None` for a bare binary).
+    pub inner_path: Option<String>,
+}
+
+/// Read the server binary from a `.tar.gz` or a bare binary file.
+pub fn read_binary(path: &Path) -> Result<FoundBinary, String> {
+    let shown = path.display();
+    let mut file = std::fs::File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
+    let mut magic = [0u8; 2];
+    let is_gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+    drop(file);
+    if !is_gzip {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+        return Ok(FoundBinary { bytes, inner_path: None });
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
+    let mut archive = tar::Archive::new(GzDecoder::new(file));
+    let entries = archive.entries().map_err(|e| format!("{shown} is not a .tar.gz: {e}"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("{shown} is damaged: {e}"))?;
+        let inner = entry.path().map_err(|e| format!("{shown}: {e}"))?.to_string_lossy().into_owned();
+        if !is_binary_path(&inner) || entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        if entry.size() > MAX_BINARY {
+            return Err(format!("{shown}: {inner} is larger than {MAX_BINARY} bytes"));
+        }
+        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        entry.read_to_end(&mut bytes).map_err(|e| format!("{shown} is damaged: {e}"))?;
+        return Ok(FoundBinary { bytes, inner_path: Some(inner) });
+    }
+    Err(format!("{shown} holds no `{BINARY_NAME}` binary (expected mlcremote-<target>/{BINARY_NAME})"))
+}
+
+/// `mlcremote` at the top or one folder down, as our archives have it.
+fn is_binary_path(inner: &str) -> bool {
+    let inner = inner.trim_start_matches("./");
+    let parts: Vec<&str> = inner.split('/').filter(|p| !p.is_empty()).collect();
+    matches!(parts.as_slice(), [name] | [_, name] if *name == BINARY_NAME)
+}
+
+/// Write `bytes` to `path` through a temp file in the same folder and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(archive_name("x86_64-unknown-linux-musl", Format::TarGz), "mlcremote-x86_64-unknown-linux-musl.tar.gz");
+        assert_eq!(triple_of("mlcremote-aarch64-apple-darwin.zip"), Some("aarch64-apple-darwin"));
+        assert_eq!(triple_of("other-x.tar.gz"), None);
+    }
+
+    #[test]
+    fn tar_gz_is_reproducible_and_readable() {
+        let entries = [
+            Entry { name: "mlcremote", data: b"\x7fELF binary", mode: 0o755 },
+            Entry { name: "README.md", data: b"read me", mode: 0o644 },
+        ];
+        let a = write_tar_gz("mlcremote-t", &entries, 1_700_000_000).unwrap();
+        let b = write_tar_gz("mlcremote-t", &entries, 1_700_000_000).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(&a[4..8], &[0, 0, 0, 0], "gzip mtime must be 0");
+        assert_eq!(a[3] & 0x08, 0, "gzip header must carry no file name");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar.gz");
+        std::fs::write(&path, &a).unwrap();
+        let found = read_binary(&path).unwrap();
+        assert_eq!(found.bytes, b"\x7fELF binary");
+        assert_eq!(found.inner_path.as_deref(), Some("mlcremote-t/mlcremote"));
+
+        let c = write_tar_gz("mlcremote-t", &entries, 1_700_000_001).unwrap();
+        assert_ne!(a, c, "mtime must be part of the archive");
+    }
+
+    #[test]
+    fn refuses_an_archive_without_the_binary() {
+        let a = write_tar_gz("x", &[Entry { name: "README.md", data: b"x", mode: 0o644 }], 1).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar.gz");
+        std::fs::write(&path, a).unwrap();
+        assert!(read_binary(&path).unwrap_err().contains("holds no `mlcremote`"));
+    }
+
+    #[test]
+    fn binary_paths() {
+        for ok in ["mlcremote", "./mlcremote", "mlcremote-x/mlcremote"] {
+            assert!(is_binary_path(ok), "{ok}");
+        }
+        for no in ["a/b/mlcremote", "mlcremote-x/README.md", "mlcremote.prev"] {
+            assert!(!is_binary_path(no), "{no}");
+        }
+    }
+}

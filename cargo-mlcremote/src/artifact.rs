@@ -1,0 +1,131 @@
+//! Choosing the server binary to deploy for a host's platform, from `--artifact` or
+//! `--dist`, and verifying it against the checksums shipped beside it.
+
+use std::path::{Path, PathBuf};
+
+use crate::{
+    archive::{self, Format},
+    checksum, err,
+    error::Result,
+    manifest::{MANIFEST_NAME, Manifest, SUMS_NAME},
+    target::{Platform, Target, is_static_elf},
+};
+
+/// Where deploy takes the server binary from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// `--artifact PATH`: a `.tar.gz` or a bare binary.
+    Artifact(PathBuf),
+    /// `--dist DIR`: the output of `cargo xtask dist`.
+    Dist(PathBuf),
+}
+
+/// The binary chosen for one host, verified.
+#[derive(Clone, Debug)]
+pub struct Chosen {
+    pub target: Target,
+    pub bytes: Vec<u8>,
+    pub sha256: String,
+    /// The file it came from, for messages.
+    pub origin: PathBuf,
+}
+
+/// Pick and verify the binary for `platform` (SPEC §6 step 3).
+pub fn choose(source: &Source, platform: &Platform) -> Result<Chosen> {
+    let candidates = platform.targets();
+    let wanted = candidates.iter().map(|t| t.triple).collect::<Vec<_>>().join(" or ");
+    match source {
+        Source::Artifact(path) => {
+            verify_beside(path)?;
+            let named = path.file_name().and_then(|n| archive::triple_of(&n.to_string_lossy()).map(str::to_owned));
+            if let Some(triple) = &named
+                && !candidates.iter().any(|t| t.triple == triple)
+            {
+                return Err(err!(Artifact, "{} is built for {triple}, but the host needs {wanted}", path.display()));
+            }
+            let found = archive::read_binary(path).map_err(|e| err!(Artifact, "{e}"))?;
+            // A bare binary does not say musl or gnu: a static one is taken for musl.
+            let mut candidates = candidates.clone();
+            if named.is_none() && !is_static_elf(&found.bytes) {
+                candidates.retain(|t| !t.triple.ends_with("-musl"));
+            }
+            let target = candidates
+                .iter()
+                .copied()
+                .filter(|t| named.as_deref().is_none_or(|n| n == t.triple))
+                .find(|t| t.check_binary(&found.bytes).is_ok());
+            let Some(target) = target else {
+                let why = candidates.first().map(|t| t.check_binary(&found.bytes)).and_then(|r| r.err()).unwrap_or_default();
+                return Err(err!(Artifact, "{} cannot run on this host: {why}", path.display()));
+            };
+            Ok(Chosen { target, sha256: checksum::sha256_hex(&found.bytes), bytes: found.bytes, origin: path.clone() })
+        }
+        Source::Dist(dir) => {
+            let path = candidates
+                .iter()
+                .map(|t| (t, dir.join(archive::archive_name(t.triple, Format::TarGz))))
+                .find(|(_, p)| p.is_file());
+            let Some((target, path)) = path else {
+                let first = candidates.first().map_or("<target>", |t| t.triple);
+                return Err(err!(
+                    Artifact,
+                    "no archive for {wanted} in {}; build one with `cargo xtask dist --target {first}`",
+                    dir.display()
+                ));
+            };
+            verify_beside(&path)?;
+            let found = archive::read_binary(&path).map_err(|e| err!(Artifact, "{e}"))?;
+            target
+                .check_binary(&found.bytes)
+                .map_err(|why| err!(Artifact, "{} holds the wrong binary: {why}", path.display()))?;
+            let sha256 = checksum::sha256_hex(&found.bytes);
+            verify_manifest(dir, &path, &sha256)?;
+            Ok(Chosen { target: *target, bytes: found.bytes, sha256, origin: path })
+        }
+    }
+}
+
+/// Check `file` against `<file>.sha256` and `SHA256SUMS` beside it, where they exist.
+fn verify_beside(file: &Path) -> Result<()> {
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let sidecar = dir.join(format!("{name}.sha256"));
+    let sums = dir.join(SUMS_NAME);
+    let mut expected = Vec::new();
+    for list in [&sidecar, &sums] {
+        let Ok(text) = std::fs::read_to_string(list) else { continue };
+        let entries = checksum::parse_sums(&text).map_err(|e| err!(Artifact, "{}: {e}", list.display()))?;
+        expected.extend(entries.into_iter().filter(|(_, n)| *n == name).map(|(sha, _)| (sha, list.clone())));
+    }
+    if expected.is_empty() {
+        return Ok(());
+    }
+    let actual = checksum::sha256_file(file).map_err(|e| err!(Artifact, "cannot read {}: {e}", file.display()))?;
+    for (sha, list) in expected {
+        if sha != actual {
+            return Err(err!(
+                Artifact,
+                "checksum mismatch: {} has sha256 {actual}, but {} says {sha}; refusing to deploy it",
+                file.display(),
+                list.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The manifest's `binary.sha256`, where present, must match what is in the archive.
+fn verify_manifest(dir: &Path, archive_path: &Path, binary_sha256: &str) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(dir.join(MANIFEST_NAME)) else { return Ok(()) };
+    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| err!(Artifact, "{MANIFEST_NAME} is not valid: {e}"))?;
+    let name = archive_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let listed = manifest.artifacts.iter().find(|a| a.name == name).and_then(|a| a.binary.as_ref());
+    match listed {
+        Some(binary) if binary.sha256 != binary_sha256 => Err(err!(
+            Artifact,
+            "checksum mismatch: the binary in {name} has sha256 {binary_sha256}, but {MANIFEST_NAME} says {}",
+            binary.sha256
+        )),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,77 @@
+//! SHA-256 digests and the `SHA256SUMS` / `<archive>.sha256` line format
+//! (`<hex>  <name>\n`, what `sha256sum -c` reads).
+
+use std::{fs::File, io, io::Read, path::Path};
+
+use sha2::{Digest, Sha256};
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Lowercase hex SHA-256 of a file, read in chunks.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// One line of a sums file.
+pub fn sums_line(sha256: &str, name: &str) -> String {
+    format!("{sha256}  {name}\n")
+}
+
+/// A sums file: lines sorted by name, as `SHA256SUMS` is written.
+pub fn sums_file<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut entries: Vec<_> = entries.into_iter().collect();
+    entries.sort_by(|a, b| a.1.cmp(b.1));
+    entries.into_iter().map(|(sha, name)| sums_line(sha, name)).collect()
+}
+
+/// Parse a sums file into `(sha256, name)` pairs; accepts `sha256sum`'s binary-mode `*`.
+pub fn parse_sums(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let (sha, name) = line
+                .split_once(' ')
+                .ok_or_else(|| format!("not a checksum line: {line:?}"))?;
+            let name = name.trim_start_matches(' ').trim_start_matches('*');
+            if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) || name.is_empty() {
+                return Err(format!("not a checksum line: {line:?}"));
+            }
+            Ok((sha.to_ascii_lowercase(), name.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_digest() {
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn sums_round_trip_sorted() {
+        let a = sha256_hex(b"a");
+        let b = sha256_hex(b"b");
+        let text = sums_file([(b.as_str(), "z.tar.gz"), (a.as_str(), "a.tar.gz")]);
+        assert_eq!(text, format!("{a}  a.tar.gz\n{b}  z.tar.gz\n"));
+        let parsed = parse_sums(&format!("{text}{a} *c.zip\n")).unwrap();
+        assert_eq!(parsed[1], (b, "z.tar.gz".to_string()));
+        assert_eq!(parsed[2].1, "c.zip");
+        assert!(parse_sums("deadbeef  x\n").is_err());
+    }
+}

@@ -1,0 +1,361 @@
+//! `cargo mlcremote deploy` for one host: SPEC §6 steps 1–10 over one SSH connection.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::{
+    artifact::{self, Chosen, Source},
+    err,
+    error::{Error, Kind, Result},
+    host::Destination,
+    remote::{self, Install, Probe, StartMethod, status},
+    ssh::{ConnectOptions, HttpError, Session, random_hex},
+    target::Platform,
+};
+
+/// Everything deploy needs besides the host.
+#[derive(Clone, Debug)]
+pub struct DeployOptions {
+    pub connect: ConnectOptions,
+    pub source: Source,
+    /// `--install-dir`, `~/.mlcremote` by default; `~/` is the remote home.
+    pub install_dir: String,
+    /// `--server-port`, 0 = any free port.
+    pub server_port: u16,
+    /// `None` = auto: the SPEC order among those that exist.
+    pub start_method: Option<StartMethod>,
+    pub health_timeout: Duration,
+    /// Reinstall even when the installed binary is identical and healthy.
+    pub force: bool,
+    /// Print the plan and change nothing.
+    pub dry_run: bool,
+}
+
+impl DeployOptions {
+    pub fn new(source: Source) -> DeployOptions {
+        DeployOptions {
+            connect: ConnectOptions::default(),
+            source,
+            install_dir: DEFAULT_INSTALL_DIR.into(),
+            server_port: 0,
+            start_method: None,
+            health_timeout: Duration::from_secs(60),
+            force: false,
+            dry_run: false,
+        }
+    }
+}
+
+pub const DEFAULT_INSTALL_DIR: &str = "~/.mlcremote";
+
+/// What happened, for the final report (and `--json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub host: String,
+    /// `installed`, `up to date` or `planned` (dry run).
+    pub result: String,
+    pub target: String,
+    pub version: String,
+    pub pid: Option<u32>,
+    pub port: Option<u16>,
+    pub start_method: Option<String>,
+    pub install_dir: String,
+    /// `/health` as the server answered it.
+    pub health: Option<serde_json::Value>,
+    /// Each step and how long it took, in order.
+    pub steps: Vec<Step>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    pub name: &'static str,
+    pub ms: u128,
+}
+
+/// Where progress lines go: a line per finished step, or nothing.
+pub trait Progress: Send + Sync {
+    fn step(&self, host: &str, step: &str, took: Duration);
+    fn upload(&self, _host: &str, _sent: u64, _total: u64) {}
+}
+
+/// Prints nothing.
+pub struct Silent;
+impl Progress for Silent {
+    fn step(&self, _: &str, _: &str, _: Duration) {}
+}
+
+struct Steps<'a> {
+    host: String,
+    progress: &'a dyn Progress,
+    last: Instant,
+    done: Vec<Step>,
+}
+
+impl Steps<'_> {
+    fn done(&mut self, name: &'static str) {
+        let took = self.last.elapsed();
+        self.progress.step(&self.host, name, took);
+        self.done.push(Step { name, ms: took.as_millis() });
+        self.last = Instant::now();
+    }
+}
+
+/// Deploy to one host.
+pub async fn deploy(destination: &Destination, options: &DeployOptions, progress: &dyn Progress) -> Result<Report> {
+    let mut steps = Steps { host: destination.to_string(), progress, last: Instant::now(), done: Vec::new() };
+    let session = Session::connect(destination, &options.connect).await?;
+    steps.done("connect");
+    let result = deploy_on(&session, options, &mut steps).await;
+    session.close().await;
+    result
+}
+
+async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps<'_>) -> Result<Report> {
+    // 2. Probe.
+    let out = session.run(&remote::probe_script(&options.install_dir)).await?;
+    let probe = Probe::parse(&out).map_err(|e| err!(Other, "{e}").detail(out.stderr.clone()))?;
+    let platform = Platform::from_uname(&probe.uname).map_err(|e| err!(Artifact, "{e}"))?;
+    steps.done("probe");
+
+    // 3. Choose the artifact.
+    let chosen = artifact::choose(&options.source, &platform)?;
+    steps.done("choose");
+    let mut report = Report {
+        host: session.destination.to_string(),
+        result: String::new(),
+        target: chosen.target.triple.into(),
+        version: String::new(),
+        pid: None,
+        port: None,
+        start_method: None,
+        install_dir: probe.dir.clone(),
+        health: None,
+        steps: Vec::new(),
+    };
+
+    // 4. Skip when identical and healthy.
+    if !options.force
+        && probe.installed_sha256.as_deref() == Some(chosen.sha256.as_str())
+        && let Some(server) = probe.running_server()
+        && let Ok(health) = health_once(session, &probe.dir, server.port).await
+    {
+        steps.done("health");
+        report.result = "up to date".into();
+        fill_from_health(&mut report, &health);
+        report.port = Some(server.port);
+        report.start_method = installed_start_method(session, &probe.dir).await;
+        report.health = Some(health);
+        report.steps = std::mem::take(&mut steps.done);
+        return Ok(report);
+    }
+
+    let methods = start_methods(options.start_method, &probe)?;
+    if options.dry_run {
+        report.result = "planned".into();
+        report.start_method = methods.first().map(|m| m.name().to_string());
+        eprint!("{}", plan(&session.destination, &probe, &chosen, &methods, options));
+        report.steps = std::mem::take(&mut steps.done);
+        return Ok(report);
+    }
+    if let Some(free) = probe.free_kb
+        && free.saturating_mul(1024) < chosen.bytes.len() as u64 * 2
+    {
+        return Err(err!(
+            Install,
+            "not enough space in {}: {} KiB free, {} KiB needed; free some space or pass --install-dir",
+            probe.dir,
+            free,
+            chosen.bytes.len() as u64 * 2 / 1024
+        ));
+    }
+
+    // 5. Upload to a temp name; the install script verifies and renames it.
+    let out = session.run(&remote::prepare_script(&probe.dir)).await?;
+    if out.status != 0 {
+        return Err(script_error(&out, &probe.dir));
+    }
+    let upload = format!("{}/.mlcremote.upload-{}", probe.dir, random_hex(6));
+    let total = chosen.bytes.len() as u64;
+    let mut sent = 0;
+    let host = session.destination.to_string();
+    session
+        .upload(&chosen.bytes, &upload, |n| {
+            sent += n;
+            steps.progress.upload(&host, sent, total);
+        })
+        .await?;
+    steps.done("upload");
+
+    // 6–7. Install, stop the old server, start the new one.
+    let install = Install {
+        dir: &probe.dir,
+        upload: &upload,
+        sha256: &chosen.sha256,
+        target: chosen.target.triple,
+        port: options.server_port,
+        methods: &methods,
+        old_pid: probe.server.as_ref().map(|s| s.pid),
+        wait_tenths: (options.health_timeout.as_millis() / 100).clamp(10, 6000) as u32,
+    };
+    let out = session.run(&install.script()).await?;
+    if out.status != 0 {
+        let error = script_error(&out, &probe.dir);
+        return Err(with_log(session, &probe.dir, error, "install/start").await);
+    }
+    let version = out
+        .field("version_json")
+        .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let state: Option<remote::ServerState> = out.field("server_json").and_then(|j| serde_json::from_str(j).ok());
+    let Some(state) = state else {
+        return Err(with_log(session, &probe.dir, err!(Unhealthy, "the server wrote an unreadable server.json"), "start").await);
+    };
+    report.start_method = out.field("start_method").map(str::to_owned);
+    report.port = Some(state.port);
+    steps.done("install+start");
+
+    // 8. Verify through the SSH connection.
+    let health = match wait_healthy(session, &probe.dir, state.port, options.health_timeout).await {
+        Ok(health) => health,
+        Err(e) => return Err(with_log(session, &probe.dir, e, "health").await),
+    };
+    if health["version"].as_str() != Some(version.as_str()) {
+        let seen = health["version"].as_str().unwrap_or("?");
+        let e = err!(Unhealthy, "the server on port {} reports version {seen}, expected {version}", state.port);
+        return Err(with_log(session, &probe.dir, e, "health").await);
+    }
+    steps.done("health");
+    report.result = "installed".into();
+    fill_from_health(&mut report, &health);
+    report.health = Some(health);
+    report.steps = std::mem::take(&mut steps.done);
+    Ok(report)
+}
+
+fn fill_from_health(report: &mut Report, health: &serde_json::Value) {
+    report.version = health["version"].as_str().unwrap_or_default().into();
+    report.pid = health["pid"].as_u64().and_then(|p| u32::try_from(p).ok());
+}
+
+async fn installed_start_method(session: &Session, dir: &str) -> Option<String> {
+    let script = format!("d={}\n[ -f \"$d/install.json\" ] && tr -d '\\n' <\"$d/install.json\"\n", remote::quote(dir));
+    let out = session.run(&script).await.ok()?;
+    let json: serde_json::Value = serde_json::from_str(out.stdout.trim()).ok()?;
+    json["start_method"].as_str().map(str::to_owned)
+}
+
+/// Which start methods to try, in order (SPEC §6 step 7).
+fn start_methods(given: Option<StartMethod>, probe: &Probe) -> Result<Vec<StartMethod>> {
+    let methods: Vec<StartMethod> = match given {
+        Some(method) => vec![method],
+        None => StartMethod::ALL.into_iter().filter(|m| probe.has(m.name())).collect(),
+    };
+    if methods.is_empty() {
+        let names: Vec<&str> = StartMethod::ALL.iter().map(|m| m.name()).collect();
+        return Err(err!(Install, "none of the start methods exists on the host ({}); install one of them", names.join(", ")));
+    }
+    Ok(methods)
+}
+
+/// The plan `--dry-run` prints: what deploy would do on this host.
+pub fn plan(dest: &Destination, probe: &Probe, chosen: &Chosen, methods: &[StartMethod], options: &DeployOptions) -> String {
+    let dir = &probe.dir;
+    let names: Vec<&str> = methods.iter().map(|m| m.name()).collect();
+    let stop = match probe.running_server() {
+        Some(s) => format!("stop the running server (pid {}, port {})", s.pid, s.port),
+        None => "no server is running".into(),
+    };
+    format!(
+        "plan for {dest} ({uname}):\n  artifact  {origin} ({target}, sha256 {sha})\n  upload    {size} bytes to {dir}/.mlcremote.upload-*, verify sha256, chmod 0755\n  \
+         install   keep {dir}/mlcremote as mlcremote.prev, rename into {dir}/mlcremote; write run.sh, token, install.json\n  \
+         stop      {stop}\n  start     first that works of: {methods}; port {port}\n  verify    GET /health through the SSH connection, up to {timeout:?}\n",
+        uname = probe.uname,
+        origin = chosen.origin.display(),
+        target = chosen.target.triple,
+        sha = chosen.sha256,
+        size = chosen.bytes.len(),
+        methods = names.join(", "),
+        port = if options.server_port == 0 { "any free".to_string() } else { options.server_port.to_string() },
+        timeout = options.health_timeout,
+    )
+}
+
+/// One `/health` check: through a direct-tcpip channel, or, where the SSH server refuses
+/// forwarding, with the server's own `mlcremote health` on the host.
+async fn health_once(session: &Session, dir: &str, port: u16) -> Result<serde_json::Value, String> {
+    let body = match session.http_get(port, "/health").await {
+        Ok((200, body)) => body,
+        Ok((status, body)) => return Err(format!("/health answered {status}: {body}")),
+        Err(HttpError::ForwardingRefused) => {
+            let out = session.run(&remote::health_script(dir)).await.map_err(|e| e.message)?;
+            if out.status != 0 {
+                return Err(format!("mlcremote health failed: {}{}", out.stdout, out.stderr));
+            }
+            out.stdout
+        }
+        Err(HttpError::Failed(e)) => return Err(e),
+    };
+    let health: serde_json::Value = serde_json::from_str(body.trim()).map_err(|e| format!("/health is not JSON: {e}"))?;
+    if health["status"] == "ok" { Ok(health) } else { Err(format!("/health says {health}")) }
+}
+
+/// Poll `/health` with backoff until it says ok, or `timeout` passes.
+async fn wait_healthy(session: &Session, dir: &str, port: u16, timeout: Duration) -> Result<serde_json::Value> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match health_once(session, dir, port).await {
+            Ok(health) => return Ok(health),
+            Err(last) if Instant::now() + pause >= deadline => {
+                return Err(err!(Unhealthy, "the server did not become healthy within {timeout:?}: {last}"));
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Map a failed remote script to the SPEC exit code and its message.
+fn script_error(out: &crate::ssh::Output, dir: &str) -> Error {
+    let message = out.field("error").map_or_else(|| format!("remote command failed with status {}", out.status), str::to_owned);
+    let kind = match out.status {
+        status::INSTALL_FAILED | status::DOES_NOT_RUN | status::CORRUPT_UPLOAD => Kind::Install,
+        status::NO_START_METHOD => Kind::Install,
+        status::DIED_AT_START | status::NO_STATE_FILE => Kind::Unhealthy,
+        _ => Kind::Other,
+    };
+    let hint = match out.status {
+        status::DOES_NOT_RUN => " (is the file system mounted noexec? pass --install-dir on another one)",
+        _ => "",
+    };
+    let mut error = Error::new(kind, format!("{message}{hint}"));
+    if !out.stderr.trim().is_empty() {
+        error = error.detail(format!("stderr on the host ({dir}):\n{}", out.stderr.trim_end()));
+    }
+    error
+}
+
+/// SPEC §6 step 9: add the last 100 lines of the server log and the failed step.
+async fn with_log(session: &Session, dir: &str, error: Error, step: &str) -> Error {
+    let log = match session.run(&remote::log_tail_script(dir, 100)).await {
+        Ok(out) if !out.stdout.trim().is_empty() => out.stdout,
+        _ => "(the log is empty)\n".into(),
+    };
+    let mut detail = format!("failed step: {step}\nlast lines of {dir}/logs/out.log:\n{log}");
+    if let Some(more) = &error.detail {
+        detail = format!("{more}\n{detail}");
+    }
+    Error { detail: Some(detail), ..error }
+}
+
+/// Plain progress lines on stderr: `[host] step (12 ms)`.
+pub struct Lines;
+
+impl Progress for Lines {
+    fn step(&self, host: &str, step: &str, took: Duration) {
+        eprintln!("[{host}] {step} ({} ms)", took.as_millis());
+    }
+}

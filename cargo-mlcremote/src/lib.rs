@@ -1,0 +1,11 @@
+pub mod archive;
+pub mod checksum;
+pub mod error;
+pub mod host;
+pub mod manifest;
+pub mod target;
+pub mod known_hosts;
+pub mod ssh;
+pub mod remote;
+pub mod artifact;
+pub mod deploy;

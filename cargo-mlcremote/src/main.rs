@@ -1,0 +1,284 @@
+//! `cargo mlcremote`: deploy and manage the mlcremote server on hosts over SSH.
+
+use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use mlcremote_client::{
+    artifact::Source,
+    deploy::{self, DeployOptions, Lines, Progress, Report, Silent},
+    err,
+    error::{Error, Kind},
+    host::Destination,
+    remote::StartMethod,
+    ssh::ConnectOptions,
+};
+
+/// Invoked by cargo as `cargo-mlcremote mlcremote …`; also works as `cargo-mlcremote …`.
+#[derive(Parser)]
+#[command(name = "cargo mlcremote", bin_name = "cargo mlcremote", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install, start and verify the server on one or more hosts.
+    Deploy(DeployArgs),
+}
+
+#[derive(Args)]
+struct ConnectArgs {
+    /// Private key file to log in with (repeatable); tried before ~/.ssh/id_*.
+    #[arg(short = 'i', long = "identity", value_name = "FILE")]
+    identity: Vec<PathBuf>,
+    /// known_hosts file to check (and record) host keys in [default: ~/.ssh/known_hosts].
+    #[arg(long, value_name = "FILE")]
+    known_hosts: Option<PathBuf>,
+    /// Trust and record a host key never seen before (a changed key is always refused).
+    #[arg(long)]
+    accept_new_host_key: bool,
+    /// Where the server lives on the host.
+    #[arg(long, value_name = "DIR", default_value = deploy::DEFAULT_INSTALL_DIR)]
+    install_dir: String,
+    /// Give up connecting after this long.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    connect_timeout: Duration,
+}
+
+#[derive(Args)]
+struct DeployArgs {
+    /// `[user@]host[:port]` (repeatable).
+    #[arg(long = "host", value_name = "H", required = true)]
+    hosts: Vec<String>,
+    /// Hosts deployed to at once.
+    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: u16,
+    /// A .tar.gz or bare binary to deploy.
+    #[arg(long, value_name = "PATH", conflicts_with = "dist")]
+    artifact: Option<PathBuf>,
+    /// A `cargo xtask dist` output folder [default: dist].
+    #[arg(long, value_name = "DIR")]
+    dist: Option<PathBuf>,
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Port the server listens on, on the host's loopback (0 = any free).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    server_port: u16,
+    /// How to keep the server running: auto tries setsid, then nohup.
+    #[arg(long, value_name = "METHOD", default_value = "auto", value_parser = parse_start_method)]
+    start_method: StartChoice,
+    /// How long to wait for /health to say ok.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    health_timeout: Duration,
+    /// Reinstall and restart even when the installed server is identical and healthy.
+    #[arg(long)]
+    force: bool,
+    /// Print the plan for each host and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print one JSON object per host on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Show details of failures.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Print only the result.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy)]
+struct StartChoice(Option<StartMethod>);
+
+fn parse_start_method(s: &str) -> Result<StartChoice, String> {
+    if s == "auto" {
+        return Ok(StartChoice(None));
+    }
+    StartMethod::parse(s).map(|m| StartChoice(Some(m))).ok_or_else(|| {
+        let names: Vec<&str> = StartMethod::ALL.iter().map(|m| m.name()).collect();
+        format!("unknown start method `{s}`; use auto, {}", names.join(", "))
+    })
+}
+
+/// `60s`, `2m`, `500ms`, or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: f64 = number.parse().map_err(|_| format!("bad duration `{s}`; use e.g. 60s, 2m, 500ms"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("bad duration unit in `{s}`; use ms, s, m or h")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn main() -> ExitCode {
+    // cargo runs us as `cargo-mlcremote mlcremote <args>`: drop its subcommand name.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "mlcremote") {
+        args.remove(1);
+    }
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { Kind::Usage.exit_code() } else { 0 });
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Deploy(args) => runtime.block_on(run_deploy(args)),
+    }
+}
+
+fn connect_options(args: &ConnectArgs) -> ConnectOptions {
+    ConnectOptions {
+        identities: args.identity.clone(),
+        known_hosts: args.known_hosts.clone(),
+        accept_new_host_key: args.accept_new_host_key,
+        connect_timeout: args.connect_timeout,
+    }
+}
+
+async fn run_deploy(args: DeployArgs) -> ExitCode {
+    let destinations: Result<Vec<Destination>, String> = args.hosts.iter().map(|h| Destination::parse(h)).collect();
+    let destinations = match destinations {
+        Ok(d) => d,
+        Err(e) => return fail(&err!(Usage, "{e}"), args.verbose),
+    };
+    let source = match (&args.artifact, &args.dist) {
+        (Some(path), _) => Source::Artifact(path.clone()),
+        (None, Some(dir)) => Source::Dist(dir.clone()),
+        (None, None) => Source::Dist(PathBuf::from("dist")),
+    };
+    let options = Arc::new(DeployOptions {
+        connect: connect_options(&args.connect),
+        source,
+        install_dir: args.connect.install_dir.clone(),
+        server_port: args.server_port,
+        start_method: args.start_method.0,
+        health_timeout: args.health_timeout,
+        force: args.force,
+        dry_run: args.dry_run,
+    });
+    let progress: Arc<dyn Progress> = if args.quiet || args.json { Arc::new(Silent) } else { Arc::new(Lines) };
+
+    let limit = Arc::new(tokio::sync::Semaphore::new(usize::from(args.jobs)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, destination) in destinations.iter().cloned().enumerate() {
+        let (options, progress, limit) = (options.clone(), progress.clone(), limit.clone());
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let started = std::time::Instant::now();
+            let result = deploy::deploy(&destination, &options, progress.as_ref()).await;
+            (index, destination, result, started.elapsed())
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(result) => results.push(result),
+            Err(e) => return fail(&err!(Other, "a deploy task crashed: {e}"), args.verbose),
+        }
+    }
+    results.sort_by_key(|r| r.0);
+
+    let single = results.len() == 1;
+    let mut failed = 0;
+    for (_, destination, result, took) in &results {
+        match result {
+            Ok(report) if args.json => println!("{}", serde_json::to_string(report).unwrap_or_default()),
+            Ok(report) if !args.quiet || single => print_report(report, *took),
+            Ok(_) => {}
+            Err(e) => {
+                failed += 1;
+                if args.json {
+                    let json = serde_json::json!({ "host": destination.to_string(), "result": "failed", "error": e.message, "exit_code": e.kind.exit_code() });
+                    println!("{json}");
+                }
+                if single {
+                    return fail(e, args.verbose);
+                }
+                print_error(&format!("{destination}: {}", e.message), e.detail.as_deref(), args.verbose);
+            }
+        }
+    }
+    if !single && !args.json {
+        print_summary(&results);
+    }
+    if failed > 0 {
+        return ExitCode::from(Kind::SomeHostsFailed.exit_code());
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_report(report: &Report, took: Duration) {
+    let mut line = format!("{}: {} mlcremote {} ({})", report.host, report.result, report.version, report.target);
+    if let Some(pid) = report.pid {
+        line.push_str(&format!(", pid {pid}"));
+    }
+    if let Some(port) = report.port {
+        line.push_str(&format!(", port {port}"));
+    }
+    if let Some(method) = &report.start_method {
+        line.push_str(&format!(", started with {method}"));
+    }
+    println!("{line}");
+    let steps: Vec<String> = report.steps.iter().map(|s| format!("{} {} ms", s.name, s.ms)).collect();
+    println!("  {} (total {} ms)", steps.join(", "), took.as_millis());
+}
+
+fn print_summary(results: &[(usize, Destination, Result<Report, Error>, Duration)]) {
+    let width = results.iter().map(|r| r.1.to_string().len()).max().unwrap_or(4).max(4);
+    println!("{:<width$}  {:<12}  {:<10}  time", "host", "result", "version");
+    for (_, destination, result, took) in results {
+        let (outcome, version) = match result {
+            Ok(r) => (r.result.clone(), r.version.clone()),
+            Err(e) => (format!("failed ({})", e.kind.exit_code()), "-".into()),
+        };
+        println!("{:<width$}  {outcome:<12}  {version:<10}  {:.1}s", destination.to_string(), took.as_secs_f64());
+    }
+}
+
+fn print_error(message: &str, detail: Option<&str>, verbose: bool) {
+    eprintln!("error: {message}");
+    // Remote logs are what the user needs to act on a failed start, so they always show.
+    if let Some(detail) = detail
+        && (verbose || detail.contains("logs/out.log"))
+    {
+        for line in detail.lines() {
+            eprintln!("  {line}");
+        }
+    }
+}
+
+fn fail(error: &Error, verbose: bool) -> ExitCode {
+    print_error(&error.message, error.detail.as_deref(), verbose);
+    ExitCode::from(error.kind.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+}

@@ -1,0 +1,55 @@
+//! `dist-manifest.json` (SPEC §3), written by `cargo xtask dist`, read by deploy.
+
+use serde::{Deserialize, Serialize};
+
+/// The file name of the manifest in a dist folder or release.
+pub const MANIFEST_NAME: &str = "dist-manifest.json";
+/// The file name of the combined checksums.
+pub const SUMS_NAME: &str = "SHA256SUMS";
+
+/// Schema 1 of the release manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema: u32,
+    pub name: String,
+    pub version: String,
+    pub commit: Option<String>,
+    pub source_date_epoch: u64,
+    pub artifacts: Vec<Artifact>,
+}
+
+/// One released file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    pub name: String,
+    /// `archive` or `source`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    pub size: u64,
+    pub sha256: String,
+    /// The server binary inside an archive; lets deploy skip identical uploads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary: Option<Binary>,
+}
+
+/// The binary inside an archive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binary {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+impl Manifest {
+    /// Pretty JSON with a trailing newline, stable for identical input.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}

@@ -1,0 +1,354 @@
+//! What runs on the host: the POSIX `sh` scripts deploy sends (pure functions of their
+//! inputs, so they can be read and tested without a network) and the parsing of what
+//! they print. Scripts print `key=value` lines; `Session::run` frames them.
+
+use std::fmt::Write as _;
+
+use serde::Deserialize;
+
+use crate::ssh::Output;
+
+/// Single-quote `s` for `sh`: nothing inside is expanded.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The install dir as a shell word: `~` and `~/…` become `"$HOME"…`, the rest is quoted.
+pub fn dir_word(dir: &str) -> String {
+    match dir.strip_prefix('~') {
+        Some("") => "\"$HOME\"".into(),
+        Some(rest) if rest.starts_with('/') => format!("\"$HOME\"{}", quote(rest)),
+        _ => quote(dir),
+    }
+}
+
+/// Shell helpers every script may use.
+const PRELUDE: &str = r#"mlcr_sha256() {
+  if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -f1
+  elif command -v shasum >/dev/null 2>&1; then shasum -a 256 "$1" | cut -d' ' -f1
+  elif command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r "$1" | cut -d' ' -f1
+  else echo none; fi
+}
+mlcr_nap() { sleep 0.1 2>/dev/null || sleep 1; }
+mlcr_pid() { sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' "$1" 2>/dev/null | head -n 1; }
+mlcr_alive() {
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+  # A zombie (exited, not yet reaped by an init that reaps lazily) is not alive.
+  case "$(ps -o stat= -p "$1" 2>/dev/null)" in Z*) return 1 ;; esac
+}
+"#;
+
+/// SPEC §6 step 2 in one round trip. Changes nothing on the host.
+pub fn probe_script(install_dir: &str) -> String {
+    let mut s = String::from(PRELUDE);
+    let _ = writeln!(s, "d={}", dir_word(install_dir));
+    s.push_str(
+        r#"printf 'uname=%s\n' "$(uname -s -m 2>/dev/null)"
+printf 'home=%s\n' "$HOME"
+printf 'dir=%s\n' "$d"
+printf 'shell=%s\n' "${SHELL:-}"
+for t in systemctl setsid nohup tmux screen sha256sum shasum docker cargo; do
+  if command -v "$t" >/dev/null 2>&1; then printf 'tool=%s\n' "$t"; fi
+done
+p="$d"; while [ ! -d "$p" ] && [ "$p" != / ]; do p=$(dirname "$p"); done
+printf 'free_kb=%s\n' "$(df -Pk "$p" 2>/dev/null | awk 'NR==2 {print $4}')"
+if [ -f "$d/mlcremote" ]; then
+  printf 'installed_sha256=%s\n' "$(mlcr_sha256 "$d/mlcremote")"
+  printf 'installed_version=%s\n' "$("$d/mlcremote" --version 2>/dev/null | head -n 1)"
+fi
+if [ -f "$d/server.json" ]; then
+  printf 'server_json=%s\n' "$(tr -d '\n' <"$d/server.json")"
+  if mlcr_alive "$(mlcr_pid "$d/server.json")"; then printf 'server_alive=1\n'; fi
+fi
+if [ -f "$d/install.json" ]; then printf 'install_json=%s\n' "$(tr -d '\n' <"$d/install.json")"; fi
+"#,
+    );
+    s
+}
+
+/// What the probe found.
+#[derive(Clone, Debug, Default)]
+pub struct Probe {
+    pub uname: String,
+    pub home: String,
+    /// The install dir, absolute.
+    pub dir: String,
+    pub shell: String,
+    pub tools: Vec<String>,
+    pub free_kb: Option<u64>,
+    pub installed_sha256: Option<String>,
+    pub installed_version: Option<String>,
+    pub server: Option<ServerState>,
+    pub server_alive: bool,
+}
+
+/// `server.json` as the server writes it (SPEC §4).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct ServerState {
+    pub pid: u32,
+    pub port: u16,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub target: String,
+}
+
+impl Probe {
+    pub fn parse(out: &Output) -> Result<Probe, String> {
+        let mut probe = Probe::default();
+        for (key, value) in out.fields() {
+            let value = value.trim();
+            match key {
+                "uname" => probe.uname = value.into(),
+                "home" => probe.home = value.into(),
+                "dir" => probe.dir = value.into(),
+                "shell" => probe.shell = value.into(),
+                "tool" => probe.tools.push(value.into()),
+                "free_kb" => probe.free_kb = value.parse().ok(),
+                "installed_sha256" => probe.installed_sha256 = Some(value.into()).filter(|v: &String| v.len() == 64),
+                "installed_version" => probe.installed_version = Some(value.into()).filter(|v: &String| !v.is_empty()),
+                "server_json" => probe.server = serde_json::from_str(value).ok(),
+                "server_alive" => probe.server_alive = value == "1",
+                _ => {}
+            }
+        }
+        if probe.dir.is_empty() || !probe.dir.starts_with('/') {
+            return Err(format!("the probe did not resolve the install dir (got {:?}); is HOME set on the host?", probe.dir));
+        }
+        Ok(probe)
+    }
+
+    pub fn has(&self, tool: &str) -> bool {
+        self.tools.iter().any(|t| t == tool)
+    }
+
+    /// The running server, if `server.json` names a live process.
+    pub fn running_server(&self) -> Option<&ServerState> {
+        self.server.as_ref().filter(|_| self.server_alive)
+    }
+}
+
+/// How the server is kept running after the SSH connection closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartMethod {
+    Setsid,
+    Nohup,
+}
+
+impl StartMethod {
+    pub const ALL: [StartMethod; 2] = [StartMethod::Setsid, StartMethod::Nohup];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StartMethod::Setsid => "setsid",
+            StartMethod::Nohup => "nohup",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StartMethod> {
+        StartMethod::ALL.into_iter().find(|m| m.name() == s)
+    }
+
+    /// The shell function that starts `run.sh` this way, or returns 1 if it cannot.
+    fn shell_function(self) -> &'static str {
+        match self {
+            StartMethod::Setsid => {
+                "mlcr_start_setsid() { command -v setsid >/dev/null 2>&1 || return 1; setsid \"$d/run.sh\" </dev/null >/dev/null 2>&1 & }"
+            }
+            StartMethod::Nohup => {
+                "mlcr_start_nohup() { command -v nohup >/dev/null 2>&1 || return 1; nohup \"$d/run.sh\" </dev/null >/dev/null 2>&1 & }"
+            }
+        }
+    }
+}
+
+/// `run.sh`: the one way the server is started, whatever the start method (SPEC §5).
+pub fn run_sh(dir: &str, port: u16) -> String {
+    format!(
+        r#"#!/bin/sh
+# Written by `cargo mlcremote deploy`: starts the server, logging to logs/out.log.
+DIR={dir}
+LOG="$DIR/logs/out.log"
+mkdir -p "$DIR/logs"
+if [ -f "$LOG" ] && [ "$(wc -c <"$LOG")" -gt 10485760 ]; then mv -f "$LOG" "$LOG.1"; fi
+exec "$DIR/mlcremote" serve --bind 127.0.0.1 --port {port} --token-file "$DIR/token" --state-file "$DIR/server.json" >>"$LOG" 2>&1
+"#,
+        dir = quote(dir)
+    )
+}
+
+/// Exit codes of the install script, mapped to SPEC exit codes by deploy.
+pub mod status {
+    pub const INSTALL_FAILED: u32 = 70;
+    pub const DOES_NOT_RUN: u32 = 71;
+    pub const NO_START_METHOD: u32 = 72;
+    pub const DIED_AT_START: u32 = 73;
+    pub const NO_STATE_FILE: u32 = 74;
+    pub const CORRUPT_UPLOAD: u32 = 76;
+}
+
+/// Make the install dir (0700) before the upload.
+pub fn prepare_script(dir: &str) -> String {
+    format!(
+        "d={d}\nmkdir -p \"$d\" && chmod 700 \"$d\" || {{ printf 'error=cannot create %s\\n' \"$d\"; exit {code}; }}\n\
+         rm -f \"$d\"/.mlcremote.upload-* 2>/dev/null\nprintf 'ready=1\\n'\n",
+        d = quote(dir),
+        code = status::INSTALL_FAILED
+    )
+}
+
+/// Everything SPEC §6 steps 5–7 do after the upload, in one round trip: verify the
+/// upload, check it runs here, keep the old binary as `.prev`, rename into place, write
+/// `run.sh`, `token` and `install.json`, stop the old server, start the new one, wait
+/// for its `server.json`. The old server runs until the new binary is in place.
+pub struct Install<'a> {
+    pub dir: &'a str,
+    pub upload: &'a str,
+    pub sha256: &'a str,
+    pub target: &'a str,
+    pub port: u16,
+    pub methods: &'a [StartMethod],
+    pub old_pid: Option<u32>,
+    pub wait_tenths: u32,
+}
+
+impl Install<'_> {
+    pub fn script(&self) -> String {
+        use status::*;
+        let mut s = String::from(PRELUDE);
+        let _ = writeln!(s, "d={}\ntmp={}\nwant={}", quote(self.dir), quote(self.upload), quote(self.sha256));
+        let _ = writeln!(s, "fail() {{ code=$1; shift; printf 'error=%s\\n' \"$*\"; rm -f \"$tmp\"; exit \"$code\"; }}");
+        let _ = writeln!(
+            s,
+            r#"got=$(mlcr_sha256 "$tmp")
+[ "$got" = "$want" ] || [ "$got" = none ] || fail {CORRUPT_UPLOAD} "the uploaded file has sha256 $got, expected $want"
+chmod 755 "$tmp" || fail {INSTALL_FAILED} "cannot chmod $tmp"
+v=$("$tmp" version --json 2>&1 </dev/null) || fail {DOES_NOT_RUN} "the new binary does not run in $d: $v"
+printf 'version_json=%s\n' "$v"
+version=$(printf '%s' "$v" | sed -n 's/.*"version": *"\([^"]*\)".*/\1/p')
+if [ -f "$d/mlcremote" ]; then
+  ln -f "$d/mlcremote" "$d/mlcremote.prev" 2>/dev/null || cp -p "$d/mlcremote" "$d/mlcremote.prev" || fail {INSTALL_FAILED} "cannot keep the old binary as $d/mlcremote.prev"
+fi
+mv -f "$tmp" "$d/mlcremote" || fail {INSTALL_FAILED} "cannot move the new binary into $d"
+cat >"$d/run.sh.tmp" <<'MLCREMOTE_RUN_SH'
+{run_sh}MLCREMOTE_RUN_SH
+chmod 755 "$d/run.sh.tmp" && mv -f "$d/run.sh.tmp" "$d/run.sh" || fail {INSTALL_FAILED} "cannot write $d/run.sh"
+if [ ! -s "$d/token" ]; then
+  (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$d/token.tmp" && mv -f "$d/token.tmp" "$d/token") || fail {INSTALL_FAILED} "cannot write $d/token"
+fi
+chmod 600 "$d/token"
+mkdir -p "$d/logs" || fail {INSTALL_FAILED} "cannot create $d/logs""#,
+            run_sh = run_sh(self.dir, self.port),
+        );
+        if let Some(pid) = self.old_pid {
+            let _ = writeln!(
+                s,
+                r#"old={pid}
+if mlcr_alive "$old" && ps -p "$old" -o args= 2>/dev/null | grep -q mlcremote; then
+  kill -TERM "$old" 2>/dev/null; i=0
+  while mlcr_alive "$old" && [ $i -lt 60 ]; do mlcr_nap; i=$((i+1)); done
+  if mlcr_alive "$old"; then kill -KILL "$old" 2>/dev/null; fi
+  printf 'stopped=%s\n' "$old"
+fi"#
+            );
+        }
+        for method in self.methods {
+            let _ = writeln!(s, "{}", method.shell_function());
+        }
+        let names: Vec<&str> = self.methods.iter().map(|m| m.name()).collect();
+        let _ = writeln!(
+            s,
+            r#"rm -f "$d/server.json"
+started=
+for m in {methods}; do if "mlcr_start_$m"; then started=$m; pid=$!; break; fi; done
+[ -n "$started" ] || fail {NO_START_METHOD} "none of these start methods works here: {methods}"
+printf 'start_method=%s\n' "$started"
+printf '{{"version":"%s","target":"%s","sha256":"%s","installed_at":"%s","start_method":"%s"}}\n' \
+  "$version" {target} "$want" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$started" >"$d/install.json.tmp" && mv -f "$d/install.json.tmp" "$d/install.json"
+i=0
+while [ ! -s "$d/server.json" ]; do
+  if ! mlcr_alive "$pid" && [ ! -s "$d/server.json" ]; then fail {DIED_AT_START} "the server exited right after starting"; fi
+  i=$((i+1)); [ $i -gt {wait} ] && fail {NO_STATE_FILE} "the server wrote no $d/server.json within {secs} s"
+  mlcr_nap
+done
+printf 'server_json=%s\n' "$(tr -d '\n' <"$d/server.json")""#,
+            methods = names.join(" "),
+            target = quote(self.target),
+            wait = self.wait_tenths,
+            secs = self.wait_tenths / 10,
+        );
+        s
+    }
+}
+
+/// The last `lines` lines of the server log, for failure reports.
+pub fn log_tail_script(dir: &str, lines: u32) -> String {
+    format!("d={}\nif [ -f \"$d/logs/out.log\" ]; then tail -n {lines} \"$d/logs/out.log\"; fi\n", quote(dir))
+}
+
+/// The server's own health client, for hosts that refuse TCP forwarding.
+pub fn health_script(dir: &str) -> String {
+    format!("d={}\n\"$d/mlcremote\" health --state-file \"$d/server.json\"\n", quote(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("plain"), "'plain'");
+        assert_eq!(quote("it's $HOME"), r#"'it'\''s $HOME'"#);
+        assert_eq!(dir_word("~/.mlcremote"), r#""$HOME"'/.mlcremote'"#);
+        assert_eq!(dir_word("~"), r#""$HOME""#);
+        assert_eq!(dir_word("/opt/x y"), "'/opt/x y'");
+        assert_eq!(dir_word("~other/x"), "'~other/x'");
+    }
+
+    #[test]
+    fn parses_a_probe() {
+        let out = Output {
+            stdout: "uname=Linux x86_64\nhome=/home/ann\ndir=/home/ann/.mlcremote\nshell=/bin/bash\ntool=setsid\n\
+                     tool=nohup\nfree_kb=1024\ninstalled_sha256=abc\n\
+                     server_json={\"pid\":42,\"port\":8080,\"bind\":\"127.0.0.1\",\"version\":\"0.1.0\",\"target\":\"t\",\"started_at\":\"x\"}\n\
+                     server_alive=1\n"
+                .into(),
+            stderr: String::new(),
+            status: 0,
+        };
+        let probe = Probe::parse(&out).unwrap();
+        assert_eq!(probe.uname, "Linux x86_64");
+        assert!(probe.has("setsid") && !probe.has("tmux"));
+        assert_eq!(probe.free_kb, Some(1024));
+        assert_eq!(probe.installed_sha256, None, "a malformed digest is no digest");
+        assert_eq!(probe.running_server().map(|s| (s.pid, s.port)), Some((42, 8080)));
+    }
+
+    #[test]
+    fn run_sh_never_carries_the_token() {
+        let text = run_sh("/home/a b/.mlcremote", 0);
+        assert!(text.contains("DIR='/home/a b/.mlcremote'"));
+        assert!(text.contains("--token-file \"$DIR/token\""));
+        assert!(text.contains("--bind 127.0.0.1"));
+    }
+
+    #[test]
+    fn install_script_stops_the_old_server_only_after_the_swap() {
+        let script = Install {
+            dir: "/h/.mlcremote",
+            upload: "/h/.mlcremote/.mlcremote.upload-1",
+            sha256: "00",
+            target: "t",
+            port: 0,
+            methods: &StartMethod::ALL,
+            old_pid: Some(7),
+            wait_tenths: 100,
+        }
+        .script();
+        let swap = script.find("mv -f \"$tmp\" \"$d/mlcremote\"").unwrap();
+        let kill = script.find("kill -TERM").unwrap();
+        let start = script.find("mlcr_start_$m").unwrap();
+        assert!(swap < kill && kill < start);
+        assert!(script.contains("for m in setsid nohup;"));
+    }
+}

@@ -1,0 +1,398 @@
+//! The SSH transport: one russh connection per host, with host key checking against
+//! `known_hosts`, key authentication, remote scripts, SFTP upload and HTTP over a
+//! direct-tcpip channel. What is done on the host lives elsewhere (`remote`, `deploy`).
+
+use std::{
+    io::IsTerminal,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use russh::{
+    ChannelMsg, ChannelOpenFailure, Disconnect,
+    client::{self, Handle},
+    keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate},
+};
+use tokio::io::AsyncWriteExt;
+
+use crate::{
+    err,
+    error::{Kind, Result},
+    host::Destination,
+    known_hosts::{self, Verdict},
+};
+
+/// How to reach and trust a host; shared by every command.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// `-i FILE`, tried before the default key files.
+    pub identities: Vec<PathBuf>,
+    /// `--known-hosts FILE`: check (and record) here instead of `~/.ssh/known_hosts`.
+    pub known_hosts: Option<PathBuf>,
+    /// `--accept-new-host-key`: trust and record a key never seen before.
+    pub accept_new_host_key: bool,
+    pub connect_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            identities: Vec::new(),
+            known_hosts: None,
+            accept_new_host_key: false,
+            connect_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// An authenticated connection to one host.
+pub struct Session {
+    handle: Handle<Client>,
+    pub destination: Destination,
+}
+
+/// What a remote script printed after its start marker, and how it ended.
+#[derive(Debug)]
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+    pub status: u32,
+}
+
+impl Output {
+    /// `key=value` lines of stdout, in order.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.stdout.lines().filter_map(|l| l.split_once('='))
+    }
+
+    /// The first value for `key`.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.fields().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+}
+
+/// Why a GET through the SSH connection did not answer.
+#[derive(Debug)]
+pub enum HttpError {
+    /// The SSH server refuses TCP forwarding (`AllowTcpForwarding no`).
+    ForwardingRefused,
+    /// Nothing listens there yet, or the request failed.
+    Failed(String),
+}
+
+impl Session {
+    /// Connect, verify the host key, authenticate.
+    pub async fn connect(destination: &Destination, options: &ConnectOptions) -> Result<Session> {
+        let shown = destination.to_string();
+        let target = format!("{}:{}", destination.host, destination.port);
+        let tcp = tokio::time::timeout(
+            options.connect_timeout,
+            tokio::net::TcpStream::connect((destination.host.as_str(), destination.port)),
+        )
+        .await
+        .map_err(|_| err!(Connect, "cannot connect to {target}: no answer within {:?}", options.connect_timeout))?
+        .map_err(|e| err!(Connect, "cannot connect to {target}: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+
+        let verdict = Arc::new(Mutex::new(None));
+        let handler = Client {
+            host: destination.host.clone(),
+            port: destination.port,
+            known_hosts: options.known_hosts.clone(),
+            accept_new: options.accept_new_host_key,
+            problem: verdict.clone(),
+        };
+        let config = Arc::new(client::Config {
+            keepalive_interval: Some(Duration::from_secs(15)),
+            keepalive_max: 4,
+            nodelay: true,
+            ..Default::default()
+        });
+        let handshake = client::connect_stream(config, tcp, handler);
+        let handle = match tokio::time::timeout(options.connect_timeout, handshake).await {
+            Ok(Ok(handle)) => handle,
+            Ok(Err(e)) => {
+                let problem = verdict.lock().unwrap_or_else(|p| p.into_inner()).take();
+                return Err(problem.unwrap_or_else(|| err!(Connect, "SSH handshake with {target} failed: {e}")));
+            }
+            Err(_) => return Err(err!(Connect, "SSH handshake with {target} timed out")),
+        };
+        let mut session = Session { handle, destination: destination.clone() };
+        session.authenticate(options).await.map_err(|e| {
+            if e.kind == Kind::Auth { err!(Auth, "cannot log in to {shown}: {}", e.message) } else { e }
+        })?;
+        Ok(session)
+    }
+
+    async fn authenticate(&mut self, options: &ConnectOptions) -> Result<()> {
+        let user = self.destination.user.clone();
+        let mut tried = Vec::new();
+        for path in identity_files(options) {
+            let shown = path.display().to_string();
+            let key = match russh::keys::load_secret_key(&path, None) {
+                Ok(key) => key,
+                Err(russh::keys::Error::KeyIsEncrypted) => {
+                    tried.push(format!("{shown} (has a passphrase; load it into ssh-agent)"));
+                    continue;
+                }
+                Err(e) => {
+                    tried.push(format!("{shown} (unreadable: {e})"));
+                    continue;
+                }
+            };
+            let hash = self.handle.best_supported_rsa_hash().await.ok().flatten().flatten();
+            let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
+            let result = self
+                .handle
+                .authenticate_publickey(user.clone(), key)
+                .await
+                .map_err(|e| err!(Connect, "connection lost during authentication: {e}"))?;
+            if result.success() {
+                return Ok(());
+            }
+            tried.push(shown);
+        }
+        if tried.is_empty() {
+            return Err(err!(Auth, "no key to offer; pass -i FILE or create ~/.ssh/id_ed25519"));
+        }
+        Err(err!(Auth, "no key was accepted (tried {})", tried.join(", ")))
+    }
+
+    /// Run a POSIX `sh` script on the host. The script goes on stdin to `sh -s`, so the
+    /// login shell (bash, fish, csh…) never parses it, and only output after a random
+    /// start marker counts, so start-up noise from rc files is ignored.
+    pub async fn run(&self, script: &str) -> Result<Output> {
+        let marker = format!("mlcremote-{}", random_hex(12));
+        // One compound command: sh parses it all before running any of it, so nothing
+        // the script runs can swallow the rest of the script from stdin.
+        let framed = format!("mlcremote_main() {{\n{script}\n}}\nprintf '%s\\n' '{marker}'\nmlcremote_main </dev/null\n");
+        let mut channel = self.exec_channel("sh -s").await?;
+        channel.data(framed.as_bytes()).await.map_err(lost)?;
+        channel.eof().await.map_err(lost)?;
+        let (mut stdout, mut stderr, mut status) = (Vec::new(), Vec::new(), None);
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => stdout.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, ext: 1 } => stderr.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    return Err(err!(Other, "remote script killed by signal {signal_name:?}"));
+                }
+                _ => {}
+            }
+        }
+        let stdout = String::from_utf8_lossy(&stdout);
+        let start = format!("{marker}\n");
+        let Some(at) = stdout.find(&start) else {
+            return Err(err!(Other, "the remote shell did not run the script (no output marker)")
+                .detail(format!("stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&stderr))));
+        };
+        Ok(Output {
+            stdout: stdout[at + start.len()..].to_string(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            status: status.ok_or_else(|| err!(Other, "the remote script ended without an exit status"))?,
+        })
+    }
+
+    /// Open a session channel and start `command`. Dropbear has been seen to refuse a
+    /// channel right after an SFTP channel closed on the same connection: retry, bounded.
+    async fn exec_channel(&self, command: &str) -> Result<russh::Channel<client::Msg>> {
+        let mut last = None;
+        for attempt in 0..4u32 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            }
+            match self.handle.channel_open_session().await {
+                Ok(channel) => match channel.exec(true, command).await {
+                    Ok(()) => return Ok(channel),
+                    Err(e) => last = Some(e),
+                },
+                Err(e) => last = Some(e),
+            }
+            if self.handle.is_closed() {
+                break;
+            }
+        }
+        Err(err!(Connect, "cannot run a command on {}: {}", self.destination, last.map(|e| e.to_string()).unwrap_or_default()))
+    }
+
+    /// Upload `bytes` to `remote_path` over SFTP, calling `progress(sent)` as it goes.
+    pub async fn upload(&self, bytes: &[u8], remote_path: &str, mut progress: impl FnMut(u64)) -> Result<()> {
+        let channel = self.handle.channel_open_session().await.map_err(lost)?;
+        channel.request_subsystem(true, "sftp").await.map_err(lost)?;
+        let sftp = russh_sftp::client::SftpSession::new(channel.into_stream())
+            .await
+            .map_err(|e| err!(Install, "cannot start SFTP on {}: {e}", self.destination))?;
+        let failed = |e: &dyn std::fmt::Display| err!(Install, "upload to {remote_path} failed: {e}");
+        let mut file = sftp.create(remote_path).await.map_err(|e| failed(&e))?;
+        for chunk in bytes.chunks(256 * 1024) {
+            file.write_all(chunk).await.map_err(|e| failed(&e))?;
+            progress(chunk.len() as u64);
+        }
+        file.shutdown().await.map_err(|e| failed(&e))?;
+        drop(file);
+        let _ = sftp.close().await;
+        Ok(())
+    }
+
+    /// `GET path` from `127.0.0.1:port` on the host, through a direct-tcpip channel:
+    /// no port is opened to the network. Returns the status code and body.
+    pub async fn http_get(&self, port: u16, path: &str) -> Result<(u16, String), HttpError> {
+        let channel = match self.handle.channel_open_direct_tcpip("127.0.0.1", u32::from(port), "127.0.0.1", 0).await {
+            Ok(channel) => channel,
+            Err(russh::Error::ChannelOpenFailure(ChannelOpenFailure::AdministrativelyProhibited)) => {
+                return Err(HttpError::ForwardingRefused);
+            }
+            Err(e) => return Err(HttpError::Failed(e.to_string())),
+        };
+        let failed = |e: &dyn std::fmt::Display| HttpError::Failed(e.to_string());
+        let io = TokioIo::new(channel.into_stream());
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.map_err(|e| failed(&e))?;
+        let driver = tokio::spawn(connection);
+        let request = hyper::Request::get(path)
+            .header(hyper::header::HOST, format!("127.0.0.1:{port}"))
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| failed(&e))?;
+        let response = sender.send_request(request).await.map_err(|e| failed(&e))?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.map_err(|e| failed(&e))?.to_bytes();
+        driver.abort();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    /// Say goodbye politely; errors here change nothing.
+    pub async fn close(self) {
+        let _ = self.handle.disconnect(Disconnect::ByApplication, "", "en").await;
+    }
+}
+
+fn lost(e: russh::Error) -> crate::error::Error {
+    err!(Connect, "SSH connection lost: {e}")
+}
+
+/// `-i` files first, then the defaults `ssh` tries.
+fn identity_files(options: &ConnectOptions) -> Vec<PathBuf> {
+    let mut files = options.identities.clone();
+    if let Some(ssh) = std::env::home_dir().map(|h| h.join(".ssh")) {
+        for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+            let path = ssh.join(name);
+            if path.is_file() && !files.contains(&path) {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// Random lowercase hex, `bytes` long in bytes.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // getrandom only fails where the OS has no random source at all.
+    getrandom::fill(&mut buf).unwrap_or_else(|_| {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        buf.iter_mut().enumerate().for_each(|(i, b)| *b = (t >> (i % 16 * 8)) as u8 ^ std::process::id() as u8);
+    });
+    hex::encode(buf)
+}
+
+/// Holds only what host key checking needs.
+struct Client {
+    host: String,
+    port: u16,
+    known_hosts: Option<PathBuf>,
+    accept_new: bool,
+    /// Why the key was refused, for the caller to report with exit code 5.
+    problem: Arc<Mutex<Option<crate::error::Error>>>,
+}
+
+impl Client {
+    fn files(&self) -> Vec<PathBuf> {
+        match &self.known_hosts {
+            Some(path) => vec![path.clone()],
+            None => std::env::home_dir()
+                .map(|h| vec![h.join(".ssh/known_hosts"), h.join(".ssh/known_hosts2")])
+                .unwrap_or_default(),
+        }
+    }
+
+    fn refuse(&self, error: crate::error::Error) -> bool {
+        *self.problem.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+        false
+    }
+
+    fn verify(&self, key: &PublicKey) -> bool {
+        let files = self.files();
+        let entry = known_hosts::host_entry(&self.host, self.port);
+        let fingerprint = key.fingerprint(HashAlg::Sha256);
+        let algorithm = key.algorithm();
+        let verdict = match known_hosts::check(&files, &self.host, self.port, key) {
+            Ok(v) => v,
+            Err(e) => return self.refuse(err!(HostKey, "cannot check the host key of {entry}: {e}")),
+        };
+        match verdict {
+            Verdict::Known => true,
+            Verdict::Changed { path, line } => self.refuse(err!(
+                HostKey,
+                "the host key of {entry} has CHANGED (now {algorithm} {fingerprint}); it may be an attack. \
+                 If the change is expected, remove line {line} of {}",
+                path.display()
+            )),
+            Verdict::Revoked { path, line } => self.refuse(err!(
+                HostKey,
+                "the host key of {entry} is revoked ({}:{line}); refusing to connect",
+                path.display()
+            )),
+            Verdict::Unknown => {
+                let record_to = files.first().cloned();
+                let accepted = self.accept_new || ask_to_trust(&entry, &algorithm.to_string(), &fingerprint.to_string());
+                if !accepted {
+                    return self.refuse(err!(
+                        HostKey,
+                        "the host key of {entry} is unknown ({algorithm} {fingerprint}); check it, then rerun with \
+                         --accept-new-host-key to record it"
+                    ));
+                }
+                match record_to.map(|path| known_hosts::record(&path, &self.host, self.port, key).map(|()| path)) {
+                    Some(Ok(path)) => {
+                        eprintln!("Recorded the host key of {entry} ({fingerprint}) in {}", path.display());
+                        true
+                    }
+                    Some(Err(e)) => self.refuse(err!(HostKey, "cannot record the host key of {entry}: {e}")),
+                    None => self.refuse(err!(HostKey, "no known_hosts file to record {entry} in; pass --known-hosts")),
+                }
+            }
+        }
+    }
+}
+
+/// Like `ssh`: show the fingerprint and ask, but only when a person is there to answer.
+fn ask_to_trust(entry: &str, algorithm: &str, fingerprint: &str) -> bool {
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return false;
+    }
+    eprint!(
+        "The authenticity of host '{entry}' can't be established.\n{algorithm} key fingerprint is {fingerprint}.\n\
+         Are you sure you want to continue connecting (yes/no)? "
+    );
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok() && answer.trim().eq_ignore_ascii_case("yes")
+}
+
+impl client::Handler for Client {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        Ok(match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => self.verify(key),
+            PublicKeyOrCertificate::Certificate(_) => self.refuse(err!(
+                HostKey,
+                "{} presented a host certificate; certificate host keys are not supported yet",
+                self.host
+            )),
+        })
+    }
+}

@@ -1,0 +1,317 @@
+//! `cargo mlcremote deploy` against a real OpenSSH sshd on loopback, run as a user runs it.
+
+use std::{
+    fs,
+    os::unix::fs::{MetadataExt, PermissionsExt},
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+};
+
+use harness::{Sshd, User};
+use mlcremote_client::checksum::sha256_file;
+
+/// A client-side home with no keys or known_hosts of its own, like a fresh machine.
+struct Client {
+    home: tempfile::TempDir,
+}
+
+impl Client {
+    fn new() -> Client {
+        Client { home: tempfile::tempdir().unwrap() }
+    }
+
+    /// `cargo mlcremote <args>` as cargo invokes the plugin, stdin not a TTY.
+    fn run(&self, args: &[&str]) -> Output {
+        let mut full = vec!["mlcremote"];
+        full.extend_from_slice(args);
+        Command::new(env!("CARGO_BIN_EXE_cargo-mlcremote"))
+            .args(&full)
+            .env("HOME", self.home.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// `deploy --host` into `user` with its key and a known_hosts that trusts `sshd`.
+    fn deploy(&self, sshd: &Sshd, user: &User, extra: &[&str]) -> Output {
+        let known_hosts = sshd.known_hosts().unwrap();
+        self.deploy_with(sshd, user, &known_hosts, extra)
+    }
+
+    fn deploy_with(&self, sshd: &Sshd, user: &User, known_hosts: &Path, extra: &[&str]) -> Output {
+        let dest = sshd.destination(user);
+        let key = user.key.to_string_lossy().into_owned();
+        let kh = known_hosts.to_string_lossy().into_owned();
+        let mut args = vec!["deploy", "--host", &dest, "-i", &key, "--known-hosts", &kh, "--health-timeout", "20s"];
+        let dir;
+        if let Some(install_dir) = &user.install_dir {
+            dir = install_dir.to_string_lossy().into_owned();
+            args.extend(["--install-dir", &dir]);
+        }
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!("status {:?}\nstdout:\n{}\nstderr:\n{}", out.status.code(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn server() -> String {
+    harness::server_binary().unwrap().to_string_lossy().into_owned()
+}
+
+fn server_json(user: &User) -> serde_json::Value {
+    serde_json::from_str(&fs::read_to_string(user.mlcremote_dir().join("server.json")).unwrap()).unwrap()
+}
+
+fn report(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().next().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+}
+
+/// Every process's argv, to prove the token is in none of them.
+fn all_argv() -> String {
+    let mut all = String::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = fs::read(entry.path().join("cmdline")) {
+            all.push_str(&String::from_utf8_lossy(&cmdline).replace('\0', " "));
+            all.push('\n');
+        }
+    }
+    all
+}
+
+#[test]
+fn deploy_installs_a_healthy_server_then_a_second_deploy_changes_nothing() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let binary = server();
+
+    let out = client.deploy(&sshd, &user, &["--artifact", &binary, "--json"]);
+    assert!(out.status.success(), "{}\nsshd: {}", text(&out), sshd.log());
+    let first = report(&out);
+    assert_eq!(first["result"], "installed", "{}", text(&out));
+    assert_eq!(first["health"]["status"], "ok");
+    let hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(first["health"]["host"], hostname.trim());
+    assert!(["setsid", "nohup"].contains(&first["start_method"].as_str().unwrap()), "{first}");
+
+    let dir = user.mlcremote_dir();
+    let installed = dir.join("mlcremote");
+    let meta = fs::metadata(&installed).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o755);
+    assert_eq!(sha256_file(&installed).unwrap(), sha256_file(Path::new(&binary)).unwrap());
+    assert_eq!(fs::metadata(dir.join("token")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+    let install: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join("install.json")).unwrap()).unwrap();
+    assert_eq!(install["sha256"], sha256_file(&installed).unwrap());
+    assert_eq!(install["start_method"], first["start_method"]);
+    assert!(fs::read_to_string(dir.join("run.sh")).unwrap().contains("--token-file"));
+    let state = server_json(&user);
+    assert_eq!(state["pid"], first["pid"]);
+    assert_eq!(state["bind"], "127.0.0.1");
+    if harness::is_root() {
+        assert_eq!(meta.uid(), user_uid(&user.name), "installed as the deploying user");
+    }
+
+    let token = fs::read_to_string(dir.join("token")).unwrap();
+    assert_eq!(token.trim().len(), 64);
+    assert!(!all_argv().contains(token.trim()), "the token is visible in a process's argv");
+
+    // Identical and healthy: nothing uploaded, nothing restarted.
+    let out = client.deploy(&sshd, &user, &["--artifact", &binary, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let second = report(&out);
+    assert_eq!(second["result"], "up to date", "{}", text(&out));
+    assert_eq!(second["pid"], first["pid"]);
+    let steps: Vec<&str> = second["steps"].as_array().unwrap().iter().filter_map(|s| s["name"].as_str()).collect();
+    assert!(!steps.contains(&"upload"), "{steps:?}");
+    assert_eq!(fs::metadata(&installed).unwrap().ino(), meta.ino(), "the binary was replaced");
+    assert!(!dir.join("mlcremote.prev").exists());
+
+    // --force reinstalls: a new server, the old binary kept as .prev.
+    let out = client.deploy(&sshd, &user, &["--artifact", &binary, "--json", "--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let third = report(&out);
+    assert_eq!(third["result"], "installed");
+    assert_ne!(third["pid"], first["pid"]);
+    assert!(dir.join("mlcremote.prev").exists());
+    assert!(!pid_alive(first["pid"].as_u64().unwrap()), "the old server still runs");
+}
+
+#[test]
+fn human_output_names_host_version_pid_port_and_steps() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let out = Client::new().deploy(&sshd, &user, &["--artifact", &server()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let state = server_json(&user);
+    assert!(stdout.contains(&format!("{}: installed mlcremote 0.1.0", sshd.destination(&user))), "{stdout}");
+    assert!(stdout.contains(&format!("pid {}", state["pid"])), "{stdout}");
+    assert!(stdout.contains(&format!("port {}", state["port"])), "{stdout}");
+    assert!(stdout.contains("upload") && stdout.contains("health"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("] probe ("), "progress lines go to stderr: {stderr}");
+}
+
+#[test]
+fn unknown_host_key_without_a_tty_exits_5_and_installs_nothing() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let empty = client.home.path().join("known_hosts");
+    fs::write(&empty, "").unwrap();
+    let out = client.deploy_with(&sshd, &user, &empty, &["--artifact", &server()]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown") && stderr.contains("SHA256:") && stderr.contains("--accept-new-host-key"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
+    assert!(!user.mlcremote_dir().exists(), "something was installed");
+    assert_eq!(fs::read_to_string(&empty).unwrap(), "", "nothing may be recorded");
+}
+
+#[test]
+fn accept_new_host_key_records_it_for_next_time() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let known = client.home.path().join("kh");
+    let out = client.deploy_with(&sshd, &user, &known, &["--artifact", &server(), "--accept-new-host-key"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let recorded = fs::read_to_string(&known).unwrap();
+    let host_key = sshd.host_public_key().unwrap();
+    let key_b64 = host_key.split_whitespace().nth(1).unwrap();
+    assert!(recorded.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 {key_b64}", sshd.port())), "{recorded}");
+    // Now known: no flag needed.
+    let out = client.deploy_with(&sshd, &user, &known, &["--artifact", &server()]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn changed_host_key_exits_5_naming_file_and_line_even_with_accept_new() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let known = client.home.path().join("kh");
+    let other = sshd.dir().join("other_key");
+    harness::output("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", &other.to_string_lossy()]).unwrap();
+    let other_pub = fs::read_to_string(format!("{}.pub", other.display())).unwrap();
+    fs::write(&known, format!("# mine\n[127.0.0.1]:{} {}", sshd.port(), other_pub)).unwrap();
+    let before = fs::read_to_string(&known).unwrap();
+    let out = client.deploy_with(&sshd, &user, &known, &["--artifact", &server(), "--accept-new-host-key"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("CHANGED") && stderr.contains(&format!("line 2 of {}", known.display())), "{stderr}");
+    assert!(!user.mlcremote_dir().exists());
+    assert_eq!(fs::read_to_string(&known).unwrap(), before);
+}
+
+#[test]
+fn hashed_known_hosts_entries_are_honoured() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let known = sshd.known_hosts().unwrap();
+    harness::output("ssh-keygen", &["-H", "-f", &known.to_string_lossy()]).unwrap();
+    assert!(fs::read_to_string(&known).unwrap().starts_with("|1|"));
+    let out = client.deploy_with(&sshd, &user, &known, &["--artifact", &server()]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn wrong_key_exits_4_and_unreachable_host_exits_3() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let stranger = sshd.dir().join("stranger_key");
+    harness::output("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", &stranger.to_string_lossy()]).unwrap();
+    let client = Client::new();
+    let known = sshd.known_hosts().unwrap();
+    let dest = sshd.destination(&user);
+    let out = client.run(&[
+        "deploy", "--host", &dest, "-i", &stranger.to_string_lossy(), "--known-hosts", &known.to_string_lossy(), "--artifact", &server(),
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stranger_key"), "names what it tried: {}", text(&out));
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = client.run(&["deploy", "--host", &format!("ann@127.0.0.1:{closed}"), "--artifact", &server()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let client = Client::new();
+    for args in [
+        &["deploy", "--host", "ann@host:99999", "--artifact", "x"][..],
+        &["deploy"][..],
+        &["deploy", "--host", "h", "--start-method", "magic"][..],
+        &["deploy", "--host", "h", "--health-timeout", "soon"][..],
+    ] {
+        let out = client.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+    }
+}
+
+#[test]
+fn an_artifact_that_cannot_run_there_exits_6_and_installs_nothing() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let script = client.home.path().join("mlcremote");
+    fs::write(&script, "#!/bin/sh\necho not a server\n").unwrap();
+    let out = client.deploy(&sshd, &user, &["--artifact", &script.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot run on this host"), "{}", text(&out));
+    assert!(!user.mlcremote_dir().join("mlcremote").exists());
+}
+
+#[test]
+fn a_checksum_mismatch_exits_6_and_installs_nothing() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let copy = client.home.path().join("mlcremote");
+    fs::copy(server(), &copy).unwrap();
+    fs::write(client.home.path().join("mlcremote.sha256"), format!("{}  mlcremote\n", "0".repeat(64))).unwrap();
+    let out = client.deploy(&sshd, &user, &["--artifact", &copy.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("checksum mismatch"), "{}", text(&out));
+    assert!(!user.mlcremote_dir().exists());
+}
+
+#[test]
+fn a_server_that_cannot_start_exits_8_and_shows_its_log() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let out = Client::new().deploy(&sshd, &user, &["--artifact", &server(), "--server-port", &port]);
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("exited right after starting"), "{stderr}");
+    assert!(stderr.contains("logs/out.log") && stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{stderr}");
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let out = Client::new().deploy(&sshd, &user, &["--artifact", &server(), "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("plan for") && stderr.contains("rename into"), "{stderr}");
+    assert!(!user.mlcremote_dir().exists());
+}
+
+fn pid_alive(pid: u64) -> bool {
+    PathBuf::from(format!("/proc/{pid}")).exists()
+        && !fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
+}
+
+fn user_uid(name: &str) -> u32 {
+    harness::output("id", &["-u", name]).unwrap().trim().parse().unwrap()
+}

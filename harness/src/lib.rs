@@ -1,0 +1,347 @@
+//! Throwaway SSH servers on loopback, for the tests, `cargo xtask demo` and
+//! `cargo xtask bench`.
+//!
+//! [`Sshd::start`] runs a real OpenSSH `sshd` on `127.0.0.1` with its own host key and
+//! config in a temp dir. [`Sshd::user`] gives an account to deploy into: as root a fresh
+//! throwaway user (removed on drop, with every process it left running); as anyone else
+//! the current user, with a temp install dir so the real `~/.mlcremote` is never touched.
+//! Nothing here is a mock: the client under test talks to the real daemon.
+
+use std::{
+    ffi::OsStr,
+    fs,
+    io::Read,
+    net::{SocketAddr, TcpListener, TcpStream},
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Mutex, OnceLock},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail, ensure};
+
+/// A running `sshd`, stopped (by its pid) when dropped.
+pub struct Sshd {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+    users: Mutex<Vec<String>>,
+}
+
+/// An account the SSH server lets in with [`User::key`].
+#[derive(Clone, Debug)]
+pub struct User {
+    pub name: String,
+    pub home: PathBuf,
+    /// Private key (no passphrase) that the server accepts for this user.
+    pub key: PathBuf,
+    /// Where deploy should install: `None` means the default `~/.mlcremote`; set when the
+    /// harness runs unprivileged and the account is the developer's own.
+    pub install_dir: Option<PathBuf>,
+}
+
+impl User {
+    /// The install dir deploy will use for this user.
+    pub fn mlcremote_dir(&self) -> PathBuf {
+        self.install_dir.clone().unwrap_or_else(|| self.home.join(".mlcremote"))
+    }
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { geteuid() == 0 }
+}
+
+unsafe extern "C" {
+    fn geteuid() -> u32;
+}
+
+/// Find a program or say how to get it. In CI a missing tool fails the test, never skips it.
+pub fn require(program: &str, package: &str) -> Result<PathBuf> {
+    let dirs = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&dirs)
+        .chain(["/usr/sbin".into(), "/sbin".into(), "/usr/local/sbin".into()])
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .with_context(|| format!("`{program}` not found: install it with `apt-get install {package}` (Debian/Ubuntu)"))
+}
+
+impl Sshd {
+    /// Start OpenSSH `sshd` on a free loopback port.
+    pub fn start() -> Result<Sshd> {
+        let sshd = require("sshd", "openssh-server")?;
+        require("ssh-keygen", "openssh-client")?;
+        let dir = tempfile::Builder::new().prefix("mlcremote-sshd-").tempdir()?;
+        // Throwaway users' homes live in here: they must be able to walk into it.
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
+        fs::create_dir(dir.path().join("authorized_keys"))?;
+        fs::set_permissions(dir.path().join("authorized_keys"), fs::Permissions::from_mode(0o755))?;
+        let host_key = dir.path().join("ssh_host_ed25519_key");
+        keygen(&host_key)?;
+        if is_root() {
+            // Privilege separation needs it; a fresh container lacks it.
+            fs::create_dir_all("/run/sshd")?;
+        }
+
+        let mut last_err = None;
+        for _ in 0..5 {
+            let port = free_port()?;
+            let config = dir.path().join("sshd_config");
+            fs::write(&config, sshd_config(dir.path(), port))?;
+            let log = dir.path().join("sshd.log");
+            let mut child = Command::new(&sshd)
+                .arg("-D")
+                .arg("-e")
+                .arg("-f")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(&log)?)
+                .spawn()
+                .context("cannot run sshd")?;
+            match wait_ready(&mut child, port, &log) {
+                Ok(()) => return Ok(Sshd { child, port, dir, users: Mutex::new(Vec::new()) }),
+                Err(err) => {
+                    // Most likely another process took the port between our probe and sshd's bind.
+                    last_err = Some(err);
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("sshd did not start")))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A `known_hosts` file that trusts this server, as `ssh` would have written it.
+    pub fn known_hosts(&self) -> Result<PathBuf> {
+        let public = fs::read_to_string(self.dir.path().join("ssh_host_ed25519_key.pub"))?;
+        let key: Vec<&str> = public.split_whitespace().take(2).collect();
+        let path = self.dir.path().join(format!("known_hosts-{}", unique()));
+        fs::write(&path, format!("[127.0.0.1]:{} {}\n", self.port, key.join(" ")))?;
+        Ok(path)
+    }
+
+    /// The host's key fingerprint line as `ssh-keygen -lf` prints it (for messages).
+    pub fn host_public_key(&self) -> Result<String> {
+        Ok(fs::read_to_string(self.dir.path().join("ssh_host_ed25519_key.pub"))?.trim().to_string())
+    }
+
+    /// `user@127.0.0.1:port`, what a user passes to `--host`.
+    pub fn destination(&self, user: &User) -> String {
+        format!("{}@127.0.0.1:{}", user.name, self.port)
+    }
+
+    /// What sshd logged: handy in assertion messages.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// An account to deploy into; see the module docs for root vs. unprivileged.
+    pub fn user(&self) -> Result<User> {
+        self.user_with_shell("/bin/sh")
+    }
+
+    /// Like [`Sshd::user`], with the given login shell (root only: otherwise the shell is
+    /// the developer's own).
+    pub fn user_with_shell(&self, shell: &str) -> Result<User> {
+        let key = self.dir.path().join(format!("id_ed25519-{}", unique()));
+        keygen(&key)?;
+        let public = fs::read_to_string(format!("{}.pub", key.display()))?;
+        let user = if is_root() {
+            let name = format!("mlcr{}", &unique()[..8]);
+            let home = self.dir.path().join("home").join(&name);
+            fs::create_dir_all(home.parent().context("home has a parent")?)?;
+            fs::set_permissions(home.parent().context("home has a parent")?, fs::Permissions::from_mode(0o755))?;
+            let _guard = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+            run(Command::new("useradd")
+                .args(["--create-home", "--home-dir"])
+                .arg(&home)
+                .args(["--shell", shell, "--password", "*", "--user-group"])
+                .arg(&name))?;
+            self.users.lock().unwrap_or_else(|e| e.into_inner()).push(name.clone());
+            User { name, home, key, install_dir: None }
+        } else {
+            let name = std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
+                .context("USER is not set")?;
+            let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
+            let install_dir = self.dir.path().join(format!("install-{}", unique()));
+            User { name, home, key, install_dir: Some(install_dir) }
+        };
+        let authorized = self.dir.path().join("authorized_keys").join(&user.name);
+        let mut keys = fs::read_to_string(&authorized).unwrap_or_default();
+        keys.push_str(&public);
+        fs::write(&authorized, keys)?;
+        fs::set_permissions(&authorized, fs::Permissions::from_mode(0o644))?;
+        Ok(user)
+    }
+}
+
+/// Wait until the daemon sends its SSH banner (bounded).
+pub fn wait_ready(child: &mut Child, port: u16, log: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let log = || fs::read_to_string(log).unwrap_or_default();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("the SSH server exited with {status}: {}", log());
+        }
+        if let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+            let mut banner = [0u8; 7];
+            if stream.read_exact(&mut banner).is_ok() && &banner == b"SSH-2.0" {
+                return Ok(());
+            }
+        }
+        ensure!(Instant::now() < deadline, "the SSH server did not answer on port {port} within 10 s: {}", log());
+        thread::sleep(Duration::from_millis(25));
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let users = std::mem::take(&mut *self.users.lock().unwrap_or_else(|e| e.into_inner()));
+        for name in users {
+            remove_account(&name);
+        }
+        if !is_root() {
+            // The developer's own account: stop only the servers deployed into our temp dirs.
+            if let Ok(entries) = fs::read_dir(self.dir.path()) {
+                for entry in entries.flatten() {
+                    kill_server(&entry.path().join("server.json"));
+                }
+            }
+        }
+    }
+}
+
+/// Stop every process a throwaway account left (deployed servers included), then remove it.
+fn remove_account(name: &str) {
+    let _guard = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = Command::new("pkill").args(["-KILL", "-u", name]).status();
+    for _ in 0..50 {
+        let alive = Command::new("pgrep").args(["-u", name]).stdout(Stdio::null()).status();
+        if !alive.is_ok_and(|s| s.success()) {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let _ = Command::new("userdel").arg(name).stderr(Stdio::null()).status();
+}
+
+fn kill_server(state_file: &Path) {
+    let Ok(text) = fs::read_to_string(state_file) else { return };
+    let pid = text
+        .split("\"pid\":")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|pid| pid.parse::<u32>().ok());
+    if let Some(pid) = pid {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+}
+
+/// useradd/userdel lock /etc/passwd; tests in one process must take turns.
+static ACCOUNTS: Mutex<()> = Mutex::new(());
+
+fn sshd_config(dir: &Path, port: u16) -> String {
+    let d = dir.display();
+    format!(
+        "Port {port}
+ListenAddress 127.0.0.1
+HostKey {d}/ssh_host_ed25519_key
+PidFile {d}/sshd.pid
+AuthorizedKeysFile {d}/authorized_keys/%u
+UsePAM no
+StrictModes no
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AllowTcpForwarding yes
+MaxStartups 64
+MaxSessions 64
+Subsystem sftp internal-sftp
+LogLevel VERBOSE
+"
+    )
+}
+
+fn keygen(path: &Path) -> Result<()> {
+    run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "mlcremote-test", "-f"]).arg(path))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let out = cmd.stdin(Stdio::null()).output().with_context(|| format!("cannot run {cmd:?}"))?;
+    ensure!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    Ok(())
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A name no other test in this run uses.
+pub fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{:08x}{:04x}{n:04x}", nanos ^ std::process::id().rotate_left(16), std::process::id() & 0xffff)
+}
+
+/// The server binary to deploy in tests: built once per test process with the same
+/// cargo that runs the tests, so it is never stale.
+pub fn server_binary() -> Result<PathBuf> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| build_server().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
+fn build_server() -> Result<PathBuf> {
+    let root = workspace_root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run(Command::new(&cargo)
+        .current_dir(&root)
+        .args(["build", "--quiet", "--package", "mlcremote", "--bin", "mlcremote"]))?;
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let binary = target_dir.join("debug").join("mlcremote");
+    ensure!(binary.is_file(), "built the server but {} is missing", binary.display());
+    Ok(binary)
+}
+
+/// The repository's root folder.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Run a program and return its stdout, failing with its stderr.
+pub fn output(program: impl AsRef<OsStr>, args: &[&str]) -> Result<String> {
+    let out = Command::new(program.as_ref()).args(args).stdin(Stdio::null()).output()?;
+    ensure!(
+        out.status.success(),
+        "{} {args:?} failed: {}",
+        program.as_ref().to_string_lossy(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

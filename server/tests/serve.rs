@@ -1,0 +1,254 @@
+//! `mlcremote serve` as a process, spoken to over real HTTP.
+
+use std::{
+    fs,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mlcremote");
+
+struct Server {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        Server::start_with(extra, &[])
+    }
+
+    fn start_with(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .arg("--token-file")
+            .arg(dir.path().join("token"))
+            .arg("--state-file")
+            .arg(dir.path().join("server.json"))
+            .arg("--root")
+            .arg(dir.path())
+            .args(extra)
+            .env_remove("MLCREMOTE_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(dir.path().join("log")).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let state = dir.path().join("server.json");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !state.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "no state file: {}",
+                fs::read_to_string(dir.path().join("log")).unwrap()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&state).unwrap()).unwrap();
+        let port = json["port"].as_u64().unwrap() as u16;
+        Server { child, dir, port }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.path("log")).unwrap_or_default()
+    }
+
+    /// SIGTERM and wait; returns how long it took to exit.
+    fn terminate(&mut self) -> Duration {
+        let start = Instant::now();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "exit status {status}: {}", self.log());
+        start.elapsed()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn get(port: u16, path: &str) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let req = hyper::Request::get(path)
+            .header("host", "localhost")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let res = sender.send_request(req).await.unwrap();
+        let status = res.status().as_u16();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    })
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn health_says_ok_with_host_version_target_pid_and_nothing_secret() {
+    let server = Server::start(&[]);
+    let (status, body) = get(server.port, "/health");
+    assert_eq!(status, 200);
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(health["pid"], server.child.id());
+    assert_eq!(
+        health["host"],
+        fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim()
+    );
+    assert!(health["target"].as_str().unwrap().contains("linux"));
+    assert!(health["uptime_s"].is_u64() && health["started_at"].as_str().unwrap().ends_with('Z'));
+    let token = fs::read_to_string(server.path("token")).unwrap();
+    assert!(
+        !body.contains(token.trim()) && !body.contains(server.dir.path().to_str().unwrap()),
+        "{body}"
+    );
+}
+
+#[test]
+fn creates_a_private_token_file_and_an_atomic_state_file() {
+    let mut server = Server::start(&[]);
+    let token = fs::read_to_string(server.path("token")).unwrap();
+    assert_eq!(token.trim().len(), 64);
+    assert_eq!(mode(&server.path("token")), 0o600);
+    let state: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(server.path("server.json")).unwrap()).unwrap();
+    assert_eq!(state["pid"], server.child.id());
+    assert_eq!(state["bind"], "127.0.0.1");
+    for key in ["port", "version", "target", "started_at"] {
+        assert!(!state[key].is_null(), "{key} missing in {state}");
+    }
+    let leftovers: Vec<_> = fs::read_dir(server.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+    server.terminate();
+    // A restart keeps the token.
+    assert_eq!(fs::read_to_string(server.path("token")).unwrap(), token);
+}
+
+#[test]
+fn sigterm_exits_cleanly_within_5_seconds_and_removes_the_state_file() {
+    let mut server = Server::start(&[]);
+    assert_eq!(get(server.port, "/health").0, 200);
+    let took = server.terminate();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(!server.path("server.json").exists());
+    assert!(server.log().contains("SIGTERM"), "{}", server.log());
+}
+
+#[test]
+fn the_token_comes_from_the_environment_never_from_argv() {
+    let server = Server::start_with(&[], &[("MLCREMOTE_TOKEN", "from-env-0123")]);
+    assert!(!server.path("token").exists(), "the env token needs no file");
+    let out = Command::new(BIN).args(["serve", "--token", "x"]).output().unwrap();
+    assert!(!out.status.success(), "a --token flag must not exist");
+}
+
+#[test]
+fn binds_loopback_by_default_and_warns_otherwise() {
+    let server = Server::start(&[]);
+    assert!(!server.log().contains("WARN"), "{}", server.log());
+    let open = Server::start(&["--bind", "0.0.0.0"]);
+    assert!(
+        open.log().contains("WARN") && open.log().contains("reachable from the network"),
+        "{}",
+        open.log()
+    );
+}
+
+#[test]
+fn health_subcommand_prints_the_json_and_exits_0() {
+    let server = Server::start(&[]);
+    let out = Command::new(BIN)
+        .arg("health")
+        .arg("--state-file")
+        .arg(server.path("server.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let health: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["pid"], server.child.id());
+
+    let missing = server.path("nothing.json");
+    let out = Command::new(BIN)
+        .arg("health")
+        .arg("--state-file")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is the server running?"));
+}
+
+#[test]
+fn version_names_version_target_and_commit() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    let line = String::from_utf8_lossy(&out.stdout);
+    let json_out = Command::new(BIN).args(["version", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    let want = format!(
+        "mlcremote {} ({}, commit {})\n",
+        json["version"].as_str().unwrap(),
+        json["target"].as_str().unwrap(),
+        json["commit"].as_str().unwrap()
+    );
+    assert_eq!(line, want);
+    assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
+    assert!(json["target"].as_str().unwrap().starts_with(std::env::consts::ARCH));
+}
+
+#[test]
+fn a_busy_port_is_a_clear_error() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--port", &port, "--token-file"])
+        .arg(dir.path().join("t"))
+        .arg("--state-file")
+        .arg(dir.path().join("s.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("s.json").exists());
+}

@@ -1,0 +1,210 @@
+//! `cargo xtask dist`: build the server per target and package reproducible,
+//! checksummed archives plus `SHA256SUMS` and `dist-manifest.json` (SPEC §3).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use mlcremote_client::{
+    archive::{self, Entry, Format},
+    checksum,
+    manifest::{self, Manifest},
+    target::{self, Target},
+};
+use xshell::{Shell, cmd};
+
+#[derive(clap::Args)]
+pub struct Dist {
+    /// Target triple to build (repeatable) [default: the host's].
+    #[arg(long = "target", value_name = "TRIPLE")]
+    pub targets: Vec<String>,
+    /// The six default release targets.
+    #[arg(long, conflicts_with = "targets")]
+    pub all: bool,
+    /// How to build for a target other than the host.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub builder: Builder,
+    /// Output folder.
+    #[arg(long, value_name = "DIR", default_value = "dist")]
+    pub out: PathBuf,
+    /// Archive formats, comma-separated.
+    #[arg(long, value_name = "FORMATS", default_value = "tar.gz", value_delimiter = ',')]
+    pub format: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Builder {
+    Auto,
+    Cargo,
+    Zigbuild,
+    Cross,
+}
+
+impl Dist {
+    /// Build and package; returns the manifest written to `--out`.
+    pub fn run(self, sh: &Shell) -> Result<Manifest> {
+        let targets = self.targets()?;
+        let formats = self
+            .format
+            .iter()
+            .map(|f| Format::parse(f.trim()).with_context(|| format!("unknown format `{f}`; use tar.gz")))
+            .collect::<Result<Vec<_>>>()?;
+        let out = sh.current_dir().join(&self.out);
+        sh.create_dir(&out)?;
+        let epoch = source_date_epoch(sh);
+        let commit = cmd!(sh, "git rev-parse HEAD").quiet().ignore_stderr().read().ok();
+
+        let mut artifacts = Vec::new();
+        for target in &targets {
+            let builder = resolve_builder(sh, self.builder, target.triple)?;
+            let binary = build(sh, builder, target.triple, epoch)?;
+            artifacts.extend(package(sh, target, &binary, &formats, &out, epoch)?);
+        }
+
+        let sums = checksum::sums_file(artifacts.iter().map(|a| (a.sha256.as_str(), a.name.as_str())));
+        archive::write_atomic(&out.join(manifest::SUMS_NAME), sums.as_bytes())?;
+        let manifest = Manifest {
+            schema: 1,
+            name: "mlcremote".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            commit,
+            source_date_epoch: epoch,
+            artifacts,
+        };
+        archive::write_atomic(&out.join(manifest::MANIFEST_NAME), manifest.to_json().as_bytes())?;
+        eprintln!("wrote {} archive(s), {} and {} to {}", manifest.artifacts.len(), manifest::SUMS_NAME, manifest::MANIFEST_NAME, out.display());
+        Ok(manifest)
+    }
+
+    fn targets(&self) -> Result<Vec<Target>> {
+        if self.all {
+            return Ok(target::default_targets().to_vec());
+        }
+        if self.targets.is_empty() {
+            let host = target::host_triple();
+            return Target::get(host).map(|t| vec![t]).with_context(|| format!("the host {host} is not a release target; pass --target"));
+        }
+        self.targets
+            .iter()
+            .map(|t| {
+                Target::get(t).with_context(|| {
+                    let known: Vec<_> = target::TARGETS.iter().map(|t| t.triple).collect();
+                    format!("unknown target `{t}`; known: {}", known.join(", "))
+                })
+            })
+            .collect()
+    }
+}
+
+/// SPEC §3: `SOURCE_DATE_EPOCH`, else the HEAD commit time, else 1.
+pub fn source_date_epoch(sh: &Shell) -> u64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .or_else(|| cmd!(sh, "git log -1 --format=%ct").quiet().ignore_stderr().read().ok()?.trim().parse().ok())
+        .unwrap_or(1)
+}
+
+/// SPEC §3 auto rule: host → cargo; else cross if a container engine answers; else
+/// zigbuild if installed; else say how to get one. Never run cross without an engine:
+/// it would only fail, after running rustup.
+pub fn resolve_builder(sh: &Shell, wanted: Builder, triple: &str) -> Result<Builder> {
+    match wanted {
+        Builder::Auto if triple == target::host_triple() => Ok(Builder::Cargo),
+        Builder::Auto if container_engine(sh) => Ok(Builder::Cross),
+        Builder::Auto if zigbuild_installed(sh) => Ok(Builder::Zigbuild),
+        Builder::Auto => bail!(
+            "cannot build {triple} on this machine. Any one of these works:\n  \
+             - cargo: `rustup target add {triple}` and a linker for it (host targets only, in practice)\n  \
+             - zigbuild: `pip install cargo-zigbuild` (brings zig), then rerun with --builder zigbuild\n  \
+             - cross: `cargo install cross` and a running Docker or Podman engine"
+        ),
+        Builder::Cross if !container_engine(sh) => bail!(
+            "--builder cross needs a container engine, but neither `docker info` nor `podman info` answered; \
+             start one or use --builder zigbuild"
+        ),
+        Builder::Zigbuild if !zigbuild_installed(sh) => {
+            bail!("--builder zigbuild needs cargo-zigbuild: `pip install cargo-zigbuild`")
+        }
+        other => Ok(other),
+    }
+}
+
+fn container_engine(sh: &Shell) -> bool {
+    ["docker", "podman"]
+        .iter()
+        .any(|engine| cmd!(sh, "{engine} info").quiet().ignore_stdout().ignore_stderr().run().is_ok())
+}
+
+fn zigbuild_installed(sh: &Shell) -> bool {
+    cmd!(sh, "cargo zigbuild --version").quiet().ignore_stdout().ignore_stderr().run().is_ok()
+}
+
+/// The command each builder runs for `triple`.
+pub fn build_command<'a>(sh: &'a Shell, builder: Builder, triple: &str) -> xshell::Cmd<'a> {
+    let args = ["--release", "--locked", "--package", "mlcremote", "--bin", "mlcremote", "--target", triple];
+    match builder {
+        Builder::Zigbuild => cmd!(sh, "cargo zigbuild {args...}"),
+        Builder::Cross => cmd!(sh, "cross build {args...}"),
+        Builder::Cargo | Builder::Auto => cmd!(sh, "cargo build {args...}"),
+    }
+}
+
+fn build(sh: &Shell, builder: Builder, triple: &str, epoch: u64) -> Result<PathBuf> {
+    eprintln!("building mlcremote for {triple} with {builder:?}");
+    build_command(sh, builder, triple)
+        .env("SOURCE_DATE_EPOCH", epoch.to_string())
+        .run()
+        .with_context(|| format!("building for {triple} failed"))?;
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| sh.current_dir().join("target"), PathBuf::from);
+    Ok(target_dir.join(triple).join("release").join(archive::BINARY_NAME))
+}
+
+/// Check the binary's header against the target, then write its archives.
+fn package(
+    sh: &Shell,
+    target: &Target,
+    binary: &Path,
+    formats: &[Format],
+    out: &Path,
+    epoch: u64,
+) -> Result<Vec<manifest::Artifact>> {
+    let bytes = std::fs::read(binary).with_context(|| format!("the build left no {}", binary.display()))?;
+    target
+        .check_binary(&bytes)
+        .map_err(|why| anyhow::anyhow!("refusing to package {}: {why}", binary.display()))?;
+    let readme = sh.read_binary_file("README.md")?;
+    let license = sh.read_binary_file("LICENSE")?;
+    let entries = [
+        Entry { name: archive::BINARY_NAME, data: &bytes, mode: 0o755 },
+        Entry { name: "README.md", data: &readme, mode: 0o644 },
+        Entry { name: "LICENSE", data: &license, mode: 0o644 },
+    ];
+    let stem = archive::stem(target.triple);
+    let binary_info = manifest::Binary {
+        path: format!("{stem}/{}", archive::BINARY_NAME),
+        size: bytes.len() as u64,
+        sha256: checksum::sha256_hex(&bytes),
+    };
+    let mut artifacts = Vec::new();
+    for format in formats {
+        let data = match format {
+            Format::TarGz => archive::write_tar_gz(&stem, &entries, epoch)?,
+        };
+        let name = archive::archive_name(target.triple, *format);
+        let sha256 = checksum::sha256_hex(&data);
+        archive::write_atomic(&out.join(&name), &data)?;
+        archive::write_atomic(&out.join(format!("{name}.sha256")), checksum::sums_line(&sha256, &name).as_bytes())?;
+        eprintln!("  {name}  {} bytes  sha256 {sha256}", data.len());
+        artifacts.push(manifest::Artifact {
+            name,
+            kind: "archive".into(),
+            target: Some(target.triple.into()),
+            os: Some(target.os.into()),
+            arch: Some(target.arch.into()),
+            size: data.len() as u64,
+            sha256,
+            binary: Some(binary_info.clone()),
+        });
+    }
+    Ok(artifacts)
+}

@@ -1,0 +1,43 @@
+//! Project automation: `cargo xtask <command>`. One file per command.
+
+mod demo;
+mod dist;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use xshell::Shell;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Cross-compile the server and package checksummed release archives.
+    Dist(dist::Dist),
+    /// Throwaway sshd on loopback, deploy the freshly built server into it, print /health.
+    Demo(demo::Demo),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = Shell::new().and_then(|sh| {
+        sh.change_dir(harness::workspace_root());
+        Ok(sh)
+    });
+    let result = result.map_err(anyhow::Error::from).and_then(|sh| match cli.command {
+        Command::Dist(cmd) => cmd.run(&sh).map(|_| ()),
+        Command::Demo(cmd) => cmd.run(&sh),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
