@@ -2,7 +2,12 @@
 fn main() -> anyhow::Result<()> {
     let sshd = harness::Sshd::start()?;
     let user = sshd.user()?;
-    println!("{} {} {}", sshd.destination(&user), user.key.display(), sshd.known_hosts()?.display());
+    println!(
+        "{} {} {}",
+        sshd.destination(&user),
+        user.key.display(),
+        sshd.known_hosts()?.display()
+    );
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     Ok(())

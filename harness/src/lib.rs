@@ -15,7 +15,7 @@ use std::{
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::{Mutex, OnceLock},
+    sync::Mutex,
     thread,
     time::{Duration, Instant},
 };
@@ -102,7 +102,14 @@ impl Sshd {
                 .spawn()
                 .context("cannot run sshd")?;
             match wait_ready(&mut child, port, &log) {
-                Ok(()) => return Ok(Sshd { child, port, dir, users: Mutex::new(Vec::new()) }),
+                Ok(()) => {
+                    return Ok(Sshd {
+                        child,
+                        port,
+                        dir,
+                        users: Mutex::new(Vec::new()),
+                    });
+                }
                 Err(err) => {
                     // Most likely another process took the port between our probe and sshd's bind.
                     last_err = Some(err);
@@ -133,7 +140,9 @@ impl Sshd {
 
     /// The host's key fingerprint line as `ssh-keygen -lf` prints it (for messages).
     pub fn host_public_key(&self) -> Result<String> {
-        Ok(fs::read_to_string(self.dir.path().join("ssh_host_ed25519_key.pub"))?.trim().to_string())
+        Ok(fs::read_to_string(self.dir.path().join("ssh_host_ed25519_key.pub"))?
+            .trim()
+            .to_string())
     }
 
     /// `user@127.0.0.1:port`, what a user passes to `--host`.
@@ -165,7 +174,10 @@ impl Sshd {
             let name = format!("mlcr{}", &unique()[..8]);
             let home = self.dir.path().join("home").join(&name);
             fs::create_dir_all(home.parent().context("home has a parent")?)?;
-            fs::set_permissions(home.parent().context("home has a parent")?, fs::Permissions::from_mode(0o755))?;
+            fs::set_permissions(
+                home.parent().context("home has a parent")?,
+                fs::Permissions::from_mode(0o755),
+            )?;
             let _guard = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
             run(Command::new("useradd")
                 .args(["--create-home", "--home-dir"])
@@ -173,14 +185,24 @@ impl Sshd {
                 .args(["--shell", shell, "--password", "*", "--user-group"])
                 .arg(&name))?;
             self.users.lock().unwrap_or_else(|e| e.into_inner()).push(name.clone());
-            User { name, home, key, install_dir: None }
+            User {
+                name,
+                home,
+                key,
+                install_dir: None,
+            }
         } else {
             let name = std::env::var("USER")
                 .or_else(|_| std::env::var("LOGNAME"))
                 .context("USER is not set")?;
             let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
             let install_dir = self.dir.path().join(format!("install-{}", unique()));
-            User { name, home, key, install_dir: Some(install_dir) }
+            User {
+                name,
+                home,
+                key,
+                install_dir: Some(install_dir),
+            }
         };
         let authorized = self.dir.path().join("authorized_keys").join(&user.name);
         let mut keys = fs::read_to_string(&authorized).unwrap_or_default();
@@ -207,7 +229,11 @@ pub fn wait_ready(child: &mut Child, port: u16, log: &Path) -> Result<()> {
                 return Ok(());
             }
         }
-        ensure!(Instant::now() < deadline, "the SSH server did not answer on port {port} within 10 s: {}", log());
+        ensure!(
+            Instant::now() < deadline,
+            "the SSH server did not answer on port {port} within 10 s: {}",
+            log()
+        );
         thread::sleep(Duration::from_millis(25));
     }
 }
@@ -246,7 +272,9 @@ fn remove_account(name: &str) {
 }
 
 fn kill_server(state_file: &Path) {
-    let Ok(text) = fs::read_to_string(state_file) else { return };
+    let Ok(text) = fs::read_to_string(state_file) else {
+        return;
+    };
     let pid = text
         .split("\"pid\":")
         .nth(1)
@@ -283,12 +311,21 @@ LogLevel VERBOSE
 }
 
 fn keygen(path: &Path) -> Result<()> {
-    run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "mlcremote-test", "-f"]).arg(path))
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "mlcremote-test", "-f"])
+        .arg(path))
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
-    let out = cmd.stdin(Stdio::null()).output().with_context(|| format!("cannot run {cmd:?}"))?;
-    ensure!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    ensure!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     Ok(())
 }
 
@@ -304,39 +341,52 @@ pub fn unique() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    format!("{:08x}{:04x}{n:04x}", nanos ^ std::process::id().rotate_left(16), std::process::id() & 0xffff)
+    format!(
+        "{:08x}{:04x}{n:04x}",
+        nanos ^ std::process::id().rotate_left(16),
+        std::process::id() & 0xffff
+    )
 }
 
 /// The server binary to deploy in tests: built once per test process with the same
 /// cargo that runs the tests, so it is never stale.
 pub fn server_binary() -> Result<PathBuf> {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| build_server().map_err(|e| format!("{e:#}")))
-        .clone()
-        .map_err(|e| anyhow::anyhow!(e))
+    binary("mlcremote", "mlcremote")
 }
 
-fn build_server() -> Result<PathBuf> {
+/// A workspace binary, built (debug) once per process by the cargo running the tests.
+pub fn binary(package: &str, bin: &str) -> Result<PathBuf> {
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = built.iter().find(|(name, _)| name == bin) {
+        return Ok(path.clone());
+    }
     let root = workspace_root();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     run(Command::new(&cargo)
         .current_dir(&root)
-        .args(["build", "--quiet", "--package", "mlcremote", "--bin", "mlcremote"]))?;
+        .args(["build", "--quiet", "--package", package, "--bin", bin]))?;
     let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let binary = target_dir.join("debug").join("mlcremote");
-    ensure!(binary.is_file(), "built the server but {} is missing", binary.display());
-    Ok(binary)
+    let path = target_dir.join("debug").join(bin);
+    ensure!(path.is_file(), "built {bin} but {} is missing", path.display());
+    built.push((bin.to_string(), path.clone()));
+    Ok(path)
 }
 
 /// The repository's root folder.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Run a program and return its stdout, failing with its stderr.
 pub fn output(program: impl AsRef<OsStr>, args: &[&str]) -> Result<String> {
-    let out = Command::new(program.as_ref()).args(args).stdin(Stdio::null()).output()?;
+    let out = Command::new(program.as_ref())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()?;
     ensure!(
         out.status.success(),
         "{} {args:?} failed: {}",
