@@ -110,14 +110,23 @@ pub fn read_binary(path: &Path) -> Result<FoundBinary, String> {
     drop(file);
     if !is_gzip {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-        return Ok(FoundBinary { bytes, inner_path: None });
+        return Ok(FoundBinary {
+            bytes,
+            inner_path: None,
+        });
     }
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
     let mut archive = tar::Archive::new(GzDecoder::new(file));
-    let entries = archive.entries().map_err(|e| format!("{shown} is not a .tar.gz: {e}"))?;
+    let entries = archive
+        .entries()
+        .map_err(|e| format!("{shown} is not a .tar.gz: {e}"))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| format!("{shown} is damaged: {e}"))?;
-        let inner = entry.path().map_err(|e| format!("{shown}: {e}"))?.to_string_lossy().into_owned();
+        let inner = entry
+            .path()
+            .map_err(|e| format!("{shown}: {e}"))?
+            .to_string_lossy()
+            .into_owned();
         if !is_binary_path(&inner) || entry.header().entry_type() != tar::EntryType::Regular {
             continue;
         }
@@ -125,10 +134,17 @@ pub fn read_binary(path: &Path) -> Result<FoundBinary, String> {
             return Err(format!("{shown}: {inner} is larger than {MAX_BINARY} bytes"));
         }
         let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut bytes).map_err(|e| format!("{shown} is damaged: {e}"))?;
-        return Ok(FoundBinary { bytes, inner_path: Some(inner) });
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("{shown} is damaged: {e}"))?;
+        return Ok(FoundBinary {
+            bytes,
+            inner_path: Some(inner),
+        });
     }
-    Err(format!("{shown} holds no `{BINARY_NAME}` binary (expected mlcremote-<target>/{BINARY_NAME})"))
+    Err(format!(
+        "{shown} holds no `{BINARY_NAME}` binary (expected mlcremote-<target>/{BINARY_NAME})"
+    ))
 }
 
 /// `mlcremote` at the top or one folder down, as our archives have it.
@@ -154,16 +170,30 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(archive_name("x86_64-unknown-linux-musl", Format::TarGz), "mlcremote-x86_64-unknown-linux-musl.tar.gz");
-        assert_eq!(triple_of("mlcremote-aarch64-apple-darwin.zip"), Some("aarch64-apple-darwin"));
+        assert_eq!(
+            archive_name("x86_64-unknown-linux-musl", Format::TarGz),
+            "mlcremote-x86_64-unknown-linux-musl.tar.gz"
+        );
+        assert_eq!(
+            triple_of("mlcremote-aarch64-apple-darwin.zip"),
+            Some("aarch64-apple-darwin")
+        );
         assert_eq!(triple_of("other-x.tar.gz"), None);
     }
 
     #[test]
     fn tar_gz_is_reproducible_and_readable() {
         let entries = [
-            Entry { name: "mlcremote", data: b"\x7fELF binary", mode: 0o755 },
-            Entry { name: "README.md", data: b"read me", mode: 0o644 },
+            Entry {
+                name: "mlcremote",
+                data: b"\x7fELF binary",
+                mode: 0o755,
+            },
+            Entry {
+                name: "README.md",
+                data: b"read me",
+                mode: 0o644,
+            },
         ];
         let a = write_tar_gz("mlcremote-t", &entries, 1_700_000_000).unwrap();
         let b = write_tar_gz("mlcremote-t", &entries, 1_700_000_000).unwrap();
@@ -184,7 +214,16 @@ mod tests {
 
     #[test]
     fn refuses_an_archive_without_the_binary() {
-        let a = write_tar_gz("x", &[Entry { name: "README.md", data: b"x", mode: 0o644 }], 1).unwrap();
+        let a = write_tar_gz(
+            "x",
+            &[Entry {
+                name: "README.md",
+                data: b"x",
+                mode: 0o644,
+            }],
+            1,
+        )
+        .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.tar.gz");
         std::fs::write(&path, a).unwrap();

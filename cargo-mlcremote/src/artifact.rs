@@ -37,11 +37,17 @@ pub fn choose(source: &Source, platform: &Platform) -> Result<Chosen> {
     match source {
         Source::Artifact(path) => {
             verify_beside(path)?;
-            let named = path.file_name().and_then(|n| archive::triple_of(&n.to_string_lossy()).map(str::to_owned));
+            let named = path
+                .file_name()
+                .and_then(|n| archive::triple_of(&n.to_string_lossy()).map(str::to_owned));
             if let Some(triple) = &named
                 && !candidates.iter().any(|t| t.triple == triple)
             {
-                return Err(err!(Artifact, "{} is built for {triple}, but the host needs {wanted}", path.display()));
+                return Err(err!(
+                    Artifact,
+                    "{} is built for {triple}, but the host needs {wanted}",
+                    path.display()
+                ));
             }
             let found = archive::read_binary(path).map_err(|e| err!(Artifact, "{e}"))?;
             // A bare binary does not say musl or gnu: a static one is taken for musl.
@@ -55,10 +61,19 @@ pub fn choose(source: &Source, platform: &Platform) -> Result<Chosen> {
                 .filter(|t| named.as_deref().is_none_or(|n| n == t.triple))
                 .find(|t| t.check_binary(&found.bytes).is_ok());
             let Some(target) = target else {
-                let why = candidates.first().map(|t| t.check_binary(&found.bytes)).and_then(|r| r.err()).unwrap_or_default();
+                let why = candidates
+                    .first()
+                    .map(|t| t.check_binary(&found.bytes))
+                    .and_then(|r| r.err())
+                    .unwrap_or_default();
                 return Err(err!(Artifact, "{} cannot run on this host: {why}", path.display()));
             };
-            Ok(Chosen { target, sha256: checksum::sha256_hex(&found.bytes), bytes: found.bytes, origin: path.clone() })
+            Ok(Chosen {
+                target,
+                sha256: checksum::sha256_hex(&found.bytes),
+                bytes: found.bytes,
+                origin: path.clone(),
+            })
         }
         Source::Dist(dir) => {
             let path = candidates
@@ -80,22 +95,37 @@ pub fn choose(source: &Source, platform: &Platform) -> Result<Chosen> {
                 .map_err(|why| err!(Artifact, "{} holds the wrong binary: {why}", path.display()))?;
             let sha256 = checksum::sha256_hex(&found.bytes);
             verify_manifest(dir, &path, &sha256)?;
-            Ok(Chosen { target: *target, bytes: found.bytes, sha256, origin: path })
+            Ok(Chosen {
+                target: *target,
+                bytes: found.bytes,
+                sha256,
+                origin: path,
+            })
         }
     }
 }
 
 /// Check `file` against `<file>.sha256` and `SHA256SUMS` beside it, where they exist.
 fn verify_beside(file: &Path) -> Result<()> {
-    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let dir = file.parent().unwrap_or(Path::new("."));
     let sidecar = dir.join(format!("{name}.sha256"));
     let sums = dir.join(SUMS_NAME);
     let mut expected = Vec::new();
     for list in [&sidecar, &sums] {
-        let Ok(text) = std::fs::read_to_string(list) else { continue };
+        let Ok(text) = std::fs::read_to_string(list) else {
+            continue;
+        };
         let entries = checksum::parse_sums(&text).map_err(|e| err!(Artifact, "{}: {e}", list.display()))?;
-        expected.extend(entries.into_iter().filter(|(_, n)| *n == name).map(|(sha, _)| (sha, list.clone())));
+        expected.extend(
+            entries
+                .into_iter()
+                .filter(|(_, n)| *n == name)
+                .map(|(sha, _)| (sha, list.clone())),
+        );
     }
     if expected.is_empty() {
         return Ok(());
@@ -116,10 +146,20 @@ fn verify_beside(file: &Path) -> Result<()> {
 
 /// The manifest's `binary.sha256`, where present, must match what is in the archive.
 fn verify_manifest(dir: &Path, archive_path: &Path, binary_sha256: &str) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(dir.join(MANIFEST_NAME)) else { return Ok(()) };
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| err!(Artifact, "{MANIFEST_NAME} is not valid: {e}"))?;
-    let name = archive_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let listed = manifest.artifacts.iter().find(|a| a.name == name).and_then(|a| a.binary.as_ref());
+    let Ok(text) = std::fs::read_to_string(dir.join(MANIFEST_NAME)) else {
+        return Ok(());
+    };
+    let manifest: Manifest =
+        serde_json::from_str(&text).map_err(|e| err!(Artifact, "{MANIFEST_NAME} is not valid: {e}"))?;
+    let name = archive_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let listed = manifest
+        .artifacts
+        .iter()
+        .find(|a| a.name == name)
+        .and_then(|a| a.binary.as_ref());
     match listed {
         Some(binary) if binary.sha256 != binary_sha256 => Err(err!(
             Artifact,

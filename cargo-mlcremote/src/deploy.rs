@@ -96,14 +96,22 @@ impl Steps<'_> {
     fn done(&mut self, name: &'static str) {
         let took = self.last.elapsed();
         self.progress.step(&self.host, name, took);
-        self.done.push(Step { name, ms: took.as_millis() });
+        self.done.push(Step {
+            name,
+            ms: took.as_millis(),
+        });
         self.last = Instant::now();
     }
 }
 
 /// Deploy to one host.
 pub async fn deploy(destination: &Destination, options: &DeployOptions, progress: &dyn Progress) -> Result<Report> {
-    let mut steps = Steps { host: destination.to_string(), progress, last: Instant::now(), done: Vec::new() };
+    let mut steps = Steps {
+        host: destination.to_string(),
+        progress,
+        last: Instant::now(),
+        done: Vec::new(),
+    };
     let session = Session::connect(destination, &options.connect).await?;
     steps.done("connect");
     let result = deploy_on(&session, options, &mut steps).await;
@@ -210,7 +218,13 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
         .unwrap_or_default();
     let state: Option<remote::ServerState> = out.field("server_json").and_then(|j| serde_json::from_str(j).ok());
     let Some(state) = state else {
-        return Err(with_log(session, &probe.dir, err!(Unhealthy, "the server wrote an unreadable server.json"), "start").await);
+        return Err(with_log(
+            session,
+            &probe.dir,
+            err!(Unhealthy, "the server wrote an unreadable server.json"),
+            "start",
+        )
+        .await);
     };
     report.start_method = out.field("start_method").map(str::to_owned);
     report.port = Some(state.port);
@@ -223,7 +237,11 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
     };
     if health["version"].as_str() != Some(version.as_str()) {
         let seen = health["version"].as_str().unwrap_or("?");
-        let e = err!(Unhealthy, "the server on port {} reports version {seen}, expected {version}", state.port);
+        let e = err!(
+            Unhealthy,
+            "the server on port {} reports version {seen}, expected {version}",
+            state.port
+        );
         return Err(with_log(session, &probe.dir, e, "health").await);
     }
     steps.done("health");
@@ -240,7 +258,10 @@ fn fill_from_health(report: &mut Report, health: &serde_json::Value) {
 }
 
 async fn installed_start_method(session: &Session, dir: &str) -> Option<String> {
-    let script = format!("d={}\n[ -f \"$d/install.json\" ] && tr -d '\\n' <\"$d/install.json\"\n", remote::quote(dir));
+    let script = format!(
+        "d={}\n[ -f \"$d/install.json\" ] && tr -d '\\n' <\"$d/install.json\"\n",
+        remote::quote(dir)
+    );
     let out = session.run(&script).await.ok()?;
     let json: serde_json::Value = serde_json::from_str(out.stdout.trim()).ok()?;
     json["start_method"].as_str().map(str::to_owned)
@@ -254,13 +275,23 @@ fn start_methods(given: Option<StartMethod>, probe: &Probe) -> Result<Vec<StartM
     };
     if methods.is_empty() {
         let names: Vec<&str> = StartMethod::ALL.iter().map(|m| m.name()).collect();
-        return Err(err!(Install, "none of the start methods exists on the host ({}); install one of them", names.join(", ")));
+        return Err(err!(
+            Install,
+            "none of the start methods exists on the host ({}); install one of them",
+            names.join(", ")
+        ));
     }
     Ok(methods)
 }
 
 /// The plan `--dry-run` prints: what deploy would do on this host.
-pub fn plan(dest: &Destination, probe: &Probe, chosen: &Chosen, methods: &[StartMethod], options: &DeployOptions) -> String {
+pub fn plan(
+    dest: &Destination,
+    probe: &Probe,
+    chosen: &Chosen,
+    methods: &[StartMethod],
+    options: &DeployOptions,
+) -> String {
     let dir = &probe.dir;
     let names: Vec<&str> = methods.iter().map(|m| m.name()).collect();
     let stop = match probe.running_server() {
@@ -277,7 +308,11 @@ pub fn plan(dest: &Destination, probe: &Probe, chosen: &Chosen, methods: &[Start
         sha = chosen.sha256,
         size = chosen.bytes.len(),
         methods = names.join(", "),
-        port = if options.server_port == 0 { "any free".to_string() } else { options.server_port.to_string() },
+        port = if options.server_port == 0 {
+            "any free".to_string()
+        } else {
+            options.server_port.to_string()
+        },
         timeout = options.health_timeout,
     )
 }
@@ -297,8 +332,13 @@ async fn health_once(session: &Session, dir: &str, port: u16) -> Result<serde_js
         }
         Err(HttpError::Failed(e)) => return Err(e),
     };
-    let health: serde_json::Value = serde_json::from_str(body.trim()).map_err(|e| format!("/health is not JSON: {e}"))?;
-    if health["status"] == "ok" { Ok(health) } else { Err(format!("/health says {health}")) }
+    let health: serde_json::Value =
+        serde_json::from_str(body.trim()).map_err(|e| format!("/health is not JSON: {e}"))?;
+    if health["status"] == "ok" {
+        Ok(health)
+    } else {
+        Err(format!("/health says {health}"))
+    }
 }
 
 /// Poll `/health` with backoff until it says ok, or `timeout` passes.
@@ -309,7 +349,10 @@ async fn wait_healthy(session: &Session, dir: &str, port: u16, timeout: Duration
         match health_once(session, dir, port).await {
             Ok(health) => return Ok(health),
             Err(last) if Instant::now() + pause >= deadline => {
-                return Err(err!(Unhealthy, "the server did not become healthy within {timeout:?}: {last}"));
+                return Err(err!(
+                    Unhealthy,
+                    "the server did not become healthy within {timeout:?}: {last}"
+                ));
             }
             Err(_) => {}
         }
@@ -320,7 +363,10 @@ async fn wait_healthy(session: &Session, dir: &str, port: u16, timeout: Duration
 
 /// Map a failed remote script to the SPEC exit code and its message.
 fn script_error(out: &crate::ssh::Output, dir: &str) -> Error {
-    let message = out.field("error").map_or_else(|| format!("remote command failed with status {}", out.status), str::to_owned);
+    let message = out.field("error").map_or_else(
+        || format!("remote command failed with status {}", out.status),
+        str::to_owned,
+    );
     let kind = match out.status {
         status::INSTALL_FAILED | status::DOES_NOT_RUN | status::CORRUPT_UPLOAD => Kind::Install,
         status::NO_START_METHOD => Kind::Install,
@@ -348,7 +394,10 @@ async fn with_log(session: &Session, dir: &str, error: Error, step: &str) -> Err
     if let Some(more) = &error.detail {
         detail = format!("{more}\n{detail}");
     }
-    Error { detail: Some(detail), ..error }
+    Error {
+        detail: Some(detail),
+        ..error
+    }
 }
 
 /// Plain progress lines on stderr: `[host] step (12 ms)`.

@@ -52,7 +52,11 @@ pub struct Error {
 
 impl Error {
     pub fn new(kind: Kind, message: impl Into<String>) -> Error {
-        Error { kind, message: message.into(), detail: None }
+        Error {
+            kind,
+            message: message.into(),
+            detail: None,
+        }
     }
 
     /// Attach detail shown under the one-line message (remote logs, causes).

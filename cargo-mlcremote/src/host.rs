@@ -37,17 +37,33 @@ impl Destination {
             return Err(bad("empty host name"));
         }
         let port = match port {
-            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("port must be 1-65535"))?,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| bad("port must be 1-65535"))?,
             None => 22,
         };
-        Ok(Destination { user, host: host.to_string(), port })
+        Ok(Destination {
+            user,
+            host: host.to_string(),
+            port,
+        })
     }
 }
 
 impl fmt::Display for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
-        if self.port == 22 { write!(f, "{}@{host}", self.user) } else { write!(f, "{}@{host}:{}", self.user, self.port) }
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == 22 {
+            write!(f, "{}@{host}", self.user)
+        } else {
+            write!(f, "{}@{host}:{}", self.user, self.port)
+        }
     }
 }
 
@@ -63,13 +79,23 @@ mod tests {
     use super::*;
 
     fn d(user: &str, host: &str, port: u16) -> Destination {
-        Destination { user: user.into(), host: host.into(), port }
+        Destination {
+            user: user.into(),
+            host: host.into(),
+            port,
+        }
     }
 
     #[test]
     fn parses_what_users_type() {
-        assert_eq!(Destination::parse("ann@example.com").unwrap(), d("ann", "example.com", 22));
-        assert_eq!(Destination::parse("ann@127.0.0.1:2222").unwrap(), d("ann", "127.0.0.1", 2222));
+        assert_eq!(
+            Destination::parse("ann@example.com").unwrap(),
+            d("ann", "example.com", 22)
+        );
+        assert_eq!(
+            Destination::parse("ann@127.0.0.1:2222").unwrap(),
+            d("ann", "127.0.0.1", 2222)
+        );
         assert_eq!(Destination::parse("ann@[::1]:2222").unwrap(), d("ann", "::1", 2222));
         assert_eq!(Destination::parse("ann@::1").unwrap(), d("ann", "::1", 22));
         assert_eq!(Destination::parse("a@b@host").unwrap(), d("a@b", "host", 22));
@@ -79,7 +105,15 @@ mod tests {
 
     #[test]
     fn refuses_nonsense() {
-        for bad in ["ann@", "@host", "ann@host:0", "ann@host:99999", "ann@host:x", "ann@[::1", "-oProxyCommand=x"] {
+        for bad in [
+            "ann@",
+            "@host",
+            "ann@host:0",
+            "ann@host:99999",
+            "ann@host:x",
+            "ann@[::1",
+            "-oProxyCommand=x",
+        ] {
             assert!(Destination::parse(bad).is_err(), "{bad}");
         }
     }

@@ -28,7 +28,11 @@ pub enum Verdict {
 
 /// The name `ssh` looks up: `host`, or `[host]:port` off port 22.
 pub fn host_entry(host: &str, port: u16) -> String {
-    if port == 22 { host.to_string() } else { format!("[{host}]:{port}") }
+    if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    }
 }
 
 /// Check `key` for `host:port` in each file in turn; a missing file counts as empty.
@@ -40,14 +44,21 @@ pub fn check(files: &[PathBuf], host: &str, port: u16, key: &PublicKey) -> io::R
         let text = match fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-            Err(err) => return Err(io::Error::new(err.kind(), format!("cannot read {}: {err}", path.display()))),
+            Err(err) => {
+                return Err(io::Error::new(
+                    err.kind(),
+                    format!("cannot read {}: {err}", path.display()),
+                ));
+            }
         };
         for (index, line) in text.lines().enumerate() {
             let Some(entry) = Entry::parse(line) else { continue };
             if !entry.matches(&name) {
                 continue;
             }
-            let Ok(recorded) = parse_public_key_base64(entry.key) else { continue };
+            let Ok(recorded) = parse_public_key_base64(entry.key) else {
+                continue;
+            };
             let same_key = recorded.key_data() == key.key_data();
             let at = || (path.clone(), index + 1);
             match entry.marker {
@@ -107,7 +118,11 @@ impl<'a> Entry<'a> {
         };
         let _key_type = fields.next()?;
         let key = fields.next()?;
-        Some(Entry { marker, hosts: first, key })
+        Some(Entry {
+            marker,
+            hosts: first,
+            key,
+        })
     }
 
     /// OpenSSH rules: any positive pattern matches and no negated one does.
@@ -130,11 +145,15 @@ impl<'a> Entry<'a> {
 }
 
 fn hashed_matches(salt_and_hash: &str, name: &str) -> bool {
-    let Some((salt, hash)) = salt_and_hash.split_once('|') else { return false };
+    let Some((salt, hash)) = salt_and_hash.split_once('|') else {
+        return false;
+    };
     let (Ok(salt), Ok(hash)) = (BASE64.decode(salt.as_bytes()), BASE64.decode(hash.as_bytes())) else {
         return false;
     };
-    let Ok(mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(&salt) else { return false };
+    let Ok(mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(&salt) else {
+        return false;
+    };
     mac.chain_update(name.as_bytes()).verify_slice(&hash).is_ok()
 }
 
@@ -176,9 +195,16 @@ mod tests {
 
     #[test]
     fn plain_entries() {
-        let file = format!("# comment\n\nexample.com ssh-ed25519 {KEY_A}\n[example.com]:2222\tssh-ed25519  {KEY_B} c\n");
+        let file =
+            format!("# comment\n\nexample.com ssh-ed25519 {KEY_A}\n[example.com]:2222\tssh-ed25519  {KEY_B} c\n");
         assert_eq!(verdict(&file, "example.com", 22, KEY_A), Verdict::Known);
-        assert_eq!(verdict(&file, "example.com", 22, KEY_B), Verdict::Changed { path: "f".into(), line: 3 });
+        assert_eq!(
+            verdict(&file, "example.com", 22, KEY_B),
+            Verdict::Changed {
+                path: "f".into(),
+                line: 3
+            }
+        );
         assert_eq!(verdict(&file, "example.com", 2222, KEY_B), Verdict::Known);
         assert_eq!(verdict(&file, "other.com", 22, KEY_A), Verdict::Unknown);
     }
@@ -196,7 +222,13 @@ mod tests {
         let file = format!("*.corp,!bad.corp ssh-ed25519 {KEY_A}\n@revoked * ssh-ed25519 {KEY_B}\n");
         assert_eq!(verdict(&file, "db.corp", 22, KEY_A), Verdict::Known);
         assert_eq!(verdict(&file, "bad.corp", 22, KEY_A), Verdict::Unknown);
-        assert_eq!(verdict(&file, "db.corp", 22, KEY_B), Verdict::Revoked { path: "f".into(), line: 2 });
+        assert_eq!(
+            verdict(&file, "db.corp", 22, KEY_B),
+            Verdict::Revoked {
+                path: "f".into(),
+                line: 2
+            }
+        );
     }
 
     #[test]
@@ -205,7 +237,10 @@ mod tests {
         let path = dir.path().join("sub/known_hosts");
         record(&path, "127.0.0.1", 2222, &key(KEY_A)).unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with(&format!("[127.0.0.1]:2222 ssh-ed25519 {KEY_A}")), "{text}");
+        assert!(
+            text.starts_with(&format!("[127.0.0.1]:2222 ssh-ed25519 {KEY_A}")),
+            "{text}"
+        );
         assert_eq!(check(&[path], "127.0.0.1", 2222, &key(KEY_A)).unwrap(), Verdict::Known);
     }
 }

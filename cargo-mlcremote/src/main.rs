@@ -106,7 +106,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
-    let n: f64 = number.parse().map_err(|_| format!("bad duration `{s}`; use e.g. 60s, 2m, 500ms"))?;
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("bad duration `{s}`; use e.g. 60s, 2m, 500ms"))?;
     let secs = match unit {
         "" | "s" => n,
         "ms" => n / 1000.0,
@@ -172,7 +174,11 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
         force: args.force,
         dry_run: args.dry_run,
     });
-    let progress: Arc<dyn Progress> = if args.quiet || args.json { Arc::new(Silent) } else { Arc::new(Lines) };
+    let progress: Arc<dyn Progress> = if args.quiet || args.json {
+        Arc::new(Silent)
+    } else {
+        Arc::new(Lines)
+    };
 
     let limit = Arc::new(tokio::sync::Semaphore::new(usize::from(args.jobs)));
     let mut tasks = tokio::task::JoinSet::new();
@@ -210,7 +216,11 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
                 if single {
                     return fail(e, args.verbose);
                 }
-                print_error(&format!("{destination}: {}", e.message), e.detail.as_deref(), args.verbose);
+                print_error(
+                    &format!("{destination}: {}", e.message),
+                    e.detail.as_deref(),
+                    args.verbose,
+                );
             }
         }
     }
@@ -224,7 +234,10 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
 }
 
 fn print_report(report: &Report, took: Duration) {
-    let mut line = format!("{}: {} mlcremote {} ({})", report.host, report.result, report.version, report.target);
+    let mut line = format!(
+        "{}: {} mlcremote {} ({})",
+        report.host, report.result, report.version, report.target
+    );
     if let Some(pid) = report.pid {
         line.push_str(&format!(", pid {pid}"));
     }
@@ -247,7 +260,11 @@ fn print_summary(results: &[(usize, Destination, Result<Report, Error>, Duration
             Ok(r) => (r.result.clone(), r.version.clone()),
             Err(e) => (format!("failed ({})", e.kind.exit_code()), "-".into()),
         };
-        println!("{:<width$}  {outcome:<12}  {version:<10}  {:.1}s", destination.to_string(), took.as_secs_f64());
+        println!(
+            "{:<width$}  {outcome:<12}  {version:<10}  {:.1}s",
+            destination.to_string(),
+            took.as_secs_f64()
+        );
     }
 }
 

@@ -113,7 +113,10 @@ impl Probe {
             }
         }
         if probe.dir.is_empty() || !probe.dir.starts_with('/') {
-            return Err(format!("the probe did not resolve the install dir (got {:?}); is HOME set on the host?", probe.dir));
+            return Err(format!(
+                "the probe did not resolve the install dir (got {:?}); is HOME set on the host?",
+                probe.dir
+            ));
         }
         Ok(probe)
     }
@@ -216,8 +219,17 @@ impl Install<'_> {
     pub fn script(&self) -> String {
         use status::*;
         let mut s = String::from(PRELUDE);
-        let _ = writeln!(s, "d={}\ntmp={}\nwant={}", quote(self.dir), quote(self.upload), quote(self.sha256));
-        let _ = writeln!(s, "fail() {{ code=$1; shift; printf 'error=%s\\n' \"$*\"; rm -f \"$tmp\"; exit \"$code\"; }}");
+        let _ = writeln!(
+            s,
+            "d={}\ntmp={}\nwant={}",
+            quote(self.dir),
+            quote(self.upload),
+            quote(self.sha256)
+        );
+        let _ = writeln!(
+            s,
+            "fail() {{ code=$1; shift; printf 'error=%s\\n' \"$*\"; rm -f \"$tmp\"; exit \"$code\"; }}"
+        );
         let _ = writeln!(
             s,
             r#"got=$(mlcr_sha256 "$tmp")
@@ -283,12 +295,18 @@ printf 'server_json=%s\n' "$(tr -d '\n' <"$d/server.json")""#,
 
 /// The last `lines` lines of the server log, for failure reports.
 pub fn log_tail_script(dir: &str, lines: u32) -> String {
-    format!("d={}\nif [ -f \"$d/logs/out.log\" ]; then tail -n {lines} \"$d/logs/out.log\"; fi\n", quote(dir))
+    format!(
+        "d={}\nif [ -f \"$d/logs/out.log\" ]; then tail -n {lines} \"$d/logs/out.log\"; fi\n",
+        quote(dir)
+    )
 }
 
 /// The server's own health client, for hosts that refuse TCP forwarding.
 pub fn health_script(dir: &str) -> String {
-    format!("d={}\n\"$d/mlcremote\" health --state-file \"$d/server.json\"\n", quote(dir))
+    format!(
+        "d={}\n\"$d/mlcremote\" health --state-file \"$d/server.json\"\n",
+        quote(dir)
+    )
 }
 
 #[cfg(test)]

@@ -94,7 +94,13 @@ impl Session {
             tokio::net::TcpStream::connect((destination.host.as_str(), destination.port)),
         )
         .await
-        .map_err(|_| err!(Connect, "cannot connect to {target}: no answer within {:?}", options.connect_timeout))?
+        .map_err(|_| {
+            err!(
+                Connect,
+                "cannot connect to {target}: no answer within {:?}",
+                options.connect_timeout
+            )
+        })?
         .map_err(|e| err!(Connect, "cannot connect to {target}: {e}"))?;
         let _ = tcp.set_nodelay(true);
 
@@ -121,9 +127,16 @@ impl Session {
             }
             Err(_) => return Err(err!(Connect, "SSH handshake with {target} timed out")),
         };
-        let mut session = Session { handle, destination: destination.clone() };
+        let mut session = Session {
+            handle,
+            destination: destination.clone(),
+        };
         session.authenticate(options).await.map_err(|e| {
-            if e.kind == Kind::Auth { err!(Auth, "cannot log in to {shown}: {}", e.message) } else { e }
+            if e.kind == Kind::Auth {
+                err!(Auth, "cannot log in to {shown}: {}", e.message)
+            } else {
+                e
+            }
         })?;
         Ok(session)
     }
@@ -169,7 +182,8 @@ impl Session {
         let marker = format!("mlcremote-{}", random_hex(12));
         // One compound command: sh parses it all before running any of it, so nothing
         // the script runs can swallow the rest of the script from stdin.
-        let framed = format!("mlcremote_main() {{\n{script}\n}}\nprintf '%s\\n' '{marker}'\nmlcremote_main </dev/null\n");
+        let framed =
+            format!("mlcremote_main() {{\n{script}\n}}\nprintf '%s\\n' '{marker}'\nmlcremote_main </dev/null\n");
         let mut channel = self.exec_channel("sh -s").await?;
         channel.data(framed.as_bytes()).await.map_err(lost)?;
         channel.eof().await.map_err(lost)?;
@@ -188,8 +202,12 @@ impl Session {
         let stdout = String::from_utf8_lossy(&stdout);
         let start = format!("{marker}\n");
         let Some(at) = stdout.find(&start) else {
-            return Err(err!(Other, "the remote shell did not run the script (no output marker)")
-                .detail(format!("stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&stderr))));
+            return Err(
+                err!(Other, "the remote shell did not run the script (no output marker)").detail(format!(
+                    "stdout: {stdout}\nstderr: {}",
+                    String::from_utf8_lossy(&stderr)
+                )),
+            );
         };
         Ok(Output {
             stdout: stdout[at + start.len()..].to_string(),
@@ -217,7 +235,12 @@ impl Session {
                 break;
             }
         }
-        Err(err!(Connect, "cannot run a command on {}: {}", self.destination, last.map(|e| e.to_string()).unwrap_or_default()))
+        Err(err!(
+            Connect,
+            "cannot run a command on {}: {}",
+            self.destination,
+            last.map(|e| e.to_string()).unwrap_or_default()
+        ))
     }
 
     /// Upload `bytes` to `remote_path` over SFTP, calling `progress(sent)` as it goes.
@@ -242,7 +265,11 @@ impl Session {
     /// `GET path` from `127.0.0.1:port` on the host, through a direct-tcpip channel:
     /// no port is opened to the network. Returns the status code and body.
     pub async fn http_get(&self, port: u16, path: &str) -> Result<(u16, String), HttpError> {
-        let channel = match self.handle.channel_open_direct_tcpip("127.0.0.1", u32::from(port), "127.0.0.1", 0).await {
+        let channel = match self
+            .handle
+            .channel_open_direct_tcpip("127.0.0.1", u32::from(port), "127.0.0.1", 0)
+            .await
+        {
             Ok(channel) => channel,
             Err(russh::Error::ChannelOpenFailure(ChannelOpenFailure::AdministrativelyProhibited)) => {
                 return Err(HttpError::ForwardingRefused);
@@ -251,7 +278,9 @@ impl Session {
         };
         let failed = |e: &dyn std::fmt::Display| HttpError::Failed(e.to_string());
         let io = TokioIo::new(channel.into_stream());
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.map_err(|e| failed(&e))?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| failed(&e))?;
         let driver = tokio::spawn(connection);
         let request = hyper::Request::get(path)
             .header(hyper::header::HOST, format!("127.0.0.1:{port}"))
@@ -293,8 +322,12 @@ pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     // getrandom only fails where the OS has no random source at all.
     getrandom::fill(&mut buf).unwrap_or_else(|_| {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        buf.iter_mut().enumerate().for_each(|(i, b)| *b = (t >> (i % 16 * 8)) as u8 ^ std::process::id() as u8);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        buf.iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = (t >> (i % 16 * 8)) as u8 ^ std::process::id() as u8);
     });
     hex::encode(buf)
 }
@@ -348,7 +381,7 @@ impl Client {
             )),
             Verdict::Unknown => {
                 let record_to = files.first().cloned();
-                let accepted = self.accept_new || ask_to_trust(&entry, &algorithm.to_string(), &fingerprint.to_string());
+                let accepted = self.accept_new || ask_to_trust(&entry, algorithm.as_ref(), &fingerprint.to_string());
                 if !accepted {
                     return self.refuse(err!(
                         HostKey,
@@ -362,7 +395,10 @@ impl Client {
                         true
                     }
                     Some(Err(e)) => self.refuse(err!(HostKey, "cannot record the host key of {entry}: {e}")),
-                    None => self.refuse(err!(HostKey, "no known_hosts file to record {entry} in; pass --known-hosts")),
+                    None => self.refuse(err!(
+                        HostKey,
+                        "no known_hosts file to record {entry} in; pass --known-hosts"
+                    )),
                 }
             }
         }

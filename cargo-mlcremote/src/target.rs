@@ -15,13 +15,41 @@ pub struct Target {
 
 /// Every target mlcremote can be built for.
 pub const TARGETS: &[Target] = &[
-    Target { triple: "x86_64-unknown-linux-musl", os: "linux", arch: "x86_64" },
-    Target { triple: "x86_64-unknown-linux-gnu", os: "linux", arch: "x86_64" },
-    Target { triple: "aarch64-unknown-linux-musl", os: "linux", arch: "aarch64" },
-    Target { triple: "aarch64-unknown-linux-gnu", os: "linux", arch: "aarch64" },
-    Target { triple: "x86_64-apple-darwin", os: "macos", arch: "x86_64" },
-    Target { triple: "aarch64-apple-darwin", os: "macos", arch: "aarch64" },
-    Target { triple: "armv7-unknown-linux-musleabihf", os: "linux", arch: "armv7" },
+    Target {
+        triple: "x86_64-unknown-linux-musl",
+        os: "linux",
+        arch: "x86_64",
+    },
+    Target {
+        triple: "x86_64-unknown-linux-gnu",
+        os: "linux",
+        arch: "x86_64",
+    },
+    Target {
+        triple: "aarch64-unknown-linux-musl",
+        os: "linux",
+        arch: "aarch64",
+    },
+    Target {
+        triple: "aarch64-unknown-linux-gnu",
+        os: "linux",
+        arch: "aarch64",
+    },
+    Target {
+        triple: "x86_64-apple-darwin",
+        os: "macos",
+        arch: "x86_64",
+    },
+    Target {
+        triple: "aarch64-apple-darwin",
+        os: "macos",
+        arch: "aarch64",
+    },
+    Target {
+        triple: "armv7-unknown-linux-musleabihf",
+        os: "linux",
+        arch: "armv7",
+    },
 ];
 
 /// The default release set: the first six of [`TARGETS`].
@@ -40,7 +68,11 @@ impl Target {
     pub fn check_binary(&self, bytes: &[u8]) -> Result<(), String> {
         let file = object::File::parse(bytes).map_err(|e| format!("not an executable ({e})"))?;
         let (format, arch) = (file.format(), file.architecture());
-        let want_format = if self.os == "macos" { BinaryFormat::MachO } else { BinaryFormat::Elf };
+        let want_format = if self.os == "macos" {
+            BinaryFormat::MachO
+        } else {
+            BinaryFormat::Elf
+        };
         let want_arch = match self.arch {
             "x86_64" => Architecture::X86_64,
             "aarch64" => Architecture::Aarch64,
@@ -49,7 +81,10 @@ impl Target {
         if format == want_format && arch == want_arch {
             Ok(())
         } else {
-            Err(format!("it is a {format:?} {arch:?} binary, but {} needs {want_format:?} {want_arch:?}", self.triple))
+            Err(format!(
+                "it is a {format:?} {arch:?} binary, but {} needs {want_format:?} {want_arch:?}",
+                self.triple
+            ))
         }
     }
 }
@@ -77,7 +112,12 @@ impl Platform {
     /// Parse `uname -s -m` output. Only the last non-empty line counts, so noise from
     /// shell start-up files before it changes nothing.
     pub fn from_uname(output: &str) -> Result<Platform, String> {
-        let line = output.lines().map(str::trim).rev().find(|l| !l.is_empty()).unwrap_or("");
+        let line = output
+            .lines()
+            .map(str::trim)
+            .rev()
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
         let mut words = line.split_whitespace();
         let (Some(os), Some(machine)) = (words.next(), words.next()) else {
             return Err(format!("cannot read the platform from `uname -s -m` output {line:?}"));
@@ -94,12 +134,19 @@ impl Platform {
             "armv7l" if os == "linux" => "armv7",
             _ => return Err(unsupported(line)),
         };
-        Ok(Platform { os: os.into(), arch: arch.into() })
+        Ok(Platform {
+            os: os.into(),
+            arch: arch.into(),
+        })
     }
 
     /// Targets that run here, best first: musl (static, any glibc) before gnu.
     pub fn targets(&self) -> Vec<Target> {
-        TARGETS.iter().copied().filter(|t| t.os == self.os && t.arch == self.arch).collect()
+        TARGETS
+            .iter()
+            .copied()
+            .filter(|t| t.os == self.os && t.arch == self.arch)
+            .collect()
     }
 }
 
@@ -114,7 +161,12 @@ mod tests {
     use super::*;
 
     fn triples(uname: &str) -> Vec<&'static str> {
-        Platform::from_uname(uname).unwrap().targets().iter().map(|t| t.triple).collect()
+        Platform::from_uname(uname)
+            .unwrap()
+            .targets()
+            .iter()
+            .map(|t| t.triple)
+            .collect()
     }
 
     #[test]
@@ -144,11 +196,22 @@ mod tests {
 
     #[test]
     fn names_what_it_saw_when_unsupported() {
-        for uname in ["Linux i686", "FreeBSD amd64", "Linux mips64", "Darwin armv7l", "", "Linux"] {
+        for uname in [
+            "Linux i686",
+            "FreeBSD amd64",
+            "Linux mips64",
+            "Darwin armv7l",
+            "",
+            "Linux",
+        ] {
             let err = Platform::from_uname(uname).unwrap_err();
             assert!(err.contains(uname.trim()), "{err}");
         }
-        assert!(Platform::from_uname("SunOS i86pc").unwrap_err().contains("supported: Linux x86_64"));
+        assert!(
+            Platform::from_uname("SunOS i86pc")
+                .unwrap_err()
+                .contains("supported: Linux x86_64")
+        );
     }
 
     #[test]
@@ -166,6 +229,11 @@ mod tests {
         let other = TARGETS.iter().find(|t| t.arch != host.arch).unwrap();
         let err = other.check_binary(&me).unwrap_err();
         assert!(err.contains(other.triple), "{err}");
-        assert!(Target::get("x86_64-unknown-linux-musl").unwrap().check_binary(b"#!/bin/sh\n").is_err());
+        assert!(
+            Target::get("x86_64-unknown-linux-musl")
+                .unwrap()
+                .check_binary(b"#!/bin/sh\n")
+                .is_err()
+        );
     }
 }

@@ -17,7 +17,9 @@ struct Client {
 
 impl Client {
     fn new() -> Client {
-        Client { home: tempfile::tempdir().unwrap() }
+        Client {
+            home: tempfile::tempdir().unwrap(),
+        }
     }
 
     /// `cargo mlcremote <args>` as cargo invokes the plugin, stdin not a TTY.
@@ -43,7 +45,17 @@ impl Client {
         let dest = sshd.destination(user);
         let key = user.key.to_string_lossy().into_owned();
         let kh = known_hosts.to_string_lossy().into_owned();
-        let mut args = vec!["deploy", "--host", &dest, "-i", &key, "--known-hosts", &kh, "--health-timeout", "20s"];
+        let mut args = vec![
+            "deploy",
+            "--host",
+            &dest,
+            "-i",
+            &key,
+            "--known-hosts",
+            &kh,
+            "--health-timeout",
+            "20s",
+        ];
         let dir;
         if let Some(install_dir) = &user.install_dir {
             dir = install_dir.to_string_lossy().into_owned();
@@ -55,7 +67,12 @@ impl Client {
 }
 
 fn text(out: &Output) -> String {
-    format!("status {:?}\nstdout:\n{}\nstderr:\n{}", out.status.code(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn server() -> String {
@@ -97,16 +114,26 @@ fn deploy_installs_a_healthy_server_then_a_second_deploy_changes_nothing() {
     assert_eq!(first["health"]["status"], "ok");
     let hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_eq!(first["health"]["host"], hostname.trim());
-    assert!(["setsid", "nohup"].contains(&first["start_method"].as_str().unwrap()), "{first}");
+    assert!(
+        ["setsid", "nohup"].contains(&first["start_method"].as_str().unwrap()),
+        "{first}"
+    );
 
     let dir = user.mlcremote_dir();
     let installed = dir.join("mlcremote");
     let meta = fs::metadata(&installed).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o755);
-    assert_eq!(sha256_file(&installed).unwrap(), sha256_file(Path::new(&binary)).unwrap());
-    assert_eq!(fs::metadata(dir.join("token")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        sha256_file(&installed).unwrap(),
+        sha256_file(Path::new(&binary)).unwrap()
+    );
+    assert_eq!(
+        fs::metadata(dir.join("token")).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
-    let install: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join("install.json")).unwrap()).unwrap();
+    let install: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("install.json")).unwrap()).unwrap();
     assert_eq!(install["sha256"], sha256_file(&installed).unwrap());
     assert_eq!(install["start_method"], first["start_method"]);
     assert!(fs::read_to_string(dir.join("run.sh")).unwrap().contains("--token-file"));
@@ -119,7 +146,10 @@ fn deploy_installs_a_healthy_server_then_a_second_deploy_changes_nothing() {
 
     let token = fs::read_to_string(dir.join("token")).unwrap();
     assert_eq!(token.trim().len(), 64);
-    assert!(!all_argv().contains(token.trim()), "the token is visible in a process's argv");
+    assert!(
+        !all_argv().contains(token.trim()),
+        "the token is visible in a process's argv"
+    );
 
     // Identical and healthy: nothing uploaded, nothing restarted.
     let out = client.deploy(&sshd, &user, &["--artifact", &binary, "--json"]);
@@ -127,9 +157,18 @@ fn deploy_installs_a_healthy_server_then_a_second_deploy_changes_nothing() {
     let second = report(&out);
     assert_eq!(second["result"], "up to date", "{}", text(&out));
     assert_eq!(second["pid"], first["pid"]);
-    let steps: Vec<&str> = second["steps"].as_array().unwrap().iter().filter_map(|s| s["name"].as_str()).collect();
+    let steps: Vec<&str> = second["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
     assert!(!steps.contains(&"upload"), "{steps:?}");
-    assert_eq!(fs::metadata(&installed).unwrap().ino(), meta.ino(), "the binary was replaced");
+    assert_eq!(
+        fs::metadata(&installed).unwrap().ino(),
+        meta.ino(),
+        "the binary was replaced"
+    );
     assert!(!dir.join("mlcremote.prev").exists());
 
     // --force reinstalls: a new server, the old binary kept as .prev.
@@ -150,7 +189,10 @@ fn human_output_names_host_version_pid_port_and_steps() {
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let state = server_json(&user);
-    assert!(stdout.contains(&format!("{}: installed mlcremote 0.1.0", sshd.destination(&user))), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{}: installed mlcremote 0.1.0", sshd.destination(&user))),
+        "{stdout}"
+    );
     assert!(stdout.contains(&format!("pid {}", state["pid"])), "{stdout}");
     assert!(stdout.contains(&format!("port {}", state["port"])), "{stdout}");
     assert!(stdout.contains("upload") && stdout.contains("health"), "{stdout}");
@@ -168,7 +210,10 @@ fn unknown_host_key_without_a_tty_exits_5_and_installs_nothing() {
     let out = client.deploy_with(&sshd, &user, &empty, &["--artifact", &server()]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("unknown") && stderr.contains("SHA256:") && stderr.contains("--accept-new-host-key"), "{stderr}");
+    assert!(
+        stderr.contains("unknown") && stderr.contains("SHA256:") && stderr.contains("--accept-new-host-key"),
+        "{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
     assert!(!user.mlcremote_dir().exists(), "something was installed");
     assert_eq!(fs::read_to_string(&empty).unwrap(), "", "nothing may be recorded");
@@ -180,12 +225,20 @@ fn accept_new_host_key_records_it_for_next_time() {
     let user = sshd.user().unwrap();
     let client = Client::new();
     let known = client.home.path().join("kh");
-    let out = client.deploy_with(&sshd, &user, &known, &["--artifact", &server(), "--accept-new-host-key"]);
+    let out = client.deploy_with(
+        &sshd,
+        &user,
+        &known,
+        &["--artifact", &server(), "--accept-new-host-key"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let recorded = fs::read_to_string(&known).unwrap();
     let host_key = sshd.host_public_key().unwrap();
     let key_b64 = host_key.split_whitespace().nth(1).unwrap();
-    assert!(recorded.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 {key_b64}", sshd.port())), "{recorded}");
+    assert!(
+        recorded.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 {key_b64}", sshd.port())),
+        "{recorded}"
+    );
     // Now known: no flag needed.
     let out = client.deploy_with(&sshd, &user, &known, &["--artifact", &server()]);
     assert!(out.status.success(), "{}", text(&out));
@@ -198,14 +251,26 @@ fn changed_host_key_exits_5_naming_file_and_line_even_with_accept_new() {
     let client = Client::new();
     let known = client.home.path().join("kh");
     let other = sshd.dir().join("other_key");
-    harness::output("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", &other.to_string_lossy()]).unwrap();
+    harness::output(
+        "ssh-keygen",
+        &["-q", "-t", "ed25519", "-N", "", "-f", &other.to_string_lossy()],
+    )
+    .unwrap();
     let other_pub = fs::read_to_string(format!("{}.pub", other.display())).unwrap();
     fs::write(&known, format!("# mine\n[127.0.0.1]:{} {}", sshd.port(), other_pub)).unwrap();
     let before = fs::read_to_string(&known).unwrap();
-    let out = client.deploy_with(&sshd, &user, &known, &["--artifact", &server(), "--accept-new-host-key"]);
+    let out = client.deploy_with(
+        &sshd,
+        &user,
+        &known,
+        &["--artifact", &server(), "--accept-new-host-key"],
+    );
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("CHANGED") && stderr.contains(&format!("line 2 of {}", known.display())), "{stderr}");
+    assert!(
+        stderr.contains("CHANGED") && stderr.contains(&format!("line 2 of {}", known.display())),
+        "{stderr}"
+    );
     assert!(!user.mlcremote_dir().exists());
     assert_eq!(fs::read_to_string(&known).unwrap(), before);
 }
@@ -227,18 +292,44 @@ fn wrong_key_exits_4_and_unreachable_host_exits_3() {
     let sshd = Sshd::start().unwrap();
     let user = sshd.user().unwrap();
     let stranger = sshd.dir().join("stranger_key");
-    harness::output("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", &stranger.to_string_lossy()]).unwrap();
+    harness::output(
+        "ssh-keygen",
+        &["-q", "-t", "ed25519", "-N", "", "-f", &stranger.to_string_lossy()],
+    )
+    .unwrap();
     let client = Client::new();
     let known = sshd.known_hosts().unwrap();
     let dest = sshd.destination(&user);
     let out = client.run(&[
-        "deploy", "--host", &dest, "-i", &stranger.to_string_lossy(), "--known-hosts", &known.to_string_lossy(), "--artifact", &server(),
+        "deploy",
+        "--host",
+        &dest,
+        "-i",
+        &stranger.to_string_lossy(),
+        "--known-hosts",
+        &known.to_string_lossy(),
+        "--artifact",
+        &server(),
     ]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("stranger_key"), "names what it tried: {}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("stranger_key"),
+        "names what it tried: {}",
+        text(&out)
+    );
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let out = client.run(&["deploy", "--host", &format!("ann@127.0.0.1:{closed}"), "--artifact", &server()]);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = client.run(&[
+        "deploy",
+        "--host",
+        &format!("ann@127.0.0.1:{closed}"),
+        "--artifact",
+        &server(),
+    ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
 }
 
@@ -265,7 +356,11 @@ fn an_artifact_that_cannot_run_there_exits_6_and_installs_nothing() {
     fs::write(&script, "#!/bin/sh\necho not a server\n").unwrap();
     let out = client.deploy(&sshd, &user, &["--artifact", &script.to_string_lossy()]);
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot run on this host"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot run on this host"),
+        "{}",
+        text(&out)
+    );
     assert!(!user.mlcremote_dir().join("mlcremote").exists());
 }
 
@@ -276,10 +371,18 @@ fn a_checksum_mismatch_exits_6_and_installs_nothing() {
     let client = Client::new();
     let copy = client.home.path().join("mlcremote");
     fs::copy(server(), &copy).unwrap();
-    fs::write(client.home.path().join("mlcremote.sha256"), format!("{}  mlcremote\n", "0".repeat(64))).unwrap();
+    fs::write(
+        client.home.path().join("mlcremote.sha256"),
+        format!("{}  mlcremote\n", "0".repeat(64)),
+    )
+    .unwrap();
     let out = client.deploy(&sshd, &user, &["--artifact", &copy.to_string_lossy()]);
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("checksum mismatch"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("checksum mismatch"),
+        "{}",
+        text(&out)
+    );
     assert!(!user.mlcremote_dir().exists());
 }
 
@@ -293,7 +396,10 @@ fn a_server_that_cannot_start_exits_8_and_shows_its_log() {
     assert_eq!(out.status.code(), Some(8), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("exited right after starting"), "{stderr}");
-    assert!(stderr.contains("logs/out.log") && stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{stderr}");
+    assert!(
+        stderr.contains("logs/out.log") && stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -303,7 +409,10 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     let out = Client::new().deploy(&sshd, &user, &["--artifact", &server(), "--dry-run"]);
     assert!(out.status.success(), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("plan for") && stderr.contains("rename into"), "{stderr}");
+    assert!(
+        stderr.contains("plan for") && stderr.contains("rename into"),
+        "{stderr}"
+    );
     assert!(!user.mlcremote_dir().exists());
 }
 
