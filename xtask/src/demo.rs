@@ -19,12 +19,23 @@ impl Demo {
     pub fn run(self, sh: &Shell) -> Result<()> {
         ensure_sshd(sh)?;
         let out = tempfile::tempdir()?;
-        Dist { targets: Vec::new(), all: false, builder: Builder::Cargo, out: out.path().into(), format: vec!["tar.gz".into()] }
-            .run(sh)?;
+        Dist {
+            targets: Vec::new(),
+            all: false,
+            builder: Builder::Cargo,
+            out: out.path().into(),
+            format: vec!["tar.gz".into()],
+        }
+        .run(sh)?;
 
         let sshd = harness::Sshd::start()?;
         let user = sshd.user()?;
-        eprintln!("started sshd (pid {}) on 127.0.0.1:{}; deploying as {}", sshd.pid(), sshd.port(), user.name);
+        eprintln!(
+            "started sshd (pid {}) on 127.0.0.1:{}; deploying as {}",
+            sshd.pid(),
+            sshd.port(),
+            user.name
+        );
         let mut options = DeployOptions::new(Source::Dist(out.path().into()));
         options.connect.identities = vec![user.key.clone()];
         options.connect.known_hosts = Some(sshd.known_hosts()?);
@@ -52,7 +63,9 @@ fn ensure_sshd(sh: &Shell) -> Result<()> {
     if harness::is_root() && apt {
         eprintln!("sshd is missing; installing openssh-server with apt-get");
         cmd!(sh, "apt-get update -qq").run()?;
-        cmd!(sh, "apt-get install -y -qq openssh-server").env("DEBIAN_FRONTEND", "noninteractive").run()?;
+        cmd!(sh, "apt-get install -y -qq openssh-server")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .run()?;
         return Ok(());
     }
     bail!(

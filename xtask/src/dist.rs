@@ -71,7 +71,13 @@ impl Dist {
             artifacts,
         };
         archive::write_atomic(&out.join(manifest::MANIFEST_NAME), manifest.to_json().as_bytes())?;
-        eprintln!("wrote {} archive(s), {} and {} to {}", manifest.artifacts.len(), manifest::SUMS_NAME, manifest::MANIFEST_NAME, out.display());
+        eprintln!(
+            "wrote {} archive(s), {} and {} to {}",
+            manifest.artifacts.len(),
+            manifest::SUMS_NAME,
+            manifest::MANIFEST_NAME,
+            out.display()
+        );
         Ok(manifest)
     }
 
@@ -81,7 +87,9 @@ impl Dist {
         }
         if self.targets.is_empty() {
             let host = target::host_triple();
-            return Target::get(host).map(|t| vec![t]).with_context(|| format!("the host {host} is not a release target; pass --target"));
+            return Target::get(host)
+                .map(|t| vec![t])
+                .with_context(|| format!("the host {host} is not a release target; pass --target"));
         }
         self.targets
             .iter()
@@ -100,7 +108,16 @@ pub fn source_date_epoch(sh: &Shell) -> u64 {
     std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|v| v.trim().parse().ok())
-        .or_else(|| cmd!(sh, "git log -1 --format=%ct").quiet().ignore_stderr().read().ok()?.trim().parse().ok())
+        .or_else(|| {
+            cmd!(sh, "git log -1 --format=%ct")
+                .quiet()
+                .ignore_stderr()
+                .read()
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(1)
 }
 
@@ -130,18 +147,37 @@ pub fn resolve_builder(sh: &Shell, wanted: Builder, triple: &str) -> Result<Buil
 }
 
 fn container_engine(sh: &Shell) -> bool {
-    ["docker", "podman"]
-        .iter()
-        .any(|engine| cmd!(sh, "{engine} info").quiet().ignore_stdout().ignore_stderr().run().is_ok())
+    ["docker", "podman"].iter().any(|engine| {
+        cmd!(sh, "{engine} info")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .is_ok()
+    })
 }
 
 fn zigbuild_installed(sh: &Shell) -> bool {
-    cmd!(sh, "cargo zigbuild --version").quiet().ignore_stdout().ignore_stderr().run().is_ok()
+    cmd!(sh, "cargo zigbuild --version")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
 }
 
 /// The command each builder runs for `triple`.
 pub fn build_command<'a>(sh: &'a Shell, builder: Builder, triple: &str) -> xshell::Cmd<'a> {
-    let args = ["--release", "--locked", "--package", "mlcremote", "--bin", "mlcremote", "--target", triple];
+    let args = [
+        "--release",
+        "--locked",
+        "--package",
+        "mlcremote",
+        "--bin",
+        "mlcremote",
+        "--target",
+        triple,
+    ];
     match builder {
         Builder::Zigbuild => cmd!(sh, "cargo zigbuild {args...}"),
         Builder::Cross => cmd!(sh, "cross build {args...}"),
@@ -155,7 +191,8 @@ fn build(sh: &Shell, builder: Builder, triple: &str, epoch: u64) -> Result<PathB
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
         .run()
         .with_context(|| format!("building for {triple} failed"))?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| sh.current_dir().join("target"), PathBuf::from);
+    let target_dir =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| sh.current_dir().join("target"), PathBuf::from);
     Ok(target_dir.join(triple).join("release").join(archive::BINARY_NAME))
 }
 
@@ -175,9 +212,21 @@ fn package(
     let readme = sh.read_binary_file("README.md")?;
     let license = sh.read_binary_file("LICENSE")?;
     let entries = [
-        Entry { name: archive::BINARY_NAME, data: &bytes, mode: 0o755 },
-        Entry { name: "README.md", data: &readme, mode: 0o644 },
-        Entry { name: "LICENSE", data: &license, mode: 0o644 },
+        Entry {
+            name: archive::BINARY_NAME,
+            data: &bytes,
+            mode: 0o755,
+        },
+        Entry {
+            name: "README.md",
+            data: &readme,
+            mode: 0o644,
+        },
+        Entry {
+            name: "LICENSE",
+            data: &license,
+            mode: 0o644,
+        },
     ];
     let stem = archive::stem(target.triple);
     let binary_info = manifest::Binary {
@@ -193,7 +242,10 @@ fn package(
         let name = archive::archive_name(target.triple, *format);
         let sha256 = checksum::sha256_hex(&data);
         archive::write_atomic(&out.join(&name), &data)?;
-        archive::write_atomic(&out.join(format!("{name}.sha256")), checksum::sums_line(&sha256, &name).as_bytes())?;
+        archive::write_atomic(
+            &out.join(format!("{name}.sha256")),
+            checksum::sums_line(&sha256, &name).as_bytes(),
+        )?;
         eprintln!("  {name}  {} bytes  sha256 {sha256}", data.len());
         artifacts.push(manifest::Artifact {
             name,

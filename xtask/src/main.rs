@@ -25,11 +25,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = Shell::new().and_then(|sh| {
-        sh.change_dir(harness::workspace_root());
-        Ok(sh)
-    });
-    let result = result.map_err(anyhow::Error::from).and_then(|sh| match cli.command {
+    // One shell for the whole run, at the repository root.
+    let shell = Shell::new().inspect(|sh| sh.change_dir(harness::workspace_root()));
+    let result = shell.map_err(anyhow::Error::from).and_then(|sh| match cli.command {
         Command::Dist(cmd) => cmd.run(&sh).map(|_| ()),
         Command::Demo(cmd) => cmd.run(&sh),
     });
