@@ -1,26 +1,57 @@
-//! The HTTP routes.
+//! The HTTP routes, the auth gate in front of `/api/` and `/ws/`, and request logging.
 
-use std::{path::PathBuf, sync::Arc, time::Instant};
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use axum::{Json, Router, extract::State, routing::get};
+use axum::{
+    Json, Router,
+    extract::{Request, State},
+    http::{StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
 use serde_json::{Value, json};
 
-use crate::build_info;
+use crate::{build_info, files, log, terminal};
 
 pub struct AppState {
     pub host: String,
     pub pid: u32,
     pub started: Instant,
     pub started_at: String,
-    /// Used by the authenticated routes (file API, terminal).
-    #[allow(dead_code)]
     pub token: String,
-    #[allow(dead_code)]
+    /// Canonical: every file path is checked against it after resolving symlinks.
     pub root: PathBuf,
+    /// Largest accepted `PUT /api/file` body, in bytes.
+    pub max_upload: u64,
 }
 
+/// Requests other than the terminal and file transfers must finish within this.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new().route("/health", get(health)).with_state(state)
+    let api = Router::new()
+        .route("/tree", get(files::tree))
+        .route("/stat", get(files::stat))
+        .route("/file", get(files::read).put(files::write).delete(files::delete))
+        .route("/rename", post(files::rename))
+        .route("/mkdir", post(files::mkdir))
+        .route_layer(middleware::from_fn(timeout));
+    let ws = Router::new().route("/terminal", get(terminal::upgrade));
+    let guarded = Router::new()
+        .nest("/api", api)
+        .nest("/ws", ws)
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/health", get(health))
+        .merge(guarded)
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
 }
 
 /// No auth, no secrets, no paths: safe for anyone who can reach the port.
@@ -34,4 +65,135 @@ async fn health(State(app): State<Arc<AppState>>) -> Json<Value> {
         "uptime_s": app.started.elapsed().as_secs(),
         "started_at": app.started_at,
     }))
+}
+
+/// `Authorization: Bearer`, `X-Auth-Token`, or (WebSocket only, since browsers cannot set
+/// headers there) `?token=`. Compared in constant time.
+async fn require_token(State(app): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let header_token = headers.get("x-auth-token").and_then(|v| v.to_str().ok());
+    let query_token = if request.uri().path().starts_with("/ws/") {
+        request.uri().query().and_then(|q| {
+            q.split('&')
+                .find_map(|pair| pair.strip_prefix("token="))
+                .map(percent_decode)
+        })
+    } else {
+        None
+    };
+    let offered = bearer
+        .map(str::to_owned)
+        .or(header_token.map(str::to_owned))
+        .or(query_token);
+    match offered {
+        Some(token) if constant_time_eq(token.trim().as_bytes(), app.token.as_bytes()) => next.run(request).await,
+        _ => ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong token").into_response(),
+    }
+}
+
+/// Equal-length comparison whose time does not depend on where the inputs differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// `%XX` decoding for a query value (tokens are hex, but clients may encode anything).
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn timeout(request: Request, next: Next) -> Response {
+    // File transfers stream for as long as they take; everything else is bounded.
+    if request.uri().path() == "/file" || request.uri().path() == "/api/file" {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "request took too long").into_response(),
+    }
+}
+
+/// One line per request: method, path (never the query: it may hold the token), status, time.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let start = Instant::now();
+    let response = next.run(request).await;
+    log::info(&format!(
+        "{method} {path} {} {:.1}ms",
+        response.status().as_u16(),
+        start.elapsed().as_secs_f64() * 1e3
+    ));
+    response
+}
+
+/// A JSON error body `{"error": "..."}` with its status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn decodes_query_values() {
+        assert_eq!(percent_decode("a%2Fb+c"), "a/b c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
 }

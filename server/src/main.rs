@@ -2,10 +2,12 @@
 
 mod app;
 mod build_info;
+mod files;
 mod health;
 mod log;
 mod serve;
 mod state;
+mod terminal;
 mod time;
 mod token;
 
@@ -57,6 +59,9 @@ pub struct ServeArgs {
     pub state_file: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: log::Format,
+    /// Largest file accepted by PUT /api/file, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub max_upload_mib: u64,
 }
 
 fn main() -> ExitCode {

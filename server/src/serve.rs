@@ -55,6 +55,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         started_at: state.started_at.clone(),
         token,
         root,
+        max_upload: args.max_upload_mib.saturating_mul(1024 * 1024),
     }));
 
     let mut terminate = tokio::signal::unix::signal(SignalKind::terminate())?;

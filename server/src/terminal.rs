@@ -1,0 +1,146 @@
+//! `/ws/terminal`: a WebSocket backed by a PTY running the user's shell. PTY output goes
+//! out as binary frames; binary or text frames go in as input, except a text frame
+//! `{"type":"resize","cols":N,"rows":N}`. Closing the socket ends the shell's whole
+//! process group.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    extract::{
+        Query, State,
+        ws::{Message, WebSocket, WebSocketUpgrade},
+    },
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{
+    app::{ApiError, AppState},
+    log,
+};
+
+#[derive(Deserialize)]
+pub struct TerminalQuery {
+    cols: Option<u16>,
+    rows: Option<u16>,
+    shell: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Resize {
+    #[serde(rename = "type")]
+    kind: String,
+    cols: u16,
+    rows: u16,
+}
+
+pub async fn upgrade(
+    State(app): State<Arc<AppState>>,
+    Query(q): Query<TerminalQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let shell = match choose_shell(q.shell.as_deref()) {
+        Ok(shell) => shell,
+        Err(e) => return e.into_response(),
+    };
+    let size = pty_process::Size::new(q.rows.unwrap_or(24).max(1), q.cols.unwrap_or(80).max(1));
+    let root = app.root.clone();
+    ws.on_upgrade(move |socket| async move {
+        if let Err(e) = run(socket, &shell, &root, size).await {
+            log::warn(&format!("terminal: {e}"));
+        }
+    })
+}
+
+/// The requested shell if it is a login shell listed in /etc/shells, else `$SHELL`, else /bin/sh.
+fn choose_shell(requested: Option<&str>) -> Result<String, ApiError> {
+    let listed = std::fs::read_to_string("/etc/shells").unwrap_or_default();
+    let allowed = |s: &str| listed.lines().map(str::trim).any(|l| l == s) && std::path::Path::new(s).is_file();
+    match requested.filter(|s| !s.is_empty()) {
+        Some(shell) if allowed(shell) => Ok(shell.to_string()),
+        Some(shell) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{shell} is not a shell listed in /etc/shells"),
+        )),
+        None => Ok(std::env::var("SHELL")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "/bin/sh".into())),
+    }
+}
+
+async fn run(mut socket: WebSocket, shell: &str, cwd: &std::path::Path, size: pty_process::Size) -> anyhow::Result<()> {
+    let (pty, pts) = pty_process::open()?;
+    pty.resize(size)?;
+    let mut child = pty_process::Command::new(shell)
+        .current_dir(cwd)
+        .env("TERM", "xterm-256color")
+        .spawn(pts)?;
+    // The shell is a session leader: its pid is its process group.
+    let group = child.id().map(|id| id as i32);
+    let (mut reader, mut writer) = pty.into_split();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        tokio::select! {
+            read = reader.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break, // the shell exited (EIO on Linux)
+                Ok(n) => if socket.send(Message::Binary(buf[..n].to_vec().into())).await.is_err() { break },
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Binary(data))) => writer.write_all(&data).await?,
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<Resize>(text.as_str()) {
+                    Ok(r) if r.kind == "resize" => writer.resize(pty_process::Size::new(r.rows.max(1), r.cols.max(1)))?,
+                    _ => writer.write_all(text.as_bytes()).await?,
+                },
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+            },
+        }
+    }
+    end_group(group, &mut child).await;
+    let _ = socket.send(Message::Close(None)).await;
+    Ok(())
+}
+
+/// SIGHUP the shell's process group and every job it started (an interactive shell puts
+/// each job in a group of its own, all in the shell's session), as a closing terminal
+/// does; then SIGKILL whatever ignored it.
+async fn end_group(group: Option<i32>, child: &mut tokio::process::Child) {
+    if let Some(sid) = group {
+        signal_session(sid, libc::SIGHUP);
+        let _ = tokio::time::timeout(Duration::from_millis(500), child.wait()).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        signal_session(sid, libc::SIGKILL);
+    }
+    let _ = child.wait().await;
+}
+
+fn signal_session(sid: i32, signal: i32) {
+    let mut groups = vec![sid];
+    groups.extend(session_groups(sid));
+    groups.sort_unstable();
+    groups.dedup();
+    for pgid in groups {
+        // SAFETY: killpg has no memory-safety preconditions; a gone group is ESRCH.
+        unsafe { libc::killpg(pgid, signal) };
+    }
+}
+
+/// Process groups in session `sid` (Linux: from /proc; elsewhere only the leader's).
+fn session_groups(sid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|stat| {
+            // After the `(comm)` field: state ppid pgrp session ...
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let (pgrp, session) = (fields.get(2)?.parse().ok()?, fields.get(3)?.parse::<i32>().ok()?);
+            (session == sid).then_some(pgrp)
+        })
+        .collect()
+}
