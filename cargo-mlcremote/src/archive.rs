@@ -18,18 +18,21 @@ const MAX_BINARY: u64 = 512 * 1024 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     TarGz,
+    Zip,
 }
 
 impl Format {
     pub fn extension(self) -> &'static str {
         match self {
             Format::TarGz => "tar.gz",
+            Format::Zip => "zip",
         }
     }
 
     pub fn parse(s: &str) -> Option<Format> {
         match s {
             "tar.gz" | "tgz" => Some(Format::TarGz),
+            "zip" => Some(Format::Zip),
             _ => None,
         }
     }
@@ -93,6 +96,37 @@ fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header
     h
 }
 
+/// Write the same content as [`write_tar_gz`] as a zip: unix modes kept, entries
+/// sorted, every timestamp `mtime` (clamped to 1980, zip's epoch), no extra fields.
+pub fn write_zip(top: &str, entries: &[Entry<'_>], mtime: u64) -> io::Result<Vec<u8>> {
+    use zip::{CompressionMethod, write::SimpleFileOptions};
+    let stamp = zip_time(mtime);
+    let options = |mode: u32| {
+        SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .compression_level(Some(9))
+            .last_modified_time(stamp)
+            .unix_permissions(mode)
+    };
+    let mut zip = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    zip.add_directory(format!("{top}/"), options(0o755))
+        .map_err(io::Error::other)?;
+    let mut sorted: Vec<&Entry<'_>> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(b.name));
+    for entry in sorted {
+        zip.start_file(format!("{top}/{}", entry.name), options(entry.mode))
+            .map_err(io::Error::other)?;
+        zip.write_all(entry.data)?;
+    }
+    Ok(zip.finish().map_err(io::Error::other)?.into_inner())
+}
+
+fn zip_time(mtime: u64) -> zip::DateTime {
+    let at = time::OffsetDateTime::from_unix_timestamp(i64::try_from(mtime).unwrap_or(i64::MAX))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    zip::DateTime::try_from(time::PrimitiveDateTime::new(at.date(), at.time())).unwrap_or_default()
+}
+
 /// The server binary found in a user-supplied artifact.
 #[derive(Debug)]
 pub struct FoundBinary {
@@ -105,9 +139,13 @@ pub struct FoundBinary {
 pub fn read_binary(path: &Path) -> Result<FoundBinary, String> {
     let shown = path.display();
     let mut file = std::fs::File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
-    let mut magic = [0u8; 2];
-    let is_gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+    let mut magic = [0u8; 4];
+    let read = file.read(&mut magic).unwrap_or(0);
     drop(file);
+    if read == 4 && magic == *b"PK\x03\x04" {
+        return read_zip(path);
+    }
+    let is_gzip = read >= 2 && magic[..2] == [0x1f, 0x8b];
     if !is_gzip {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
         return Ok(FoundBinary {
@@ -147,6 +185,33 @@ pub fn read_binary(path: &Path) -> Result<FoundBinary, String> {
     ))
 }
 
+fn read_zip(path: &Path) -> Result<FoundBinary, String> {
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| format!("{shown} is not a zip: {e}"))?;
+    for index in 0..zip.len() {
+        let mut entry = zip.by_index(index).map_err(|e| format!("{shown} is damaged: {e}"))?;
+        let inner = entry.name().map_err(|e| format!("{shown}: {e}"))?.into_owned();
+        if !entry.is_file() || !is_binary_path(&inner) {
+            continue;
+        }
+        if entry.size() > MAX_BINARY {
+            return Err(format!("{shown}: {inner} is larger than {MAX_BINARY} bytes"));
+        }
+        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("{shown} is damaged: {e}"))?;
+        return Ok(FoundBinary {
+            bytes,
+            inner_path: Some(inner),
+        });
+    }
+    Err(format!(
+        "{shown} holds no `{BINARY_NAME}` binary (expected mlcremote-<target>/{BINARY_NAME})"
+    ))
+}
+
 /// `mlcremote` at the top or one folder down, as our archives have it.
 fn is_binary_path(inner: &str) -> bool {
     let inner = inner.trim_start_matches("./");
@@ -159,6 +224,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(bytes)?;
+    // Temp files start private; a release file is for everyone to read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
@@ -210,6 +281,38 @@ mod tests {
 
         let c = write_tar_gz("mlcremote-t", &entries, 1_700_000_001).unwrap();
         assert_ne!(a, c, "mtime must be part of the archive");
+    }
+
+    #[test]
+    fn zip_is_reproducible_keeps_modes_and_is_readable() {
+        let entries = [
+            Entry {
+                name: "mlcremote",
+                data: b"\x7fELF binary",
+                mode: 0o755,
+            },
+            Entry {
+                name: "LICENSE",
+                data: b"MIT",
+                mode: 0o644,
+            },
+        ];
+        let a = write_zip("mlcremote-t", &entries, 1_732_406_400).unwrap();
+        assert_eq!(a, write_zip("mlcremote-t", &entries, 1_732_406_400).unwrap());
+        assert_ne!(a, write_zip("mlcremote-t", &entries, 1_832_406_400).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.zip");
+        std::fs::write(&path, &a).unwrap();
+        let found = read_binary(&path).unwrap();
+        assert_eq!(found.bytes, b"\x7fELF binary");
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+        let binary = zip.by_name("mlcremote-t/mlcremote").unwrap();
+        assert_eq!(binary.unix_mode().map(|m| m & 0o777), Some(0o755));
+        // Before zip's 1980 epoch: clamped, still deterministic.
+        assert_eq!(
+            write_zip("x", &entries, 1).unwrap(),
+            write_zip("x", &entries, 1).unwrap()
+        );
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub fn choose(source: &Source, platform: &Platform) -> Result<Chosen> {
         Source::Dist(dir) => {
             let path = candidates
                 .iter()
-                .map(|t| (t, dir.join(archive::archive_name(t.triple, Format::TarGz))))
+                .flat_map(|t| [Format::TarGz, Format::Zip].map(|f| (t, dir.join(archive::archive_name(t.triple, f)))))
                 .find(|(_, p)| p.is_file());
             let Some((target, path)) = path else {
                 let first = candidates.first().map_or("<target>", |t| t.triple);

@@ -25,6 +25,8 @@ impl Demo {
             builder: Builder::Cargo,
             out: out.path().into(),
             format: vec!["tar.gz".into()],
+            source: false,
+            prebuilt: None,
         }
         .run(sh)?;
 

@@ -14,7 +14,8 @@ use xshell::{Shell, cmd};
 
 #[derive(clap::Args)]
 pub struct Dist {
-    /// Target triple to build (repeatable) [default: the host's].
+    /// Target triple to build (repeatable) [default: `targets` in
+    /// `[workspace.metadata.mlcremote]`, else the host's].
     #[arg(long = "target", value_name = "TRIPLE")]
     pub targets: Vec<String>,
     /// The six default release targets.
@@ -26,9 +27,17 @@ pub struct Dist {
     /// Output folder.
     #[arg(long, value_name = "DIR", default_value = "dist")]
     pub out: PathBuf,
-    /// Archive formats, comma-separated.
-    #[arg(long, value_name = "FORMATS", default_value = "tar.gz", value_delimiter = ',')]
+    /// Archive formats, comma-separated: tar.gz, zip [default: `formats` in the
+    /// workspace metadata, else tar.gz].
+    #[arg(long, value_name = "FORMATS", value_delimiter = ',')]
     pub format: Vec<String>,
+    /// Also write `mlcremote-<version>-src.tar.gz`: the server's workspace with every
+    /// dependency vendored, buildable with `cargo build --offline --locked`.
+    #[arg(long)]
+    pub source: bool,
+    /// Package this already-built binary instead of building (one --target only).
+    #[arg(long, value_name = "PATH", requires = "targets")]
+    pub prebuilt: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -42,12 +51,20 @@ pub enum Builder {
 impl Dist {
     /// Build and package; returns the manifest written to `--out`.
     pub fn run(self, sh: &Shell) -> Result<Manifest> {
-        let targets = self.targets()?;
-        let formats = self
-            .format
+        let defaults = Defaults::read(sh)?;
+        let targets = self.targets(&defaults)?;
+        let formats = if self.format.is_empty() {
+            defaults.formats.clone()
+        } else {
+            self.format.clone()
+        };
+        let formats = formats
             .iter()
-            .map(|f| Format::parse(f.trim()).with_context(|| format!("unknown format `{f}`; use tar.gz")))
+            .map(|f| Format::parse(f.trim()).with_context(|| format!("unknown format `{f}`; use tar.gz or zip")))
             .collect::<Result<Vec<_>>>()?;
+        if self.prebuilt.is_some() && targets.len() != 1 {
+            bail!("--prebuilt packages one binary: pass exactly one --target");
+        }
         let out = sh.current_dir().join(&self.out);
         sh.create_dir(&out)?;
         let epoch = source_date_epoch(sh);
@@ -55,13 +72,19 @@ impl Dist {
 
         let mut artifacts = Vec::new();
         for target in &targets {
-            let builder = resolve_builder(sh, self.builder, target.triple)?;
-            let binary = build(sh, builder, target.triple, epoch)?;
+            let binary = match &self.prebuilt {
+                Some(path) => path.clone(),
+                None => {
+                    let builder = resolve_builder(sh, self.builder, target.triple)?;
+                    build(sh, builder, target.triple, epoch)?
+                }
+            };
             artifacts.extend(package(sh, target, &binary, &formats, &out, epoch)?);
         }
+        if self.source {
+            artifacts.push(crate::source::write(sh, &out, epoch)?);
+        }
 
-        let sums = checksum::sums_file(artifacts.iter().map(|a| (a.sha256.as_str(), a.name.as_str())));
-        archive::write_atomic(&out.join(manifest::SUMS_NAME), sums.as_bytes())?;
         let manifest = Manifest {
             schema: 1,
             name: "mlcremote".into(),
@@ -70,7 +93,7 @@ impl Dist {
             source_date_epoch: epoch,
             artifacts,
         };
-        archive::write_atomic(&out.join(manifest::MANIFEST_NAME), manifest.to_json().as_bytes())?;
+        write_manifest(&out, &manifest)?;
         eprintln!(
             "wrote {} archive(s), {} and {} to {}",
             manifest.artifacts.len(),
@@ -81,17 +104,22 @@ impl Dist {
         Ok(manifest)
     }
 
-    fn targets(&self) -> Result<Vec<Target>> {
+    fn targets(&self, defaults: &Defaults) -> Result<Vec<Target>> {
         if self.all {
             return Ok(target::default_targets().to_vec());
         }
-        if self.targets.is_empty() {
+        let triples = if self.targets.is_empty() {
+            &defaults.targets
+        } else {
+            &self.targets
+        };
+        if triples.is_empty() {
             let host = target::host_triple();
             return Target::get(host)
                 .map(|t| vec![t])
                 .with_context(|| format!("the host {host} is not a release target; pass --target"));
         }
-        self.targets
+        triples
             .iter()
             .map(|t| {
                 Target::get(t).with_context(|| {
@@ -101,6 +129,49 @@ impl Dist {
             })
             .collect()
     }
+}
+
+/// `[workspace.metadata.mlcremote]` (SPEC §7), read with cargo_metadata.
+#[derive(Default)]
+struct Defaults {
+    targets: Vec<String>,
+    formats: Vec<String>,
+}
+
+impl Defaults {
+    fn read(sh: &Shell) -> Result<Defaults> {
+        let metadata = cargo_metadata::MetadataCommand::new()
+            .current_dir(sh.current_dir())
+            .no_deps()
+            .exec()
+            .context("cannot read the workspace metadata")?;
+        let table = &metadata.workspace_metadata["mlcremote"];
+        let list = |key: &str| -> Vec<String> {
+            table[key]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default()
+        };
+        let formats = list("formats");
+        Ok(Defaults {
+            targets: list("targets"),
+            formats: if formats.is_empty() {
+                vec!["tar.gz".into()]
+            } else {
+                formats
+            },
+        })
+    }
+}
+
+/// `SHA256SUMS` over every artifact and `dist-manifest.json`, both sorted by name.
+pub fn write_manifest(out: &Path, manifest: &Manifest) -> Result<()> {
+    let mut manifest = manifest.clone();
+    manifest.artifacts.sort_by(|a, b| a.name.cmp(&b.name));
+    let sums = checksum::sums_file(manifest.artifacts.iter().map(|a| (a.sha256.as_str(), a.name.as_str())));
+    archive::write_atomic(&out.join(manifest::SUMS_NAME), sums.as_bytes())?;
+    archive::write_atomic(&out.join(manifest::MANIFEST_NAME), manifest.to_json().as_bytes())?;
+    Ok(())
 }
 
 /// SPEC §3: `SOURCE_DATE_EPOCH`, else the HEAD commit time, else 1.
@@ -158,7 +229,7 @@ fn container_engine(sh: &Shell) -> bool {
 }
 
 fn zigbuild_installed(sh: &Shell) -> bool {
-    cmd!(sh, "cargo zigbuild --version")
+    cmd!(sh, "cargo-zigbuild --version")
         .quiet()
         .ignore_stdout()
         .ignore_stderr()
@@ -238,6 +309,7 @@ fn package(
     for format in formats {
         let data = match format {
             Format::TarGz => archive::write_tar_gz(&stem, &entries, epoch)?,
+            Format::Zip => archive::write_zip(&stem, &entries, epoch)?,
         };
         let name = archive::archive_name(target.triple, *format);
         let sha256 = checksum::sha256_hex(&data);
@@ -259,4 +331,44 @@ fn package(
         });
     }
     Ok(artifacts)
+}
+
+/// Write one release file and its `.sha256`; returns its manifest entry (kind `archive`).
+pub fn write_artifact(out: &Path, name: &str, data: &[u8]) -> Result<manifest::Artifact> {
+    let sha256 = checksum::sha256_hex(data);
+    archive::write_atomic(&out.join(name), data)?;
+    archive::write_atomic(
+        &out.join(format!("{name}.sha256")),
+        checksum::sums_line(&sha256, name).as_bytes(),
+    )?;
+    eprintln!("  {name}  {} bytes  sha256 {sha256}", data.len());
+    Ok(manifest::Artifact {
+        name: name.into(),
+        kind: "archive".into(),
+        target: None,
+        os: None,
+        arch: None,
+        size: data.len() as u64,
+        sha256,
+        binary: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_builder_runs_the_command_a_release_manager_would() {
+        let sh = Shell::new().unwrap();
+        let args = "--release --locked --package mlcremote --bin mlcremote --target aarch64-unknown-linux-musl";
+        for (builder, program) in [
+            (Builder::Cargo, "cargo build"),
+            (Builder::Zigbuild, "cargo zigbuild"),
+            (Builder::Cross, "cross build"),
+        ] {
+            let cmd = build_command(&sh, builder, "aarch64-unknown-linux-musl");
+            assert_eq!(cmd.to_string(), format!("{program} {args}"));
+        }
+    }
 }

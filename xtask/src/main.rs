@@ -1,7 +1,9 @@
 //! Project automation: `cargo xtask <command>`. One file per command.
 
+mod combine;
 mod demo;
 mod dist;
+mod source;
 
 use std::process::ExitCode;
 
@@ -19,6 +21,8 @@ struct Cli {
 enum Command {
     /// Cross-compile the server and package checksummed release archives.
     Dist(dist::Dist),
+    /// Merge per-target dist folders into one SHA256SUMS and dist-manifest.json.
+    Combine(combine::Combine),
     /// Throwaway sshd on loopback, deploy the freshly built server into it, print /health.
     Demo(demo::Demo),
 }
@@ -30,6 +34,7 @@ fn main() -> ExitCode {
     let result = shell.map_err(anyhow::Error::from).and_then(|sh| match cli.command {
         Command::Dist(cmd) => cmd.run(&sh).map(|_| ()),
         Command::Demo(cmd) => cmd.run(&sh),
+        Command::Combine(cmd) => cmd.run(),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
