@@ -268,7 +268,7 @@ async fn installed_start_method(session: &Session, dir: &str) -> Option<String> 
 }
 
 /// Which start methods to try, in order (SPEC §6 step 7).
-fn start_methods(given: Option<StartMethod>, probe: &Probe) -> Result<Vec<StartMethod>> {
+pub(crate) fn start_methods(given: Option<StartMethod>, probe: &Probe) -> Result<Vec<StartMethod>> {
     let methods: Vec<StartMethod> = match given {
         Some(method) => vec![method],
         None => StartMethod::ALL.into_iter().filter(|m| probe.has(m.name())).collect(),
@@ -319,7 +319,7 @@ pub fn plan(
 
 /// One `/health` check: through a direct-tcpip channel, or, where the SSH server refuses
 /// forwarding, with the server's own `mlcremote health` on the host.
-async fn health_once(session: &Session, dir: &str, port: u16) -> Result<serde_json::Value, String> {
+pub(crate) async fn health_once(session: &Session, dir: &str, port: u16) -> Result<serde_json::Value, String> {
     let body = match session.http_get(port, "/health").await {
         Ok((200, body)) => body,
         Ok((status, body)) => return Err(format!("/health answered {status}: {body}")),
@@ -342,7 +342,12 @@ async fn health_once(session: &Session, dir: &str, port: u16) -> Result<serde_js
 }
 
 /// Poll `/health` with backoff until it says ok, or `timeout` passes.
-async fn wait_healthy(session: &Session, dir: &str, port: u16, timeout: Duration) -> Result<serde_json::Value> {
+pub(crate) async fn wait_healthy(
+    session: &Session,
+    dir: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<serde_json::Value> {
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(20);
     loop {
@@ -362,7 +367,7 @@ async fn wait_healthy(session: &Session, dir: &str, port: u16, timeout: Duration
 }
 
 /// Map a failed remote script to the SPEC exit code and its message.
-fn script_error(out: &crate::ssh::Output, dir: &str) -> Error {
+pub(crate) fn script_error(out: &crate::ssh::Output, dir: &str) -> Error {
     let message = out.field("error").map_or_else(
         || format!("remote command failed with status {}", out.status),
         str::to_owned,
@@ -385,7 +390,7 @@ fn script_error(out: &crate::ssh::Output, dir: &str) -> Error {
 }
 
 /// SPEC §6 step 9: add the last 100 lines of the server log and the failed step.
-async fn with_log(session: &Session, dir: &str, error: Error, step: &str) -> Error {
+pub(crate) async fn with_log(session: &Session, dir: &str, error: Error, step: &str) -> Error {
     let log = match session.run(&remote::log_tail_script(dir, 100)).await {
         Ok(out) if !out.stdout.trim().is_empty() => out.stdout,
         _ => "(the log is empty)\n".into(),

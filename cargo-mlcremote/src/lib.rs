@@ -4,7 +4,8 @@
 //! ([`target`]), archive names and formats ([`archive`]), checksums ([`checksum`]) and
 //! the release manifest ([`manifest`]). The rest is deploy: the SSH transport ([`ssh`],
 //! [`known_hosts`]), what runs on the host ([`remote`]), choosing the binary
-//! ([`artifact`]) and the steps themselves ([`deploy`]). Errors carry the SPEC exit
+//! ([`artifact`]) the steps themselves ([`deploy`]) and the
+//! commands around it ([`lifecycle`]). Errors carry the SPEC exit
 //! codes ([`error`]).
 
 pub mod archive;
@@ -14,6 +15,7 @@ pub mod deploy;
 pub mod error;
 pub mod host;
 pub mod known_hosts;
+pub mod lifecycle;
 pub mod manifest;
 pub mod remote;
 pub mod ssh;

@@ -9,6 +9,7 @@ use mlcremote_client::{
     err,
     error::{Error, Kind},
     host::Destination,
+    lifecycle,
     remote::StartMethod,
     ssh::ConnectOptions,
 };
@@ -25,6 +26,79 @@ struct Cli {
 enum Command {
     /// Install, start and verify the server on one or more hosts.
     Deploy(DeployArgs),
+    /// Installed version, running or not, pid, port, start method, /health.
+    Status(StatusArgs),
+    /// Show the server log.
+    Logs(LogsArgs),
+    /// Stop the server (SIGTERM, then SIGKILL).
+    Stop(HostArgs),
+    /// Stop and start the server, then verify /health.
+    Restart(RestartArgs),
+    /// Stop the server and remove its install dir.
+    Uninstall(UninstallArgs),
+    /// Forward a local port to the server over SSH and print its URL; Ctrl-C ends.
+    Tunnel(TunnelArgs),
+    /// What the host is: os, arch, target, shell, home, free disk, tools.
+    Probe(StatusArgs),
+}
+
+#[derive(Args)]
+struct HostArgs {
+    /// `[user@]host[:port]`.
+    #[arg(long = "host", value_name = "H")]
+    host: String,
+    #[command(flatten)]
+    connect: ConnectArgs,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    target: HostArgs,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct LogsArgs {
+    #[command(flatten)]
+    target: HostArgs,
+    /// How many lines from the end.
+    #[arg(short = 'n', long, default_value_t = 100)]
+    lines: u32,
+    /// Keep printing new lines until Ctrl-C.
+    #[arg(short, long)]
+    follow: bool,
+}
+
+#[derive(Args)]
+struct RestartArgs {
+    #[command(flatten)]
+    target: HostArgs,
+    /// How to start it again [default: the method it was started with].
+    #[arg(long, value_name = "METHOD", default_value = "auto", value_parser = parse_start_method)]
+    start_method: StartChoice,
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    health_timeout: Duration,
+}
+
+#[derive(Args)]
+struct UninstallArgs {
+    #[command(flatten)]
+    target: HostArgs,
+    /// Do not ask (required when not at a terminal).
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(Args)]
+struct TunnelArgs {
+    #[command(flatten)]
+    target: HostArgs,
+    /// Local port to listen on (127.0.0.1); 0 picks a free one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    local_port: u16,
 }
 
 #[derive(Args)]
@@ -49,8 +123,11 @@ struct ConnectArgs {
 #[derive(Args)]
 struct DeployArgs {
     /// `[user@]host[:port]` (repeatable).
-    #[arg(long = "host", value_name = "H", required = true)]
+    #[arg(long = "host", value_name = "H", required_unless_present = "hosts_file")]
     hosts: Vec<String>,
+    /// A file with one host per line (blank lines and `#` comments ignored).
+    #[arg(long, value_name = "FILE")]
+    hosts_file: Option<PathBuf>,
     /// Hosts deployed to at once.
     #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: u16,
@@ -141,7 +218,164 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Deploy(args) => runtime.block_on(run_deploy(args)),
+        other => runtime.block_on(run_lifecycle(other)),
     }
+}
+
+async fn ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn run_lifecycle(command: Command) -> ExitCode {
+    let (target, verbose) = match &command {
+        Command::Status(a) | Command::Probe(a) => (&a.target, false),
+        Command::Logs(a) => (&a.target, false),
+        Command::Stop(a) => (a, false),
+        Command::Restart(a) => (&a.target, false),
+        Command::Uninstall(a) => (&a.target, false),
+        Command::Tunnel(a) => (&a.target, false),
+        Command::Deploy(_) => return ExitCode::FAILURE,
+    };
+    let destination = match Destination::parse(&target.host) {
+        Ok(d) => d,
+        Err(e) => return fail(&err!(Usage, "{e}"), verbose),
+    };
+    if let Command::Uninstall(a) = &command
+        && !a.yes
+        && !confirm(&format!(
+            "Stop mlcremote and remove {} on {destination}?",
+            target.connect.install_dir
+        ))
+    {
+        return fail(
+            &err!(Usage, "not confirmed; pass --yes to uninstall without asking"),
+            verbose,
+        );
+    }
+    let opened = lifecycle::open(
+        &destination,
+        &connect_options(&target.connect),
+        &target.connect.install_dir,
+    )
+    .await;
+    let (session, probe) = match opened {
+        Ok(x) => x,
+        Err(e) => return fail(&e, verbose),
+    };
+    let result: Result<(), Error> = match command {
+        Command::Status(a) => {
+            let status = lifecycle::status(&session, &probe).await;
+            if a.json {
+                println!("{}", serde_json::to_string(&status).unwrap_or_default());
+            } else {
+                print_status(&status);
+            }
+            Ok(())
+        }
+        Command::Probe(a) => {
+            let report = lifecycle::probe_report(&destination, &probe);
+            if a.json {
+                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            } else {
+                println!(
+                    "{}: {} ({})",
+                    report.host,
+                    report.uname,
+                    report.target.as_deref().unwrap_or("unsupported")
+                );
+                println!(
+                    "  shell {}, home {}, install dir {}",
+                    report.shell, report.home, report.install_dir
+                );
+                println!(
+                    "  free {} MiB",
+                    report.free_kb.map_or("?".into(), |k| (k / 1024).to_string())
+                );
+                println!("  start methods: {}", report.start_methods.join(", "));
+                println!(
+                    "  build tools: {}",
+                    if report.build_tools.is_empty() {
+                        "none".into()
+                    } else {
+                        report.build_tools.join(", ")
+                    }
+                );
+                if let Some(v) = &report.installed_version {
+                    println!("  installed: {v}");
+                }
+            }
+            Ok(())
+        }
+        Command::Logs(a) => lifecycle::logs(&session, &probe, a.lines, a.follow, ctrl_c()).await,
+        Command::Stop(_) => lifecycle::stop(&session, &probe).await.map(|pid| match pid {
+            Some(pid) => println!("{destination}: stopped mlcremote (pid {pid})"),
+            None => println!("{destination}: mlcremote was not running"),
+        }),
+        Command::Restart(a) => lifecycle::restart(&session, &probe, a.start_method.0, a.health_timeout)
+            .await
+            .map(|h| {
+                println!(
+                    "{destination}: restarted mlcremote {}, pid {}",
+                    h["version"].as_str().unwrap_or("?"),
+                    h["pid"]
+                );
+            }),
+        Command::Uninstall(_) => lifecycle::uninstall(&session, &probe)
+            .await
+            .map(|()| println!("{destination}: removed {}", probe.dir)),
+        Command::Tunnel(a) => {
+            let ready = |url: &str| {
+                println!("{url}");
+                eprintln!("forwarding to mlcremote on {destination}; Ctrl-C ends the tunnel");
+            };
+            return match lifecycle::tunnel(session, &probe, a.local_port, ready, ctrl_c()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e, verbose),
+            };
+        }
+        Command::Deploy(_) => Ok(()),
+    };
+    session.close().await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e, verbose),
+    }
+}
+
+fn print_status(s: &lifecycle::Status) {
+    if !s.installed {
+        println!("{}: not installed in {}", s.host, s.install_dir);
+        return;
+    }
+    let version = s.binary_version.clone().unwrap_or_else(|| "unknown version".into());
+    println!("{}: {version} in {}", s.host, s.install_dir);
+    match (s.running, s.pid, s.port) {
+        (true, Some(pid), Some(port)) => {
+            let health = if s.healthy { "healthy" } else { "NOT answering /health" };
+            println!("  running, pid {pid}, port {port}, {health}");
+        }
+        _ => println!("  not running"),
+    }
+    if let Some(install) = &s.install {
+        println!(
+            "  started with {}, installed {}",
+            install.start_method, install.installed_at
+        );
+    }
+    if let Some(unit) = &s.system_service {
+        println!("  system-wide service: {unit}");
+    }
+}
+
+/// Ask on a terminal; anywhere else the answer is no.
+fn confirm(question: &str) -> bool {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
 fn connect_options(args: &ConnectArgs) -> ConnectOptions {
@@ -154,7 +388,30 @@ fn connect_options(args: &ConnectArgs) -> ConnectOptions {
 }
 
 async fn run_deploy(args: DeployArgs) -> ExitCode {
-    let destinations: Result<Vec<Destination>, String> = args.hosts.iter().map(|h| Destination::parse(h)).collect();
+    let mut hosts = args.hosts.clone();
+    if let Some(file) = &args.hosts_file {
+        match std::fs::read_to_string(file) {
+            Ok(text) => hosts.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_owned),
+            ),
+            Err(e) => {
+                return fail(
+                    &err!(Usage, "cannot read --hosts-file {}: {e}", file.display()),
+                    args.verbose,
+                );
+            }
+        }
+    }
+    if hosts.is_empty() {
+        return fail(
+            &err!(Usage, "no hosts: pass --host or a non-empty --hosts-file"),
+            args.verbose,
+        );
+    }
+    let destinations: Result<Vec<Destination>, String> = hosts.iter().map(|h| Destination::parse(h)).collect();
     let destinations = match destinations {
         Ok(d) => d,
         Err(e) => return fail(&err!(Usage, "{e}"), args.verbose),

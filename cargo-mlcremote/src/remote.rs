@@ -31,6 +31,7 @@ const PRELUDE: &str = r#"mlcr_sha256() {
 }
 mlcr_nap() { sleep 0.1 2>/dev/null || sleep 1; }
 mlcr_pid() { sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' "$1" 2>/dev/null | head -n 1; }
+fail() { code=$1; shift; printf 'error=%s\n' "$*"; exit "$code"; }
 mlcr_alive() {
   [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
   # A zombie (exited, not yet reaped by an init that reaps lazily) is not alive.
@@ -61,6 +62,9 @@ if [ -f "$d/server.json" ]; then
   if mlcr_alive "$(mlcr_pid "$d/server.json")"; then printf 'server_alive=1\n'; fi
 fi
 if [ -f "$d/install.json" ]; then printf 'install_json=%s\n' "$(tr -d '\n' <"$d/install.json")"; fi
+for f in /etc/systemd/system/mlcremote.service /Library/LaunchDaemons/dev.mlcremote.server.plist; do
+  if [ -f "$f" ]; then printf 'system_service=%s\n' "$f"; fi
+done
 "#,
     );
     s
@@ -80,6 +84,24 @@ pub struct Probe {
     pub installed_version: Option<String>,
     pub server: Option<ServerState>,
     pub server_alive: bool,
+    pub install: Option<InstallInfo>,
+    /// A system-wide unit (README, "system-wide install") found on the host.
+    pub system_service: Option<String>,
+}
+
+/// `install.json`, written by deploy (SPEC §5).
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct InstallInfo {
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub target: String,
+    #[serde(default)]
+    pub sha256: String,
+    #[serde(default)]
+    pub installed_at: String,
+    #[serde(default)]
+    pub start_method: String,
 }
 
 /// `server.json` as the server writes it (SPEC §4).
@@ -109,6 +131,8 @@ impl Probe {
                 "installed_version" => probe.installed_version = Some(value.into()).filter(|v: &String| !v.is_empty()),
                 "server_json" => probe.server = serde_json::from_str(value).ok(),
                 "server_alive" => probe.server_alive = value == "1",
+                "install_json" => probe.install = serde_json::from_str(value).ok(),
+                "system_service" => probe.system_service = Some(value.into()),
                 _ => {}
             }
         }
@@ -188,6 +212,7 @@ pub mod status {
     pub const DIED_AT_START: u32 = 73;
     pub const NO_STATE_FILE: u32 = 74;
     pub const CORRUPT_UPLOAD: u32 = 76;
+    pub const NOT_INSTALLED: u32 = 77;
 }
 
 /// Make the install dir (0700) before the upload.
@@ -253,30 +278,50 @@ mkdir -p "$d/logs" || fail {INSTALL_FAILED} "cannot create $d/logs""#,
             run_sh = run_sh(self.dir, self.port),
         );
         if let Some(pid) = self.old_pid {
-            let _ = writeln!(
-                s,
-                r#"old={pid}
+            s.push_str(&stop_snippet(pid));
+        }
+        s.push_str(&start_snippet(self.methods, self.wait_tenths));
+        let _ = writeln!(
+            s,
+            r#"printf '{{"version":"%s","target":"%s","sha256":"%s","installed_at":"%s","start_method":"%s"}}\n' \
+  "$version" {target} "$want" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$started" >"$d/install.json.tmp" && mv -f "$d/install.json.tmp" "$d/install.json""#,
+            target = quote(self.target),
+        );
+        s
+    }
+}
+
+/// Stop the server `pid` (if it is still an mlcremote): SIGTERM, up to 6 s, SIGKILL.
+fn stop_snippet(pid: u32) -> String {
+    format!(
+        r#"old={pid}
 if mlcr_alive "$old" && ps -p "$old" -o args= 2>/dev/null | grep -q mlcremote; then
   kill -TERM "$old" 2>/dev/null; i=0
   while mlcr_alive "$old" && [ $i -lt 60 ]; do mlcr_nap; i=$((i+1)); done
-  if mlcr_alive "$old"; then kill -KILL "$old" 2>/dev/null; fi
+  if mlcr_alive "$old"; then kill -KILL "$old" 2>/dev/null; printf 'killed=%s\n' "$old"; fi
   printf 'stopped=%s\n' "$old"
-fi"#
-            );
-        }
-        for method in self.methods {
-            let _ = writeln!(s, "{}", method.shell_function());
-        }
-        let names: Vec<&str> = self.methods.iter().map(|m| m.name()).collect();
-        let _ = writeln!(
-            s,
-            r#"rm -f "$d/server.json"
+fi
+"#
+    )
+}
+
+/// Start `run.sh` with the first method that works and wait for its `server.json`.
+/// Sets `$started`; prints `start_method=` and `server_json=`.
+fn start_snippet(methods: &[StartMethod], wait_tenths: u32) -> String {
+    use status::*;
+    let mut s = String::new();
+    for method in methods {
+        let _ = writeln!(s, "{}", method.shell_function());
+    }
+    let names: Vec<&str> = methods.iter().map(|m| m.name()).collect();
+    let _ = writeln!(
+        s,
+        r#"rm -f "$d/server.json"
+mkdir -p "$d/logs"
 started=
 for m in {methods}; do if "mlcr_start_$m"; then started=$m; pid=$!; break; fi; done
 [ -n "$started" ] || fail {NO_START_METHOD} "none of these start methods works here: {methods}"
 printf 'start_method=%s\n' "$started"
-printf '{{"version":"%s","target":"%s","sha256":"%s","installed_at":"%s","start_method":"%s"}}\n' \
-  "$version" {target} "$want" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$started" >"$d/install.json.tmp" && mv -f "$d/install.json.tmp" "$d/install.json"
 i=0
 while [ ! -s "$d/server.json" ]; do
   if ! mlcr_alive "$pid" && [ ! -s "$d/server.json" ]; then fail {DIED_AT_START} "the server exited right after starting"; fi
@@ -284,13 +329,72 @@ while [ ! -s "$d/server.json" ]; do
   mlcr_nap
 done
 printf 'server_json=%s\n' "$(tr -d '\n' <"$d/server.json")""#,
-            methods = names.join(" "),
-            target = quote(self.target),
-            wait = self.wait_tenths,
-            secs = self.wait_tenths / 10,
-        );
-        s
+        methods = names.join(" "),
+        wait = wait_tenths,
+        secs = wait_tenths / 10,
+    );
+    s
+}
+
+fn with_dir(dir: &str) -> String {
+    format!(
+        "{PRELUDE}d={}\n[ -x \"$d/mlcremote\" ] || fail {} \"mlcremote is not installed in $d\"\n",
+        quote(dir),
+        status::NOT_INSTALLED
+    )
+}
+
+/// `cargo mlcremote stop`.
+pub fn stop_script(dir: &str, pid: Option<u32>) -> String {
+    let mut s = with_dir(dir);
+    if let Some(pid) = pid {
+        s.push_str(&stop_snippet(pid));
     }
+    s.push_str("rm -f \"$d/server.json\"\n");
+    s
+}
+
+/// `cargo mlcremote restart`: stop, start again, record the start method.
+pub fn restart_script(dir: &str, pid: Option<u32>, methods: &[StartMethod], wait_tenths: u32) -> String {
+    let mut s = stop_script(dir, pid);
+    s.push_str(&start_snippet(methods, wait_tenths));
+    s.push_str(
+        r#"if [ -f "$d/install.json" ]; then
+  sed "s/\"start_method\":\"[^\"]*\"/\"start_method\":\"$started\"/" "$d/install.json" >"$d/install.json.tmp" && mv -f "$d/install.json.tmp" "$d/install.json"
+fi
+"#,
+    );
+    s
+}
+
+/// `cargo mlcremote uninstall`: stop, then remove the install dir (never `$HOME` or `/`).
+pub fn uninstall_script(dir: &str, pid: Option<u32>) -> String {
+    let mut s = stop_script(dir, pid);
+    let _ = writeln!(
+        s,
+        r#"case "$d" in /|"$HOME"|"$HOME/") fail {} "refusing to remove $d" ;; esac
+rm -rf "$d" || fail {} "cannot remove $d"
+printf 'removed=%s
+' "$d""#,
+        status::INSTALL_FAILED,
+        status::INSTALL_FAILED
+    );
+    s
+}
+
+/// The server's token, for `tunnel` to hand to the user (it travels over SSH only).
+pub fn token_script(dir: &str) -> String {
+    format!("{}printf 'token=%s\n' \"$(cat \"$d/token\")\"\n", with_dir(dir))
+}
+
+/// The last `lines` lines of the server log, following it with `follow`.
+pub fn logs_script(dir: &str, lines: u32, follow: bool) -> String {
+    let f = if follow { " -f" } else { "" };
+    format!(
+        "{}[ -f \"$d/logs/out.log\" ] || fail {} \"no log yet in $d/logs\"\nexec tail -n {lines}{f} \"$d/logs/out.log\"\n",
+        with_dir(dir),
+        status::NOT_INSTALLED
+    )
 }
 
 /// The last `lines` lines of the server log, for failure reports.

@@ -293,6 +293,72 @@ impl Session {
         Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 
+    /// A byte stream to `127.0.0.1:port` on the host, through a direct-tcpip channel.
+    pub async fn forward(
+        &self,
+        port: u16,
+    ) -> Result<impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + use<>, HttpError> {
+        match self
+            .handle
+            .channel_open_direct_tcpip("127.0.0.1", u32::from(port), "127.0.0.1", 0)
+            .await
+        {
+            Ok(channel) => Ok(channel.into_stream()),
+            Err(russh::Error::ChannelOpenFailure(ChannelOpenFailure::AdministrativelyProhibited)) => {
+                Err(HttpError::ForwardingRefused)
+            }
+            Err(e) => Err(HttpError::Failed(e.to_string())),
+        }
+    }
+
+    /// Like [`Session::run`], but hands stdout to `output` as it arrives (for `logs
+    /// --follow`). Ends when the script ends, or when `stop` resolves.
+    pub async fn run_streaming(
+        &self,
+        script: &str,
+        mut output: impl FnMut(&[u8]),
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<u32> {
+        let marker = format!("mlcremote-{}", random_hex(12));
+        let framed =
+            format!("mlcremote_main() {{\n{script}\n}}\nprintf '%s\\n' '{marker}'\nmlcremote_main </dev/null\n");
+        let mut channel = self.exec_channel("sh -s").await?;
+        channel.data(framed.as_bytes()).await.map_err(lost)?;
+        channel.eof().await.map_err(lost)?;
+        let start = format!("{marker}\n");
+        let mut pending: Option<Vec<u8>> = Some(Vec::new());
+        let mut status = None;
+        tokio::pin!(stop);
+        loop {
+            let msg = tokio::select! {
+                msg = channel.wait() => msg,
+                () = &mut stop => { let _ = channel.close().await; return Ok(0) }
+            };
+            match msg {
+                Some(ChannelMsg::Data { data }) => match pending.as_mut() {
+                    // Drop everything up to the marker (shell start-up noise).
+                    Some(buf) => {
+                        buf.extend_from_slice(&data);
+                        let text = String::from_utf8_lossy(buf);
+                        if let Some(at) = text.find(&start) {
+                            let rest = buf[at + start.len()..].to_vec();
+                            pending = None;
+                            output(&rest);
+                        }
+                    }
+                    None => output(&data),
+                },
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                    let _ = std::io::Write::write_all(&mut std::io::stderr(), &data);
+                }
+                Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(exit_status),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        status.ok_or_else(|| err!(Other, "the remote command ended without an exit status"))
+    }
+
     /// Say goodbye politely; errors here change nothing.
     pub async fn close(self) {
         let _ = self.handle.disconnect(Disconnect::ByApplication, "", "en").await;

@@ -1,92 +1,16 @@
 //! `cargo mlcremote deploy` against a real OpenSSH sshd on loopback, run as a user runs it.
 
+mod common;
+
 use std::{
     fs,
     os::unix::fs::{MetadataExt, PermissionsExt},
-    path::{Path, PathBuf},
-    process::{Command, Output, Stdio},
+    path::Path,
 };
 
-use harness::{Sshd, User};
+use common::{Client, pid_alive, report, server, server_json, text};
+use harness::Sshd;
 use mlcremote_client::checksum::sha256_file;
-
-/// A client-side home with no keys or known_hosts of its own, like a fresh machine.
-struct Client {
-    home: tempfile::TempDir,
-}
-
-impl Client {
-    fn new() -> Client {
-        Client {
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// `cargo mlcremote <args>` as cargo invokes the plugin, stdin not a TTY.
-    fn run(&self, args: &[&str]) -> Output {
-        let mut full = vec!["mlcremote"];
-        full.extend_from_slice(args);
-        Command::new(env!("CARGO_BIN_EXE_cargo-mlcremote"))
-            .args(&full)
-            .env("HOME", self.home.path())
-            .env_remove("SSH_AUTH_SOCK")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    /// `deploy --host` into `user` with its key and a known_hosts that trusts `sshd`.
-    fn deploy(&self, sshd: &Sshd, user: &User, extra: &[&str]) -> Output {
-        let known_hosts = sshd.known_hosts().unwrap();
-        self.deploy_with(sshd, user, &known_hosts, extra)
-    }
-
-    fn deploy_with(&self, sshd: &Sshd, user: &User, known_hosts: &Path, extra: &[&str]) -> Output {
-        let dest = sshd.destination(user);
-        let key = user.key.to_string_lossy().into_owned();
-        let kh = known_hosts.to_string_lossy().into_owned();
-        let mut args = vec![
-            "deploy",
-            "--host",
-            &dest,
-            "-i",
-            &key,
-            "--known-hosts",
-            &kh,
-            "--health-timeout",
-            "20s",
-        ];
-        let dir;
-        if let Some(install_dir) = &user.install_dir {
-            dir = install_dir.to_string_lossy().into_owned();
-            args.extend(["--install-dir", &dir]);
-        }
-        args.extend_from_slice(extra);
-        self.run(&args)
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn server() -> String {
-    harness::server_binary().unwrap().to_string_lossy().into_owned()
-}
-
-fn server_json(user: &User) -> serde_json::Value {
-    serde_json::from_str(&fs::read_to_string(user.mlcremote_dir().join("server.json")).unwrap()).unwrap()
-}
-
-fn report(out: &Output) -> serde_json::Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().next().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
-}
 
 /// Every process's argv, to prove the token is in none of them.
 fn all_argv() -> String {
@@ -414,11 +338,6 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
         "{stderr}"
     );
     assert!(!user.mlcremote_dir().exists());
-}
-
-fn pid_alive(pid: u64) -> bool {
-    PathBuf::from(format!("/proc/{pid}")).exists()
-        && !fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
 }
 
 fn user_uid(name: &str) -> u32 {

@@ -1,0 +1,266 @@
+//! `status`, `logs`, `stop`, `restart`, `uninstall`, `tunnel` and `probe`: the commands
+//! around deploy, each over one SSH connection with the same options (SPEC §6).
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use serde::Serialize;
+
+use crate::{
+    deploy::{health_once, script_error, start_methods, wait_healthy, with_log},
+    err,
+    error::Result,
+    host::Destination,
+    remote::{self, InstallInfo, Probe, StartMethod},
+    ssh::{ConnectOptions, HttpError, Session},
+    target::Platform,
+};
+
+/// Connect and probe: what every command starts with.
+pub async fn open(destination: &Destination, connect: &ConnectOptions, install_dir: &str) -> Result<(Session, Probe)> {
+    let session = Session::connect(destination, connect).await?;
+    let out = session.run(&remote::probe_script(install_dir)).await?;
+    let probe = Probe::parse(&out).map_err(|e| err!(Other, "{e}"))?;
+    Ok((session, probe))
+}
+
+/// `cargo mlcremote status`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    pub host: String,
+    pub install_dir: String,
+    pub installed: bool,
+    pub install: Option<InstallInfo>,
+    /// The installed binary's `--version` line.
+    pub binary_version: Option<String>,
+    pub system_service: Option<String>,
+    pub running: bool,
+    pub pid: Option<u32>,
+    pub port: Option<u16>,
+    pub healthy: bool,
+    pub health: Option<serde_json::Value>,
+}
+
+pub async fn status(session: &Session, probe: &Probe) -> Status {
+    let server = probe.running_server();
+    let health = match server {
+        Some(s) => health_once(session, &probe.dir, s.port).await.ok(),
+        None => None,
+    };
+    Status {
+        host: session.destination.to_string(),
+        install_dir: probe.dir.clone(),
+        installed: probe.installed_sha256.is_some() || probe.installed_version.is_some(),
+        install: probe.install.clone(),
+        binary_version: probe.installed_version.clone(),
+        system_service: probe.system_service.clone(),
+        running: server.is_some(),
+        pid: server.map(|s| s.pid),
+        port: server.map(|s| s.port),
+        healthy: health.is_some(),
+        health,
+    }
+}
+
+/// Refuse to act on a host where nothing is installed.
+fn require_installed(probe: &Probe, destination: &Destination) -> Result<()> {
+    if probe.installed_sha256.is_none() && probe.installed_version.is_none() {
+        return Err(err!(
+            Other,
+            "mlcremote is not installed in {} on {destination}; run `cargo mlcremote deploy` first",
+            probe.dir
+        ));
+    }
+    Ok(())
+}
+
+/// `cargo mlcremote stop`: returns the pid it stopped, if one was running.
+pub async fn stop(session: &Session, probe: &Probe) -> Result<Option<u32>> {
+    require_installed(probe, &session.destination)?;
+    let pid = probe.running_server().map(|s| s.pid);
+    let out = session.run(&remote::stop_script(&probe.dir, pid)).await?;
+    if out.status != 0 {
+        return Err(script_error(&out, &probe.dir));
+    }
+    Ok(out.field("stopped").and_then(|p| p.parse().ok()))
+}
+
+/// `cargo mlcremote restart`: stop, start (the recorded method first), verify /health.
+pub async fn restart(
+    session: &Session,
+    probe: &Probe,
+    given: Option<StartMethod>,
+    health_timeout: Duration,
+) -> Result<serde_json::Value> {
+    require_installed(probe, &session.destination)?;
+    let recorded = probe.install.as_ref().and_then(|i| StartMethod::parse(&i.start_method));
+    let mut methods = start_methods(given.or(recorded), probe)?;
+    if given.is_none()
+        && let Some(first) = recorded
+    {
+        // The recorded method first, then the rest of the auto order as fallback.
+        methods.extend(start_methods(None, probe)?.into_iter().filter(|m| *m != first));
+    }
+    let pid = probe.running_server().map(|s| s.pid);
+    let wait = (health_timeout.as_millis() / 100).clamp(10, 6000) as u32;
+    let out = session
+        .run(&remote::restart_script(&probe.dir, pid, &methods, wait))
+        .await?;
+    if out.status != 0 {
+        return Err(with_log(session, &probe.dir, script_error(&out, &probe.dir), "restart").await);
+    }
+    let state: remote::ServerState = out
+        .field("server_json")
+        .and_then(|j| serde_json::from_str(j).ok())
+        .ok_or_else(|| err!(Unhealthy, "the server wrote an unreadable server.json"))?;
+    match wait_healthy(session, &probe.dir, state.port, health_timeout).await {
+        Ok(health) => Ok(health),
+        Err(e) => Err(with_log(session, &probe.dir, e, "health").await),
+    }
+}
+
+/// `cargo mlcremote uninstall`: stop and remove the install dir.
+pub async fn uninstall(session: &Session, probe: &Probe) -> Result<()> {
+    require_installed(probe, &session.destination)?;
+    let pid = probe.running_server().map(|s| s.pid);
+    let out = session.run(&remote::uninstall_script(&probe.dir, pid)).await?;
+    if out.status != 0 {
+        return Err(script_error(&out, &probe.dir));
+    }
+    Ok(())
+}
+
+/// `cargo mlcremote logs`: print the last `lines` lines; with `follow`, keep printing
+/// until `stop` resolves (Ctrl-C).
+pub async fn logs(
+    session: &Session,
+    probe: &Probe,
+    lines: u32,
+    follow: bool,
+    stop: impl Future<Output = ()>,
+) -> Result<()> {
+    require_installed(probe, &session.destination)?;
+    let script = remote::logs_script(&probe.dir, lines, follow);
+    let status = session
+        .run_streaming(
+            &script,
+            |bytes| {
+                use std::io::Write;
+                let mut stdout = std::io::stdout();
+                let _ = stdout.write_all(bytes);
+                let _ = stdout.flush();
+            },
+            stop,
+        )
+        .await?;
+    if status != 0 {
+        return Err(err!(
+            Other,
+            "cannot read the log in {}/logs on {}",
+            probe.dir,
+            session.destination
+        ));
+    }
+    Ok(())
+}
+
+/// `cargo mlcremote probe`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeReport {
+    pub host: String,
+    pub uname: String,
+    pub os: Option<String>,
+    pub arch: Option<String>,
+    pub target: Option<String>,
+    pub shell: String,
+    pub home: String,
+    pub install_dir: String,
+    pub free_kb: Option<u64>,
+    pub start_methods: Vec<String>,
+    pub build_tools: Vec<String>,
+    pub installed_version: Option<String>,
+}
+
+pub fn probe_report(destination: &Destination, probe: &Probe) -> ProbeReport {
+    let platform = Platform::from_uname(&probe.uname).ok();
+    let has =
+        |names: &[&str]| -> Vec<String> { names.iter().filter(|n| probe.has(n)).map(|n| n.to_string()).collect() };
+    ProbeReport {
+        host: destination.to_string(),
+        uname: probe.uname.clone(),
+        os: platform.as_ref().map(|p| p.os.clone()),
+        arch: platform.as_ref().map(|p| p.arch.clone()),
+        target: platform
+            .as_ref()
+            .and_then(|p| p.targets().first().map(|t| t.triple.to_string())),
+        shell: probe.shell.clone(),
+        home: probe.home.clone(),
+        install_dir: probe.dir.clone(),
+        free_kb: probe.free_kb,
+        start_methods: has(&["systemctl", "setsid", "nohup", "tmux", "screen"]),
+        build_tools: has(&["docker", "cargo"]),
+        installed_version: probe.installed_version.clone(),
+    }
+}
+
+/// `cargo mlcremote tunnel`: forward `127.0.0.1:local_port` to the server over the SSH
+/// connection until `stop` resolves. `ready` gets the local URL with the token.
+pub async fn tunnel(
+    session: Session,
+    probe: &Probe,
+    local_port: u16,
+    ready: impl FnOnce(&str),
+    stop: impl Future<Output = ()>,
+) -> Result<()> {
+    let Some(server) = probe.running_server().cloned() else {
+        return Err(err!(
+            Other,
+            "no server is running on {}; run `cargo mlcremote deploy` or `restart` first",
+            session.destination
+        ));
+    };
+    let out = session.run(&remote::token_script(&probe.dir)).await?;
+    let token = out.field("token").filter(|t| !t.is_empty()).map(str::to_owned);
+    let Some(token) = token else {
+        return Err(script_error(&out, &probe.dir));
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", local_port))
+        .await
+        .map_err(|e| err!(Other, "cannot listen on 127.0.0.1:{local_port}: {e}"))?;
+    let port = listener.local_addr()?.port();
+    // Check the path through before telling the user it works.
+    match session.forward(server.port).await {
+        Ok(_) => {}
+        Err(HttpError::ForwardingRefused) => {
+            return Err(err!(
+                Other,
+                "{} refuses TCP forwarding (AllowTcpForwarding no); a tunnel is not possible",
+                session.destination
+            ));
+        }
+        Err(HttpError::Failed(e)) => {
+            return Err(err!(
+                Unhealthy,
+                "cannot reach the server on the host's port {}: {e}",
+                server.port
+            ));
+        }
+    }
+    ready(&format!("http://127.0.0.1:{port}/?token={token}"));
+    let session = Arc::new(session);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => {
+                let Ok((mut local, _)) = accepted else { continue };
+                let session = session.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut remote) = session.forward(server.port).await {
+                        let _ = tokio::io::copy_bidirectional(&mut local, &mut remote).await;
+                    }
+                });
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Shared by the client's integration tests: the plugin run as a user runs it.
+#![allow(dead_code)]
+
+use std::{
+    fs,
+    path::Path,
+    process::{Command, Output, Stdio},
+};
+
+use harness::{Sshd, User};
+
+/// A client-side home with no keys or known_hosts of its own, like a fresh machine.
+pub struct Client {
+    pub home: tempfile::TempDir,
+}
+
+impl Client {
+    pub fn new() -> Client {
+        Client {
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// `cargo mlcremote <args>` as cargo invokes the plugin, stdin not a TTY.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut full = vec!["mlcremote"];
+        full.extend_from_slice(args);
+        Command::new(env!("CARGO_BIN_EXE_cargo-mlcremote"))
+            .args(&full)
+            .env("HOME", self.home.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// `deploy --host` into `user` with its key and a known_hosts that trusts `sshd`.
+    pub fn deploy(&self, sshd: &Sshd, user: &User, extra: &[&str]) -> Output {
+        let known_hosts = sshd.known_hosts().unwrap();
+        self.deploy_with(sshd, user, &known_hosts, extra)
+    }
+
+    pub fn deploy_with(&self, sshd: &Sshd, user: &User, known_hosts: &Path, extra: &[&str]) -> Output {
+        let dest = sshd.destination(user);
+        let key = user.key.to_string_lossy().into_owned();
+        let kh = known_hosts.to_string_lossy().into_owned();
+        let mut args = vec![
+            "deploy",
+            "--host",
+            &dest,
+            "-i",
+            &key,
+            "--known-hosts",
+            &kh,
+            "--health-timeout",
+            "20s",
+        ];
+        let dir;
+        if let Some(install_dir) = &user.install_dir {
+            dir = install_dir.to_string_lossy().into_owned();
+            args.extend(["--install-dir", &dir]);
+        }
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+pub fn server() -> String {
+    harness::server_binary().unwrap().to_string_lossy().into_owned()
+}
+
+pub fn server_json(user: &User) -> serde_json::Value {
+    serde_json::from_str(&fs::read_to_string(user.mlcremote_dir().join("server.json")).unwrap()).unwrap()
+}
+
+pub fn report(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().next().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+}
+
+impl Client {
+    /// `cargo mlcremote <command> --host … -i … --known-hosts …` for `user`.
+    pub fn command(&self, sshd: &Sshd, user: &User, command: &str, extra: &[&str]) -> Output {
+        let args = connection_args(sshd, user);
+        let mut all: Vec<&str> = vec![command];
+        all.extend(args.iter().map(String::as_str));
+        all.extend_from_slice(extra);
+        self.run(&all)
+    }
+
+    /// The same, as a child process with piped stdout (for tunnel and logs --follow).
+    pub fn spawn(&self, sshd: &Sshd, user: &User, command: &str, extra: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_cargo-mlcremote"))
+            .arg("mlcremote")
+            .arg(command)
+            .args(connection_args(sshd, user))
+            .args(extra)
+            .env("HOME", self.home.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+pub fn connection_args(sshd: &Sshd, user: &User) -> Vec<String> {
+    let mut args = vec![
+        "--host".to_string(),
+        sshd.destination(user),
+        "-i".into(),
+        user.key.to_string_lossy().into_owned(),
+        "--known-hosts".into(),
+        sshd.known_hosts().unwrap().to_string_lossy().into_owned(),
+    ];
+    if let Some(dir) = &user.install_dir {
+        args.extend(["--install-dir".to_string(), dir.to_string_lossy().into_owned()]);
+    }
+    args
+}
+
+pub fn pid_alive(pid: u64) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| !r.trim_start().starts_with('Z')))
+}
