@@ -204,7 +204,7 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
         port: options.server_port,
         methods: &methods,
         old_pid: probe.server.as_ref().map(|s| s.pid),
-        wait_tenths: (options.health_timeout.as_millis() / 100).clamp(10, 6000) as u32,
+        wait_ticks: (options.health_timeout.as_millis() / 50).clamp(20, 12000) as u32,
     };
     let out = session.run(&install.script()).await?;
     if out.status != 0 {

@@ -101,7 +101,7 @@ pub async fn restart(
         methods.extend(start_methods(None, probe)?.into_iter().filter(|m| *m != first));
     }
     let pid = probe.running_server().map(|s| s.pid);
-    let wait = (health_timeout.as_millis() / 100).clamp(10, 6000) as u32;
+    let wait = (health_timeout.as_millis() / 50).clamp(20, 12000) as u32;
     let out = session
         .run(&remote::restart_script(&probe.dir, pid, &methods, wait))
         .await?;

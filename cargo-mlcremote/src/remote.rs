@@ -29,7 +29,7 @@ const PRELUDE: &str = r#"mlcr_sha256() {
   elif command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r "$1" | cut -d' ' -f1
   else echo none; fi
 }
-mlcr_nap() { sleep 0.1 2>/dev/null || sleep 1; }
+mlcr_nap() { sleep 0.05 2>/dev/null || sleep 1; }
 mlcr_pid() { sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' "$1" 2>/dev/null | head -n 1; }
 fail() { code=$1; shift; printf 'error=%s\n' "$*"; exit "$code"; }
 mlcr_alive() {
@@ -237,7 +237,7 @@ pub struct Install<'a> {
     pub port: u16,
     pub methods: &'a [StartMethod],
     pub old_pid: Option<u32>,
-    pub wait_tenths: u32,
+    pub wait_ticks: u32,
 }
 
 impl Install<'_> {
@@ -280,7 +280,7 @@ mkdir -p "$d/logs" || fail {INSTALL_FAILED} "cannot create $d/logs""#,
         if let Some(pid) = self.old_pid {
             s.push_str(&stop_snippet(pid));
         }
-        s.push_str(&start_snippet(self.methods, self.wait_tenths));
+        s.push_str(&start_snippet(self.methods, self.wait_ticks));
         let _ = writeln!(
             s,
             r#"printf '{{"version":"%s","target":"%s","sha256":"%s","installed_at":"%s","start_method":"%s"}}\n' \
@@ -292,12 +292,13 @@ mkdir -p "$d/logs" || fail {INSTALL_FAILED} "cannot create $d/logs""#,
 }
 
 /// Stop the server `pid` (if it is still an mlcremote): SIGTERM, up to 6 s, SIGKILL.
+/// Waits tick in 50 ms naps (`mlcr_nap`).
 fn stop_snippet(pid: u32) -> String {
     format!(
         r#"old={pid}
 if mlcr_alive "$old" && ps -p "$old" -o args= 2>/dev/null | grep -q mlcremote; then
   kill -TERM "$old" 2>/dev/null; i=0
-  while mlcr_alive "$old" && [ $i -lt 60 ]; do mlcr_nap; i=$((i+1)); done
+  while mlcr_alive "$old" && [ $i -lt 120 ]; do mlcr_nap; i=$((i+1)); done
   if mlcr_alive "$old"; then kill -KILL "$old" 2>/dev/null; printf 'killed=%s\n' "$old"; fi
   printf 'stopped=%s\n' "$old"
 fi
@@ -307,7 +308,7 @@ fi
 
 /// Start `run.sh` with the first method that works and wait for its `server.json`.
 /// Sets `$started`; prints `start_method=` and `server_json=`.
-fn start_snippet(methods: &[StartMethod], wait_tenths: u32) -> String {
+fn start_snippet(methods: &[StartMethod], wait_ticks: u32) -> String {
     use status::*;
     let mut s = String::new();
     for method in methods {
@@ -330,8 +331,8 @@ while [ ! -s "$d/server.json" ]; do
 done
 printf 'server_json=%s\n' "$(tr -d '\n' <"$d/server.json")""#,
         methods = names.join(" "),
-        wait = wait_tenths,
-        secs = wait_tenths / 10,
+        wait = wait_ticks,
+        secs = wait_ticks / 20,
     );
     s
 }
@@ -355,9 +356,9 @@ pub fn stop_script(dir: &str, pid: Option<u32>) -> String {
 }
 
 /// `cargo mlcremote restart`: stop, start again, record the start method.
-pub fn restart_script(dir: &str, pid: Option<u32>, methods: &[StartMethod], wait_tenths: u32) -> String {
+pub fn restart_script(dir: &str, pid: Option<u32>, methods: &[StartMethod], wait_ticks: u32) -> String {
     let mut s = stop_script(dir, pid);
-    s.push_str(&start_snippet(methods, wait_tenths));
+    s.push_str(&start_snippet(methods, wait_ticks));
     s.push_str(
         r#"if [ -f "$d/install.json" ]; then
   sed "s/\"start_method\":\"[^\"]*\"/\"start_method\":\"$started\"/" "$d/install.json" >"$d/install.json.tmp" && mv -f "$d/install.json.tmp" "$d/install.json"
@@ -464,7 +465,7 @@ mod tests {
             port: 0,
             methods: &StartMethod::ALL,
             old_pid: Some(7),
-            wait_tenths: 100,
+            wait_ticks: 100,
         }
         .script();
         let swap = script.find("mv -f \"$tmp\" \"$d/mlcremote\"").unwrap();

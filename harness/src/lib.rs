@@ -47,6 +47,16 @@ impl User {
     pub fn mlcremote_dir(&self) -> PathBuf {
         self.install_dir.clone().unwrap_or_else(|| self.home.join(".mlcremote"))
     }
+
+    /// Back to "nothing installed": stop the deployed server and remove its dir.
+    pub fn reset(&self) -> Result<()> {
+        let dir = self.mlcremote_dir();
+        kill_server(&dir.join("server.json"));
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
 }
 
 pub fn is_root() -> bool {
@@ -282,6 +292,18 @@ fn kill_server(state_file: &Path) {
         .and_then(|pid| pid.parse::<u32>().ok());
     if let Some(pid) = pid {
         let _ = Command::new("kill").arg(pid.to_string()).status();
+        // Wait (bounded) until it is gone or a zombie.
+        for _ in 0..250 {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat
+                .rsplit(')')
+                .next()
+                .is_none_or(|r| r.trim_start().is_empty() || r.trim_start().starts_with('Z'))
+            {
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Project automation: `cargo xtask <command>`. One file per command.
 
+mod bench;
 mod combine;
 mod demo;
 mod dist;
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Cross-compile the server and package checksummed release archives.
     Dist(dist::Dist),
+    /// Time deploy, upload and the server against the OpenSSH tools; write BENCHMARKS.md.
+    Bench(bench::Bench),
     /// Merge per-target dist folders into one SHA256SUMS and dist-manifest.json.
     Combine(combine::Combine),
     /// Throwaway sshd on loopback, deploy the freshly built server into it, print /health.
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         Command::Dist(cmd) => cmd.run(&sh).map(|_| ()),
         Command::Demo(cmd) => cmd.run(&sh),
         Command::Combine(cmd) => cmd.run(),
+        Command::Bench(cmd) => cmd.run(&sh),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
