@@ -207,9 +207,10 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
         wait_ticks: (options.health_timeout.as_millis() / 50).clamp(20, 12000) as u32,
     };
     let out = session.run(&install.script()).await?;
+    let swapped = out.field("swapped").is_some();
     if out.status != 0 {
         let error = script_error(&out, &probe.dir);
-        return Err(with_log(session, &probe.dir, error, "install/start").await);
+        return Err(undo(session, &probe, error, "install/start", swapped, options).await);
     }
     let version = out
         .field("version_json")
@@ -267,11 +268,67 @@ async fn installed_start_method(session: &Session, dir: &str) -> Option<String> 
     json["start_method"].as_str().map(str::to_owned)
 }
 
+/// A failure after the new binary was swapped in: show the log, then put the previous
+/// binary back and start it again, so a failed deploy never leaves the host without the
+/// server it had. The error keeps its exit code and says how the rollback went.
+async fn undo(
+    session: &Session,
+    probe: &Probe,
+    error: Error,
+    step: &str,
+    swapped: bool,
+    options: &DeployOptions,
+) -> Error {
+    let mut error = with_log(session, &probe.dir, error, step).await;
+    if !swapped || probe.installed_sha256.is_none() {
+        return error;
+    }
+    let Ok(methods) = recorded_first(None, probe) else {
+        return error;
+    };
+    let wait = (options.health_timeout.as_millis() / 50).clamp(20, 12000) as u32;
+    let outcome = match session.run(&remote::rollback_script(&probe.dir, &methods, wait)).await {
+        Ok(out) if out.status == 0 => {
+            let port = out
+                .field("server_json")
+                .and_then(|j| serde_json::from_str::<remote::ServerState>(j).ok())
+                .map(|s| s.port);
+            match port {
+                Some(port) => match wait_healthy(session, &probe.dir, port, options.health_timeout).await {
+                    Ok(health) => format!(
+                        "rolled back: the previous version {} is running again (pid {})",
+                        health["version"].as_str().unwrap_or("?"),
+                        health["pid"]
+                    ),
+                    Err(e) => format!("rolled back the binary, but it is not healthy either: {}", e.message),
+                },
+                None => "rolled back the binary, but it wrote no server.json".to_string(),
+            }
+        }
+        Ok(out) => format!("the rollback failed too: {}", script_error(&out, &probe.dir).message),
+        Err(e) => format!("the rollback failed too: {}", e.message),
+    };
+    error.message = format!("{}; {outcome}", error.message);
+    error
+}
+
+/// The start methods to try, the one recorded in `install.json` first (SPEC order after).
+pub(crate) fn recorded_first(given: Option<StartMethod>, probe: &Probe) -> Result<Vec<StartMethod>> {
+    let recorded = probe.install.as_ref().and_then(|i| StartMethod::parse(&i.start_method));
+    let mut methods = start_methods(given.or(recorded), probe)?;
+    if given.is_none()
+        && let Some(first) = recorded
+    {
+        methods.extend(start_methods(None, probe)?.into_iter().filter(|m| *m != first));
+    }
+    Ok(methods)
+}
+
 /// Which start methods to try, in order (SPEC §6 step 7).
 pub(crate) fn start_methods(given: Option<StartMethod>, probe: &Probe) -> Result<Vec<StartMethod>> {
     let methods: Vec<StartMethod> = match given {
         Some(method) => vec![method],
-        None => StartMethod::ALL.into_iter().filter(|m| probe.has(m.name())).collect(),
+        None => StartMethod::ALL.into_iter().filter(|m| probe.has(m.tool())).collect(),
     };
     if methods.is_empty() {
         let names: Vec<&str> = StartMethod::ALL.iter().map(|m| m.name()).collect();

@@ -6,7 +6,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 use serde::Serialize;
 
 use crate::{
-    deploy::{health_once, script_error, start_methods, wait_healthy, with_log},
+    deploy::{health_once, recorded_first, script_error, wait_healthy, with_log},
     err,
     error::Result,
     host::Destination,
@@ -92,14 +92,7 @@ pub async fn restart(
     health_timeout: Duration,
 ) -> Result<serde_json::Value> {
     require_installed(probe, &session.destination)?;
-    let recorded = probe.install.as_ref().and_then(|i| StartMethod::parse(&i.start_method));
-    let mut methods = start_methods(given.or(recorded), probe)?;
-    if given.is_none()
-        && let Some(first) = recorded
-    {
-        // The recorded method first, then the rest of the auto order as fallback.
-        methods.extend(start_methods(None, probe)?.into_iter().filter(|m| *m != first));
-    }
+    let methods = recorded_first(given, probe)?;
     let pid = probe.running_server().map(|s| s.pid);
     let wait = (health_timeout.as_millis() / 50).clamp(20, 12000) as u32;
     let out = session

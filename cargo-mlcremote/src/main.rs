@@ -142,7 +142,7 @@ struct DeployArgs {
     /// Port the server listens on, on the host's loopback (0 = any free).
     #[arg(long, value_name = "N", default_value_t = 0)]
     server_port: u16,
-    /// How to keep the server running: auto tries setsid, then nohup.
+    /// How to keep the server running: auto tries systemd (user unit), setsid, nohup, tmux, screen.
     #[arg(long, value_name = "METHOD", default_value = "auto", value_parser = parse_start_method)]
     start_method: StartChoice,
     /// How long to wait for /health to say ok.

@@ -30,6 +30,9 @@ const PRELUDE: &str = r#"mlcr_sha256() {
   else echo none; fi
 }
 mlcr_nap() { sleep 0.05 2>/dev/null || sleep 1; }
+# The name of this install's tmux/screen session or systemd user unit: one per install dir.
+mlcr_name() { printf 'mlcremote-%s' "$(printf '%s' "$d" | cksum | cut -d' ' -f1)"; }
+mlcr_q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 mlcr_pid() { sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' "$1" 2>/dev/null | head -n 1; }
 fail() { code=$1; shift; printf 'error=%s\n' "$*"; exit "$code"; }
 mlcr_alive() {
@@ -155,20 +158,41 @@ impl Probe {
     }
 }
 
-/// How the server is kept running after the SSH connection closes.
+/// How the server is kept running after the SSH connection closes (SPEC §6 step 7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StartMethod {
+    Systemd,
     Setsid,
     Nohup,
+    Tmux,
+    Screen,
 }
 
 impl StartMethod {
-    pub const ALL: [StartMethod; 2] = [StartMethod::Setsid, StartMethod::Nohup];
+    /// The auto order.
+    pub const ALL: [StartMethod; 5] = [
+        StartMethod::Systemd,
+        StartMethod::Setsid,
+        StartMethod::Nohup,
+        StartMethod::Tmux,
+        StartMethod::Screen,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
+            StartMethod::Systemd => "systemd",
             StartMethod::Setsid => "setsid",
             StartMethod::Nohup => "nohup",
+            StartMethod::Tmux => "tmux",
+            StartMethod::Screen => "screen",
+        }
+    }
+
+    /// The program the probe looks for.
+    pub fn tool(self) -> &'static str {
+        match self {
+            StartMethod::Systemd => "systemctl",
+            other => other.name(),
         }
     }
 
@@ -176,14 +200,52 @@ impl StartMethod {
         StartMethod::ALL.into_iter().find(|m| m.name() == s)
     }
 
-    /// The shell function that starts `run.sh` this way, or returns 1 if it cannot.
-    fn shell_function(self) -> &'static str {
+    /// Shell functions `mlcr_start_<name>` (start `run.sh` this way, or return 1 if it
+    /// cannot) and `mlcr_running_<name>` (is it still up).
+    fn shell_functions(self) -> &'static str {
         match self {
+            StartMethod::Systemd => {
+                r#"mlcr_start_systemd() {
+  command -v systemctl >/dev/null 2>&1 && systemctl --user show-environment >/dev/null 2>&1 || return 1
+  u=$(mlcr_name); ud="${XDG_CONFIG_HOME:-$HOME/.config}/systemd/user"
+  mkdir -p "$ud" || return 1
+  printf '[Unit]
+Description=mlcremote server (%s)
+
+[Service]
+ExecStart=%s/run.sh
+Restart=on-failure
+
+[Install]
+WantedBy=default.target
+' "$d" "$d" >"$ud/$u.service" || return 1
+  systemctl --user daemon-reload && systemctl --user enable "$u" >/dev/null 2>&1 && systemctl --user restart "$u" || return 1
+  loginctl enable-linger "$(id -un)" >/dev/null 2>&1 || true
+}
+mlcr_running_systemd() { systemctl --user is-active --quiet "$(mlcr_name)"; }"#
+            }
             StartMethod::Setsid => {
-                "mlcr_start_setsid() { command -v setsid >/dev/null 2>&1 || return 1; setsid \"$d/run.sh\" </dev/null >/dev/null 2>&1 & }"
+                r#"mlcr_start_setsid() { command -v setsid >/dev/null 2>&1 || return 1; setsid "$d/run.sh" </dev/null >/dev/null 2>&1 & pid=$!; }
+mlcr_running_setsid() { mlcr_alive "$pid"; }"#
             }
             StartMethod::Nohup => {
-                "mlcr_start_nohup() { command -v nohup >/dev/null 2>&1 || return 1; nohup \"$d/run.sh\" </dev/null >/dev/null 2>&1 & }"
+                r#"mlcr_start_nohup() { command -v nohup >/dev/null 2>&1 || return 1; nohup "$d/run.sh" </dev/null >/dev/null 2>&1 & pid=$!; }
+mlcr_running_nohup() { mlcr_alive "$pid"; }"#
+            }
+            StartMethod::Tmux => {
+                r#"mlcr_start_tmux() {
+  command -v tmux >/dev/null 2>&1 || return 1
+  tmux kill-session -t "$(mlcr_name)" >/dev/null 2>&1
+  tmux new-session -d -s "$(mlcr_name)" "exec $(mlcr_q "$d/run.sh")" </dev/null >/dev/null 2>&1
+}
+mlcr_running_tmux() { tmux has-session -t "$(mlcr_name)" >/dev/null 2>&1; }"#
+            }
+            StartMethod::Screen => {
+                r#"mlcr_start_screen() {
+  command -v screen >/dev/null 2>&1 || return 1
+  screen -dmS "$(mlcr_name)" "$d/run.sh" </dev/null >/dev/null 2>&1
+}
+mlcr_running_screen() { screen -ls 2>/dev/null | grep -q "[.]$(mlcr_name)[[:space:]]"; }"#
             }
         }
     }
@@ -265,8 +327,12 @@ printf 'version_json=%s\n' "$v"
 version=$(printf '%s' "$v" | sed -n 's/.*"version": *"\([^"]*\)".*/\1/p')
 if [ -f "$d/mlcremote" ]; then
   ln -f "$d/mlcremote" "$d/mlcremote.prev" 2>/dev/null || cp -p "$d/mlcremote" "$d/mlcremote.prev" || fail {INSTALL_FAILED} "cannot keep the old binary as $d/mlcremote.prev"
+  for f in run.sh install.json; do if [ -f "$d/$f" ]; then cp -p "$d/$f" "$d/$f.prev"; else rm -f "$d/$f.prev"; fi; done
+else
+  rm -f "$d/mlcremote.prev" "$d/run.sh.prev" "$d/install.json.prev"
 fi
 mv -f "$tmp" "$d/mlcremote" || fail {INSTALL_FAILED} "cannot move the new binary into $d"
+printf 'swapped=1\n'
 cat >"$d/run.sh.tmp" <<'MLCREMOTE_RUN_SH'
 {run_sh}MLCREMOTE_RUN_SH
 chmod 755 "$d/run.sh.tmp" && mv -f "$d/run.sh.tmp" "$d/run.sh" || fail {INSTALL_FAILED} "cannot write $d/run.sh"
@@ -278,7 +344,7 @@ mkdir -p "$d/logs" || fail {INSTALL_FAILED} "cannot create $d/logs""#,
             run_sh = run_sh(self.dir, self.port),
         );
         if let Some(pid) = self.old_pid {
-            s.push_str(&stop_snippet(pid));
+            s.push_str(&stop_snippet(&pid.to_string()));
         }
         s.push_str(&start_snippet(self.methods, self.wait_ticks));
         let _ = writeln!(
@@ -293,9 +359,12 @@ mkdir -p "$d/logs" || fail {INSTALL_FAILED} "cannot create $d/logs""#,
 
 /// Stop the server `pid` (if it is still an mlcremote): SIGTERM, up to 6 s, SIGKILL.
 /// Waits tick in 50 ms naps (`mlcr_nap`).
-fn stop_snippet(pid: u32) -> String {
+fn stop_snippet(pid: &str) -> String {
     format!(
-        r#"old={pid}
+        r#"if command -v systemctl >/dev/null 2>&1 && systemctl --user is-active --quiet "$(mlcr_name)" 2>/dev/null; then
+  systemctl --user stop "$(mlcr_name)" && printf 'stopped=%s\n' {pid}
+fi
+old={pid}
 if mlcr_alive "$old" && ps -p "$old" -o args= 2>/dev/null | grep -q mlcremote; then
   kill -TERM "$old" 2>/dev/null; i=0
   while mlcr_alive "$old" && [ $i -lt 120 ]; do mlcr_nap; i=$((i+1)); done
@@ -312,7 +381,7 @@ fn start_snippet(methods: &[StartMethod], wait_ticks: u32) -> String {
     use status::*;
     let mut s = String::new();
     for method in methods {
-        let _ = writeln!(s, "{}", method.shell_function());
+        let _ = writeln!(s, "{}", method.shell_functions());
     }
     let names: Vec<&str> = methods.iter().map(|m| m.name()).collect();
     let _ = writeln!(
@@ -320,12 +389,13 @@ fn start_snippet(methods: &[StartMethod], wait_ticks: u32) -> String {
         r#"rm -f "$d/server.json"
 mkdir -p "$d/logs"
 started=
-for m in {methods}; do if "mlcr_start_$m"; then started=$m; pid=$!; break; fi; done
+pid=
+for m in {methods}; do if "mlcr_start_$m"; then started=$m; break; fi; done
 [ -n "$started" ] || fail {NO_START_METHOD} "none of these start methods works here: {methods}"
 printf 'start_method=%s\n' "$started"
 i=0
 while [ ! -s "$d/server.json" ]; do
-  if ! mlcr_alive "$pid" && [ ! -s "$d/server.json" ]; then fail {DIED_AT_START} "the server exited right after starting"; fi
+  if ! "mlcr_running_$started" && [ ! -s "$d/server.json" ]; then fail {DIED_AT_START} "the server exited right after starting"; fi
   i=$((i+1)); [ $i -gt {wait} ] && fail {NO_STATE_FILE} "the server wrote no $d/server.json within {secs} s"
   mlcr_nap
 done
@@ -349,7 +419,7 @@ fn with_dir(dir: &str) -> String {
 pub fn stop_script(dir: &str, pid: Option<u32>) -> String {
     let mut s = with_dir(dir);
     if let Some(pid) = pid {
-        s.push_str(&stop_snippet(pid));
+        s.push_str(&stop_snippet(&pid.to_string()));
     }
     s.push_str("rm -f \"$d/server.json\"\n");
     s
@@ -368,12 +438,37 @@ fi
     s
 }
 
+/// Put the previous binary (with its `run.sh` and `install.json`) back after a failed
+/// start, stop whatever the failed attempt left, and start the old one again.
+pub fn rollback_script(dir: &str, methods: &[StartMethod], wait_ticks: u32) -> String {
+    let mut s = format!("{PRELUDE}d={}\n", quote(dir));
+    let _ = writeln!(
+        s,
+        "[ -f \"$d/mlcremote.prev\" ] || fail {} \"no previous binary to roll back to\"",
+        status::INSTALL_FAILED
+    );
+    s.push_str(&stop_snippet("$(mlcr_pid \"$d/server.json\")"));
+    s.push_str(
+        r#"mv -f "$d/mlcremote.prev" "$d/mlcremote" || fail 70 "cannot put the previous binary back"
+for f in run.sh install.json; do if [ -f "$d/$f.prev" ]; then mv -f "$d/$f.prev" "$d/$f"; fi; done
+printf 'rolled_back=1\n'
+"#,
+    );
+    s.push_str(&start_snippet(methods, wait_ticks));
+    s
+}
+
 /// `cargo mlcremote uninstall`: stop, then remove the install dir (never `$HOME` or `/`).
 pub fn uninstall_script(dir: &str, pid: Option<u32>) -> String {
     let mut s = stop_script(dir, pid);
     let _ = writeln!(
         s,
         r#"case "$d" in /|"$HOME"|"$HOME/") fail {} "refusing to remove $d" ;; esac
+ud="${{XDG_CONFIG_HOME:-$HOME/.config}}/systemd/user"
+if [ -f "$ud/$(mlcr_name).service" ]; then
+  systemctl --user disable "$(mlcr_name)" >/dev/null 2>&1; rm -f "$ud/$(mlcr_name).service"; systemctl --user daemon-reload >/dev/null 2>&1
+fi
+tmux kill-session -t "$(mlcr_name)" >/dev/null 2>&1; screen -S "$(mlcr_name)" -X quit >/dev/null 2>&1
 rm -rf "$d" || fail {} "cannot remove $d"
 printf 'removed=%s
 ' "$d""#,
@@ -472,6 +567,6 @@ mod tests {
         let kill = script.find("kill -TERM").unwrap();
         let start = script.find("mlcr_start_$m").unwrap();
         assert!(swap < kill && kill < start);
-        assert!(script.contains("for m in setsid nohup;"));
+        assert!(script.contains("for m in systemd setsid nohup tmux screen;"));
     }
 }

@@ -343,3 +343,55 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
 fn user_uid(name: &str) -> u32 {
     harness::output("id", &["-u", name]).unwrap().trim().parse().unwrap()
 }
+
+#[test]
+fn a_failed_start_rolls_back_to_the_previous_binary_and_server() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    assert!(client.deploy(&sshd, &user, &["--artifact", &server()]).status.success());
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+
+    let out = client.deploy(
+        &sshd,
+        &user,
+        &["--artifact", &server(), "--force", "--server-port", &port],
+    );
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("rolled back: the previous version 0.1.0 is running again"),
+        "{stderr}"
+    );
+    let dir = user.mlcremote_dir();
+    assert!(
+        !fs::read_to_string(dir.join("run.sh")).unwrap().contains(&port),
+        "run.sh was not rolled back"
+    );
+    let status = client.command(&sshd, &user, "status", &["--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["healthy"], true, "{status}");
+
+    // A start method that cannot work here fails the same way, and the old server survives.
+    let has_user_systemd = std::process::Command::new("systemctl")
+        .args(["--user", "show-environment"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let out = client.deploy(
+        &sshd,
+        &user,
+        &["--artifact", &server(), "--force", "--start-method", "systemd"],
+    );
+    if !has_user_systemd {
+        assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("rolled back"),
+            "{}",
+            text(&out)
+        );
+        let status = client.command(&sshd, &user, "status", &["--json"]);
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(status["healthy"], true, "{status}");
+    }
+}

@@ -323,3 +323,70 @@ fn status_recognises_a_system_wide_service() {
         text(&human)
     );
 }
+
+#[test]
+fn every_start_method_here_keeps_the_server_up_and_stop_ends_it() {
+    let sshd = Sshd::start().unwrap();
+    let client = Client::new();
+    for method in ["setsid", "nohup", "tmux", "screen"] {
+        harness::require(method, method).unwrap();
+        let user = sshd.user().unwrap();
+        let out = client.deploy(&sshd, &user, &["--artifact", &server(), "--start-method", method]);
+        assert!(out.status.success(), "{method}: {}", text(&out));
+        // The deploy's SSH connection is gone; the server must not have gone with it.
+        std::thread::sleep(Duration::from_millis(200));
+        let status = json(&client.command(&sshd, &user, "status", &["--json"]));
+        assert_eq!(status["healthy"], true, "{method}: {status}");
+        assert_eq!(status["install"]["start_method"], method);
+        let pid = status["pid"].as_u64().unwrap();
+        let out = client.command(&sshd, &user, "stop", &[]);
+        assert!(out.status.success(), "{method}: {}", text(&out));
+        assert!(!pid_alive(pid), "{method}: still running after stop");
+        if method == "tmux" || method == "screen" {
+            let sessions = Command::new("su")
+                .args([
+                    "-s",
+                    "/bin/sh",
+                    "-c",
+                    &format!("{method} {} 2>&1", if method == "tmux" { "ls" } else { "-ls" }),
+                    &user.name,
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                !String::from_utf8_lossy(&sessions.stdout).contains("mlcremote-"),
+                "{method} session left: {}",
+                text(&sessions)
+            );
+        }
+    }
+}
+
+#[test]
+fn systemd_is_used_only_where_systemctl_user_answers() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let has_user_systemd = Command::new("systemctl")
+        .args(["--user", "show-environment"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_user_systemd {
+        // A machine with systemd: the unit path is the one taken.
+        let out = client.deploy(&sshd, &user, &["--artifact", &server(), "--start-method", "systemd"]);
+        assert!(out.status.success(), "{}", text(&out));
+    } else {
+        let out = client.deploy(&sshd, &user, &["--artifact", &server(), "--start-method", "systemd"]);
+        assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("none of these start methods works here: systemd"),
+            "{}",
+            text(&out)
+        );
+        assert!(!user.mlcremote_dir().join("server.json").exists());
+        // auto falls back to the next method that exists.
+        let out = client.deploy(&sshd, &user, &["--artifact", &server(), "--json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(json(&out)["start_method"], "setsid");
+    }
+}
