@@ -225,8 +225,13 @@ impl Session {
                 tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
             }
             match self.handle.channel_open_session().await {
-                Ok(channel) => match channel.exec(true, command).await {
-                    Ok(()) => return Ok(channel),
+                Ok(mut channel) => match channel.exec(true, command).await {
+                    // Send nothing before the server says the command runs: data sent
+                    // earlier can be lost (seen with dropbear right after SFTP).
+                    Ok(()) => match wait_for_reply(&mut channel).await {
+                        Ok(()) => return Ok(channel),
+                        Err(e) => last = Some(e),
+                    },
                     Err(e) => last = Some(e),
                 },
                 Err(e) => last = Some(e),
@@ -362,6 +367,20 @@ impl Session {
     /// Say goodbye politely; errors here change nothing.
     pub async fn close(self) {
         let _ = self.handle.disconnect(Disconnect::ByApplication, "", "en").await;
+    }
+}
+
+/// Wait for the answer to a `want_reply` request on a fresh channel.
+async fn wait_for_reply(channel: &mut russh::Channel<client::Msg>) -> Result<(), russh::Error> {
+    loop {
+        match channel.wait().await {
+            Some(ChannelMsg::Success) => return Ok(()),
+            Some(ChannelMsg::Failure) => return Err(russh::Error::RequestDenied),
+            Some(ChannelMsg::Close | ChannelMsg::Eof) | None => {
+                return Err(russh::Error::ChannelOpenFailure(ChannelOpenFailure::ConnectFailed));
+            }
+            Some(_) => {}
+        }
     }
 }
 

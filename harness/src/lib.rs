@@ -22,7 +22,14 @@ use std::{
 
 use anyhow::{Context, Result, bail, ensure};
 
-/// A running `sshd`, stopped (by its pid) when dropped.
+/// Which SSH server to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Daemon {
+    OpenSsh,
+    Dropbear,
+}
+
+/// A running `sshd` (or dropbear), stopped (by its pid) when dropped.
 pub struct Sshd {
     child: Child,
     port: u16,
@@ -81,15 +88,55 @@ pub fn require(program: &str, package: &str) -> Result<PathBuf> {
 impl Sshd {
     /// Start OpenSSH `sshd` on a free loopback port.
     pub fn start() -> Result<Sshd> {
-        let sshd = require("sshd", "openssh-server")?;
-        require("ssh-keygen", "openssh-client")?;
+        Sshd::start_with(Daemon::OpenSsh, "")
+    }
+
+    /// Start Dropbear on a free loopback port (root only: it reads
+    /// `~user/.ssh/authorized_keys`, and only throwaway users get one written).
+    pub fn start_dropbear() -> Result<Sshd> {
+        ensure!(
+            is_root(),
+            "dropbear tests need root: they write ~/.ssh/authorized_keys of throwaway users"
+        );
+        Sshd::start_with(Daemon::Dropbear, "")
+    }
+
+    /// Start a daemon; `extra` is OpenSSH config that wins over the defaults
+    /// (`PasswordAuthentication yes`, `AllowTcpForwarding no`, ...).
+    pub fn start_with(daemon: Daemon, extra: &str) -> Result<Sshd> {
+        let program = match daemon {
+            Daemon::OpenSsh => {
+                require("ssh-keygen", "openssh-client")?;
+                require("sshd", "openssh-server")?
+            }
+            Daemon::Dropbear => {
+                require("dropbearkey", "dropbear-bin")?;
+                require("dropbear", "dropbear-bin")?
+            }
+        };
         let dir = tempfile::Builder::new().prefix("mlcremote-sshd-").tempdir()?;
         // Throwaway users' homes live in here: they must be able to walk into it.
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
         fs::create_dir(dir.path().join("authorized_keys"))?;
         fs::set_permissions(dir.path().join("authorized_keys"), fs::Permissions::from_mode(0o755))?;
         let host_key = dir.path().join("ssh_host_ed25519_key");
-        keygen(&host_key)?;
+        match daemon {
+            Daemon::OpenSsh => keygen(&host_key)?,
+            Daemon::Dropbear => {
+                run(Command::new("dropbearkey").args(["-t", "ed25519", "-f"]).arg(&host_key))?;
+                let out = Command::new("dropbearkey")
+                    .arg("-y")
+                    .arg("-f")
+                    .arg(&host_key)
+                    .output()?;
+                let text = String::from_utf8_lossy(&out.stdout);
+                let public = text
+                    .lines()
+                    .find(|l| l.starts_with("ssh-"))
+                    .context("dropbearkey -y printed no key")?;
+                fs::write(dir.path().join("ssh_host_ed25519_key.pub"), format!("{public}\n"))?;
+            }
+        }
         if is_root() {
             // Privilege separation needs it; a fresh container lacks it.
             fs::create_dir_all("/run/sshd")?;
@@ -98,19 +145,28 @@ impl Sshd {
         let mut last_err = None;
         for _ in 0..5 {
             let port = free_port()?;
-            let config = dir.path().join("sshd_config");
-            fs::write(&config, sshd_config(dir.path(), port))?;
             let log = dir.path().join("sshd.log");
-            let mut child = Command::new(&sshd)
-                .arg("-D")
-                .arg("-e")
-                .arg("-f")
-                .arg(&config)
+            let mut command = Command::new(&program);
+            match daemon {
+                Daemon::OpenSsh => {
+                    let config = dir.path().join("sshd_config");
+                    fs::write(&config, format!("{extra}\n{}", sshd_config(dir.path(), port)))?;
+                    command.arg("-D").arg("-e").arg("-f").arg(&config);
+                }
+                Daemon::Dropbear => {
+                    command
+                        .args(["-F", "-E", "-s", "-p", &format!("127.0.0.1:{port}"), "-r"])
+                        .arg(&host_key)
+                        .arg("-P")
+                        .arg(dir.path().join("dropbear.pid"));
+                }
+            }
+            let mut child = command
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(fs::File::create(&log)?)
                 .spawn()
-                .context("cannot run sshd")?;
+                .with_context(|| format!("cannot run {}", program.display()))?;
             match wait_ready(&mut child, port, &log) {
                 Ok(()) => {
                     return Ok(Sshd {
@@ -121,14 +177,14 @@ impl Sshd {
                     });
                 }
                 Err(err) => {
-                    // Most likely another process took the port between our probe and sshd's bind.
+                    // Most likely another process took the port between our probe and the bind.
                     last_err = Some(err);
                     let _ = child.kill();
                     let _ = child.wait();
                 }
             }
         }
-        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("sshd did not start")))
+        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("the SSH server did not start")))
     }
 
     pub fn port(&self) -> u16 {
@@ -169,6 +225,33 @@ impl Sshd {
         self.dir.path()
     }
 
+    /// An account whose login shell is `shell` and whose start-up files all print noise,
+    /// as real ones often do (root only). Deploy must not be confused by it.
+    pub fn noisy_user(&self, shell: &str) -> Result<User> {
+        ensure!(
+            is_root(),
+            "accounts with other login shells need root (throwaway users)"
+        );
+        let user = self.user_with_shell(shell)?;
+        for file in [
+            ".bashrc",
+            ".profile",
+            ".zshenv",
+            ".cshrc",
+            ".tcshrc",
+            ".config/fish/config.fish",
+        ] {
+            let path = user.home.join(file);
+            fs::create_dir_all(path.parent().context("rc file has a folder")?)?;
+            fs::write(&path, format!("echo 'Welcome! (noise from {file})'\n"))?;
+        }
+        run(Command::new("chown")
+            .arg("-R")
+            .arg(format!("{0}:{0}", user.name))
+            .arg(&user.home))?;
+        Ok(user)
+    }
+
     /// An account to deploy into; see the module docs for root vs. unprivileged.
     pub fn user(&self) -> Result<User> {
         self.user_with_shell("/bin/sh")
@@ -176,6 +259,7 @@ impl Sshd {
 
     /// Like [`Sshd::user`], with the given login shell (root only: otherwise the shell is
     /// the developer's own).
+
     pub fn user_with_shell(&self, shell: &str) -> Result<User> {
         let key = self.dir.path().join(format!("id_ed25519-{}", unique()));
         keygen(&key)?;
@@ -195,6 +279,15 @@ impl Sshd {
                 .args(["--shell", shell, "--password", "*", "--user-group"])
                 .arg(&name))?;
             self.users.lock().unwrap_or_else(|e| e.into_inner()).push(name.clone());
+            // Dropbear reads only ~/.ssh/authorized_keys.
+            let ssh_dir = home.join(".ssh");
+            fs::create_dir_all(&ssh_dir)?;
+            fs::write(ssh_dir.join("authorized_keys"), &public)?;
+            fs::set_permissions(ssh_dir.join("authorized_keys"), fs::Permissions::from_mode(0o600))?;
+            run(Command::new("chown")
+                .arg("-R")
+                .arg(format!("{name}:{name}"))
+                .arg(&ssh_dir))?;
             User {
                 name,
                 home,
