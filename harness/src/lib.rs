@@ -259,7 +259,6 @@ impl Sshd {
 
     /// Like [`Sshd::user`], with the given login shell (root only: otherwise the shell is
     /// the developer's own).
-
     pub fn user_with_shell(&self, shell: &str) -> Result<User> {
         let key = self.dir.path().join(format!("id_ed25519-{}", unique()));
         keygen(&key)?;
