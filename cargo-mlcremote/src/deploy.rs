@@ -143,18 +143,7 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
     };
 
     // 4. Skip when identical and healthy.
-    if !options.force
-        && probe.installed_sha256.as_deref() == Some(chosen.sha256.as_str())
-        && let Some(server) = probe.running_server()
-        && let Ok(health) = health_once(session, &probe.dir, server.port).await
-    {
-        steps.done("health");
-        report.result = "up to date".into();
-        fill_from_health(&mut report, &health);
-        report.port = Some(server.port);
-        report.start_method = installed_start_method(session, &probe.dir).await;
-        report.health = Some(health);
-        report.steps = std::mem::take(&mut steps.done);
+    if let Some(report) = up_to_date(session, &probe, &chosen, options, steps, &mut report).await {
         return Ok(report);
     }
 
@@ -178,11 +167,123 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
         ));
     }
 
-    // 5. Upload to a temp name; the install script verifies and renames it.
-    let out = session.run(&remote::prepare_script(&probe.dir)).await?;
-    if out.status != 0 {
-        return Err(script_error(&out, &probe.dir));
+    // 5. Lock; if another deploy held it, what is installed may have changed meanwhile.
+    let (held, waited) = lock(session, &probe.dir, options).await?;
+    steps.done("lock");
+    let mut probe = probe;
+    if waited {
+        let out = session.run(&remote::probe_script(&options.install_dir)).await?;
+        probe = Probe::parse(&out).map_err(|e| err!(Other, "{e}"))?;
+        if let Some(report) = up_to_date(session, &probe, &chosen, options, steps, &mut report).await {
+            unlock(session, &probe.dir, held).await;
+            return Ok(report);
+        }
     }
+    let result = install(session, &probe, &chosen, &methods, options, steps, report).await;
+    unlock(session, &probe.dir, held).await;
+    result
+}
+
+/// Remove the lock now (so the next deploy need not wait), then let its holder go.
+async fn unlock(session: &Session, dir: &str, held: crate::ssh::Held) {
+    if let Some(holder) = held.output.lines().find_map(|l| l.strip_prefix("holder=")) {
+        let _ = session.run(&remote::unlock_script(dir, holder)).await;
+    }
+    held.release().await;
+}
+
+/// SPEC §6 step 4: the installed binary is this one and its server answers: nothing to do.
+async fn up_to_date(
+    session: &Session,
+    probe: &Probe,
+    chosen: &Chosen,
+    options: &DeployOptions,
+    steps: &mut Steps<'_>,
+    report: &mut Report,
+) -> Option<Report> {
+    if options.force || probe.installed_sha256.as_deref() != Some(chosen.sha256.as_str()) {
+        return None;
+    }
+    let server = probe.running_server()?;
+    let health = health_once(session, &probe.dir, server.port).await.ok()?;
+    steps.done("health");
+    report.result = "up to date".into();
+    fill_from_health(report, &health);
+    report.port = Some(server.port);
+    report.start_method = probe
+        .install
+        .as_ref()
+        .map(|i| i.start_method.clone())
+        .filter(|m| !m.is_empty());
+    report.health = Some(health);
+    report.steps = std::mem::take(&mut steps.done);
+    Some(report.clone())
+}
+
+/// How long to wait for another deploy's lock on the same host.
+const LOCK_WAIT: Duration = Duration::from_secs(300);
+
+/// Take the deploy lock, waiting (bounded) while another live deploy holds it.
+/// Returns the holder and whether we had to wait.
+async fn lock(session: &Session, dir: &str, options: &DeployOptions) -> Result<(crate::ssh::Held, bool)> {
+    let owner = format!(
+        "cargo-mlcremote pid {} on {} since {}",
+        std::process::id(),
+        local_host_name(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    );
+    let deadline = Instant::now() + LOCK_WAIT.max(options.health_timeout);
+    let mut waited = false;
+    loop {
+        match session.hold(&remote::lock_script(dir, &owner), "locked=1").await? {
+            Ok(held) => return Ok((held, waited)),
+            Err(out) if out.status == status::LOCKED && Instant::now() < deadline => {
+                if !waited {
+                    let holder = out.field("busy").unwrap_or("another deploy");
+                    eprintln!(
+                        "[{}] waiting for the deploy lock in {dir} (held by {holder})",
+                        session.destination
+                    );
+                }
+                waited = true;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(out) if out.status == status::LOCKED => {
+                let holder = out.field("busy").unwrap_or("another deploy");
+                return Err(err!(
+                    Install,
+                    "{dir}/.lock is still held by {holder} after {LOCK_WAIT:?}; if that deploy is gone, remove {dir}/.lock"
+                ));
+            }
+            Err(out) => return Err(script_error(&out, dir)),
+        }
+    }
+}
+
+fn local_host_name() -> String {
+    ["HOSTNAME", "COMPUTERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "this machine".into())
+}
+
+/// SPEC §6 steps 5–8 under the lock: upload, install, stop, start, verify.
+async fn install(
+    session: &Session,
+    probe: &Probe,
+    chosen: &Chosen,
+    methods: &[StartMethod],
+    options: &DeployOptions,
+    steps: &mut Steps<'_>,
+    mut report: Report,
+) -> Result<Report> {
     let upload = format!("{}/.mlcremote.upload-{}", probe.dir, random_hex(6));
     let total = chosen.bytes.len() as u64;
     let mut sent = 0;
@@ -202,7 +303,7 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
         sha256: &chosen.sha256,
         target: chosen.target.triple,
         port: options.server_port,
-        methods: &methods,
+        methods,
         old_pid: probe.server.as_ref().map(|s| s.pid),
         wait_ticks: (options.health_timeout.as_millis() / 50).clamp(20, 12000) as u32,
     };
@@ -256,16 +357,6 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
 fn fill_from_health(report: &mut Report, health: &serde_json::Value) {
     report.version = health["version"].as_str().unwrap_or_default().into();
     report.pid = health["pid"].as_u64().and_then(|p| u32::try_from(p).ok());
-}
-
-async fn installed_start_method(session: &Session, dir: &str) -> Option<String> {
-    let script = format!(
-        "d={}\n[ -f \"$d/install.json\" ] && tr -d '\\n' <\"$d/install.json\"\n",
-        remote::quote(dir)
-    );
-    let out = session.run(&script).await.ok()?;
-    let json: serde_json::Value = serde_json::from_str(out.stdout.trim()).ok()?;
-    json["start_method"].as_str().map(str::to_owned)
 }
 
 /// A failure after the new binary was swapped in: show the log, then put the previous

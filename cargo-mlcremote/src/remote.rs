@@ -275,15 +275,49 @@ pub mod status {
     pub const NO_STATE_FILE: u32 = 74;
     pub const CORRUPT_UPLOAD: u32 = 76;
     pub const NOT_INSTALLED: u32 = 77;
+    pub const LOCKED: u32 = 75;
 }
 
-/// Make the install dir (0700) before the upload.
-pub fn prepare_script(dir: &str) -> String {
+/// The deploy lock (SPEC §5 `.lock/`): make the install dir (0700), take the lock,
+/// clean what an interrupted deploy left, print `locked=1`, then hold the lock for as
+/// long as this script's channel is open. A lock whose holder process is gone is stale
+/// and taken over. Prints `busy=<owner>` and exits [`status::LOCKED`] if it is held.
+pub fn lock_script(dir: &str, owner: &str) -> String {
     format!(
-        "d={d}\nmkdir -p \"$d\" && chmod 700 \"$d\" || {{ printf 'error=cannot create %s\\n' \"$d\"; exit {code}; }}\n\
-         rm -f \"$d\"/.mlcremote.upload-* 2>/dev/null\nprintf 'ready=1\\n'\n",
+        r#"{PRELUDE}d={d}
+owner={owner}
+mkdir -p "$d" && chmod 700 "$d" || fail {failed} "cannot create $d"
+l="$d/.lock"
+if ! mkdir "$l" 2>/dev/null; then
+  holder=$(cat "$l/pid" 2>/dev/null)
+  if mlcr_alive "$holder"; then printf 'busy=%s\n' "$(cat "$l/owner" 2>/dev/null)"; exit {locked}; fi
+  rm -rf "$l"
+  mkdir "$l" 2>/dev/null || {{ printf 'busy=another deploy\n'; exit {locked}; }}
+  printf 'stale=%s\n' "$holder"
+fi
+printf '%s\n' "$$" >"$l/pid"
+printf '%s\n' "$owner" >"$l/owner"
+printf 'holder=%s\n' "$$"
+# Remove the lock only while it is still ours: the client may have released it already.
+trap '[ "$(cat "$l/pid" 2>/dev/null)" = "$$" ] && rm -rf "$l"' EXIT
+trap 'exit 0' HUP PIPE TERM INT
+rm -f "$d"/.mlcremote.upload-* 2>/dev/null
+printf 'locked=1\n'
+while printf '.\n' 2>/dev/null; do mlcr_nap; mlcr_nap; mlcr_nap; mlcr_nap; done
+"#,
         d = quote(dir),
-        code = status::INSTALL_FAILED
+        owner = quote(owner),
+        failed = status::INSTALL_FAILED,
+        locked = status::LOCKED,
+    )
+}
+
+/// Release the deploy lock held by `holder` (and only if it still is).
+pub fn unlock_script(dir: &str, holder: &str) -> String {
+    format!(
+        "l={}/.lock\nif [ \"$(cat \"$l/pid\" 2>/dev/null)\" = {} ]; then rm -rf \"$l\"; fi\n",
+        quote(dir),
+        quote(holder)
     )
 }
 

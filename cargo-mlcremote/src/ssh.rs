@@ -75,6 +75,25 @@ impl Output {
     }
 }
 
+/// A remote process kept alive by an open channel (see [`Session::hold`]). Closing the
+/// channel ends it; so does a lost connection.
+pub struct Held {
+    /// What the script printed up to its ready line.
+    pub output: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Held {
+    /// Close the channel and wait until it is closed.
+    pub async fn release(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
 /// Why a GET through the SSH connection did not answer.
 #[derive(Debug)]
 pub enum HttpError {
@@ -179,14 +198,7 @@ impl Session {
     /// login shell (bash, fish, csh…) never parses it, and only output after a random
     /// start marker counts, so start-up noise from rc files is ignored.
     pub async fn run(&self, script: &str) -> Result<Output> {
-        let marker = format!("mlcremote-{}", random_hex(12));
-        // One compound command: sh parses it all before running any of it, so nothing
-        // the script runs can swallow the rest of the script from stdin.
-        let framed =
-            format!("mlcremote_main() {{\n{script}\n}}\nprintf '%s\\n' '{marker}'\nmlcremote_main </dev/null\n");
-        let mut channel = self.exec_channel("sh -s").await?;
-        channel.data(framed.as_bytes()).await.map_err(lost)?;
-        channel.eof().await.map_err(lost)?;
+        let (marker, mut channel) = self.start_script(script).await?;
         let (mut stdout, mut stderr, mut status) = (Vec::new(), Vec::new(), None);
         while let Some(msg) = channel.wait().await {
             match msg {
@@ -214,6 +226,78 @@ impl Session {
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
             status: status.ok_or_else(|| err!(Other, "the remote script ended without an exit status"))?,
         })
+    }
+
+    /// Start `script` under `sh -s` on a new channel; returns the marker that precedes
+    /// its output.
+    async fn start_script(&self, script: &str) -> Result<(String, russh::Channel<client::Msg>)> {
+        let marker = format!("mlcremote-{}", random_hex(12));
+        // One compound command: sh parses it all before running any of it, so nothing
+        // the script runs can swallow the rest of the script from stdin.
+        let framed =
+            format!("mlcremote_main() {{\n{script}\n}}\nprintf '%s\\n' '{marker}'\nmlcremote_main </dev/null\n");
+        let channel = self.exec_channel("sh -s").await?;
+        channel.data(framed.as_bytes()).await.map_err(lost)?;
+        channel.eof().await.map_err(lost)?;
+        Ok((marker, channel))
+    }
+
+    /// Run a script that prints `ready_line` and then keeps running for as long as its
+    /// channel is open (a lock holder). Returns the holder, or the script's output if it
+    /// ended without getting there.
+    pub async fn hold(&self, script: &str, ready_line: &str) -> Result<Result<Held, Output>> {
+        let (marker, mut channel) = self.start_script(script).await?;
+        let (mut stdout, mut stderr, mut status) = (Vec::new(), Vec::new(), None);
+        let ready = format!("{ready_line}\n");
+        loop {
+            match channel.wait().await {
+                Some(ChannelMsg::Data { data }) => {
+                    stdout.extend_from_slice(&data);
+                    let text = String::from_utf8_lossy(&stdout);
+                    if text
+                        .split_once(&format!("{marker}\n"))
+                        .is_some_and(|(_, after)| after.contains(&ready))
+                    {
+                        break;
+                    }
+                }
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => stderr.extend_from_slice(&data),
+                Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(exit_status),
+                Some(_) => {}
+                None => {
+                    let text = String::from_utf8_lossy(&stdout);
+                    let after = text.split_once(&format!("{marker}\n")).map_or("", |(_, a)| a);
+                    return Ok(Err(Output {
+                        stdout: after.to_string(),
+                        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+                        status: status.unwrap_or(255),
+                    }));
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&stdout);
+        let output = text
+            .split_once(&format!("{marker}\n"))
+            .map_or("", |(_, a)| a)
+            .to_string();
+        // Keep reading, or the connection's channel buffer would fill and stall it.
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => {
+                        let _ = channel.close().await;
+                        break;
+                    }
+                    msg = channel.wait() => if msg.is_none() { break },
+                }
+            }
+        });
+        Ok(Ok(Held {
+            output,
+            stop: Some(stop),
+            task,
+        }))
     }
 
     /// Open a session channel and start `command`. Dropbear has been seen to refuse a

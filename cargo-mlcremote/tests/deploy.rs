@@ -395,3 +395,45 @@ fn a_failed_start_rolls_back_to_the_previous_binary_and_server() {
         assert_eq!(status["healthy"], true, "{status}");
     }
 }
+
+#[test]
+fn concurrent_deploys_to_one_host_take_turns_and_both_end_well() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let binary = server();
+    let outputs: Vec<std::process::Output> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| Client::new().deploy(&sshd, &user, &["--artifact", &binary, "--force", "--json"])))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for out in &outputs {
+        assert!(out.status.success(), "{}", text(out));
+        assert_eq!(report(out)["result"], "installed");
+    }
+    let waited = outputs
+        .iter()
+        .any(|o| String::from_utf8_lossy(&o.stderr).contains("waiting for the deploy lock"));
+    assert!(waited, "one deploy should have waited for the other's lock");
+    let dir = user.mlcremote_dir();
+    assert!(!dir.join(".lock").exists(), "the lock was left behind");
+    let state = server_json(&user);
+    let running = harness::output("pgrep", &["-u", &user.name, "-f", "mlcremote serve"]).unwrap();
+    assert_eq!(running.lines().count(), 1, "exactly one server must run: {running}");
+    assert_eq!(running.trim(), state["pid"].to_string());
+}
+
+#[test]
+fn a_stale_lock_whose_holder_is_gone_is_taken_over() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let dir = user.mlcremote_dir();
+    fs::create_dir_all(dir.join(".lock")).unwrap();
+    // A pid that is not running.
+    fs::write(dir.join(".lock/pid"), "999999\n").unwrap();
+    fs::write(dir.join(".lock/owner"), "a deploy that crashed\n").unwrap();
+    harness::output("chown", &["-R", &format!("{0}:{0}", user.name), &dir.to_string_lossy()]).ok();
+    let out = Client::new().deploy(&sshd, &user, &["--artifact", &server()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!dir.join(".lock").exists());
+}
