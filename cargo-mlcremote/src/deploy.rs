@@ -311,7 +311,7 @@ async fn install(
     let swapped = out.field("swapped").is_some();
     if out.status != 0 {
         let error = script_error(&out, &probe.dir);
-        return Err(undo(session, &probe, error, "install/start", swapped, options).await);
+        return Err(undo(session, probe, error, "install/start", swapped, options).await);
     }
     let version = out
         .field("version_json")
