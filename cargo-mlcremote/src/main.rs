@@ -115,9 +115,15 @@ struct ConnectArgs {
     /// Where the server lives on the host.
     #[arg(long, value_name = "DIR", default_value = deploy::DEFAULT_INSTALL_DIR)]
     install_dir: String,
-    /// Give up connecting after this long.
-    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
-    connect_timeout: Duration,
+    /// Give up connecting after this long [default: ConnectTimeout from ssh config, else 15s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    connect_timeout: Option<Duration>,
+    /// ssh config file to read [default: ~/.ssh/config].
+    #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
+    ssh_config: Option<PathBuf>,
+    /// Read a password from the first line of stdin (for password and keyboard-interactive).
+    #[arg(long)]
+    password_stdin: bool,
 }
 
 #[derive(Args)]
@@ -236,9 +242,10 @@ async fn run_lifecycle(command: Command) -> ExitCode {
         Command::Tunnel(a) => (&a.target, false),
         Command::Deploy(_) => return ExitCode::FAILURE,
     };
-    let destination = match Destination::parse(&target.host) {
-        Ok(d) => d,
-        Err(e) => return fail(&err!(Usage, "{e}"), verbose),
+    let (destination, connect) = match resolve_hosts(&target.connect, std::slice::from_ref(&target.host)) {
+        Ok(mut resolved) if resolved.len() == 1 => resolved.remove(0),
+        Ok(_) => return fail(&err!(Usage, "one --host, please"), verbose),
+        Err(e) => return fail(&e, verbose),
     };
     if let Command::Uninstall(a) = &command
         && !a.yes
@@ -252,12 +259,7 @@ async fn run_lifecycle(command: Command) -> ExitCode {
             verbose,
         );
     }
-    let opened = lifecycle::open(
-        &destination,
-        &connect_options(&target.connect),
-        &target.connect.install_dir,
-    )
-    .await;
+    let opened = lifecycle::open(&destination, &connect, &target.connect.install_dir).await;
     let (session, probe) = match opened {
         Ok(x) => x,
         Err(e) => return fail(&e, verbose),
@@ -378,13 +380,40 @@ fn confirm(question: &str) -> bool {
     std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
-fn connect_options(args: &ConnectArgs) -> ConnectOptions {
-    ConnectOptions {
+/// Every `--host` resolved through the ssh config, with the connection options for it.
+fn resolve_hosts(args: &ConnectArgs, hosts: &[String]) -> Result<Vec<(Destination, ConnectOptions)>, Error> {
+    let mut base = ConnectOptions {
         identities: args.identity.clone(),
-        known_hosts: args.known_hosts.clone(),
+        known_hosts: args.known_hosts.iter().cloned().collect(),
         accept_new_host_key: args.accept_new_host_key,
-        connect_timeout: args.connect_timeout,
+        ..ConnectOptions::default()
+    };
+    if let Some(timeout) = args.connect_timeout {
+        base.connect_timeout = timeout;
     }
+    if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| err!(Usage, "cannot read the password from stdin: {e}"))?;
+        let password = line.trim_end_matches(['\r', '\n']).to_string();
+        if password.is_empty() {
+            return Err(err!(Usage, "--password-stdin: stdin held no password"));
+        }
+        base.password = Some(password);
+        // stdin is spoken for: nobody is there to answer prompts.
+        base.interactive = false;
+    }
+    let config =
+        mlcremote_client::host::config::Config::load(args.ssh_config.as_deref()).map_err(|e| err!(Usage, "{e}"))?;
+    hosts
+        .iter()
+        .map(|h| {
+            config
+                .resolve(h, &base, args.connect_timeout.is_some())
+                .map_err(|e| err!(Usage, "{e}"))
+        })
+        .collect()
 }
 
 async fn run_deploy(args: DeployArgs) -> ExitCode {
@@ -411,10 +440,9 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
             args.verbose,
         );
     }
-    let destinations: Result<Vec<Destination>, String> = hosts.iter().map(|h| Destination::parse(h)).collect();
-    let destinations = match destinations {
+    let destinations = match resolve_hosts(&args.connect, &hosts) {
         Ok(d) => d,
-        Err(e) => return fail(&err!(Usage, "{e}"), args.verbose),
+        Err(e) => return fail(&e, args.verbose),
     };
     let source = match (&args.artifact, &args.dist) {
         (Some(path), _) => Source::Artifact(path.clone()),
@@ -422,7 +450,7 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
         (None, None) => Source::Dist(PathBuf::from("dist")),
     };
     let options = Arc::new(DeployOptions {
-        connect: connect_options(&args.connect),
+        connect: ConnectOptions::default(),
         source,
         install_dir: args.connect.install_dir.clone(),
         server_port: args.server_port,
@@ -439,8 +467,12 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
 
     let limit = Arc::new(tokio::sync::Semaphore::new(usize::from(args.jobs)));
     let mut tasks = tokio::task::JoinSet::new();
-    for (index, destination) in destinations.iter().cloned().enumerate() {
-        let (options, progress, limit) = (options.clone(), progress.clone(), limit.clone());
+    for (index, (destination, connect)) in destinations.into_iter().enumerate() {
+        let (progress, limit) = (progress.clone(), limit.clone());
+        let options = DeployOptions {
+            connect,
+            ..(*options).clone()
+        };
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let started = std::time::Instant::now();

@@ -21,7 +21,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::{
     err,
-    error::{Kind, Result},
+    error::Result,
     host::Destination,
     known_hosts::{self, Verdict},
 };
@@ -29,29 +29,41 @@ use crate::{
 /// How to reach and trust a host; shared by every command.
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
-    /// `-i FILE`, tried before the default key files.
+    /// `-i FILE` and `IdentityFile`, tried before the default key files.
     pub identities: Vec<PathBuf>,
-    /// `--known-hosts FILE`: check (and record) here instead of `~/.ssh/known_hosts`.
-    pub known_hosts: Option<PathBuf>,
-    /// `--accept-new-host-key`: trust and record a key never seen before.
+    /// `--known-hosts FILE`, or `UserKnownHostsFile`: check here (and record in the
+    /// first) instead of `~/.ssh/known_hosts`.
+    pub known_hosts: Vec<PathBuf>,
+    /// `--accept-new-host-key` or `StrictHostKeyChecking accept-new`: trust and record
+    /// a key never seen before. A changed key is refused whatever this says.
     pub accept_new_host_key: bool,
     pub connect_timeout: Duration,
+    /// From `--password-stdin`: tried after keys, for password and keyboard-interactive.
+    pub password: Option<String>,
+    /// `ProxyJump` hops, first to last.
+    pub jumps: Vec<Destination>,
+    /// Ask on the terminal (host keys, passphrases, passwords) when there is one.
+    pub interactive: bool,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             identities: Vec::new(),
-            known_hosts: None,
+            known_hosts: Vec::new(),
             accept_new_host_key: false,
             connect_timeout: Duration::from_secs(15),
+            password: None,
+            jumps: Vec::new(),
+            interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
         }
     }
 }
 
-/// An authenticated connection to one host.
+/// An authenticated connection to one host (through its jump hosts, kept open here).
 pub struct Session {
     handle: Handle<Client>,
+    _jumps: Vec<Handle<Client>>,
     pub destination: Destination,
 }
 
@@ -104,94 +116,44 @@ pub enum HttpError {
 }
 
 impl Session {
-    /// Connect, verify the host key, authenticate.
+    /// Connect (through any `ProxyJump` hosts), verify each host key, authenticate.
     pub async fn connect(destination: &Destination, options: &ConnectOptions) -> Result<Session> {
-        let shown = destination.to_string();
-        let target = format!("{}:{}", destination.host, destination.port);
-        let tcp = tokio::time::timeout(
-            options.connect_timeout,
-            tokio::net::TcpStream::connect((destination.host.as_str(), destination.port)),
-        )
-        .await
-        .map_err(|_| {
-            err!(
-                Connect,
-                "cannot connect to {target}: no answer within {:?}",
-                options.connect_timeout
-            )
-        })?
-        .map_err(|e| err!(Connect, "cannot connect to {target}: {e}"))?;
-        let _ = tcp.set_nodelay(true);
-
-        let verdict = Arc::new(Mutex::new(None));
-        let handler = Client {
-            host: destination.host.clone(),
-            port: destination.port,
-            known_hosts: options.known_hosts.clone(),
-            accept_new: options.accept_new_host_key,
-            problem: verdict.clone(),
-        };
-        let config = Arc::new(client::Config {
-            keepalive_interval: Some(Duration::from_secs(15)),
-            keepalive_max: 4,
-            nodelay: true,
-            ..Default::default()
-        });
-        let handshake = client::connect_stream(config, tcp, handler);
-        let handle = match tokio::time::timeout(options.connect_timeout, handshake).await {
-            Ok(Ok(handle)) => handle,
-            Ok(Err(e)) => {
-                let problem = verdict.lock().unwrap_or_else(|p| p.into_inner()).take();
-                return Err(problem.unwrap_or_else(|| err!(Connect, "SSH handshake with {target} failed: {e}")));
+        let first = options.jumps.first().unwrap_or(destination);
+        let tcp = tcp_connect(first, options.connect_timeout).await?;
+        let mut handle = handshake(tcp, first, options).await?;
+        authenticate(&mut handle, first, options).await?;
+        let mut jumps = Vec::new();
+        if !options.jumps.is_empty() {
+            let hops: Vec<&Destination> = options
+                .jumps
+                .iter()
+                .skip(1)
+                .chain(std::iter::once(destination))
+                .collect();
+            let mut via = first;
+            for hop in hops {
+                let channel = handle
+                    .channel_open_direct_tcpip(hop.host.clone(), u32::from(hop.port), "127.0.0.1", 0)
+                    .await
+                    .map_err(|e| {
+                        err!(
+                            Connect,
+                            "cannot reach {}:{} through the jump host {via}: {e}",
+                            hop.host,
+                            hop.port
+                        )
+                    })?;
+                let mut next = handshake(channel.into_stream(), hop, options).await?;
+                authenticate(&mut next, hop, options).await?;
+                jumps.push(std::mem::replace(&mut handle, next));
+                via = hop;
             }
-            Err(_) => return Err(err!(Connect, "SSH handshake with {target} timed out")),
-        };
-        let mut session = Session {
+        }
+        Ok(Session {
             handle,
+            _jumps: jumps,
             destination: destination.clone(),
-        };
-        session.authenticate(options).await.map_err(|e| {
-            if e.kind == Kind::Auth {
-                err!(Auth, "cannot log in to {shown}: {}", e.message)
-            } else {
-                e
-            }
-        })?;
-        Ok(session)
-    }
-
-    async fn authenticate(&mut self, options: &ConnectOptions) -> Result<()> {
-        let user = self.destination.user.clone();
-        let mut tried = Vec::new();
-        for path in identity_files(options) {
-            let shown = path.display().to_string();
-            let key = match russh::keys::load_secret_key(&path, None) {
-                Ok(key) => key,
-                Err(russh::keys::Error::KeyIsEncrypted) => {
-                    tried.push(format!("{shown} (has a passphrase; load it into ssh-agent)"));
-                    continue;
-                }
-                Err(e) => {
-                    tried.push(format!("{shown} (unreadable: {e})"));
-                    continue;
-                }
-            };
-            let hash = self.handle.best_supported_rsa_hash().await.ok().flatten().flatten();
-            let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
-            let result = self
-                .handle
-                .authenticate_publickey(user.clone(), key)
-                .await
-                .map_err(|e| err!(Connect, "connection lost during authentication: {e}"))?;
-            if result.success() {
-                return Ok(());
-            }
-            tried.push(shown);
-        }
-        if tried.is_empty() {
-            return Err(err!(Auth, "no key to offer; pass -i FILE or create ~/.ssh/id_ed25519"));
-        }
-        Err(err!(Auth, "no key was accepted (tried {})", tried.join(", ")))
+        })
     }
 
     /// Run a POSIX `sh` script on the host. The script goes on stdin to `sh -s`, so the
@@ -468,6 +430,237 @@ async fn wait_for_reply(channel: &mut russh::Channel<client::Msg>) -> Result<(),
     }
 }
 
+/// TCP to the first hop, retried (bounded) with backoff while refused or timing out.
+async fn tcp_connect(to: &Destination, timeout: Duration) -> Result<tokio::net::TcpStream> {
+    let target = format!("{}:{}", to.host, to.port);
+    let mut pause = Duration::from_millis(200);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = tokio::time::timeout(timeout, tokio::net::TcpStream::connect((to.host.as_str(), to.port))).await;
+        let (error, retryable) = match result {
+            Ok(Ok(tcp)) => {
+                let _ = tcp.set_nodelay(true);
+                return Ok(tcp);
+            }
+            Ok(Err(e)) => {
+                let retryable = matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::TimedOut
+                );
+                (e.to_string(), retryable)
+            }
+            Err(_) => (format!("no answer within {timeout:?}"), true),
+        };
+        if !retryable || attempt >= 3 {
+            let tries = if attempt > 1 {
+                format!(" ({attempt} attempts)")
+            } else {
+                String::new()
+            };
+            return Err(err!(Connect, "cannot connect to {target}: {error}{tries}"));
+        }
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+    }
+}
+
+/// The SSH handshake on `stream`, with `to`'s host key checked against known_hosts.
+async fn handshake<S>(stream: S, to: &Destination, options: &ConnectOptions) -> Result<Handle<Client>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let problem = Arc::new(Mutex::new(None));
+    let handler = Client {
+        host: to.host.clone(),
+        port: to.port,
+        known_hosts: options.known_hosts.clone(),
+        accept_new: options.accept_new_host_key,
+        interactive: options.interactive,
+        problem: problem.clone(),
+    };
+    let config = Arc::new(client::Config {
+        keepalive_interval: Some(Duration::from_secs(15)),
+        keepalive_max: 4,
+        nodelay: true,
+        ..Default::default()
+    });
+    let target = format!("{}:{}", to.host, to.port);
+    match tokio::time::timeout(options.connect_timeout, client::connect_stream(config, stream, handler)).await {
+        Ok(Ok(handle)) => Ok(handle),
+        Ok(Err(e)) => {
+            let problem = problem.lock().unwrap_or_else(|p| p.into_inner()).take();
+            Err(problem.unwrap_or_else(|| err!(Connect, "SSH handshake with {target} failed: {e}")))
+        }
+        Err(_) => Err(err!(Connect, "SSH handshake with {target} timed out")),
+    }
+}
+
+/// SPEC §6 step 1 auth order: ssh-agent, identity files (asking for passphrases at a
+/// terminal), then password and keyboard-interactive. The error names what was tried.
+async fn authenticate(handle: &mut Handle<Client>, to: &Destination, options: &ConnectOptions) -> Result<()> {
+    let user = to.user.clone();
+    let lost = |e: russh::Error| err!(Connect, "connection to {to} lost during authentication: {e}");
+    let mut tried = Vec::new();
+
+    match agent_auth(handle, &user).await {
+        AgentOutcome::Accepted => return Ok(()),
+        AgentOutcome::Refused(n) => tried.push(format!("ssh-agent ({n} key{})", if n == 1 { "" } else { "s" })),
+        AgentOutcome::Unavailable(Some(why)) => tried.push(format!("ssh-agent ({why})")),
+        AgentOutcome::Unavailable(None) => {}
+    }
+
+    for path in identity_files(options) {
+        let shown = path.display().to_string();
+        let key = match russh::keys::load_secret_key(&path, None) {
+            Ok(key) => key,
+            Err(russh::keys::Error::KeyIsEncrypted) if options.interactive => {
+                let prompt = format!("Enter passphrase for key '{shown}': ");
+                match rpassword::prompt_password(prompt).map(|p| russh::keys::load_secret_key(&path, Some(&p))) {
+                    Ok(Ok(key)) => key,
+                    _ => {
+                        tried.push(format!("{shown} (wrong passphrase)"));
+                        continue;
+                    }
+                }
+            }
+            Err(russh::keys::Error::KeyIsEncrypted) => {
+                tried.push(format!(
+                    "{shown} (has a passphrase and there is no terminal to ask; load it into ssh-agent)"
+                ));
+                continue;
+            }
+            Err(e) => {
+                tried.push(format!("{shown} (unreadable: {e})"));
+                continue;
+            }
+        };
+        let hash = handle.best_supported_rsa_hash().await.ok().flatten().flatten();
+        let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
+        if handle
+            .authenticate_publickey(user.clone(), key)
+            .await
+            .map_err(lost)?
+            .success()
+        {
+            return Ok(());
+        }
+        tried.push(shown);
+    }
+
+    let password = match &options.password {
+        Some(p) => Some(p.clone()),
+        None if options.interactive => rpassword::prompt_password(format!("{to}'s password: "))
+            .ok()
+            .filter(|p| !p.is_empty()),
+        None => None,
+    };
+    if let Some(password) = password {
+        if handle
+            .authenticate_password(user.clone(), password.clone())
+            .await
+            .map_err(lost)?
+            .success()
+        {
+            return Ok(());
+        }
+        tried.push("password".into());
+        if keyboard_interactive(handle, &user, &password).await.map_err(lost)? {
+            return Ok(());
+        }
+        tried.push("keyboard-interactive".into());
+    }
+    if tried.is_empty() {
+        return Err(err!(
+            Auth,
+            "cannot log in to {to}: nothing to offer; pass -i FILE, start ssh-agent, or use --password-stdin"
+        ));
+    }
+    Err(err!(
+        Auth,
+        "cannot log in to {to}: nothing was accepted (tried {})",
+        tried.join(", ")
+    ))
+}
+
+/// Answer keyboard-interactive prompts with the password (hidden prompts) or nothing.
+async fn keyboard_interactive(handle: &mut Handle<Client>, user: &str, password: &str) -> Result<bool, russh::Error> {
+    use russh::client::KeyboardInteractiveAuthResponse as R;
+    let mut response = handle.authenticate_keyboard_interactive_start(user, None).await?;
+    for _ in 0..5 {
+        match response {
+            R::Success => return Ok(true),
+            R::Failure { .. } => return Ok(false),
+            R::InfoRequest { prompts, .. } => {
+                let answers = prompts
+                    .iter()
+                    .map(|p| if p.echo { String::new() } else { password.to_string() })
+                    .collect();
+                response = handle.authenticate_keyboard_interactive_respond(answers).await?;
+            }
+        }
+    }
+    Ok(false)
+}
+
+enum AgentOutcome {
+    Accepted,
+    /// The agent offered this many keys; none was accepted.
+    Refused(usize),
+    /// No agent (with why, when one was configured but failed).
+    Unavailable(Option<String>),
+}
+
+#[cfg(unix)]
+async fn agent_auth(handle: &mut Handle<Client>, user: &str) -> AgentOutcome {
+    if std::env::var_os("SSH_AUTH_SOCK").is_none() {
+        return AgentOutcome::Unavailable(None);
+    }
+    match russh::keys::agent::client::AgentClient::connect_env().await {
+        Ok(agent) => offer_agent_keys(handle, user, agent).await,
+        Err(e) => AgentOutcome::Unavailable(Some(format!("cannot reach it: {e}"))),
+    }
+}
+
+/// The Windows OpenSSH agent listens on a named pipe.
+#[cfg(windows)]
+async fn agent_auth(handle: &mut Handle<Client>, user: &str) -> AgentOutcome {
+    match russh::keys::agent::client::AgentClient::connect_named_pipe(r"\\.\pipe\openssh-ssh-agent").await {
+        Ok(agent) => offer_agent_keys(handle, user, agent).await,
+        Err(_) => AgentOutcome::Unavailable(None),
+    }
+}
+
+async fn offer_agent_keys<S>(
+    handle: &mut Handle<Client>,
+    user: &str,
+    mut agent: russh::keys::agent::client::AgentClient<S>,
+) -> AgentOutcome
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let identities = match agent.request_identities().await {
+        Ok(ids) => ids,
+        Err(e) => return AgentOutcome::Unavailable(Some(format!("cannot list its keys: {e}"))),
+    };
+    let mut offered = 0;
+    for identity in identities {
+        let russh::keys::agent::AgentIdentity::PublicKey { key, .. } = identity else {
+            continue;
+        };
+        offered += 1;
+        let hash = handle.best_supported_rsa_hash().await.ok().flatten().flatten();
+        if let Ok(result) = handle.authenticate_publickey_with(user, key, hash, &mut agent).await
+            && result.success()
+        {
+            return AgentOutcome::Accepted;
+        }
+    }
+    AgentOutcome::Refused(offered)
+}
+
 fn lost(e: russh::Error) -> crate::error::Error {
     err!(Connect, "SSH connection lost: {e}")
 }
@@ -505,20 +698,21 @@ pub fn random_hex(bytes: usize) -> String {
 struct Client {
     host: String,
     port: u16,
-    known_hosts: Option<PathBuf>,
+    known_hosts: Vec<PathBuf>,
     accept_new: bool,
+    interactive: bool,
     /// Why the key was refused, for the caller to report with exit code 5.
     problem: Arc<Mutex<Option<crate::error::Error>>>,
 }
 
 impl Client {
     fn files(&self) -> Vec<PathBuf> {
-        match &self.known_hosts {
-            Some(path) => vec![path.clone()],
-            None => std::env::home_dir()
-                .map(|h| vec![h.join(".ssh/known_hosts"), h.join(".ssh/known_hosts2")])
-                .unwrap_or_default(),
+        if !self.known_hosts.is_empty() {
+            return self.known_hosts.clone();
         }
+        std::env::home_dir()
+            .map(|h| vec![h.join(".ssh/known_hosts"), h.join(".ssh/known_hosts2")])
+            .unwrap_or_default()
     }
 
     fn refuse(&self, error: crate::error::Error) -> bool {
@@ -550,7 +744,8 @@ impl Client {
             )),
             Verdict::Unknown => {
                 let record_to = files.first().cloned();
-                let accepted = self.accept_new || ask_to_trust(&entry, algorithm.as_ref(), &fingerprint.to_string());
+                let accepted = self.accept_new
+                    || (self.interactive && ask_to_trust(&entry, algorithm.as_ref(), &fingerprint.to_string()));
                 if !accepted {
                     return self.refuse(err!(
                         HostKey,
@@ -576,9 +771,6 @@ impl Client {
 
 /// Like `ssh`: show the fingerprint and ask, but only when a person is there to answer.
 fn ask_to_trust(entry: &str, algorithm: &str, fingerprint: &str) -> bool {
-    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        return false;
-    }
     eprint!(
         "The authenticity of host '{entry}' can't be established.\n{algorithm} key fingerprint is {fingerprint}.\n\
          Are you sure you want to continue connecting (yes/no)? "

@@ -317,7 +317,7 @@ impl Ctx<'_> {
         let dest = Destination::parse(&self.sshd.destination(user)).map_err(anyhow::Error::msg)?;
         let options = mlcremote_client::ssh::ConnectOptions {
             identities: vec![user.key.clone()],
-            known_hosts: Some(self.known_hosts.to_path_buf()),
+            known_hosts: vec![self.known_hosts.to_path_buf()],
             ..Default::default()
         };
         let session = Session::connect(&dest, &options)

@@ -40,7 +40,7 @@ impl Demo {
         );
         let mut options = DeployOptions::new(Source::Dist(out.path().into()));
         options.connect.identities = vec![user.key.clone()];
-        options.connect.known_hosts = Some(sshd.known_hosts()?);
+        options.connect.known_hosts = vec![sshd.known_hosts()?];
         if let Some(dir) = &user.install_dir {
             options.install_dir = dir.to_string_lossy().into_owned();
         }

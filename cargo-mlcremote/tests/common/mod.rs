@@ -88,6 +88,24 @@ pub fn report(out: &Output) -> serde_json::Value {
 }
 
 impl Client {
+    /// `cargo mlcremote <args>` with extra environment and `stdin` fed in.
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-mlcremote"))
+            .arg("mlcremote")
+            .args(args)
+            .env("HOME", self.home.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     /// `cargo mlcremote <command> --host … -i … --known-hosts …` for `user`.
     pub fn command(&self, sshd: &Sshd, user: &User, command: &str, extra: &[&str]) -> Output {
         let args = connection_args(sshd, user);

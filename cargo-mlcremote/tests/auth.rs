@@ -1,0 +1,242 @@
+//! Every way in: ssh-agent, passphrase-protected keys, passwords, ~/.ssh/config with
+//! aliases and ProxyJump. Against a real sshd.
+
+mod common;
+
+use std::{fs, process::Command};
+
+use common::{Client, report, server, text};
+use harness::{Daemon, Sshd};
+
+#[test]
+fn ssh_agent_keys_are_tried_first() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let sock = client.home.path().join("agent.sock");
+    let agent = harness::output("ssh-agent", &["-a", &sock.to_string_lossy(), "-s"]).unwrap();
+    let pid = agent
+        .split("SSH_AGENT_PID=")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .unwrap()
+        .to_string();
+    let added = Command::new("ssh-add")
+        .arg(&user.key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", text(&added));
+
+    let dest = sshd.destination(&user);
+    let kh = sshd.known_hosts().unwrap();
+    let binary = server();
+    let mut args = vec![
+        "deploy",
+        "--host",
+        &dest,
+        "--artifact",
+        &binary,
+        "--known-hosts",
+        kh.to_str().unwrap(),
+        "--json",
+    ];
+    let dir = user.install_dir.as_ref().map(|d| d.to_string_lossy().into_owned());
+    if let Some(dir) = &dir {
+        args.extend(["--install-dir", dir]);
+    }
+    let out = client.run_with(&args, &[("SSH_AUTH_SOCK", sock.to_str().unwrap())], "");
+    let _ = Command::new("kill").arg(&pid).status();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(report(&out)["result"], "installed");
+    assert!(
+        sshd.log().contains(&format!("Accepted publickey for {}", user.name)),
+        "{}",
+        sshd.log()
+    );
+}
+
+#[test]
+fn a_key_with_a_passphrase_and_no_terminal_is_exit_4_saying_so() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let locked = client.home.path().join("locked_key");
+    harness::output(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "correct horse",
+            "-f",
+            &locked.to_string_lossy(),
+        ],
+    )
+    .unwrap();
+    let kh = sshd.known_hosts().unwrap();
+    let out = client.run_with(
+        &[
+            "deploy",
+            "--host",
+            &sshd.destination(&user),
+            "-i",
+            locked.to_str().unwrap(),
+            "--known-hosts",
+            kh.to_str().unwrap(),
+            "--artifact",
+            &server(),
+        ],
+        &[],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has a passphrase and there is no terminal"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn password_from_stdin_works_and_a_wrong_one_is_exit_4() {
+    assert!(
+        harness::is_root(),
+        "password logins need a throwaway user with a password: run as root"
+    );
+    let sshd = Sshd::start_with(Daemon::OpenSsh, "PasswordAuthentication yes").unwrap();
+    let user = sshd.user().unwrap();
+    let mut chpasswd = Command::new("chpasswd")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        chpasswd.stdin.as_mut().unwrap(),
+        format!("{}:s3cret-Pass\n", user.name).as_bytes(),
+    )
+    .unwrap();
+    assert!(chpasswd.wait().unwrap().success());
+    let client = Client::new();
+    let kh = sshd.known_hosts().unwrap();
+    let dest = sshd.destination(&user);
+    let binary = server();
+    let args = [
+        "deploy",
+        "--host",
+        &dest,
+        "--known-hosts",
+        kh.to_str().unwrap(),
+        "--artifact",
+        &binary,
+        "--password-stdin",
+        "--json",
+    ];
+    let out = client.run_with(&args, &[], "s3cret-Pass\n");
+    assert!(out.status.success(), "{}\n{}", text(&out), sshd.log());
+    assert!(sshd.log().contains(&format!("Accepted password for {}", user.name)));
+
+    let out = client.run_with(&args, &[], "wrong\n");
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("tried password, keyboard-interactive"), "{stderr}");
+    assert!(
+        !stderr.contains("wrong") && !String::from_utf8_lossy(&out.stdout).contains("wrong"),
+        "the password was echoed"
+    );
+}
+
+#[test]
+fn ssh_config_aliases_identity_known_hosts_and_accept_new() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let kh = client.home.path().join("known_hosts_from_config");
+    let config = client.home.path().join("ssh_config");
+    fs::write(
+        &config,
+        format!(
+            "Host devbox\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking accept-new\n",
+            sshd.port(),
+            user.name,
+            user.key.display(),
+            kh.display()
+        ),
+    )
+    .unwrap();
+    let binary = server();
+    let mut args = vec![
+        "deploy",
+        "--host",
+        "devbox",
+        "-F",
+        config.to_str().unwrap(),
+        "--artifact",
+        &binary,
+        "--json",
+    ];
+    let dir = user.install_dir.as_ref().map(|d| d.to_string_lossy().into_owned());
+    if let Some(dir) = &dir {
+        args.extend(["--install-dir", dir]);
+    }
+    let out = client.run_with(&args, &[], "");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(report(&out)["host"], format!("{}@127.0.0.1:{}", user.name, sshd.port()));
+    assert!(
+        fs::read_to_string(&kh)
+            .unwrap()
+            .starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", sshd.port()))
+    );
+}
+
+#[test]
+fn proxy_jump_reaches_the_host_through_a_jump_host() {
+    let sshd = Sshd::start().unwrap();
+    let jump = sshd.user().unwrap();
+    let target = sshd.user().unwrap();
+    let client = Client::new();
+    let config = client.home.path().join("ssh_config");
+    let kh = sshd.known_hosts().unwrap();
+    fs::write(
+        &config,
+        format!(
+            "Host inner\n  HostName 127.0.0.1\n  Port {port}\n  User {t}\n  ProxyJump hop\nHost hop\n  HostName 127.0.0.1\n  Port {port}\n  User {j}\n  IdentityFile {jk}\n",
+            port = sshd.port(),
+            t = target.name,
+            j = jump.name,
+            jk = jump.key.display()
+        ),
+    )
+    .unwrap();
+    let binary = server();
+    let mut args = vec![
+        "deploy",
+        "--host",
+        "inner",
+        "-F",
+        config.to_str().unwrap(),
+        "-i",
+        target.key.to_str().unwrap(),
+        "--known-hosts",
+        kh.to_str().unwrap(),
+        "--artifact",
+        &binary,
+        "--json",
+    ];
+    let dir = target.install_dir.as_ref().map(|d| d.to_string_lossy().into_owned());
+    if let Some(dir) = &dir {
+        args.extend(["--install-dir", dir]);
+    }
+    let out = client.run_with(&args, &[], "");
+    assert!(out.status.success(), "{}\n{}", text(&out), sshd.log());
+    assert_eq!(report(&out)["health"]["status"], "ok");
+    let log = sshd.log();
+    assert!(
+        log.contains(&format!("Accepted publickey for {}", jump.name)),
+        "the jump host was not used: {log}"
+    );
+    assert!(
+        log.contains(&format!("Accepted publickey for {}", target.name)),
+        "{log}"
+    );
+}
