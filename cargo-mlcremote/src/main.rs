@@ -1,6 +1,6 @@
 //! `cargo mlcremote`: deploy and manage the mlcremote server on hosts over SSH.
 
-use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use mlcremote_client::{
@@ -124,6 +124,9 @@ struct ConnectArgs {
     /// Read a password from the first line of stdin (for password and keyboard-interactive).
     #[arg(long)]
     password_stdin: bool,
+    /// Show each remote command with its timing, and details of failures.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(Args)]
@@ -163,9 +166,6 @@ struct DeployArgs {
     /// Print one JSON object per host on stdout.
     #[arg(long)]
     json: bool,
-    /// Show details of failures.
-    #[arg(short, long)]
-    verbose: bool,
     /// Print only the result.
     #[arg(short, long)]
     quiet: bool,
@@ -233,15 +233,16 @@ async fn ctrl_c() {
 }
 
 async fn run_lifecycle(command: Command) -> ExitCode {
-    let (target, verbose) = match &command {
-        Command::Status(a) | Command::Probe(a) => (&a.target, false),
-        Command::Logs(a) => (&a.target, false),
-        Command::Stop(a) => (a, false),
-        Command::Restart(a) => (&a.target, false),
-        Command::Uninstall(a) => (&a.target, false),
-        Command::Tunnel(a) => (&a.target, false),
+    let target = match &command {
+        Command::Status(a) | Command::Probe(a) => &a.target,
+        Command::Logs(a) => &a.target,
+        Command::Stop(a) => a,
+        Command::Restart(a) => &a.target,
+        Command::Uninstall(a) => &a.target,
+        Command::Tunnel(a) => &a.target,
         Command::Deploy(_) => return ExitCode::FAILURE,
     };
+    let verbose = target.connect.verbose;
     let (destination, connect) = match resolve_hosts(&target.connect, std::slice::from_ref(&target.host)) {
         Ok(mut resolved) if resolved.len() == 1 => resolved.remove(0),
         Ok(_) => return fail(&err!(Usage, "one --host, please"), verbose),
@@ -386,6 +387,7 @@ fn resolve_hosts(args: &ConnectArgs, hosts: &[String]) -> Result<Vec<(Destinatio
         identities: args.identity.clone(),
         known_hosts: args.known_hosts.iter().cloned().collect(),
         accept_new_host_key: args.accept_new_host_key,
+        verbose: args.verbose,
         ..ConnectOptions::default()
     };
     if let Some(timeout) = args.connect_timeout {
@@ -429,7 +431,7 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
             Err(e) => {
                 return fail(
                     &err!(Usage, "cannot read --hosts-file {}: {e}", file.display()),
-                    args.verbose,
+                    args.connect.verbose,
                 );
             }
         }
@@ -437,12 +439,12 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
     if hosts.is_empty() {
         return fail(
             &err!(Usage, "no hosts: pass --host or a non-empty --hosts-file"),
-            args.verbose,
+            args.connect.verbose,
         );
     }
     let destinations = match resolve_hosts(&args.connect, &hosts) {
         Ok(d) => d,
-        Err(e) => return fail(&e, args.verbose),
+        Err(e) => return fail(&e, args.connect.verbose),
     };
     let source = match (&args.artifact, &args.dist) {
         (Some(path), _) => Source::Artifact(path.clone()),
@@ -459,10 +461,17 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
         force: args.force,
         dry_run: args.dry_run,
     });
-    let progress: Arc<dyn Progress> = if args.quiet || args.json {
-        Arc::new(Silent)
-    } else {
-        Arc::new(Lines)
+    let bars = (!args.quiet && !args.json && std::io::stderr().is_terminal()).then(|| {
+        let bars = Arc::new(Bars::default());
+        for (destination, _) in &destinations {
+            bars.bar(&destination.to_string()).set_message("connecting");
+        }
+        bars
+    });
+    let progress: Arc<dyn Progress> = match (&bars, args.quiet || args.json) {
+        (Some(bars), _) => bars.clone(),
+        (None, true) => Arc::new(Silent),
+        (None, false) => Arc::new(Lines),
     };
 
     let limit = Arc::new(tokio::sync::Semaphore::new(usize::from(args.jobs)));
@@ -484,10 +493,13 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok(result) => results.push(result),
-            Err(e) => return fail(&err!(Other, "a deploy task crashed: {e}"), args.verbose),
+            Err(e) => return fail(&err!(Other, "a deploy task crashed: {e}"), args.connect.verbose),
         }
     }
     results.sort_by_key(|r| r.0);
+    if let Some(bars) = &bars {
+        bars.clear();
+    }
 
     let single = results.len() == 1;
     let mut failed = 0;
@@ -503,12 +515,12 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
                     println!("{json}");
                 }
                 if single {
-                    return fail(e, args.verbose);
+                    return fail(e, args.connect.verbose);
                 }
                 print_error(
                     &format!("{destination}: {}", e.message),
                     e.detail.as_deref(),
-                    args.verbose,
+                    args.connect.verbose,
                 );
             }
         }
@@ -520,6 +532,58 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
         return ExitCode::from(Kind::SomeHostsFailed.exit_code());
     }
     ExitCode::SUCCESS
+}
+
+/// A spinner per host on a terminal, turned into a byte bar while uploading.
+#[derive(Default)]
+struct Bars {
+    multi: indicatif::MultiProgress,
+    bars: std::sync::Mutex<Vec<(String, indicatif::ProgressBar)>>,
+}
+
+impl Bars {
+    fn bar(&self, host: &str) -> indicatif::ProgressBar {
+        let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, bar)) = bars.iter().find(|(h, _)| h == host) {
+            return bar.clone();
+        }
+        let bar = self.multi.add(indicatif::ProgressBar::new_spinner());
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {prefix} {msg}") {
+            bar.set_style(style);
+        }
+        bar.set_prefix(host.to_string());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bars.push((host.to_string(), bar.clone()));
+        bar
+    }
+
+    fn clear(&self) {
+        for (_, bar) in self.bars.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Bars {
+    fn step(&self, host: &str, step: &str, took: Duration) {
+        let bar = self.bar(host);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {prefix} {msg}") {
+            bar.set_style(style);
+        }
+        bar.set_message(format!("{step} done ({} ms)", took.as_millis()));
+    }
+
+    fn upload(&self, host: &str, sent: u64, total: u64) {
+        let bar = self.bar(host);
+        if bar.length() != Some(total) {
+            let template = "{spinner} {prefix} uploading [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}";
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_length(total);
+        }
+        bar.set_position(sent);
+    }
 }
 
 fn print_report(report: &Report, took: Duration) {

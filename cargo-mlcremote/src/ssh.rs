@@ -44,6 +44,8 @@ pub struct ConnectOptions {
     pub jumps: Vec<Destination>,
     /// Ask on the terminal (host keys, passphrases, passwords) when there is one.
     pub interactive: bool,
+    /// `-v`: print each remote script and how long it took.
+    pub verbose: bool,
 }
 
 impl Default for ConnectOptions {
@@ -56,6 +58,7 @@ impl Default for ConnectOptions {
             password: None,
             jumps: Vec::new(),
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+            verbose: false,
         }
     }
 }
@@ -65,6 +68,7 @@ pub struct Session {
     handle: Handle<Client>,
     _jumps: Vec<Handle<Client>>,
     pub destination: Destination,
+    verbose: bool,
 }
 
 /// What a remote script printed after its start marker, and how it ended.
@@ -153,6 +157,7 @@ impl Session {
             handle,
             _jumps: jumps,
             destination: destination.clone(),
+            verbose: options.verbose,
         })
     }
 
@@ -160,6 +165,21 @@ impl Session {
     /// login shell (bash, fish, csh…) never parses it, and only output after a random
     /// start marker counts, so start-up noise from rc files is ignored.
     pub async fn run(&self, script: &str) -> Result<Output> {
+        let started = std::time::Instant::now();
+        let output = self.run_quietly(script).await;
+        if self.verbose {
+            let dest = &self.destination;
+            let outcome = match &output {
+                Ok(out) => format!("exit {}", out.status),
+                Err(e) => format!("failed: {e}"),
+            };
+            eprintln!("[{dest}] $ sh -s <<'SCRIPT'\n{}\nSCRIPT", script.trim_end());
+            eprintln!("[{dest}] {outcome} in {} ms", started.elapsed().as_millis());
+        }
+        output
+    }
+
+    async fn run_quietly(&self, script: &str) -> Result<Output> {
         let (marker, mut channel) = self.start_script(script).await?;
         let (mut stdout, mut stderr, mut status) = (Vec::new(), Vec::new(), None);
         while let Some(msg) = channel.wait().await {

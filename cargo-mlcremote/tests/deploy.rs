@@ -437,3 +437,46 @@ fn a_stale_lock_whose_holder_is_gone_is_taken_over() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(!dir.join(".lock").exists());
 }
+
+#[test]
+fn a_terminal_gets_progress_bars_and_verbose_shows_each_remote_command() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    // `script` gives the deploy a real pseudo-terminal, as a user's shell would.
+    harness::require("script", "bsdutils").unwrap();
+    let mut args = common::connection_args(&sshd, &user);
+    args.extend(["--artifact".into(), server()]);
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let command = format!(
+        "HOME='{}' {} mlcremote deploy {}",
+        client.home.path().display(),
+        env!("CARGO_BIN_EXE_cargo-mlcremote"),
+        quoted.join(" ")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        screen.contains("uploading [") || screen.contains("done ("),
+        "no progress display on a terminal: {screen}"
+    );
+    assert!(
+        !screen.contains("] probe ("),
+        "plain progress lines on a terminal: {screen}"
+    );
+    assert!(screen.contains("installed mlcremote"), "{screen}");
+
+    let out = client.deploy(&sshd, &user, &["--artifact", &server(), "-v"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("$ sh -s <<'SCRIPT'") && stderr.contains("uname -s -m") && stderr.contains("exit 0 in "),
+        "{stderr}"
+    );
+    let token = fs::read_to_string(user.mlcremote_dir().join("token")).unwrap();
+    assert!(!stderr.contains(token.trim()), "-v printed the token");
+}
