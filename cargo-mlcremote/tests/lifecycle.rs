@@ -390,3 +390,44 @@ fn systemd_is_used_only_where_systemctl_user_answers() {
         assert_eq!(json(&out)["start_method"], "setsid");
     }
 }
+
+#[test]
+fn a_stale_server_json_whose_pid_is_gone_is_reported_and_replaced() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    assert!(client.deploy(&sshd, &user, &["--artifact", &server()]).status.success());
+    // The server dies without cleaning up (kill -9): its server.json stays behind.
+    let state = user.mlcremote_dir().join("server.json");
+    let text_before = std::fs::read_to_string(&state).unwrap();
+    let pid = serde_json::from_str::<serde_json::Value>(&text_before).unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pid_alive(pid) {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(state.exists());
+    let status = json(&client.command(&sshd, &user, "status", &["--json"]));
+    assert_eq!(
+        (status["running"].as_bool(), status["healthy"].as_bool()),
+        (Some(false), Some(false)),
+        "{status}"
+    );
+    let human = client.command(&sshd, &user, "status", &[]);
+    assert!(
+        String::from_utf8_lossy(&human.stdout).contains("not running"),
+        "{}",
+        text(&human)
+    );
+    // A deploy of the same binary is not "up to date" with a dead server: it starts one.
+    let out = client.deploy(&sshd, &user, &["--artifact", &server(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(json(&out)["result"], "installed");
+    assert_eq!(
+        json(&client.command(&sshd, &user, "status", &["--json"]))["healthy"],
+        true
+    );
+}
