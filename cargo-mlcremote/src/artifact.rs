@@ -18,6 +18,8 @@ pub enum Source {
     Artifact(PathBuf),
     /// `--dist DIR`: the output of `cargo xtask dist`.
     Dist(PathBuf),
+    /// `--release TAG`: a published release, downloaded and cached.
+    Release(crate::release::Release),
 }
 
 /// The binary chosen for one host, verified.
@@ -35,6 +37,16 @@ pub fn choose(source: &Source, platform: &Platform) -> Result<Chosen> {
     let candidates = platform.targets();
     let wanted = candidates.iter().map(|t| t.triple).collect::<Vec<_>>().join(" or ");
     match source {
+        Source::Release(release) => {
+            let (target, path) = release.fetch(&candidates, |_, _| {})?;
+            choose(
+                &Source::Artifact(path),
+                &Platform {
+                    os: target.os.into(),
+                    arch: target.arch.into(),
+                },
+            )
+        }
         Source::Artifact(path) => {
             verify_beside(path)?;
             let named = path

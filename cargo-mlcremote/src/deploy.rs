@@ -127,7 +127,11 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
     steps.done("probe");
 
     // 3. Choose the artifact.
-    let chosen = artifact::choose(&options.source, &platform)?;
+    // Choosing may download a release: keep that off the async workers.
+    let (source, on) = (options.source.clone(), platform.clone());
+    let chosen = tokio::task::spawn_blocking(move || artifact::choose(&source, &on))
+        .await
+        .map_err(|e| err!(Other, "choosing the artifact crashed: {e}"))??;
     steps.done("choose");
     let mut report = Report {
         host: session.destination.to_string(),

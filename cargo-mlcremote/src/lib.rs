@@ -17,6 +17,7 @@ pub mod host;
 pub mod known_hosts;
 pub mod lifecycle;
 pub mod manifest;
+pub mod release;
 pub mod remote;
 pub mod ssh;
 pub mod target;

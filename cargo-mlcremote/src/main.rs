@@ -10,6 +10,7 @@ use mlcremote_client::{
     error::{Error, Kind},
     host::Destination,
     lifecycle,
+    release::Release,
     remote::StartMethod,
     ssh::ConnectOptions,
 };
@@ -144,8 +145,17 @@ struct DeployArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "dist")]
     artifact: Option<PathBuf>,
     /// A `cargo xtask dist` output folder [default: dist].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "release")]
     dist: Option<PathBuf>,
+    /// Deploy a published release: download its archive, verified against SHA256SUMS.
+    #[arg(long, value_name = "TAG", conflicts_with = "artifact")]
+    release: Option<String>,
+    /// GitHub OWNER/NAME of the release [default: `repo` in [workspace.metadata.mlcremote]].
+    #[arg(long, value_name = "OWNER/NAME", requires = "release")]
+    repo: Option<String>,
+    /// Where releases are downloaded from (a mirror laid out like GitHub works).
+    #[arg(long, value_name = "URL", default_value = "https://github.com", requires = "release")]
+    base_url: String,
     #[command(flatten)]
     connect: ConnectArgs,
     /// Port the server listens on, on the host's loopback (0 = any free).
@@ -381,6 +391,14 @@ fn confirm(question: &str) -> bool {
     std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
+/// `repo` from `[workspace.metadata.mlcremote]` of the workspace we run in, if any.
+fn workspace_repo() -> Option<String> {
+    let metadata = cargo_metadata::MetadataCommand::new().no_deps().exec().ok()?;
+    metadata.workspace_metadata["mlcremote"]["repo"]
+        .as_str()
+        .map(str::to_owned)
+}
+
 /// Every `--host` resolved through the ssh config, with the connection options for it.
 fn resolve_hosts(args: &ConnectArgs, hosts: &[String]) -> Result<Vec<(Destination, ConnectOptions)>, Error> {
     let mut base = ConnectOptions {
@@ -446,10 +464,26 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
         Ok(d) => d,
         Err(e) => return fail(&e, args.connect.verbose),
     };
-    let source = match (&args.artifact, &args.dist) {
-        (Some(path), _) => Source::Artifact(path.clone()),
-        (None, Some(dir)) => Source::Dist(dir.clone()),
-        (None, None) => Source::Dist(PathBuf::from("dist")),
+    let source = match (&args.artifact, &args.dist, &args.release) {
+        (Some(path), _, _) => Source::Artifact(path.clone()),
+        (None, Some(dir), _) => Source::Dist(dir.clone()),
+        (None, None, Some(tag)) => {
+            let Some(repo) = args.repo.clone().or_else(workspace_repo) else {
+                return fail(
+                    &err!(
+                        Usage,
+                        "--release needs --repo OWNER/NAME (or `repo` in [workspace.metadata.mlcremote])"
+                    ),
+                    args.connect.verbose,
+                );
+            };
+            Source::Release(Release {
+                tag: tag.clone(),
+                repo,
+                base_url: args.base_url.clone(),
+            })
+        }
+        (None, None, None) => Source::Dist(PathBuf::from("dist")),
     };
     let options = Arc::new(DeployOptions {
         connect: ConnectOptions::default(),

@@ -1,0 +1,180 @@
+//! `deploy --release TAG`: fetch a published release's archive for the host's target,
+//! verified against the release's `SHA256SUMS`, and cached under the user cache dir so a
+//! second deploy needs no network (SPEC §6).
+
+use std::{
+    io::{Read, Write},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use sha2::{Digest, Sha256};
+
+use crate::{
+    archive::{self, Format},
+    checksum, err,
+    error::{Error, Kind, Result},
+    manifest::SUMS_NAME,
+    target::Target,
+};
+
+/// Where a release lives.
+#[derive(Clone, Debug)]
+pub struct Release {
+    pub tag: String,
+    /// `OWNER/NAME`.
+    pub repo: String,
+    /// `https://github.com`, or a mirror laid out the same way.
+    pub base_url: String,
+}
+
+/// Downloads larger than this are refused (not a release of ours).
+const MAX_DOWNLOAD: u64 = 512 * 1024 * 1024;
+const ATTEMPTS: u32 = 3;
+
+impl Release {
+    fn url(&self, file: &str) -> String {
+        format!(
+            "{}/{}/releases/download/{}/{file}",
+            self.base_url.trim_end_matches('/'),
+            self.repo,
+            self.tag
+        )
+    }
+
+    fn cache_dir(&self) -> Result<PathBuf> {
+        let base = dirs::cache_dir().ok_or_else(|| err!(Other, "no user cache dir on this machine"))?;
+        let safe = |s: &str| s.replace(['/', '\\', ':'], "_");
+        Ok(base
+            .join("mlcremote")
+            .join("releases")
+            .join(safe(&self.repo))
+            .join(safe(&self.tag)))
+    }
+
+    /// The verified archive for the first of `candidates` the release has, from the cache
+    /// or downloaded. `progress(done, total)` follows a download.
+    pub fn fetch(&self, candidates: &[Target], mut progress: impl FnMut(u64, u64)) -> Result<(Target, PathBuf)> {
+        let cache = self.cache_dir()?;
+        std::fs::create_dir_all(&cache).map_err(|e| err!(Other, "cannot create {}: {e}", cache.display()))?;
+        let sums_path = cache.join(SUMS_NAME);
+        // SHA256SUMS first, fresh when the network allows; the cached copy otherwise.
+        let sums = match self.download_to(SUMS_NAME, None, &sums_path, &mut |_, _| {}) {
+            Ok(()) => std::fs::read_to_string(&sums_path)?,
+            Err(e) if sums_path.is_file() && e.kind == Kind::Connect => std::fs::read_to_string(&sums_path)?,
+            Err(e) => return Err(e),
+        };
+        let sums = checksum::parse_sums(&sums)
+            .map_err(|e| err!(Artifact, "{SUMS_NAME} of {} {}: {e}", self.repo, self.tag))?;
+        let listed = candidates.iter().find_map(|t| {
+            [Format::TarGz, Format::Zip].into_iter().find_map(|f| {
+                let name = archive::archive_name(t.triple, f);
+                sums.iter()
+                    .find(|(_, n)| *n == name)
+                    .map(|(sha, _)| (*t, name, sha.clone()))
+            })
+        });
+        let Some((target, name, sha)) = listed else {
+            let wanted: Vec<&str> = candidates.iter().map(|t| t.triple).collect();
+            return Err(err!(
+                Artifact,
+                "release {} of {} has no archive for {}",
+                self.tag,
+                self.repo,
+                wanted.join(" or ")
+            ));
+        };
+        let path = cache.join(&name);
+        if path.is_file() && checksum::sha256_file(&path).is_ok_and(|s| s == sha) {
+            return Ok((target, path));
+        }
+        self.download_to(&name, Some(&sha), &path, &mut progress)?;
+        Ok((target, path))
+    }
+
+    /// Download `file` to `to` through a temp file; with `sha`, refuse (exit 6) and keep
+    /// nothing if the bytes do not match. Bounded retries with backoff on network errors.
+    fn download_to(&self, file: &str, sha: Option<&str>, to: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+        let url = self.url(file);
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_recv_body(Some(Duration::from_secs(60)))
+            .timeout_recv_response(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        let mut last: Option<Error> = None;
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(300 << attempt));
+            }
+            match self.try_download(&agent, &url, sha, to, progress) {
+                Ok(()) => return Ok(()),
+                // Only the network is worth another try; a 404 or a bad checksum is final.
+                Err(e) if e.kind == Kind::Connect => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| err!(Connect, "cannot download {url}")))
+    }
+
+    fn try_download(
+        &self,
+        agent: &ureq::Agent,
+        url: &str,
+        sha: Option<&str>,
+        to: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<()> {
+        let mut response = match agent.get(url).call() {
+            Ok(r) => r,
+            Err(ureq::Error::StatusCode(404)) => {
+                return Err(err!(
+                    Artifact,
+                    "{url} does not exist (404); check --release, --repo and --base-url"
+                ));
+            }
+            Err(ureq::Error::StatusCode(code)) => return Err(err!(Connect, "GET {url} answered {code}")),
+            Err(e) => return Err(err!(Connect, "cannot download {url}: {e}")),
+        };
+        let total = response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let dir = to.parent().unwrap_or(Path::new("."));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        let mut reader = response.body_mut().as_reader();
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut done = 0u64;
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| err!(Connect, "download of {url} broke off: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            done += n as u64;
+            if done > MAX_DOWNLOAD {
+                return Err(err!(Artifact, "{url} is larger than {MAX_DOWNLOAD} bytes; refusing it"));
+            }
+            hasher.update(&buf[..n]);
+            tmp.write_all(&buf[..n])?;
+            progress(done, total);
+        }
+        let actual = hex::encode(hasher.finalize());
+        if let Some(expected) = sha
+            && actual != expected
+        {
+            return Err(err!(
+                Artifact,
+                "checksum mismatch: {url} has sha256 {actual}, but the release's {SUMS_NAME} says {expected}; refusing it"
+            ));
+        }
+        tmp.as_file().sync_all()?;
+        tmp.persist(to)
+            .map_err(|e| err!(Other, "cannot write {}: {}", to.display(), e.error))?;
+        Ok(())
+    }
+}
