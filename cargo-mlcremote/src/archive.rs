@@ -168,21 +168,10 @@ pub fn read_binary(path: &Path) -> Result<FoundBinary, String> {
         if !is_binary_path(&inner) || entry.header().entry_type() != tar::EntryType::Regular {
             continue;
         }
-        if entry.size() > MAX_BINARY {
-            return Err(format!("{shown}: {inner} is larger than {MAX_BINARY} bytes"));
-        }
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("{shown} is damaged: {e}"))?;
-        return Ok(FoundBinary {
-            bytes,
-            inner_path: Some(inner),
-        });
+        let size = entry.size();
+        return take(&mut entry, size, inner, &shown);
     }
-    Err(format!(
-        "{shown} holds no `{BINARY_NAME}` binary (expected mlcremote-<target>/{BINARY_NAME})"
-    ))
+    Err(no_binary(&shown))
 }
 
 fn read_zip(path: &Path) -> Result<FoundBinary, String> {
@@ -195,21 +184,30 @@ fn read_zip(path: &Path) -> Result<FoundBinary, String> {
         if !entry.is_file() || !is_binary_path(&inner) {
             continue;
         }
-        if entry.size() > MAX_BINARY {
-            return Err(format!("{shown}: {inner} is larger than {MAX_BINARY} bytes"));
-        }
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("{shown} is damaged: {e}"))?;
-        return Ok(FoundBinary {
-            bytes,
-            inner_path: Some(inner),
-        });
+        let size = entry.size();
+        return take(&mut entry, size, inner, &shown);
     }
-    Err(format!(
-        "{shown} holds no `{BINARY_NAME}` binary (expected mlcremote-<target>/{BINARY_NAME})"
-    ))
+    Err(no_binary(&shown))
+}
+
+/// Read the binary entry out of an archive, bounded by [`MAX_BINARY`].
+fn take(entry: &mut impl Read, size: u64, inner: String, shown: &dyn std::fmt::Display) -> Result<FoundBinary, String> {
+    if size > MAX_BINARY {
+        return Err(format!("{shown}: {inner} is larger than {MAX_BINARY} bytes"));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    entry
+        .take(MAX_BINARY + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{shown} is damaged: {e}"))?;
+    Ok(FoundBinary {
+        bytes,
+        inner_path: Some(inner),
+    })
+}
+
+fn no_binary(shown: &dyn std::fmt::Display) -> String {
+    format!("{shown} holds no `{BINARY_NAME}` binary (expected mlcremote-<target>/{BINARY_NAME})")
 }
 
 /// `mlcremote` at the top or one folder down, as our archives have it.

@@ -241,53 +241,22 @@ fn proxy_jump_reaches_the_host_through_a_jump_host() {
     );
 }
 
-/// Run `cargo mlcremote <args>` on a pseudo-terminal (`script`), typing `input`.
-fn on_a_terminal(client: &Client, args: &[String], input: &str) -> std::process::Output {
-    use std::io::Write;
-    harness::require("script", "bsdutils").unwrap();
-    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
-    let command = format!(
-        "HOME='{}' {} mlcremote {}",
-        client.home.path().display(),
-        env!("CARGO_BIN_EXE_cargo-mlcremote"),
-        quoted.join(" ")
-    );
-    let mut child = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    // Give the prompt time to appear before typing, as a person would.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    stdin.write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    drop(stdin);
-    out
-}
-
 #[test]
 fn at_a_terminal_an_unknown_host_key_is_shown_and_asked_about_like_ssh() {
     let sshd = Sshd::start().unwrap();
     let user = sshd.user().unwrap();
     let client = Client::new();
     let kh = client.home.path().join("known_hosts");
-    let args: Vec<String> = [
-        "probe",
-        "--host",
-        &sshd.destination(&user),
-        "-i",
-        user.key.to_str().unwrap(),
-        "--known-hosts",
-        kh.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let out = on_a_terminal(&client, &args, "yes\n");
+    let args = [
+        "probe".to_string(),
+        "--host".into(),
+        sshd.destination(&user),
+        "-i".into(),
+        user.key.to_string_lossy().into_owned(),
+        "--known-hosts".into(),
+        kh.to_string_lossy().into_owned(),
+    ];
+    let out = client.on_a_terminal(&args, "yes\n");
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(
         screen.contains("can't be established") && screen.contains("SHA256:") && screen.contains("(yes/no)?"),
@@ -324,19 +293,16 @@ fn at_a_terminal_a_key_passphrase_is_asked_for() {
     )
     .unwrap();
     let kh = sshd.known_hosts().unwrap();
-    let args: Vec<String> = [
-        "probe",
-        "--host",
-        &sshd.destination(&user),
-        "-i",
-        locked.to_str().unwrap(),
-        "--known-hosts",
-        kh.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let out = on_a_terminal(&client, &args, "correct horse\n");
+    let args = [
+        "probe".to_string(),
+        "--host".into(),
+        sshd.destination(&user),
+        "-i".into(),
+        locked.to_string_lossy().into_owned(),
+        "--known-hosts".into(),
+        kh.to_string_lossy().into_owned(),
+    ];
+    let out = client.on_a_terminal(&args, "correct horse\n");
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(screen.contains("Enter passphrase for key"), "{screen}");
     assert!(out.status.success(), "{}", text(&out));

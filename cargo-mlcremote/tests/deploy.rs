@@ -444,20 +444,10 @@ fn a_terminal_gets_progress_bars_and_verbose_shows_each_remote_command() {
     let user = sshd.user().unwrap();
     let client = Client::new();
     // `script` gives the deploy a real pseudo-terminal, as a user's shell would.
-    harness::require("script", "bsdutils").unwrap();
-    let mut args = common::connection_args(&sshd, &user);
+    let mut args = vec!["deploy".to_string()];
+    args.extend(common::connection_args(&sshd, &user));
     args.extend(["--artifact".into(), server()]);
-    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
-    let command = format!(
-        "HOME='{}' {} mlcremote deploy {}",
-        client.home.path().display(),
-        env!("CARGO_BIN_EXE_cargo-mlcremote"),
-        quoted.join(" ")
-    );
-    let out = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .output()
-        .unwrap();
+    let out = client.on_a_terminal(&args, "");
     assert!(out.status.success(), "{}", text(&out));
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -259,31 +259,11 @@ fn many_hosts_deploy_in_parallel_and_one_unreachable_gives_exit_9_and_a_table() 
     }
 }
 
-/// A real HTTP/1.1 GET (hyper), optionally with the token header.
+/// A real HTTP/1.1 GET, optionally with the token header.
 fn http(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
-    use http_body_util::{BodyExt, Empty};
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        let mut req = hyper::Request::get(path).header("host", "localhost");
-        if let Some(token) = token {
-            req = req.header("x-auth-token", token);
-        }
-        let res = sender
-            .send_request(req.body(Empty::<hyper::body::Bytes>::new()).unwrap())
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        let body = res.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8_lossy(&body).into_owned())
-    })
+    let headers: Vec<(&str, &str)> = token.map(|t| ("x-auth-token", t)).into_iter().collect();
+    let (status, body) = harness::http(port, "GET", path, &headers, Vec::new()).unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[test]

@@ -13,7 +13,7 @@ use harness::{Sshd, User};
 use mlcremote_client::{host::Destination, ssh::Session};
 use xshell::{Shell, cmd};
 
-use crate::dist::{Builder, Dist};
+use crate::dist::Dist;
 
 #[derive(clap::Args)]
 pub struct Bench {
@@ -53,15 +53,7 @@ impl Bench {
         }
         eprintln!("building the server (release) and the client (release)...");
         let dist = tempfile::tempdir()?;
-        let manifest = Dist {
-            targets: Vec::new(),
-            all: false,
-            builder: Builder::Cargo,
-            out: dist.path().into(),
-            format: vec!["tar.gz".into()],
-            source: false,
-            prebuilt: None,
-        }
+        let manifest = Dist::host(dist.path())
         .run(sh)?;
         cmd!(sh, "cargo build --quiet --release --locked --package cargo-mlcremote").run()?;
         let client = sh.current_dir().join("target/release/cargo-mlcremote");

@@ -10,7 +10,7 @@ use mlcremote_client::{
 };
 use xshell::{Shell, cmd};
 
-use crate::dist::{Builder, Dist};
+use crate::dist::Dist;
 
 #[derive(clap::Args)]
 pub struct Demo {}
@@ -19,15 +19,7 @@ impl Demo {
     pub fn run(self, sh: &Shell) -> Result<()> {
         ensure_sshd(sh)?;
         let out = tempfile::tempdir()?;
-        Dist {
-            targets: Vec::new(),
-            all: false,
-            builder: Builder::Cargo,
-            out: out.path().into(),
-            format: vec!["tar.gz".into()],
-            source: false,
-            prebuilt: None,
-        }
+        Dist::host(out.path())
         .run(sh)?;
 
         let sshd = harness::Sshd::start()?;

@@ -49,6 +49,19 @@ pub enum Builder {
 }
 
 impl Dist {
+    /// This machine's target only, built with plain cargo, as `tar.gz` into `out`.
+    pub fn host(out: &Path) -> Dist {
+        Dist {
+            targets: Vec::new(),
+            all: false,
+            builder: Builder::Cargo,
+            out: out.into(),
+            format: vec!["tar.gz".into()],
+            source: false,
+            prebuilt: None,
+        }
+    }
+
     /// Build and package; returns the manifest written to `--out`.
     pub fn run(self, sh: &Shell) -> Result<Manifest> {
         let defaults = Defaults::read(sh)?;

@@ -22,13 +22,8 @@ fn dist(out: &Path) -> Output {
         .unwrap()
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{:?}\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+fn text(out: &std::process::Output) -> String {
+    harness::describe(out)
 }
 
 #[test]

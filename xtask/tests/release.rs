@@ -25,13 +25,8 @@ fn xtask_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{:?}\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+fn text(out: &std::process::Output) -> String {
+    harness::describe(out)
 }
 
 fn tool(name: &str, package: &str) -> PathBuf {

@@ -4,12 +4,7 @@
 use std::{path::Path, process::Command};
 
 fn text(out: &std::process::Output) -> String {
-    format!(
-        "{:?}\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    harness::describe(out)
 }
 
 fn actionlint(files: &[&Path]) -> std::process::Output {

@@ -66,12 +66,7 @@ impl Client {
 }
 
 pub fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    harness::describe(out)
 }
 
 pub fn server() -> String {
@@ -88,6 +83,34 @@ pub fn report(out: &Output) -> serde_json::Value {
 }
 
 impl Client {
+    /// Run `cargo mlcremote <args>` on a pseudo-terminal (`script`), typing `input`.
+    pub fn on_a_terminal(&self, args: &[String], input: &str) -> Output {
+        use std::io::Write;
+        harness::require("script", "bsdutils").unwrap();
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        let command = format!(
+            "HOME='{}' {} mlcremote {}",
+            self.home.path().display(),
+            env!("CARGO_BIN_EXE_cargo-mlcremote"),
+            quoted.join(" ")
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        // Give the prompt time to appear before typing, as a person would.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        stdin.write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        drop(stdin);
+        out
+    }
+
     /// `cargo mlcremote <args>` with extra environment and `stdin` fed in.
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
         use std::io::Write;
