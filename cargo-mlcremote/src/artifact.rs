@@ -20,6 +20,9 @@ pub enum Source {
     Dist(PathBuf),
     /// `--release TAG`: a published release, downloaded and cached.
     Release(crate::release::Release),
+    /// `--build local`: build the server for the host's target here, from the source
+    /// tree we run in, with the same builder choice as `cargo xtask dist`.
+    BuildLocal,
 }
 
 /// The binary chosen for one host, verified.
@@ -37,6 +40,34 @@ pub fn choose(source: &Source, platform: &Platform) -> Result<Chosen> {
     let candidates = platform.targets();
     let wanted = candidates.iter().map(|t| t.triple).collect::<Vec<_>>().join(" or ");
     match source {
+        Source::BuildLocal => {
+            let workspace = crate::build::workspace().map_err(|e| err!(Usage, "{e}"))?;
+            let mut failures = Vec::new();
+            for target in &candidates {
+                match crate::build::build(&workspace, crate::build::Builder::Auto, target.triple) {
+                    Ok(binary) => {
+                        let bytes = std::fs::read(&binary)
+                            .map_err(|e| err!(Artifact, "cannot read {}: {e}", binary.display()))?;
+                        target
+                            .check_binary(&bytes)
+                            .map_err(|why| err!(Artifact, "the build produced the wrong binary: {why}"))?;
+                        let sha256 = checksum::sha256_hex(&bytes);
+                        return Ok(Chosen {
+                            target: *target,
+                            bytes,
+                            sha256,
+                            origin: binary,
+                        });
+                    }
+                    Err(e) => failures.push(format!("{}: {e}", target.triple)),
+                }
+            }
+            Err(err!(
+                Artifact,
+                "cannot build the server for this host: {}",
+                failures.join("; ")
+            ))
+        }
         Source::Release(release) => {
             let (target, path) = release.fetch(&candidates, |_, _| {})?;
             choose(

@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod artifact;
+pub mod build;
 pub mod checksum;
 pub mod deploy;
 pub mod error;

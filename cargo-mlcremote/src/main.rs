@@ -147,6 +147,9 @@ struct DeployArgs {
     /// A `cargo xtask dist` output folder [default: dist].
     #[arg(long, value_name = "DIR", conflicts_with = "release")]
     dist: Option<PathBuf>,
+    /// Build the server for the host's target here, from the source tree we run in.
+    #[arg(long, value_enum, value_name = "WHERE", conflicts_with_all = ["artifact", "dist", "release"])]
+    build: Option<BuildWhere>,
     /// Deploy a published release: download its archive, verified against SHA256SUMS.
     #[arg(long, value_name = "TAG", conflicts_with = "artifact")]
     release: Option<String>,
@@ -179,6 +182,13 @@ struct DeployArgs {
     /// Print only the result.
     #[arg(short, long)]
     quiet: bool,
+}
+
+/// Where `--build` builds.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BuildWhere {
+    /// On this machine, cross-compiling for the host's target.
+    Local,
 }
 
 #[derive(Clone, Copy)]
@@ -465,6 +475,7 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
         Err(e) => return fail(&e, args.connect.verbose),
     };
     let source = match (&args.artifact, &args.dist, &args.release) {
+        _ if args.build.is_some() => Source::BuildLocal,
         (Some(path), _, _) => Source::Artifact(path.clone()),
         (None, Some(dir), _) => Source::Dist(dir.clone()),
         (None, None, Some(tag)) => {

@@ -179,3 +179,37 @@ fn a_tampered_release_archive_is_refused_with_exit_6_and_nothing_installed() {
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("404"), "{}", text(&out));
 }
+
+#[test]
+fn build_local_cross_builds_for_the_probed_target_and_deploys_it() {
+    harness::require("cargo-zigbuild", "cargo-zigbuild (pip install cargo-zigbuild)").unwrap();
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    // The client's HOME is a throwaway; cargo and rustup keep their real homes.
+    let home = std::env::var("HOME").unwrap();
+    let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{home}/.cargo"));
+    let rustup_home = std::env::var("RUSTUP_HOME").unwrap_or_else(|_| format!("{home}/.rustup"));
+    let mut args = vec!["deploy".to_string()];
+    args.extend(common::connection_args(&sshd, &user));
+    args.extend(["--build".into(), "local".into(), "--json".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = client.run_with(&args, &[("CARGO_HOME", &cargo_home), ("RUSTUP_HOME", &rustup_home)], "");
+    assert!(out.status.success(), "{}", text(&out));
+    let report = report(&out);
+    // Linux x86_64 prefers the static musl build.
+    assert_eq!(
+        report["target"],
+        format!("{}-unknown-linux-musl", std::env::consts::ARCH),
+        "{report}"
+    );
+    assert_eq!(report["health"]["target"], report["target"]);
+    let built = harness::workspace_root().join(format!(
+        "target/{}-unknown-linux-musl/release/mlcremote",
+        std::env::consts::ARCH
+    ));
+    assert_eq!(
+        mlcremote_client::checksum::sha256_file(&built).unwrap(),
+        mlcremote_client::checksum::sha256_file(&user.mlcremote_dir().join("mlcremote")).unwrap()
+    );
+}

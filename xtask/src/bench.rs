@@ -53,8 +53,7 @@ impl Bench {
         }
         eprintln!("building the server (release) and the client (release)...");
         let dist = tempfile::tempdir()?;
-        let manifest = Dist::host(dist.path())
-        .run(sh)?;
+        let manifest = Dist::host(dist.path()).run(sh)?;
         cmd!(sh, "cargo build --quiet --release --locked --package cargo-mlcremote").run()?;
         let client = sh.current_dir().join("target/release/cargo-mlcremote");
         let artifact = &manifest.artifacts[0];

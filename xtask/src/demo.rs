@@ -19,8 +19,7 @@ impl Demo {
     pub fn run(self, sh: &Shell) -> Result<()> {
         ensure_sshd(sh)?;
         let out = tempfile::tempdir()?;
-        Dist::host(out.path())
-        .run(sh)?;
+        Dist::host(out.path()).run(sh)?;
 
         let sshd = harness::Sshd::start()?;
         let user = sshd.user()?;

@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+pub use mlcremote_client::build::Builder;
 use mlcremote_client::{
     archive::{self, Entry, Format},
-    checksum,
+    build, checksum,
     manifest::{self, Manifest},
     target::{self, Target},
 };
@@ -38,14 +39,6 @@ pub struct Dist {
     /// Package this already-built binary instead of building (one --target only).
     #[arg(long, value_name = "PATH", requires = "targets")]
     pub prebuilt: Option<PathBuf>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Builder {
-    Auto,
-    Cargo,
-    Zigbuild,
-    Cross,
 }
 
 impl Dist {
@@ -87,10 +80,7 @@ impl Dist {
         for target in &targets {
             let binary = match &self.prebuilt {
                 Some(path) => path.clone(),
-                None => {
-                    let builder = resolve_builder(sh, self.builder, target.triple)?;
-                    build(sh, builder, target.triple, epoch)?
-                }
+                None => build(sh, self.builder, target.triple, epoch)?,
             };
             artifacts.extend(package(sh, target, &binary, &formats, &out, epoch)?);
         }
@@ -205,79 +195,18 @@ pub fn source_date_epoch(sh: &Shell) -> u64 {
         .unwrap_or(1)
 }
 
-/// SPEC §3 auto rule: host → cargo; else cross if a container engine answers; else
-/// zigbuild if installed; else say how to get one. Never run cross without an engine:
-/// it would only fail, after running rustup.
-pub fn resolve_builder(sh: &Shell, wanted: Builder, triple: &str) -> Result<Builder> {
-    match wanted {
-        Builder::Auto if triple == target::host_triple() => Ok(Builder::Cargo),
-        Builder::Auto if container_engine(sh) => Ok(Builder::Cross),
-        Builder::Auto if zigbuild_installed(sh) => Ok(Builder::Zigbuild),
-        Builder::Auto => bail!(
-            "cannot build {triple} on this machine. Any one of these works:\n  \
-             - cargo: `rustup target add {triple}` and a linker for it (host targets only, in practice)\n  \
-             - zigbuild: `pip install cargo-zigbuild` (brings zig), then rerun with --builder zigbuild\n  \
-             - cross: `cargo install cross` and a running Docker or Podman engine"
-        ),
-        Builder::Cross if !container_engine(sh) => bail!(
-            "--builder cross needs a container engine, but neither `docker info` nor `podman info` answered; \
-             start one or use --builder zigbuild"
-        ),
-        Builder::Zigbuild if !zigbuild_installed(sh) => {
-            bail!("--builder zigbuild needs cargo-zigbuild: `pip install cargo-zigbuild`")
-        }
-        other => Ok(other),
-    }
-}
-
-fn container_engine(sh: &Shell) -> bool {
-    ["docker", "podman"].iter().any(|engine| {
-        cmd!(sh, "{engine} info")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .is_ok()
-    })
-}
-
-fn zigbuild_installed(sh: &Shell) -> bool {
-    cmd!(sh, "cargo-zigbuild --version")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
-}
-
-/// The command each builder runs for `triple`.
-pub fn build_command<'a>(sh: &'a Shell, builder: Builder, triple: &str) -> xshell::Cmd<'a> {
-    let args = [
-        "--release",
-        "--locked",
-        "--package",
-        "mlcremote",
-        "--bin",
-        "mlcremote",
-        "--target",
-        triple,
-    ];
-    match builder {
-        Builder::Zigbuild => cmd!(sh, "cargo zigbuild {args...}"),
-        Builder::Cross => cmd!(sh, "cross build {args...}"),
-        Builder::Cargo | Builder::Auto => cmd!(sh, "cargo build {args...}"),
-    }
-}
-
+/// Build with the library's choice of builder and command (shared with `deploy --build`).
 fn build(sh: &Shell, builder: Builder, triple: &str, epoch: u64) -> Result<PathBuf> {
+    let builder = builder
+        .resolve(triple, build::container_engine, build::zigbuild_installed)
+        .map_err(anyhow::Error::msg)?;
+    let (program, args) = builder.command(triple);
     eprintln!("building mlcremote for {triple} with {builder:?}");
-    build_command(sh, builder, triple)
+    cmd!(sh, "{program} {args...}")
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
         .run()
         .with_context(|| format!("building for {triple} failed"))?;
-    let target_dir =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| sh.current_dir().join("target"), PathBuf::from);
-    Ok(target_dir.join(triple).join("release").join(archive::BINARY_NAME))
+    Ok(build::built_binary(&sh.current_dir(), triple))
 }
 
 /// Check the binary's header against the target, then write its archives.
@@ -365,23 +294,4 @@ pub fn write_artifact(out: &Path, name: &str, data: &[u8]) -> Result<manifest::A
         sha256,
         binary: None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_builder_runs_the_command_a_release_manager_would() {
-        let sh = Shell::new().unwrap();
-        let args = "--release --locked --package mlcremote --bin mlcremote --target aarch64-unknown-linux-musl";
-        for (builder, program) in [
-            (Builder::Cargo, "cargo build"),
-            (Builder::Zigbuild, "cargo zigbuild"),
-            (Builder::Cross, "cross build"),
-        ] {
-            let cmd = build_command(&sh, builder, "aarch64-unknown-linux-musl");
-            assert_eq!(cmd.to_string(), format!("{program} {args}"));
-        }
-    }
 }

@@ -1,0 +1,170 @@
+//! Building the server for a target on this machine: which builder to use (SPEC §3's
+//! auto rule) and the exact command. Shared by `cargo xtask dist` and `deploy --build`.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use crate::{archive::BINARY_NAME, target};
+
+/// How to build for a target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Builder {
+    Auto,
+    Cargo,
+    Zigbuild,
+    Cross,
+}
+
+impl Builder {
+    /// SPEC §3 auto rule: host → cargo; else cross if a container engine answers; else
+    /// zigbuild if installed; else say how to get one. Never cross without an engine: it
+    /// would only fail, after running rustup. The probes run only when needed.
+    pub fn resolve(
+        self,
+        triple: &str,
+        engine: impl Fn() -> bool,
+        zigbuild: impl Fn() -> bool,
+    ) -> Result<Builder, String> {
+        match self {
+            Builder::Auto if triple == target::host_triple() => Ok(Builder::Cargo),
+            Builder::Auto if engine() => Ok(Builder::Cross),
+            Builder::Auto if zigbuild() => Ok(Builder::Zigbuild),
+            Builder::Auto => Err(format!(
+                "cannot build {triple} on this machine. Any one of these works:\n  \
+                 - cargo: `rustup target add {triple}` and a linker for it (host targets only, in practice)\n  \
+                 - zigbuild: `pip install cargo-zigbuild` (brings zig), then rerun with --builder zigbuild\n  \
+                 - cross: `cargo install cross` and a running Docker or Podman engine"
+            )),
+            Builder::Cross if !engine() => Err(
+                "--builder cross needs a container engine, but neither `docker info` nor `podman info` answered; \
+                 start one or use --builder zigbuild"
+                    .into(),
+            ),
+            Builder::Zigbuild if !zigbuild() => {
+                Err("--builder zigbuild needs cargo-zigbuild: `pip install cargo-zigbuild`".into())
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// The program and arguments that build the server for `triple`.
+    pub fn command(self, triple: &str) -> (&'static str, Vec<String>) {
+        let (program, sub) = match self {
+            Builder::Zigbuild => ("cargo", "zigbuild"),
+            Builder::Cross => ("cross", "build"),
+            Builder::Cargo | Builder::Auto => ("cargo", "build"),
+        };
+        let args = [
+            sub,
+            "--release",
+            "--locked",
+            "--package",
+            "mlcremote",
+            "--bin",
+            "mlcremote",
+            "--target",
+            triple,
+        ];
+        (program, args.iter().map(|a| a.to_string()).collect())
+    }
+}
+
+/// Does `docker info` or `podman info` answer?
+pub fn container_engine() -> bool {
+    ["docker", "podman"]
+        .iter()
+        .any(|engine| quietly_succeeds(engine, &["info"]))
+}
+
+/// Is `cargo-zigbuild` installed?
+pub fn zigbuild_installed() -> bool {
+    quietly_succeeds("cargo-zigbuild", &["--version"])
+}
+
+fn quietly_succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Where the build leaves the binary.
+pub fn built_binary(workspace: &Path, triple: &str) -> PathBuf {
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from);
+    target_dir.join(triple).join("release").join(BINARY_NAME)
+}
+
+/// Build the server for `triple` in `workspace` (the mlcremote source tree); returns
+/// the binary. Build output goes to stderr.
+pub fn build(workspace: &Path, builder: Builder, triple: &str) -> Result<PathBuf, String> {
+    let builder = builder.resolve(triple, container_engine, zigbuild_installed)?;
+    let (program, args) = builder.command(triple);
+    eprintln!("building mlcremote for {triple}: {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(&args)
+        .current_dir(workspace)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if !status.success() {
+        return Err(format!("building for {triple} failed ({program} {})", args.join(" ")));
+    }
+    Ok(built_binary(workspace, triple))
+}
+
+/// The mlcremote source tree this command runs in (a workspace with a `mlcremote` package).
+pub fn workspace() -> Result<PathBuf, String> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .no_deps()
+        .exec()
+        .map_err(|e| format!("--build needs the mlcremote source: run it inside the repository ({e})"))?;
+    if !metadata.packages.iter().any(|p| p.name.as_str() == "mlcremote") {
+        return Err("--build needs the mlcremote source: run it inside the mlcremote repository".into());
+    }
+    Ok(metadata.workspace_root.into_std_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_follows_the_spec_order_and_never_picks_cross_without_an_engine() {
+        let host = target::host_triple();
+        let other = "aarch64-unknown-linux-musl";
+        assert_eq!(
+            Builder::Auto.resolve(host, || panic!("no probe needed"), || panic!()),
+            Ok(Builder::Cargo)
+        );
+        assert_eq!(Builder::Auto.resolve(other, || true, || true), Ok(Builder::Cross));
+        assert_eq!(Builder::Auto.resolve(other, || false, || true), Ok(Builder::Zigbuild));
+        let err = Builder::Auto.resolve(other, || false, || false).unwrap_err();
+        assert!(
+            err.contains("cargo-zigbuild") && err.contains("cargo install cross") && err.contains("rustup target add")
+        );
+        assert!(
+            Builder::Cross
+                .resolve(other, || false, || true)
+                .unwrap_err()
+                .contains("container engine")
+        );
+    }
+
+    #[test]
+    fn commands_a_release_manager_would_type() {
+        let args = "--release --locked --package mlcremote --bin mlcremote --target aarch64-unknown-linux-musl";
+        for (builder, line) in [
+            (Builder::Cargo, "cargo build"),
+            (Builder::Zigbuild, "cargo zigbuild"),
+            (Builder::Cross, "cross build"),
+        ] {
+            let (program, a) = builder.command("aarch64-unknown-linux-musl");
+            assert_eq!(format!("{program} {}", a.join(" ")), format!("{line} {args}"));
+        }
+    }
+}
