@@ -250,9 +250,9 @@ mod tests {
         assert_eq!(triple_of("other-x.tar.gz"), None);
     }
 
-    #[test]
-    fn tar_gz_is_reproducible_and_readable() {
-        let entries = [
+    /// A binary and a text file, as an archive holds them.
+    fn sample() -> [Entry<'static>; 2] {
+        [
             Entry {
                 name: "mlcremote",
                 data: b"\x7fELF binary",
@@ -263,7 +263,12 @@ mod tests {
                 data: b"read me",
                 mode: 0o644,
             },
-        ];
+        ]
+    }
+
+    #[test]
+    fn tar_gz_is_reproducible_and_readable() {
+        let entries = sample();
         let a = write_tar_gz("mlcremote-t", &entries, 1_700_000_000).unwrap();
         let b = write_tar_gz("mlcremote-t", &entries, 1_700_000_000).unwrap();
         assert_eq!(a, b);
@@ -283,18 +288,7 @@ mod tests {
 
     #[test]
     fn zip_is_reproducible_keeps_modes_and_is_readable() {
-        let entries = [
-            Entry {
-                name: "mlcremote",
-                data: b"\x7fELF binary",
-                mode: 0o755,
-            },
-            Entry {
-                name: "LICENSE",
-                data: b"MIT",
-                mode: 0o644,
-            },
-        ];
+        let entries = sample();
         let a = write_zip("mlcremote-t", &entries, 1_732_406_400).unwrap();
         assert_eq!(a, write_zip("mlcremote-t", &entries, 1_732_406_400).unwrap());
         assert_ne!(a, write_zip("mlcremote-t", &entries, 1_832_406_400).unwrap());

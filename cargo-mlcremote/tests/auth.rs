@@ -247,15 +247,7 @@ fn at_a_terminal_an_unknown_host_key_is_shown_and_asked_about_like_ssh() {
     let user = sshd.user().unwrap();
     let client = Client::new();
     let kh = client.home.path().join("known_hosts");
-    let args = [
-        "probe".to_string(),
-        "--host".into(),
-        sshd.destination(&user),
-        "-i".into(),
-        user.key.to_string_lossy().into_owned(),
-        "--known-hosts".into(),
-        kh.to_string_lossy().into_owned(),
-    ];
+    let args = probe_args(&sshd, &user, &user.key, &kh);
     let out = client.on_a_terminal(&args, "yes\n");
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -293,18 +285,26 @@ fn at_a_terminal_a_key_passphrase_is_asked_for() {
     )
     .unwrap();
     let kh = sshd.known_hosts().unwrap();
-    let args = [
-        "probe".to_string(),
-        "--host".into(),
-        sshd.destination(&user),
-        "-i".into(),
-        locked.to_string_lossy().into_owned(),
-        "--known-hosts".into(),
-        kh.to_string_lossy().into_owned(),
-    ];
+    let args = probe_args(&sshd, &user, &locked, &kh);
     let out = client.on_a_terminal(&args, "correct horse\n");
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(screen.contains("Enter passphrase for key"), "{screen}");
     assert!(out.status.success(), "{}", text(&out));
     assert!(!screen.contains("correct horse"), "the passphrase was echoed: {screen}");
+}
+
+/// `probe --host … -i KEY --known-hosts FILE`.
+fn probe_args(sshd: &Sshd, user: &harness::User, key: &std::path::Path, known_hosts: &std::path::Path) -> Vec<String> {
+    let mut args = vec![
+        "probe".to_string(),
+        "--host".into(),
+        sshd.destination(user),
+        "-i".into(),
+    ];
+    args.extend([
+        key.to_string_lossy().into_owned(),
+        "--known-hosts".into(),
+        known_hosts.to_string_lossy().into_owned(),
+    ]);
+    args
 }
