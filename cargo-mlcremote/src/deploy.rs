@@ -1,6 +1,9 @@
 //! `cargo mlcremote deploy` for one host: SPEC §6 steps 1–10 over one SSH connection.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use serde::Serialize;
 
@@ -30,6 +33,33 @@ pub struct DeployOptions {
     pub force: bool,
     /// Print the plan and change nothing.
     pub dry_run: bool,
+    /// Artifacts already chosen in this run, shared by all its hosts.
+    pub chosen: ChosenCache,
+}
+
+/// Hosts of one platform get the same verified binary: read, check and hash it (or
+/// download or build it) once per run, not once per host.
+#[derive(Clone, Default, Debug)]
+pub struct ChosenCache(Arc<tokio::sync::Mutex<ChosenByPlatform>>);
+
+type ChosenByPlatform = Vec<(Platform, Arc<Chosen>)>;
+
+impl ChosenCache {
+    async fn get(&self, source: &Source, platform: &Platform) -> Result<Arc<Chosen>> {
+        // Held while choosing, so hosts that arrive together wait for one choice.
+        let mut cache = self.0.lock().await;
+        if let Some((_, chosen)) = cache.iter().find(|(p, _)| p == platform) {
+            return Ok(chosen.clone());
+        }
+        // Choosing may download or build: keep that off the async workers.
+        let (source, on) = (source.clone(), platform.clone());
+        let chosen = tokio::task::spawn_blocking(move || artifact::choose(&source, &on))
+            .await
+            .map_err(|e| err!(Other, "choosing the artifact crashed: {e}"))??;
+        let chosen = Arc::new(chosen);
+        cache.push((platform.clone(), chosen.clone()));
+        Ok(chosen)
+    }
 }
 
 impl DeployOptions {
@@ -43,6 +73,7 @@ impl DeployOptions {
             health_timeout: Duration::from_secs(60),
             force: false,
             dry_run: false,
+            chosen: ChosenCache::default(),
         }
     }
 }
@@ -126,12 +157,9 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
     let platform = Platform::from_uname(&probe.uname).map_err(|e| err!(Artifact, "{e}"))?;
     steps.done("probe");
 
-    // 3. Choose the artifact.
-    // Choosing may download a release: keep that off the async workers.
-    let (source, on) = (options.source.clone(), platform.clone());
-    let chosen = tokio::task::spawn_blocking(move || artifact::choose(&source, &on))
-        .await
-        .map_err(|e| err!(Other, "choosing the artifact crashed: {e}"))??;
+    // 3. Choose the artifact (once per platform in a multi-host run).
+    let chosen = options.chosen.get(&options.source, &platform).await?;
+    let chosen = chosen.as_ref();
     steps.done("choose");
     let mut report = Report {
         host: session.destination.to_string(),
@@ -147,7 +175,7 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
     };
 
     // 4. Skip when identical and healthy.
-    if let Some(report) = up_to_date(session, &probe, &chosen, options, steps, &mut report).await {
+    if let Some(report) = up_to_date(session, &probe, chosen, options, steps, &mut report).await {
         return Ok(report);
     }
 
@@ -155,7 +183,7 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
     if options.dry_run {
         report.result = "planned".into();
         report.start_method = methods.first().map(|m| m.name().to_string());
-        eprint!("{}", plan(&session.destination, &probe, &chosen, &methods, options));
+        eprint!("{}", plan(&session.destination, &probe, chosen, &methods, options));
         report.steps = std::mem::take(&mut steps.done);
         return Ok(report);
     }
@@ -178,12 +206,12 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
     if waited {
         let out = session.run(&remote::probe_script(&options.install_dir)).await?;
         probe = Probe::parse(&out).map_err(|e| err!(Other, "{e}"))?;
-        if let Some(report) = up_to_date(session, &probe, &chosen, options, steps, &mut report).await {
+        if let Some(report) = up_to_date(session, &probe, chosen, options, steps, &mut report).await {
             unlock(session, &probe.dir, held).await;
             return Ok(report);
         }
     }
-    let result = install(session, &probe, &chosen, &methods, options, steps, report).await;
+    let result = install(session, &probe, chosen, &methods, options, steps, report).await;
     unlock(session, &probe.dir, held).await;
     result
 }

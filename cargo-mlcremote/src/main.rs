@@ -505,6 +505,7 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
         health_timeout: args.health_timeout,
         force: args.force,
         dry_run: args.dry_run,
+        chosen: Default::default(),
     });
     let bars = (!args.quiet && !args.json && std::io::stderr().is_terminal()).then(|| {
         let bars = Arc::new(Bars::default());

@@ -450,6 +450,17 @@ async fn wait_for_reply(channel: &mut russh::Channel<client::Msg>) -> Result<(),
     }
 }
 
+/// AES-GCM first: with AES instructions (every x86_64 and aarch64 server of the last
+/// decade) it is several times faster than ChaCha20, russh's default first choice, and
+/// the upload is mostly cipher work (measured by `cargo xtask bench`).
+const CIPHERS: &[russh::cipher::Name] = &[
+    russh::cipher::AES_256_GCM,
+    russh::cipher::CHACHA20_POLY1305,
+    russh::cipher::AES_256_CTR,
+    russh::cipher::AES_192_CTR,
+    russh::cipher::AES_128_CTR,
+];
+
 /// TCP to the first hop, retried (bounded) with backoff while refused or timing out.
 async fn tcp_connect(to: &Destination, timeout: Duration) -> Result<tokio::net::TcpStream> {
     let target = format!("{}:{}", to.host, to.port);
@@ -505,6 +516,10 @@ where
         keepalive_interval: Some(Duration::from_secs(15)),
         keepalive_max: 4,
         nodelay: true,
+        preferred: russh::Preferred {
+            cipher: std::borrow::Cow::Borrowed(CIPHERS),
+            ..Default::default()
+        },
         ..Default::default()
     });
     let target = format!("{}:{}", to.host, to.port);

@@ -493,6 +493,7 @@ async fn drive(port: u16, token: &str, length: Duration, with_files: bool) -> Re
                     .header("host", "localhost")
                     .header("x-auth-token", &token)
                     .body(Empty::<hyper::body::Bytes>::new())?;
+                sender.ready().await?;
                 let response = sender.send_request(request).await?;
                 if !response.status().is_success() {
                     bail!("{path} answered {}", response.status());
