@@ -308,3 +308,95 @@ fn probe_args(sshd: &Sshd, user: &harness::User, key: &std::path::Path, known_ho
     ]);
     args
 }
+
+#[test]
+fn keyboard_interactive_answers_the_password_prompt() {
+    assert!(
+        harness::is_root(),
+        "password logins need a throwaway user with a password: run as root"
+    );
+    // Through PAM, as most servers do it; plain passwords are off, so only
+    // keyboard-interactive can succeed.
+    let config = "UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no";
+    let sshd = Sshd::start_with(Daemon::OpenSsh, config).unwrap();
+    let user = sshd.user().unwrap();
+    let mut chpasswd = Command::new("chpasswd")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        chpasswd.stdin.as_mut().unwrap(),
+        format!("{}:kbd-Pass-1\n", user.name).as_bytes(),
+    )
+    .unwrap();
+    assert!(chpasswd.wait().unwrap().success());
+    let client = Client::new();
+    let kh = sshd.known_hosts().unwrap();
+    let dest = sshd.destination(&user);
+    let out = client.run_with(
+        &[
+            "probe",
+            "--host",
+            &dest,
+            "--known-hosts",
+            kh.to_str().unwrap(),
+            "--password-stdin",
+        ],
+        &[],
+        "kbd-Pass-1\n",
+    );
+    assert!(out.status.success(), "{}\n{}", text(&out), sshd.log());
+    assert!(
+        sshd.log()
+            .contains(&format!("Accepted keyboard-interactive/pam for {}", user.name)),
+        "{}",
+        sshd.log()
+    );
+}
+
+#[test]
+fn proxy_jump_chains_several_hops() {
+    let sshd = Sshd::start().unwrap();
+    let (first, second, target) = (sshd.user().unwrap(), sshd.user().unwrap(), sshd.user().unwrap());
+    let client = Client::new();
+    let config = client.home.path().join("ssh_config");
+    let kh = sshd.known_hosts().unwrap();
+    let port = sshd.port();
+    fs::write(
+        &config,
+        format!("Host inner\n  HostName 127.0.0.1\n  Port {port}\n  User {}\n  ProxyJump {}@127.0.0.1:{port},{}@127.0.0.1:{port}\n", target.name, first.name, second.name),
+    )
+    .unwrap();
+    let keys: Vec<String> = [&first, &second, &target]
+        .iter()
+        .map(|u| u.key.to_string_lossy().into_owned())
+        .collect();
+    let out = client.run_with(
+        &[
+            "probe",
+            "--host",
+            "inner",
+            "-F",
+            config.to_str().unwrap(),
+            "-i",
+            &keys[0],
+            "-i",
+            &keys[1],
+            "-i",
+            &keys[2],
+            "--known-hosts",
+            kh.to_str().unwrap(),
+        ],
+        &[],
+        "",
+    );
+    assert!(out.status.success(), "{}\n{}", text(&out), sshd.log());
+    let log = sshd.log();
+    for user in [&first, &second, &target] {
+        assert!(
+            log.contains(&format!("Accepted publickey for {}", user.name)),
+            "{} did not log in: {log}",
+            user.name
+        );
+    }
+}
