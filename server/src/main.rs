@@ -59,6 +59,9 @@ pub struct ServeArgs {
     pub state_file: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: log::Format,
+    /// Close a connection that has not sent its request headers within this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
     /// Largest file accepted by PUT /api/file, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub max_upload_mib: u64,

@@ -1,7 +1,7 @@
 //! `mlcremote serve`: bind, announce in the state file, serve until SIGTERM/SIGINT.
 
 use std::{
-    future::IntoFuture,
+    future::Future,
     sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
@@ -60,13 +60,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let mut terminate = tokio::signal::unix::signal(SignalKind::terminate())?;
     let mut interrupt = tokio::signal::unix::signal(SignalKind::interrupt())?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopping = async move {
         tokio::select! {
             _ = terminate.recv() => log::info("SIGTERM: shutting down"),
             _ = interrupt.recv() => log::info("SIGINT: shutting down"),
         }
-        let _ = stop_tx.send(true);
     };
 
     state.write(&state_file)?;
@@ -75,30 +73,62 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         build_info::VERSION_LINE
     ));
 
-    let server = axum::serve(listener, app).with_graceful_shutdown(stopping);
-    let result = drain_within(server, stop_rx, DRAIN).await;
+    let header_timeout = Duration::from_secs(args.header_timeout_secs);
+    let result = serve_until(listener, app, stopping, header_timeout).await;
     State::remove_if_ours(&state_file);
     log::info("stopped");
     result
 }
 
-/// Run the server; once asked to stop, give in-flight requests `limit` to finish.
-async fn drain_within(
-    server: impl IntoFuture<Output = std::io::Result<()>>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-    limit: Duration,
+/// Accept connections until `stopping` resolves, then give in-flight requests
+/// [`DRAIN`] to finish. A client must send its request headers within
+/// `header_timeout`, so idle or trickling connections cannot pile up.
+async fn serve_until(
+    listener: TcpListener,
+    app: axum::Router,
+    stopping: impl Future<Output = ()>,
+    header_timeout: Duration,
 ) -> anyhow::Result<()> {
-    let server = server.into_future();
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => return Ok(result?),
-        _ = stop.wait_for(|s| *s) => {}
+    use hyper_util::{
+        rt::{TokioIo, TokioTimer},
+        service::TowerToHyperService,
+    };
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(stopping);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                // Out of file descriptors and the like: wait a moment rather than spin.
+                Err(_) => { tokio::time::sleep(Duration::from_millis(50)).await; continue }
+            },
+            () = &mut stopping => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let connection = http
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()))
+            .with_upgrades();
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stop.changed() => {
+                    // Finish the request in flight, then close.
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
     }
-    match tokio::time::timeout(limit, server).await {
-        Ok(result) => Ok(result?),
-        Err(_) => {
-            log::warn("requests still running after the drain limit; exiting anyway");
-            Ok(())
-        }
+    drop(listener);
+    let _ = stop_tx.send(());
+    let drained = tokio::time::timeout(DRAIN, async { while connections.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        log::warn("requests still running after the drain limit; exiting anyway");
     }
+    Ok(())
 }

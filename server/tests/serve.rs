@@ -148,3 +148,27 @@ fn a_busy_port_is_a_clear_error() {
     );
     assert!(!dir.path().join("s.json").exists());
 }
+
+#[test]
+fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use std::io::{Read, Write};
+    let server = Server::start(&["--header-timeout-secs", "1"]);
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap(); // no blank line: headers never end
+    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    let closed = match slow.read(&mut buf) {
+        Ok(0) => true,
+        Ok(n) => String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"),
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(closed, "the server kept a half-sent request open");
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "cut off after {took:?}"
+    );
+    // Everyone else is still served.
+    assert_eq!(get(server.port, "/health").0, 200);
+}

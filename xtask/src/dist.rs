@@ -142,13 +142,9 @@ struct Defaults {
 }
 
 impl Defaults {
-    fn read(sh: &Shell) -> Result<Defaults> {
-        let metadata = cargo_metadata::MetadataCommand::new()
-            .current_dir(sh.current_dir())
-            .no_deps()
-            .exec()
-            .context("cannot read the workspace metadata")?;
-        let table = &metadata.workspace_metadata["mlcremote"];
+    /// `[workspace.metadata.mlcremote]` out of the workspace metadata.
+    fn from_metadata(metadata: &serde_json::Value) -> Defaults {
+        let table = &metadata["mlcremote"];
         let list = |key: &str| -> Vec<String> {
             table[key]
                 .as_array()
@@ -156,14 +152,23 @@ impl Defaults {
                 .unwrap_or_default()
         };
         let formats = list("formats");
-        Ok(Defaults {
+        Defaults {
             targets: list("targets"),
             formats: if formats.is_empty() {
                 vec!["tar.gz".into()]
             } else {
                 formats
             },
-        })
+        }
+    }
+
+    fn read(sh: &Shell) -> Result<Defaults> {
+        let metadata = cargo_metadata::MetadataCommand::new()
+            .current_dir(sh.current_dir())
+            .no_deps()
+            .exec()
+            .context("cannot read the workspace metadata")?;
+        Ok(Defaults::from_metadata(&metadata.workspace_metadata))
     }
 }
 
@@ -294,4 +299,52 @@ pub fn write_artifact(out: &Path, name: &str, data: &[u8]) -> Result<manifest::A
         sha256,
         binary: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dist(targets: &[&str], all: bool) -> Dist {
+        Dist {
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            all,
+            ..Dist::host(Path::new("out"))
+        }
+    }
+
+    fn triples(targets: Vec<Target>) -> Vec<&'static str> {
+        targets.iter().map(|t| t.triple).collect()
+    }
+
+    #[test]
+    fn workspace_metadata_sets_defaults_and_flags_win() {
+        let metadata = serde_json::json!({ "mlcremote": {
+            "targets": ["aarch64-unknown-linux-musl", "x86_64-apple-darwin"], "formats": ["tar.gz", "zip"] } });
+        let defaults = Defaults::from_metadata(&metadata);
+        assert_eq!(defaults.formats, ["tar.gz", "zip"]);
+        assert_eq!(
+            triples(dist(&[], false).targets(&defaults).unwrap()),
+            ["aarch64-unknown-linux-musl", "x86_64-apple-darwin"]
+        );
+        assert_eq!(
+            triples(dist(&["x86_64-unknown-linux-musl"], false).targets(&defaults).unwrap()),
+            ["x86_64-unknown-linux-musl"]
+        );
+        assert_eq!(dist(&[], true).targets(&defaults).unwrap().len(), 6);
+
+        let none = Defaults::from_metadata(&serde_json::json!(null));
+        assert_eq!(none.formats, ["tar.gz"]);
+        assert_eq!(
+            triples(dist(&[], false).targets(&none).unwrap()),
+            [target::host_triple()]
+        );
+        assert!(
+            dist(&["sparc-sun-solaris"], false)
+                .targets(&none)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown target")
+        );
+    }
 }
