@@ -106,17 +106,7 @@ fn password_from_stdin_works_and_a_wrong_one_is_exit_4() {
         "password logins need a throwaway user with a password: run as root"
     );
     let sshd = Sshd::start_with(Daemon::OpenSsh, "PasswordAuthentication yes").unwrap();
-    let user = sshd.user().unwrap();
-    let mut chpasswd = Command::new("chpasswd")
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        chpasswd.stdin.as_mut().unwrap(),
-        format!("{}:s3cret-Pass\n", user.name).as_bytes(),
-    )
-    .unwrap();
-    assert!(chpasswd.wait().unwrap().success());
+    let user = user_with_password(&sshd, "s3cret-Pass");
     let client = Client::new();
     let kh = sshd.known_hosts().unwrap();
     let dest = sshd.destination(&user);
@@ -319,17 +309,7 @@ fn keyboard_interactive_answers_the_password_prompt() {
     // keyboard-interactive can succeed.
     let config = "UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no";
     let sshd = Sshd::start_with(Daemon::OpenSsh, config).unwrap();
-    let user = sshd.user().unwrap();
-    let mut chpasswd = Command::new("chpasswd")
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        chpasswd.stdin.as_mut().unwrap(),
-        format!("{}:kbd-Pass-1\n", user.name).as_bytes(),
-    )
-    .unwrap();
-    assert!(chpasswd.wait().unwrap().success());
+    let user = user_with_password(&sshd, "kbd-Pass-1");
     let client = Client::new();
     let kh = sshd.known_hosts().unwrap();
     let dest = sshd.destination(&user);
@@ -399,4 +379,17 @@ fn proxy_jump_chains_several_hops() {
             user.name
         );
     }
+}
+
+/// A throwaway account whose password is `password`.
+fn user_with_password(sshd: &Sshd, password: &str) -> harness::User {
+    let user = sshd.user().unwrap();
+    let mut chpasswd = Command::new("chpasswd")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = format!("{}:{password}\n", user.name);
+    std::io::Write::write_all(chpasswd.stdin.as_mut().unwrap(), line.as_bytes()).unwrap();
+    assert!(chpasswd.wait().unwrap().success());
+    user
 }
