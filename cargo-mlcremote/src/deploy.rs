@@ -152,8 +152,7 @@ pub async fn deploy(destination: &Destination, options: &DeployOptions, progress
 
 async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps<'_>) -> Result<Report> {
     // 2. Probe.
-    let out = session.run(&remote::probe_script(&options.install_dir)).await?;
-    let probe = Probe::parse(&out).map_err(|e| err!(Other, "{e}").detail(out.stderr.clone()))?;
+    let probe = Probe::run(session, &options.install_dir).await?;
     let platform = Platform::from_uname(&probe.uname).map_err(|e| err!(Artifact, "{e}"))?;
     steps.done("probe");
 
@@ -204,8 +203,7 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
     steps.done("lock");
     let mut probe = probe;
     if waited {
-        let out = session.run(&remote::probe_script(&options.install_dir)).await?;
-        probe = Probe::parse(&out).map_err(|e| err!(Other, "{e}"))?;
+        probe = Probe::run(session, &options.install_dir).await?;
         if let Some(report) = up_to_date(session, &probe, chosen, options, steps, &mut report).await {
             unlock(session, &probe.dir, held).await;
             return Ok(report);

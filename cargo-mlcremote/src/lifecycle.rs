@@ -18,8 +18,7 @@ use crate::{
 /// Connect and probe: what every command starts with.
 pub async fn open(destination: &Destination, connect: &ConnectOptions, install_dir: &str) -> Result<(Session, Probe)> {
     let session = Session::connect(destination, connect).await?;
-    let out = session.run(&remote::probe_script(install_dir)).await?;
-    let probe = Probe::parse(&out).map_err(|e| err!(Other, "{e}"))?;
+    let probe = Probe::run(&session, install_dir).await?;
     Ok((session, probe))
 }
 

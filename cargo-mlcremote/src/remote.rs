@@ -119,6 +119,12 @@ pub struct ServerState {
 }
 
 impl Probe {
+    /// Run the probe on the host (SPEC §6 step 2).
+    pub async fn run(session: &crate::ssh::Session, install_dir: &str) -> crate::error::Result<Probe> {
+        let out = session.run(&probe_script(install_dir)).await?;
+        Probe::parse(&out).map_err(|e| crate::err!(Other, "{e}").detail(out.stderr.clone()))
+    }
+
     pub fn parse(out: &Output) -> Result<Probe, String> {
         let mut probe = Probe::default();
         for (key, value) in out.fields() {

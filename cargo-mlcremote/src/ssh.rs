@@ -193,18 +193,17 @@ impl Session {
                 _ => {}
             }
         }
-        let stdout = String::from_utf8_lossy(&stdout);
-        let start = format!("{marker}\n");
-        let Some(at) = stdout.find(&start) else {
+        let Some(after) = after_marker(&stdout, &marker) else {
             return Err(
                 err!(Other, "the remote shell did not run the script (no output marker)").detail(format!(
-                    "stdout: {stdout}\nstderr: {}",
+                    "stdout: {}\nstderr: {}",
+                    String::from_utf8_lossy(&stdout),
                     String::from_utf8_lossy(&stderr)
                 )),
             );
         };
         Ok(Output {
-            stdout: stdout[at + start.len()..].to_string(),
+            stdout: String::from_utf8_lossy(after).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
             status: status.ok_or_else(|| err!(Other, "the remote script ended without an exit status"))?,
         })
@@ -235,11 +234,7 @@ impl Session {
             match channel.wait().await {
                 Some(ChannelMsg::Data { data }) => {
                     stdout.extend_from_slice(&data);
-                    let text = String::from_utf8_lossy(&stdout);
-                    if text
-                        .split_once(&format!("{marker}\n"))
-                        .is_some_and(|(_, after)| after.contains(&ready))
-                    {
+                    if after_marker(&stdout, &marker).is_some_and(|after| find(after, ready.as_bytes()).is_some()) {
                         break;
                     }
                 }
@@ -247,21 +242,16 @@ impl Session {
                 Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(exit_status),
                 Some(_) => {}
                 None => {
-                    let text = String::from_utf8_lossy(&stdout);
-                    let after = text.split_once(&format!("{marker}\n")).map_or("", |(_, a)| a);
+                    let after = after_marker(&stdout, &marker).unwrap_or_default();
                     return Ok(Err(Output {
-                        stdout: after.to_string(),
+                        stdout: String::from_utf8_lossy(after).into_owned(),
                         stderr: String::from_utf8_lossy(&stderr).into_owned(),
                         status: status.unwrap_or(255),
                     }));
                 }
             }
         }
-        let text = String::from_utf8_lossy(&stdout);
-        let output = text
-            .split_once(&format!("{marker}\n"))
-            .map_or("", |(_, a)| a)
-            .to_string();
+        let output = String::from_utf8_lossy(after_marker(&stdout, &marker).unwrap_or_default()).into_owned();
         // Keep reading, or the connection's channel buffer would fill and stall it.
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -390,13 +380,7 @@ impl Session {
         mut output: impl FnMut(&[u8]),
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<u32> {
-        let marker = format!("mlcremote-{}", random_hex(12));
-        let framed =
-            format!("mlcremote_main() {{\n{script}\n}}\nprintf '%s\\n' '{marker}'\nmlcremote_main </dev/null\n");
-        let mut channel = self.exec_channel("sh -s").await?;
-        channel.data(framed.as_bytes()).await.map_err(lost)?;
-        channel.eof().await.map_err(lost)?;
-        let start = format!("{marker}\n");
+        let (marker, mut channel) = self.start_script(script).await?;
         let mut pending: Option<Vec<u8>> = Some(Vec::new());
         let mut status = None;
         tokio::pin!(stop);
@@ -410,9 +394,7 @@ impl Session {
                     // Drop everything up to the marker (shell start-up noise).
                     Some(buf) => {
                         buf.extend_from_slice(&data);
-                        let text = String::from_utf8_lossy(buf);
-                        if let Some(at) = text.find(&start) {
-                            let rest = buf[at + start.len()..].to_vec();
+                        if let Some(rest) = after_marker(buf, &marker).map(<[u8]>::to_vec) {
                             pending = None;
                             output(&rest);
                         }
@@ -434,6 +416,16 @@ impl Session {
     pub async fn close(self) {
         let _ = self.handle.disconnect(Disconnect::ByApplication, "", "en").await;
     }
+}
+
+/// What a framed script printed after its marker line (before it: shell start-up noise).
+fn after_marker<'a>(stdout: &'a [u8], marker: &str) -> Option<&'a [u8]> {
+    let line = format!("{marker}\n");
+    find(stdout, line.as_bytes()).map(|at| &stdout[at + line.len()..])
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Wait for the answer to a `want_reply` request on a fresh channel.

@@ -42,16 +42,8 @@ impl Tmpfs {
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         // Stop whatever runs from it first, or the unmount fails.
-        kill_server(&self.0.path().join("server.json"));
+        harness::kill_server(&self.0.path().join("server.json"));
         let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
-    }
-}
-
-fn kill_server(state: &Path) {
-    if let Ok(text) = fs::read_to_string(state)
-        && let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
-    {
-        let _ = Command::new("kill").arg(json["pid"].to_string()).status();
     }
 }
 

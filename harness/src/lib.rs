@@ -373,7 +373,8 @@ fn remove_account(name: &str) {
     let _ = Command::new("userdel").arg(name).stderr(Stdio::null()).status();
 }
 
-fn kill_server(state_file: &Path) {
+/// Stop the server a `server.json` names (SIGTERM), waiting (bounded) until it is gone.
+pub fn kill_server(state_file: &Path) {
     let Ok(text) = fs::read_to_string(state_file) else {
         return;
     };
