@@ -20,19 +20,52 @@ pub enum Source {
     Dist(PathBuf),
     /// `--release TAG`: a published release, downloaded and cached.
     Release(crate::release::Release),
-    /// `--build local`: build the server for the host's target here, from the source
-    /// tree we run in, with the same builder choice as `cargo xtask dist`.
-    BuildLocal,
+    /// `--build`: build the server from the source tree we run in.
+    Build(BuildWhere),
+}
+
+/// Where `--build` builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BuildWhere {
+    /// Here, cross-compiling for the host's target with `cargo xtask dist`'s builder choice.
+    Local,
+    /// On the host, from the uploaded source bundle: Docker, cargo, or a toolchain
+    /// bootstrapped with consent; failing all three, here.
+    Remote,
+    /// On the host when it has Docker or cargo, else here.
+    Auto,
 }
 
 /// The binary chosen for one host, verified.
 #[derive(Clone, Debug)]
 pub struct Chosen {
     pub target: Target,
-    pub bytes: Vec<u8>,
     pub sha256: String,
-    /// The file it came from, for messages.
-    pub origin: PathBuf,
+    pub size: u64,
+    pub payload: Payload,
+    /// Where it came from, for messages.
+    pub origin: String,
+}
+
+/// Where the chosen binary is.
+#[derive(Clone, Debug)]
+pub enum Payload {
+    /// Here: deploy uploads it.
+    Bytes(Vec<u8>),
+    /// Already on the host (built there): deploy copies it into place.
+    OnHost(String),
+}
+
+impl Chosen {
+    fn here(target: Target, bytes: Vec<u8>, origin: &Path) -> Chosen {
+        Chosen {
+            target,
+            sha256: checksum::sha256_hex(&bytes),
+            size: bytes.len() as u64,
+            payload: Payload::Bytes(bytes),
+            origin: origin.display().to_string(),
+        }
+    }
 }
 
 /// Pick and verify the binary for `platform` (SPEC §6 step 3).
@@ -40,7 +73,7 @@ pub fn choose(source: &Source, platform: &Platform) -> Result<Chosen> {
     let candidates = platform.targets();
     let wanted = candidates.iter().map(|t| t.triple).collect::<Vec<_>>().join(" or ");
     match source {
-        Source::BuildLocal => {
+        Source::Build(_) => {
             let workspace = crate::build::workspace().map_err(|e| err!(Usage, "{e}"))?;
             let mut failures = Vec::new();
             for target in &candidates {
@@ -51,13 +84,7 @@ pub fn choose(source: &Source, platform: &Platform) -> Result<Chosen> {
                         target
                             .check_binary(&bytes)
                             .map_err(|why| err!(Artifact, "the build produced the wrong binary: {why}"))?;
-                        let sha256 = checksum::sha256_hex(&bytes);
-                        return Ok(Chosen {
-                            target: *target,
-                            bytes,
-                            sha256,
-                            origin: binary,
-                        });
+                        return Ok(Chosen::here(*target, bytes, &binary));
                     }
                     Err(e) => failures.push(format!("{}: {e}", target.triple)),
                 }
@@ -111,12 +138,7 @@ pub fn choose(source: &Source, platform: &Platform) -> Result<Chosen> {
                     .unwrap_or_default();
                 return Err(err!(Artifact, "{} cannot run on this host: {why}", path.display()));
             };
-            Ok(Chosen {
-                target,
-                sha256: checksum::sha256_hex(&found.bytes),
-                bytes: found.bytes,
-                origin: path.clone(),
-            })
+            Ok(Chosen::here(target, found.bytes, path))
         }
         Source::Dist(dir) => {
             let path = candidates
@@ -136,14 +158,9 @@ pub fn choose(source: &Source, platform: &Platform) -> Result<Chosen> {
             target
                 .check_binary(&found.bytes)
                 .map_err(|why| err!(Artifact, "{} holds the wrong binary: {why}", path.display()))?;
-            let sha256 = checksum::sha256_hex(&found.bytes);
-            verify_manifest(dir, &path, &sha256)?;
-            Ok(Chosen {
-                target: *target,
-                bytes: found.bytes,
-                sha256,
-                origin: path,
-            })
+            let chosen = Chosen::here(*target, found.bytes, &path);
+            verify_manifest(dir, &path, &chosen.sha256)?;
+            Ok(chosen)
         }
     }
 }

@@ -8,11 +8,13 @@ use std::{
 use serde::Serialize;
 
 use crate::{
-    artifact::{self, Chosen, Source},
+    artifact::{self, BuildWhere, Chosen, Payload, Source},
     err,
     error::{Error, Kind, Result},
     host::Destination,
     remote::{self, Install, Probe, StartMethod, status},
+    remote_build,
+    source::Bundle,
     ssh::{ConnectOptions, HttpError, Session, random_hex},
     target::Platform,
 };
@@ -33,21 +35,27 @@ pub struct DeployOptions {
     pub force: bool,
     /// Print the plan and change nothing.
     pub dry_run: bool,
-    /// Artifacts already chosen in this run, shared by all its hosts.
-    pub chosen: ChosenCache,
+    /// `--yes`: consent to what the remote build asks for (installing a toolchain).
+    pub yes: bool,
+    /// What this run made once for all its hosts.
+    pub cache: RunCache,
 }
 
 /// Hosts of one platform get the same verified binary: read, check and hash it (or
-/// download or build it) once per run, not once per host.
+/// download or build it) once per run, not once per host. The source bundle a remote
+/// build uploads is made once too.
 #[derive(Clone, Default, Debug)]
-pub struct ChosenCache(Arc<tokio::sync::Mutex<ChosenByPlatform>>);
+pub struct RunCache {
+    chosen: Arc<tokio::sync::Mutex<ChosenByPlatform>>,
+    bundle: Arc<tokio::sync::OnceCell<Arc<Bundle>>>,
+}
 
 type ChosenByPlatform = Vec<(Platform, Arc<Chosen>)>;
 
-impl ChosenCache {
+impl RunCache {
     async fn get(&self, source: &Source, platform: &Platform) -> Result<Arc<Chosen>> {
         // Held while choosing, so hosts that arrive together wait for one choice.
-        let mut cache = self.0.lock().await;
+        let mut cache = self.chosen.lock().await;
         if let Some((_, chosen)) = cache.iter().find(|(p, _)| p == platform) {
             return Ok(chosen.clone());
         }
@@ -59,6 +67,25 @@ impl ChosenCache {
         let chosen = Arc::new(chosen);
         cache.push((platform.clone(), chosen.clone()));
         Ok(chosen)
+    }
+
+    /// The source bundle of the tree we run in, made on first use.
+    async fn bundle(&self) -> Result<Arc<Bundle>> {
+        let made = self.bundle.get_or_try_init(|| async {
+            let bundle = tokio::task::spawn_blocking(|| {
+                let workspace = crate::build::workspace()?;
+                crate::source::bundle(&workspace, 0)
+            });
+            match bundle.await {
+                Ok(Ok(bundle)) => Ok(Arc::new(bundle)),
+                Ok(Err(e)) => Err(err!(
+                    Artifact,
+                    "cannot make the source bundle for the remote build: {e}"
+                )),
+                Err(e) => Err(err!(Other, "making the source bundle crashed: {e}")),
+            }
+        });
+        made.await.cloned()
     }
 }
 
@@ -73,7 +100,8 @@ impl DeployOptions {
             health_timeout: Duration::from_secs(60),
             force: false,
             dry_run: false,
-            chosen: ChosenCache::default(),
+            yes: false,
+            cache: RunCache::default(),
         }
     }
 }
@@ -108,12 +136,34 @@ pub struct Step {
 pub trait Progress: Send + Sync {
     fn step(&self, host: &str, step: &str, took: Duration);
     fn upload(&self, _host: &str, _sent: u64, _total: u64) {}
+    /// Something to read on the way: a fallback taken, a failed build's log.
+    fn note(&self, host: &str, message: &str) {
+        eprintln!("[{host}] {message}");
+    }
+    /// A yes/no question; no one answers by default.
+    fn ask(&self, _question: &str) -> bool {
+        false
+    }
 }
 
-/// Prints nothing.
+/// Prints nothing, asks nothing.
 pub struct Silent;
 impl Progress for Silent {
     fn step(&self, _: &str, _: &str, _: Duration) {}
+    fn note(&self, _: &str, _: &str) {}
+}
+
+/// Ask on a terminal; anywhere else the answer is no. Hosts deployed in parallel take turns.
+pub fn confirm(question: &str) -> bool {
+    use std::io::IsTerminal;
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
 struct Steps<'a> {
@@ -156,22 +206,20 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
     let platform = Platform::from_uname(&probe.uname).map_err(|e| err!(Artifact, "{e}"))?;
     steps.done("probe");
 
+    // `--build remote|auto`: build on the host, under the lock (one build dir per host).
+    if let Source::Build(mode @ (BuildWhere::Remote | BuildWhere::Auto)) = options.source {
+        let docker = remote_build::docker_answers(session, &probe).await?;
+        let on_host = remote_build::methods(mode, &probe, docker);
+        if !on_host.is_empty() {
+            return build_on_host(session, probe, &platform, &on_host, options, steps).await;
+        }
+    }
+
     // 3. Choose the artifact (once per platform in a multi-host run).
-    let chosen = options.chosen.get(&options.source, &platform).await?;
+    let chosen = options.cache.get(&options.source, &platform).await?;
     let chosen = chosen.as_ref();
     steps.done("choose");
-    let mut report = Report {
-        host: session.destination.to_string(),
-        result: String::new(),
-        target: chosen.target.triple.into(),
-        version: String::new(),
-        pid: None,
-        port: None,
-        start_method: None,
-        install_dir: probe.dir.clone(),
-        health: None,
-        steps: Vec::new(),
-    };
+    let mut report = Report::new(session, &probe, chosen.target.triple);
 
     // 4. Skip when identical and healthy.
     if let Some(report) = up_to_date(session, &probe, chosen, options, steps, &mut report).await {
@@ -180,23 +228,13 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
 
     let methods = start_methods(options.start_method, &probe)?;
     if options.dry_run {
-        report.result = "planned".into();
-        report.start_method = methods.first().map(|m| m.name().to_string());
-        eprint!("{}", plan(&session.destination, &probe, chosen, &methods, options));
-        report.steps = std::mem::take(&mut steps.done);
-        return Ok(report);
+        let artifact = format!(
+            "  artifact  {} ({}, sha256 {})\n",
+            chosen.origin, chosen.target.triple, chosen.sha256
+        );
+        return Ok(planned(session, &probe, &artifact, &methods, options, steps, report));
     }
-    if let Some(free) = probe.free_kb
-        && free.saturating_mul(1024) < chosen.bytes.len() as u64 * 2
-    {
-        return Err(err!(
-            Install,
-            "not enough space in {}: {} KiB free, {} KiB needed; free some space or pass --install-dir",
-            probe.dir,
-            free,
-            chosen.bytes.len() as u64 * 2 / 1024
-        ));
-    }
+    enough_space(&probe, chosen)?;
 
     // 5. Lock; if another deploy held it, what is installed may have changed meanwhile.
     let (held, waited) = lock(session, &probe.dir, options).await?;
@@ -212,6 +250,124 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
     let result = install(session, &probe, chosen, &methods, options, steps, report).await;
     unlock(session, &probe.dir, held).await;
     result
+}
+
+/// `--build remote|auto` on a host with a way to build: lock, build there (falling back to
+/// building here), then install as usual.
+async fn build_on_host(
+    session: &Session,
+    probe: Probe,
+    platform: &Platform,
+    on_host: &[remote_build::Method],
+    options: &DeployOptions,
+    steps: &mut Steps<'_>,
+) -> Result<Report> {
+    let methods = start_methods(options.start_method, &probe)?;
+    if options.dry_run {
+        let report = Report::new(session, &probe, platform.targets().first().map_or("", |t| t.triple));
+        let artifact = remote_build::plan(&probe, on_host, &crate::source::stem());
+        return Ok(planned(session, &probe, &artifact, &methods, options, steps, report));
+    }
+    let dir = probe.dir.clone();
+    let (held, waited) = lock(session, &dir, options).await?;
+    steps.done("lock");
+    let probe = match waited {
+        true => Probe::run(session, &options.install_dir).await,
+        false => Ok(probe),
+    };
+    let result = match probe {
+        Ok(probe) => build_and_install(session, &probe, platform, on_host, &methods, options, steps).await,
+        Err(e) => Err(e),
+    };
+    unlock(session, &dir, held).await;
+    result
+}
+
+async fn build_and_install(
+    session: &Session,
+    probe: &Probe,
+    platform: &Platform,
+    on_host: &[remote_build::Method],
+    methods: &[StartMethod],
+    options: &DeployOptions,
+    steps: &mut Steps<'_>,
+) -> Result<Report> {
+    let bundle = options.cache.bundle().await?;
+    let built = remote_build::build(session, probe, on_host, options, &bundle, steps.progress).await?;
+    let chosen = match built {
+        Ok(chosen) => Arc::new(chosen),
+        Err(reasons) => {
+            let host = session.destination.to_string();
+            steps.progress.note(
+                &host,
+                &format!("cannot build on the host ({}); building here", reasons.join("; ")),
+            );
+            let local = options.cache.get(&Source::Build(BuildWhere::Local), platform).await;
+            local.map_err(|e| {
+                let detail = format!("building on the host: {}", reasons.join("; "));
+                let detail = match e.detail.clone() {
+                    Some(more) => format!("{more}\n{detail}"),
+                    None => detail,
+                };
+                e.detail(detail)
+            })?
+        }
+    };
+    steps.done("build");
+    let mut report = Report::new(session, probe, chosen.target.triple);
+    if let Some(report) = up_to_date(session, probe, &chosen, options, steps, &mut report).await {
+        return Ok(report);
+    }
+    enough_space(probe, &chosen)?;
+    install(session, probe, &chosen, methods, options, steps, report).await
+}
+
+impl Report {
+    fn new(session: &Session, probe: &Probe, target: &str) -> Report {
+        Report {
+            host: session.destination.to_string(),
+            result: String::new(),
+            target: target.into(),
+            version: String::new(),
+            pid: None,
+            port: None,
+            start_method: None,
+            install_dir: probe.dir.clone(),
+            health: None,
+            steps: Vec::new(),
+        }
+    }
+}
+
+/// `--dry-run`: print the plan, report "planned".
+fn planned(
+    session: &Session,
+    probe: &Probe,
+    artifact: &str,
+    methods: &[StartMethod],
+    options: &DeployOptions,
+    steps: &mut Steps<'_>,
+    mut report: Report,
+) -> Report {
+    report.result = "planned".into();
+    report.start_method = methods.first().map(|m| m.name().to_string());
+    eprint!("{}", plan(&session.destination, probe, artifact, methods, options));
+    report.steps = std::mem::take(&mut steps.done);
+    report
+}
+
+/// Room for the upload and the old binary kept beside it.
+fn enough_space(probe: &Probe, chosen: &Chosen) -> Result<()> {
+    match probe.free_kb {
+        Some(free) if free.saturating_mul(1024) < chosen.size * 2 => Err(err!(
+            Install,
+            "not enough space in {}: {} KiB free, {} KiB needed; free some space or pass --install-dir",
+            probe.dir,
+            free,
+            chosen.size * 2 / 1024
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Remove the lock now (so the next deploy need not wait), then let its holder go.
@@ -315,16 +471,26 @@ async fn install(
     mut report: Report,
 ) -> Result<Report> {
     let upload = format!("{}/.mlcremote.upload-{}", probe.dir, random_hex(6));
-    let total = chosen.bytes.len() as u64;
-    let mut sent = 0;
-    let host = session.destination.to_string();
-    session
-        .upload(&chosen.bytes, &upload, |n| {
-            sent += n;
-            steps.progress.upload(&host, sent, total);
-        })
-        .await?;
-    steps.done("upload");
+    match &chosen.payload {
+        Payload::Bytes(bytes) => {
+            let mut sent = 0;
+            let host = session.destination.to_string();
+            session
+                .upload(bytes, &upload, |n| {
+                    sent += n;
+                    steps.progress.upload(&host, sent, chosen.size);
+                })
+                .await?;
+            steps.done("upload");
+        }
+        Payload::OnHost(built) => {
+            let out = session.run(&remote::copy_script(built, &upload)).await?;
+            if out.status != 0 {
+                return Err(script_error(&out, &probe.dir));
+            }
+            steps.done("copy");
+        }
+    }
 
     // 6–7. Install, stop the old server, start the new one.
     let install = Install {
@@ -466,7 +632,7 @@ pub(crate) fn start_methods(given: Option<StartMethod>, probe: &Probe) -> Result
 pub fn plan(
     dest: &Destination,
     probe: &Probe,
-    chosen: &Chosen,
+    artifact: &str,
     methods: &[StartMethod],
     options: &DeployOptions,
 ) -> String {
@@ -477,14 +643,10 @@ pub fn plan(
         None => "no server is running".into(),
     };
     format!(
-        "plan for {dest} ({uname}):\n  artifact  {origin} ({target}, sha256 {sha})\n  upload    {size} bytes to {dir}/.mlcremote.upload-*, verify sha256, chmod 0755\n  \
+        "plan for {dest} ({uname}):\n{artifact}  upload    the binary to {dir}/.mlcremote.upload-*, verify sha256, chmod 0755\n  \
          install   keep {dir}/mlcremote as mlcremote.prev, rename into {dir}/mlcremote; write run.sh, token, install.json\n  \
          stop      {stop}\n  start     first that works of: {methods}; port {port}\n  verify    GET /health through the SSH connection, up to {timeout:?}\n",
         uname = probe.uname,
-        origin = chosen.origin.display(),
-        target = chosen.target.triple,
-        sha = chosen.sha256,
-        size = chosen.bytes.len(),
         methods = names.join(", "),
         port = if options.server_port == 0 {
             "any free".to_string()
@@ -589,5 +751,9 @@ pub struct Lines;
 impl Progress for Lines {
     fn step(&self, host: &str, step: &str, took: Duration) {
         eprintln!("[{host}] {step} ({} ms)", took.as_millis());
+    }
+
+    fn ask(&self, question: &str) -> bool {
+        confirm(question)
     }
 }

@@ -20,5 +20,7 @@ pub mod lifecycle;
 pub mod manifest;
 pub mod release;
 pub mod remote;
+pub mod remote_build;
+pub mod source;
 pub mod ssh;
 pub mod target;

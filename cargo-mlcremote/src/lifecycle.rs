@@ -189,7 +189,11 @@ pub fn probe_report(destination: &Destination, probe: &Probe) -> ProbeReport {
         install_dir: probe.dir.clone(),
         free_kb: probe.free_kb,
         start_methods: has(&["systemctl", "setsid", "nohup", "tmux", "screen"]),
-        build_tools: has(&["docker", "cargo"]),
+        build_tools: {
+            let mut tools = has(&["docker"]);
+            tools.extend(probe.cargo.iter().map(|c| format!("cargo ({c})")));
+            tools
+        },
         installed_version: probe.installed_version.clone(),
     }
 }

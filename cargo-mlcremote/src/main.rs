@@ -4,7 +4,7 @@ use std::{io::IsTerminal, path::PathBuf, process::ExitCode, sync::Arc, time::Dur
 
 use clap::{Args, Parser, Subcommand};
 use mlcremote_client::{
-    artifact::Source,
+    artifact::{BuildWhere, Source},
     deploy::{self, DeployOptions, Lines, Progress, Report, Silent},
     err,
     error::{Error, Kind},
@@ -147,9 +147,14 @@ struct DeployArgs {
     /// A `cargo xtask dist` output folder [default: dist].
     #[arg(long, value_name = "DIR", conflicts_with = "release")]
     dist: Option<PathBuf>,
-    /// Build the server for the host's target here, from the source tree we run in.
+    /// Build the server from the source tree we run in: here (cross-compiling), on the
+    /// host (Docker, cargo, or a rustup bootstrap you agree to; else here), or auto (on the
+    /// host when it has Docker or cargo, else here).
     #[arg(long, value_enum, value_name = "WHERE", conflicts_with_all = ["artifact", "dist", "release"])]
     build: Option<BuildWhere>,
+    /// Consent to what `--build remote` asks first (installing a Rust toolchain on the host).
+    #[arg(long)]
+    yes: bool,
     /// Deploy a published release: download its archive, verified against SHA256SUMS.
     #[arg(long, value_name = "TAG", conflicts_with = "artifact")]
     release: Option<String>,
@@ -182,13 +187,6 @@ struct DeployArgs {
     /// Print only the result.
     #[arg(short, long)]
     quiet: bool,
-}
-
-/// Where `--build` builds.
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum BuildWhere {
-    /// On this machine, cross-compiling for the host's target.
-    Local,
 }
 
 #[derive(Clone, Copy)]
@@ -270,7 +268,7 @@ async fn run_lifecycle(command: Command) -> ExitCode {
     };
     if let Command::Uninstall(a) = &command
         && !a.yes
-        && !confirm(&format!(
+        && !deploy::confirm(&format!(
             "Stop mlcremote and remove {} on {destination}?",
             target.connect.install_dir
         ))
@@ -390,17 +388,6 @@ fn print_status(s: &lifecycle::Status) {
     }
 }
 
-/// Ask on a terminal; anywhere else the answer is no.
-fn confirm(question: &str) -> bool {
-    use std::io::IsTerminal;
-    if !std::io::stdin().is_terminal() {
-        return false;
-    }
-    eprint!("{question} [y/N] ");
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
-}
-
 /// `repo` from `[workspace.metadata.mlcremote]` of the workspace we run in, if any.
 fn workspace_repo() -> Option<String> {
     let metadata = cargo_metadata::MetadataCommand::new().no_deps().exec().ok()?;
@@ -475,7 +462,7 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
         Err(e) => return fail(&e, args.connect.verbose),
     };
     let source = match (&args.artifact, &args.dist, &args.release) {
-        _ if args.build.is_some() => Source::BuildLocal,
+        _ if let Some(build) = args.build => Source::Build(build),
         (Some(path), _, _) => Source::Artifact(path.clone()),
         (None, Some(dir), _) => Source::Dist(dir.clone()),
         (None, None, Some(tag)) => {
@@ -505,7 +492,8 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
         health_timeout: args.health_timeout,
         force: args.force,
         dry_run: args.dry_run,
-        chosen: Default::default(),
+        yes: args.yes,
+        cache: Default::default(),
     });
     let bars = (!args.quiet && !args.json && std::io::stderr().is_terminal()).then(|| {
         let bars = Arc::new(Bars::default());
@@ -629,6 +617,14 @@ impl Progress for Bars {
             bar.set_length(total);
         }
         bar.set_position(sent);
+    }
+
+    fn note(&self, host: &str, message: &str) {
+        self.multi.suspend(|| eprintln!("[{host}] {message}"));
+    }
+
+    fn ask(&self, question: &str) -> bool {
+        self.multi.suspend(|| deploy::confirm(question))
     }
 }
 

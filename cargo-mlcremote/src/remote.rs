@@ -23,7 +23,7 @@ pub fn dir_word(dir: &str) -> String {
 }
 
 /// Shell helpers every script may use.
-const PRELUDE: &str = r#"mlcr_sha256() {
+pub(crate) const PRELUDE: &str = r#"mlcr_sha256() {
   if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -f1
   elif command -v shasum >/dev/null 2>&1; then shasum -a 256 "$1" | cut -d' ' -f1
   elif command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r "$1" | cut -d' ' -f1
@@ -51,8 +51,13 @@ pub fn probe_script(install_dir: &str) -> String {
 printf 'home=%s\n' "$HOME"
 printf 'dir=%s\n' "$d"
 printf 'shell=%s\n' "${SHELL:-}"
-for t in systemctl setsid nohup tmux screen sha256sum shasum docker cargo; do
+for t in systemctl setsid nohup tmux screen sha256sum shasum docker cargo curl wget; do
   if command -v "$t" >/dev/null 2>&1; then printf 'tool=%s\n' "$t"; fi
+done
+# A cargo the build can use: on PATH, where rustup puts it (not on PATH in a
+# non-login session), or the toolchain an earlier `--build remote` bootstrapped.
+for c in "$(command -v cargo 2>/dev/null)" "$HOME/.cargo/bin/cargo" "$d/toolchain/cargo/bin/cargo"; do
+  if [ -n "$c" ] && [ -x "$c" ]; then printf 'cargo=%s\n' "$c"; break; fi
 done
 p="$d"; while [ ! -d "$p" ] && [ "$p" != / ]; do p=$(dirname "$p"); done
 printf 'free_kb=%s\n' "$(df -Pk "$p" 2>/dev/null | awk 'NR==2 {print $4}')"
@@ -82,6 +87,8 @@ pub struct Probe {
     pub dir: String,
     pub shell: String,
     pub tools: Vec<String>,
+    /// The absolute path of a cargo the remote build can use.
+    pub cargo: Option<String>,
     pub free_kb: Option<u64>,
     pub installed_sha256: Option<String>,
     pub installed_version: Option<String>,
@@ -135,6 +142,7 @@ impl Probe {
                 "dir" => probe.dir = value.into(),
                 "shell" => probe.shell = value.into(),
                 "tool" => probe.tools.push(value.into()),
+                "cargo" => probe.cargo = Some(value.into()).filter(|c: &String| c.starts_with('/')),
                 "free_kb" => probe.free_kb = value.parse().ok(),
                 "installed_sha256" => probe.installed_sha256 = Some(value.into()).filter(|v: &String| v.len() == 64),
                 "installed_version" => probe.installed_version = Some(value.into()).filter(|v: &String| !v.is_empty()),
@@ -282,6 +290,7 @@ pub mod status {
     pub const CORRUPT_UPLOAD: u32 = 76;
     pub const NOT_INSTALLED: u32 = 77;
     pub const LOCKED: u32 = 75;
+    pub const BUILD_FAILED: u32 = 78;
 }
 
 /// The deploy lock (SPEC §5 `.lock/`): make the install dir (0700), take the lock,
@@ -535,10 +544,22 @@ pub fn logs_script(dir: &str, lines: u32, follow: bool) -> String {
 
 /// The last `lines` lines of the server log, for failure reports.
 pub fn log_tail_script(dir: &str, lines: u32) -> String {
+    tail_script(&format!("{dir}/logs/out.log"), lines)
+}
+
+/// Copy a binary already on the host (built there) to the upload name install expects.
+pub fn copy_script(from: &str, to: &str) -> String {
     format!(
-        "d={}\nif [ -f \"$d/logs/out.log\" ]; then tail -n {lines} \"$d/logs/out.log\"; fi\n",
-        quote(dir)
+        "{PRELUDE}cp {} {} || fail {} \"cannot copy the built binary into place\"\n",
+        quote(from),
+        quote(to),
+        status::INSTALL_FAILED
     )
+}
+
+/// The last `lines` lines of a file on the host, if it exists.
+pub fn tail_script(file: &str, lines: u32) -> String {
+    format!("f={}\nif [ -f \"$f\" ]; then tail -n {lines} \"$f\"; fi\n", quote(file))
 }
 
 /// The server's own health client, for hosts that refuse TCP forwarding.

@@ -186,15 +186,7 @@ fn build_local_cross_builds_for_the_probed_target_and_deploys_it() {
     let sshd = Sshd::start().unwrap();
     let user = sshd.user().unwrap();
     let client = Client::new();
-    // The client's HOME is a throwaway; cargo and rustup keep their real homes.
-    let home = std::env::var("HOME").unwrap();
-    let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{home}/.cargo"));
-    let rustup_home = std::env::var("RUSTUP_HOME").unwrap_or_else(|_| format!("{home}/.rustup"));
-    let mut args = vec!["deploy".to_string()];
-    args.extend(common::connection_args(&sshd, &user));
-    args.extend(["--build".into(), "local".into(), "--json".into()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = client.run_with(&args, &[("CARGO_HOME", &cargo_home), ("RUSTUP_HOME", &rustup_home)], "");
+    let out = client.deploy_building(&sshd, &user, &["--build", "local", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let report = report(&out);
     // Linux x86_64 prefers the static musl build.

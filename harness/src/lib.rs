@@ -294,24 +294,44 @@ impl Sshd {
                 install_dir: None,
             }
         } else {
-            let name = std::env::var("USER")
-                .or_else(|_| std::env::var("LOGNAME"))
-                .context("USER is not set")?;
-            let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
-            let install_dir = self.dir.path().join(format!("install-{}", unique()));
-            User {
-                name,
-                home,
-                key,
-                install_dir: Some(install_dir),
-            }
+            return self.own_account();
         };
+        self.authorize(&user, &public)?;
+        Ok(user)
+    }
+
+    /// The account the tests run as (root included), with its own home and tools (such
+    /// as the developer's cargo) and a temp install dir, so the real `~/.mlcremote` is
+    /// never touched.
+    pub fn own_account(&self) -> Result<User> {
+        let key = self.dir.path().join(format!("id_ed25519-{}", unique()));
+        keygen(&key)?;
+        let public = fs::read_to_string(format!("{}.pub", key.display()))?;
+        let name = match std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
+            Ok(name) => name,
+            Err(_) if is_root() => "root".into(),
+            Err(_) => bail!("USER is not set"),
+        };
+        let home = PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?);
+        let install_dir = self.dir.path().join(format!("install-{}", unique()));
+        let user = User {
+            name,
+            home,
+            key,
+            install_dir: Some(install_dir),
+        };
+        self.authorize(&user, &public)?;
+        Ok(user)
+    }
+
+    /// Let `public` log in as `user` (sshd reads `authorized_keys/<user>` in our dir).
+    fn authorize(&self, user: &User, public: &str) -> Result<()> {
         let authorized = self.dir.path().join("authorized_keys").join(&user.name);
         let mut keys = fs::read_to_string(&authorized).unwrap_or_default();
-        keys.push_str(&public);
+        keys.push_str(public);
         fs::write(&authorized, keys)?;
         fs::set_permissions(&authorized, fs::Permissions::from_mode(0o644))?;
-        Ok(user)
+        Ok(())
     }
 }
 

@@ -85,7 +85,10 @@ impl Dist {
             artifacts.extend(package(sh, target, &binary, &formats, &out, epoch)?);
         }
         if self.source {
-            artifacts.push(crate::source::write(sh, &out, epoch)?);
+            let bundle = mlcremote_client::source::bundle(&sh.current_dir(), epoch).map_err(anyhow::Error::msg)?;
+            let mut artifact = write_artifact(&out, &bundle.file_name(), &bundle.data)?;
+            artifact.kind = "source".into();
+            artifacts.push(artifact);
         }
 
         let manifest = Manifest {

@@ -4,7 +4,6 @@ mod bench;
 mod combine;
 mod demo;
 mod dist;
-mod source;
 
 use std::process::ExitCode;
 

@@ -243,6 +243,13 @@ fn the_source_bundle_builds_offline_from_its_vendored_dependencies() {
         "{}",
         text(&version)
     );
+    // The tree has no .git: the bundle carries the commit it was made from.
+    let head = harness::output("git", &["rev-parse", "--short=7", "HEAD"]).unwrap();
+    assert!(
+        String::from_utf8_lossy(&version.stdout).contains(&format!("commit {})", head.trim())),
+        "{}",
+        text(&version)
+    );
 }
 
 #[test]

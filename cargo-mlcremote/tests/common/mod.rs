@@ -155,6 +155,41 @@ impl Client {
     }
 }
 
+/// `CARGO_HOME` and `RUSTUP_HOME` as they are for the tests: the client's HOME is a
+/// throwaway, but a build (`--build`) needs the developer's toolchain and crates. The
+/// cache dir too: cargo-zigbuild keeps its compiler wrappers there, and wrappers at
+/// another path would make cargo rebuild everything.
+pub fn toolchain_env() -> Vec<(&'static str, String)> {
+    let home = std::env::var("HOME").unwrap();
+    vec![
+        (
+            "XDG_CACHE_HOME",
+            std::env::var("XDG_CACHE_HOME").unwrap_or_else(|_| format!("{home}/.cache")),
+        ),
+        (
+            "CARGO_HOME",
+            std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{home}/.cargo")),
+        ),
+        (
+            "RUSTUP_HOME",
+            std::env::var("RUSTUP_HOME").unwrap_or_else(|_| format!("{home}/.rustup")),
+        ),
+    ]
+}
+
+impl Client {
+    /// `deploy` for `user` with `extra`, able to build (see [`toolchain_env`]).
+    pub fn deploy_building(&self, sshd: &Sshd, user: &User, extra: &[&str]) -> Output {
+        let mut args = vec!["deploy".to_string()];
+        args.extend(connection_args(sshd, user));
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env = toolchain_env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.run_with(&args, &env, "")
+    }
+}
+
 pub fn connection_args(sshd: &Sshd, user: &User) -> Vec<String> {
     let mut args = vec![
         "--host".to_string(),

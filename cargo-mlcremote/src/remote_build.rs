@@ -1,0 +1,490 @@
+//! `deploy --build remote|auto`: build the server on the host from the uploaded source
+//! bundle (SPEC §6), trying Docker, a native cargo, then a rustup bootstrap into
+//! `<install dir>/toolchain` (shown first, run only with consent), before deploy falls
+//! back to building here. Everything goes to `<install dir>/build/build.log`.
+//!
+//! The commands are plain lines built from the probe, so what `-v`, `--dry-run` and the
+//! consent question show is exactly what runs.
+
+use std::fmt::Write as _;
+
+use crate::{
+    artifact::{BuildWhere, Chosen, Payload},
+    deploy::{DeployOptions, Progress, script_error},
+    err,
+    error::Result,
+    remote::{PRELUDE, Probe, quote, status},
+    source::Bundle,
+    ssh::{Session, random_hex},
+    target::{Platform, Target},
+};
+
+/// One way to build on the host, in the SPEC order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Docker,
+    Cargo,
+    Bootstrap,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Docker => "docker",
+            Method::Cargo => "cargo",
+            Method::Bootstrap => "a rustup bootstrap",
+        }
+    }
+}
+
+/// What to try on this host. `--build auto` builds there only when Docker (answering:
+/// a client without its engine does not count) or cargo is already there; `--build
+/// remote` also offers the bootstrap.
+pub fn methods(mode: BuildWhere, probe: &Probe, docker_answers: bool) -> Vec<Method> {
+    let mut methods = Vec::new();
+    if mode == BuildWhere::Local {
+        return methods;
+    }
+    if docker_answers {
+        methods.push(Method::Docker);
+    }
+    if probe.cargo.is_some() {
+        methods.push(Method::Cargo);
+    }
+    if mode == BuildWhere::Remote {
+        methods.push(Method::Bootstrap);
+    }
+    methods
+}
+
+/// Does `docker info` answer on the host (an engine this account may use)?
+pub async fn docker_answers(session: &Session, probe: &Probe) -> Result<bool> {
+    if !probe.has("docker") {
+        return Ok(false);
+    }
+    let out = session
+        .run("docker info >/dev/null 2>&1 && printf 'docker=ok\n'\n")
+        .await?;
+    Ok(out.field("docker") == Some("ok"))
+}
+
+/// The image `--build remote` builds in: Alpine, so the binary is static (musl) and runs
+/// on any Linux of the same architecture.
+pub const DOCKER_IMAGE: &str = "docker.io/library/rust:1-alpine";
+
+/// rustup-init, pinned: the bootstrap refuses a download whose sha256 is not this one.
+pub const RUSTUP_VERSION: &str = "1.28.2";
+/// (os, arch, the rustup-init build to fetch, its sha256). x86_64 Linux takes the static
+/// musl build, so it runs on glibc and musl hosts alike.
+const RUSTUP_INIT: &[(&str, &str, &str, &str)] = &[
+    (
+        "linux",
+        "x86_64",
+        "x86_64-unknown-linux-musl",
+        "e6599a1c7be58a2d8eaca66a80e0dc006d87bbcf780a58b7343d6e14c1605cb2",
+    ),
+    (
+        "linux",
+        "aarch64",
+        "aarch64-unknown-linux-gnu",
+        "e3853c5a252fca15252d07cb23a1bdd9377a8c6f3efa01531109281ae47f841c",
+    ),
+    (
+        "macos",
+        "x86_64",
+        "x86_64-apple-darwin",
+        "9c331076f62b4d0edeae63d9d1c9442d5fe39b37b05025ec8d41c5ed35486496",
+    ),
+    (
+        "macos",
+        "aarch64",
+        "aarch64-apple-darwin",
+        "20ef5516c31b1ac2290084199ba77dbbcaa1406c45c1d978ca68558ef5964ef5",
+    ),
+];
+
+/// Paths on the host, all absolute (from the probe).
+pub struct Layout {
+    /// `<install dir>/build`
+    pub build: String,
+    /// The unpacked bundle: `<build>/<stem>`.
+    pub src: String,
+    pub log: String,
+    /// `<install dir>/toolchain`
+    pub toolchain: String,
+}
+
+impl Layout {
+    pub fn new(dir: &str, stem: &str) -> Layout {
+        let build = format!("{dir}/build");
+        Layout {
+            src: format!("{build}/{stem}"),
+            log: format!("{build}/build.log"),
+            toolchain: format!("{dir}/toolchain"),
+            build,
+        }
+    }
+
+    fn toolchain_cargo(&self) -> String {
+        format!("{}/cargo/bin/cargo", self.toolchain)
+    }
+}
+
+const CARGO_ARGS: &str = "build --release --locked --offline --package mlcremote --bin mlcremote";
+
+/// The exact shell lines `method` runs on this host, and where the binary will be.
+pub fn commands(method: Method, probe: &Probe, layout: &Layout) -> std::result::Result<(Vec<String>, String), String> {
+    let q = |s: &str| quote(s);
+    match method {
+        Method::Docker => {
+            let stem = layout.src.rsplit('/').next().unwrap_or_default();
+            Ok((
+                vec![format!(
+                    "docker run --rm --user \"$(id -u):$(id -g)\" -v {}:/build -w {} \
+                         -e CARGO_HOME=/build/cargo-home -e CARGO_TARGET_DIR=/build/docker-target {DOCKER_IMAGE} cargo {CARGO_ARGS}",
+                    q(&layout.build),
+                    q(&format!("/build/{stem}"))
+                )],
+                format!("{}/docker-target/release/mlcremote", layout.build),
+            ))
+        }
+        Method::Cargo => {
+            let cargo = probe.cargo.as_deref().ok_or("the probe found no cargo")?;
+            Ok((vec![cargo_line(cargo, layout)], cargo_output(layout)))
+        }
+        Method::Bootstrap => {
+            let platform = Platform::from_uname(&probe.uname)?;
+            let (build, sha) = RUSTUP_INIT
+                .iter()
+                .find(|(os, arch, _, _)| *os == platform.os && *arch == platform.arch)
+                .map(|(_, _, build, sha)| (build, sha))
+                .ok_or_else(|| format!("rustup-init has no pinned build for {} {}", platform.os, platform.arch))?;
+            let url = format!("https://static.rust-lang.org/rustup/archive/{RUSTUP_VERSION}/{build}/rustup-init");
+            let init = format!("{}/rustup-init", layout.toolchain);
+            let download = if probe.has("curl") {
+                format!("curl --proto '=https' --tlsv1.2 -fsSL -o {} {}", q(&init), q(&url))
+            } else if probe.has("wget") {
+                format!("wget -q -O {} {}", q(&init), q(&url))
+            } else {
+                return Err("neither curl nor wget is on the host to download rustup-init".into());
+            };
+            let hash = if probe.has("sha256sum") {
+                format!("sha256sum {}", q(&init))
+            } else if probe.has("shasum") {
+                format!("shasum -a 256 {}", q(&init))
+            } else {
+                return Err("neither sha256sum nor shasum is on the host to verify rustup-init".into());
+            };
+            let cargo = layout.toolchain_cargo();
+            Ok((
+                vec![
+                    format!("mkdir -p {}", q(&layout.toolchain)),
+                    download,
+                    format!("test \"$({hash} | cut -d' ' -f1)\" = {sha}"),
+                    format!("chmod 0755 {}", q(&init)),
+                    format!(
+                        "RUSTUP_HOME={} CARGO_HOME={} {} -y --no-modify-path --profile minimal --default-toolchain stable",
+                        q(&format!("{}/rustup", layout.toolchain)),
+                        q(&format!("{}/cargo", layout.toolchain)),
+                        q(&init)
+                    ),
+                    cargo_line(&cargo, layout),
+                ],
+                cargo_output(layout),
+            ))
+        }
+    }
+}
+
+/// Build with the cargo at `cargo`; the toolchain deploy bootstrapped needs its homes.
+fn cargo_line(cargo: &str, layout: &Layout) -> String {
+    let bin = cargo.rsplit_once('/').map_or("/", |(dir, _)| dir);
+    let homes = if cargo == layout.toolchain_cargo() {
+        format!(
+            "RUSTUP_HOME={} CARGO_HOME={} ",
+            quote(&format!("{}/rustup", layout.toolchain)),
+            quote(&format!("{}/cargo", layout.toolchain))
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "cd {} && PATH={}:\"$PATH\" {homes}CARGO_TARGET_DIR={} {} {CARGO_ARGS}",
+        quote(&layout.src),
+        quote(bin),
+        quote(&format!("{}/target", layout.build)),
+        quote(cargo)
+    )
+}
+
+fn cargo_output(layout: &Layout) -> String {
+    format!("{}/target/release/mlcremote", layout.build)
+}
+
+/// Put the uploaded bundle in place: a fresh source tree each time (mtimes set to now, so
+/// cargo sees what changed), the target dir kept so a rebuild is incremental, an empty log.
+fn unpack_script(layout: &Layout, upload: &str) -> String {
+    let stem = layout.src.rsplit('/').next().unwrap_or_default();
+    format!(
+        "{PRELUDE}b={b}\nup={up}\n\
+         mkdir -p \"$b\" || fail {failed} \"cannot create $b\"\n\
+         cd \"$b\" && rm -rf {stem} && gzip -dc \"$up\" | tar -xmf - || fail {failed} \"cannot unpack the source bundle in $b\"\n\
+         rm -f \"$up\"\n: >{log}\n",
+        b = quote(&layout.build),
+        up = quote(upload),
+        stem = quote(stem),
+        log = quote(&layout.log),
+        failed = status::BUILD_FAILED,
+    )
+}
+
+/// Run `lines` one by one, each echoed into the log with its output; stop at the first
+/// that fails. Then report the binary: path, sha256, size, and its own `--version`.
+fn build_script(method: Method, lines: &[String], binary: &str, layout: &Layout) -> String {
+    let mut s = format!("{PRELUDE}log={}\n", quote(&layout.log));
+    let _ = writeln!(s, "printf '== building with %s\\n' {} >>\"$log\"", quote(method.name()));
+    for line in lines {
+        let _ = writeln!(
+            s,
+            "printf '+ %s\\n' {shown} >>\"$log\"\n{{ {line}\n}} >>\"$log\" 2>&1 </dev/null || fail {failed} {why}",
+            shown = quote(line),
+            failed = status::BUILD_FAILED,
+            why = quote(&format!("building with {} failed", method.name())),
+        );
+    }
+    let _ = write!(
+        s,
+        "bin={bin}\n[ -x \"$bin\" ] || fail {failed} \"the build left no binary at $bin\"\n\
+         printf 'binary=%s\\n' \"$bin\"\nprintf 'sha256=%s\\n' \"$(mlcr_sha256 \"$bin\")\"\n\
+         printf 'size=%s\\n' \"$(wc -c <\"$bin\" | tr -d ' ')\"\n\
+         printf 'version=%s\\n' \"$(\"$bin\" --version 2>>\"$log\" | head -n 1)\"\n",
+        bin = quote(binary),
+        failed = status::BUILD_FAILED,
+    );
+    s
+}
+
+/// The target a built binary says it is: `mlcremote 0.1.0 (x86_64-unknown-linux-gnu, commit abc)`.
+pub fn target_of(version: &str) -> Option<Target> {
+    let inner = version.split_once('(')?.1;
+    Target::get(inner.split([',', ')']).next()?.trim())
+}
+
+/// Build on the host under the deploy lock. `Ok(Err(reasons))` when every way failed or
+/// was declined: deploy then builds here.
+pub async fn build(
+    session: &Session,
+    probe: &Probe,
+    methods: &[Method],
+    options: &DeployOptions,
+    bundle: &Bundle,
+    ui: &dyn Progress,
+) -> Result<std::result::Result<Chosen, Vec<String>>> {
+    let host = session.destination.to_string();
+    let layout = Layout::new(&probe.dir, &bundle.stem);
+    let upload = format!("{}/.mlcremote.upload-{}", probe.dir, random_hex(6));
+    session.upload(&bundle.data, &upload, |_| {}).await?;
+    let out = session.run(&unpack_script(&layout, &upload)).await?;
+    if out.status != 0 {
+        return Err(script_error(&out, &probe.dir));
+    }
+
+    let mut reasons = Vec::new();
+    for &method in methods {
+        let (lines, binary) = match commands(method, probe, &layout) {
+            Ok(planned) => planned,
+            Err(why) => {
+                reasons.push(format!("{}: {why}", method.name()));
+                continue;
+            }
+        };
+        if method == Method::Bootstrap && !consented(&host, &lines, &layout, options, ui) {
+            reasons.push(format!("{}: not confirmed (pass --yes to allow it)", method.name()));
+            continue;
+        }
+        ui.note(
+            &host,
+            &format!("building on the host with {} (log: {})", method.name(), layout.log),
+        );
+        let out = session.run(&build_script(method, &lines, &binary, &layout)).await?;
+        let version = out.field("version").unwrap_or_default().to_string();
+        let target = target_of(&version);
+        let platform = Platform::from_uname(&probe.uname).map_err(|e| err!(Artifact, "{e}"))?;
+        let size = out.field("size").and_then(|s| s.parse().ok());
+        let sha256 = out.field("sha256").filter(|s| s.len() == 64);
+        let failure = match (out.status, target, size, sha256) {
+            (0, Some(target), Some(size), Some(sha256)) if platform.targets().contains(&target) => {
+                return Ok(Ok(Chosen {
+                    target,
+                    sha256: sha256.into(),
+                    size,
+                    payload: Payload::OnHost(binary),
+                    origin: format!("built on {host} with {}", method.name()),
+                }));
+            }
+            (0, _, _, _) => format!("the build made a binary that says {version:?}"),
+            _ => out.field("error").unwrap_or("the build failed").to_string(),
+        };
+        let tail = session.run(&crate::remote::tail_script(&layout.log, 100)).await?;
+        ui.note(
+            &host,
+            &format!("{failure}; last lines of {}:\n{}", layout.log, tail.stdout.trim_end()),
+        );
+        reasons.push(format!("{}: {failure} (see {})", method.name(), layout.log));
+    }
+    Ok(Err(reasons))
+}
+
+/// The bootstrap installs a toolchain on someone's host: show the exact commands, and
+/// go ahead only with `--yes` or a "yes" at the terminal.
+fn consented(host: &str, lines: &[String], layout: &Layout, options: &DeployOptions, ui: &dyn Progress) -> bool {
+    let shown: String = lines.iter().map(|l| format!("  {l}\n")).collect();
+    ui.note(
+        host,
+        &format!(
+            "no Docker or cargo here; a Rust toolchain (rustup {RUSTUP_VERSION}, minimal profile) can be installed \
+             into {} with:\n{shown}",
+            layout.toolchain
+        ),
+    );
+    options.yes || ui.ask(&format!("[{host}] run these commands on the host?"))
+}
+
+/// What `--dry-run` prints for a build on the host.
+pub fn plan(probe: &Probe, methods: &[Method], stem: &str) -> String {
+    let layout = Layout::new(&probe.dir, stem);
+    let mut s = format!(
+        "  build     upload the source bundle to {}, then try in order (log: {}):\n",
+        layout.build, layout.log
+    );
+    for &method in methods {
+        match commands(method, probe, &layout) {
+            Ok((lines, _)) => {
+                let consent = if method == Method::Bootstrap {
+                    " (asks first; --yes consents)"
+                } else {
+                    ""
+                };
+                let _ = writeln!(s, "    {}{consent}:", method.name());
+                for line in lines {
+                    let _ = writeln!(s, "      {line}");
+                }
+            }
+            Err(why) => {
+                let _ = writeln!(s, "    {}: not possible: {why}", method.name());
+            }
+        }
+    }
+    s.push_str("    else build here and upload\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(tools: &[&str], cargo: Option<&str>) -> Probe {
+        Probe {
+            uname: "Linux x86_64".into(),
+            dir: "/home/ann/.mlcremote".into(),
+            tools: tools.iter().map(|t| t.to_string()).collect(),
+            cargo: cargo.map(str::to_owned),
+            ..Probe::default()
+        }
+    }
+
+    #[test]
+    fn the_spec_order_and_auto_only_where_a_toolchain_is() {
+        let all = probe(&["docker"], Some("/usr/bin/cargo"));
+        assert_eq!(
+            methods(BuildWhere::Remote, &all, true),
+            [Method::Docker, Method::Cargo, Method::Bootstrap]
+        );
+        assert_eq!(methods(BuildWhere::Auto, &all, true), [Method::Docker, Method::Cargo]);
+        assert_eq!(methods(BuildWhere::Auto, &all, false), [Method::Cargo]);
+        let bare = probe(&["curl", "sha256sum", "docker"], None);
+        assert_eq!(methods(BuildWhere::Remote, &bare, false), [Method::Bootstrap]);
+        assert!(methods(BuildWhere::Auto, &bare, false).is_empty(), "auto builds here");
+        assert!(methods(BuildWhere::Local, &all, true).is_empty());
+    }
+
+    #[test]
+    fn docker_builds_the_bundle_offline_in_a_static_image_as_the_user() {
+        let layout = Layout::new("/home/ann/.mlcremote", "mlcremote-0.1.0-src");
+        let (lines, binary) = commands(Method::Docker, &probe(&["docker"], None), &layout).unwrap();
+        assert_eq!(
+            lines,
+            [
+                "docker run --rm --user \"$(id -u):$(id -g)\" -v '/home/ann/.mlcremote/build':/build \
+                 -w '/build/mlcremote-0.1.0-src' -e CARGO_HOME=/build/cargo-home -e CARGO_TARGET_DIR=/build/docker-target \
+                 docker.io/library/rust:1-alpine cargo build --release --locked --offline --package mlcremote --bin mlcremote"
+            ]
+        );
+        assert_eq!(binary, "/home/ann/.mlcremote/build/docker-target/release/mlcremote");
+    }
+
+    #[test]
+    fn the_bootstrap_pins_and_verifies_rustup_init_and_stays_in_the_install_dir() {
+        let layout = Layout::new("/home/ann/.mlcremote", "mlcremote-0.1.0-src");
+        let (lines, binary) = commands(Method::Bootstrap, &probe(&["curl", "sha256sum"], None), &layout).unwrap();
+        let t = "/home/ann/.mlcremote/toolchain";
+        assert_eq!(
+            lines,
+            [
+                format!("mkdir -p '{t}'"),
+                format!(
+                    "curl --proto '=https' --tlsv1.2 -fsSL -o '{t}/rustup-init' \
+                     'https://static.rust-lang.org/rustup/archive/1.28.2/x86_64-unknown-linux-musl/rustup-init'"
+                ),
+                format!(
+                    "test \"$(sha256sum '{t}/rustup-init' | cut -d' ' -f1)\" = \
+                     e6599a1c7be58a2d8eaca66a80e0dc006d87bbcf780a58b7343d6e14c1605cb2"
+                ),
+                format!("chmod 0755 '{t}/rustup-init'"),
+                format!(
+                    "RUSTUP_HOME='{t}/rustup' CARGO_HOME='{t}/cargo' '{t}/rustup-init' -y --no-modify-path \
+                     --profile minimal --default-toolchain stable"
+                ),
+                format!(
+                    "cd '/home/ann/.mlcremote/build/mlcremote-0.1.0-src' && PATH='{t}/cargo/bin':\"$PATH\" \
+                     RUSTUP_HOME='{t}/rustup' CARGO_HOME='{t}/cargo' CARGO_TARGET_DIR='/home/ann/.mlcremote/build/target' \
+                     '{t}/cargo/bin/cargo' build --release --locked --offline --package mlcremote --bin mlcremote"
+                ),
+            ]
+        );
+        assert_eq!(binary, "/home/ann/.mlcremote/build/target/release/mlcremote");
+
+        let wget = commands(Method::Bootstrap, &probe(&["wget", "shasum"], None), &layout)
+            .unwrap()
+            .0;
+        assert!(wget[1].starts_with("wget -q -O ") && wget[2].contains("shasum -a 256 "));
+        let neither = commands(Method::Bootstrap, &probe(&["sha256sum"], None), &layout).unwrap_err();
+        assert!(neither.contains("curl nor wget"), "{neither}");
+        let unverifiable = commands(Method::Bootstrap, &probe(&["curl"], None), &layout).unwrap_err();
+        assert!(unverifiable.contains("sha256sum nor shasum"), "{unverifiable}");
+    }
+
+    #[test]
+    fn a_users_own_cargo_runs_with_its_own_homes() {
+        let layout = Layout::new("/home/ann/.mlcremote", "mlcremote-0.1.0-src");
+        let (lines, _) = commands(Method::Cargo, &probe(&[], Some("/home/ann/.cargo/bin/cargo")), &layout).unwrap();
+        assert_eq!(
+            lines,
+            [
+                "cd '/home/ann/.mlcremote/build/mlcremote-0.1.0-src' && PATH='/home/ann/.cargo/bin':\"$PATH\" \
+              CARGO_TARGET_DIR='/home/ann/.mlcremote/build/target' '/home/ann/.cargo/bin/cargo' build --release \
+              --locked --offline --package mlcremote --bin mlcremote"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_target_comes_from_the_binarys_own_version_line() {
+        assert_eq!(
+            target_of("mlcremote 0.1.0 (x86_64-unknown-linux-gnu, commit 7d8bb1f)").map(|t| t.triple),
+            Some("x86_64-unknown-linux-gnu")
+        );
+        assert_eq!(target_of("mlcremote 0.1.0"), None);
+        assert_eq!(target_of("mlcremote 0.1.0 (sparc-sun-solaris, commit x)"), None);
+    }
+}

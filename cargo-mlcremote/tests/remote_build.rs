@@ -1,0 +1,237 @@
+//! `deploy --build remote|auto` against a real sshd: the host's own cargo builds the
+//! uploaded source bundle offline; where the host has no way to build, deploy says what
+//! it would run, asks, and falls back to building here.
+
+mod common;
+
+use std::{fs, os::unix::fs::PermissionsExt, process::Command};
+
+use common::{Client, report, text};
+use harness::Sshd;
+
+fn git_head() -> String {
+    harness::output(
+        "git",
+        &[
+            "-C",
+            &harness::workspace_root().to_string_lossy(),
+            "rev-parse",
+            "--short=7",
+            "HEAD",
+        ],
+    )
+    .unwrap()
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn the_hosts_own_cargo_builds_the_bundle_and_the_server_is_healthy() {
+    let sshd = Sshd::start().unwrap();
+    // The account the tests run as has cargo where rustup puts it (~/.cargo/bin), which
+    // is not on PATH in a non-login SSH session: the probe must find it there.
+    let user = sshd.own_account().unwrap();
+    let cargo = user.home.join(".cargo/bin/cargo");
+    assert!(
+        cargo.is_file(),
+        "this test needs rustup's cargo at {} (install Rust with rustup)",
+        cargo.display()
+    );
+    let client = Client::new();
+    let dir = user.mlcremote_dir();
+
+    // auto builds on a host that has cargo: the plan says so (a dry run builds nothing).
+    let out = client.deploy_building(&sshd, &user, &["--build", "auto", "--dry-run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stderr.contains("upload the source bundle") && stderr.contains("    cargo:\n"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("rustup-init"),
+        "auto never offers the bootstrap: {stderr}"
+    );
+    assert!(!dir.join("build").exists(), "a dry run changes nothing");
+
+    let out = client.deploy_building(&sshd, &user, &["--build", "remote", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report = report(&out);
+    let host_triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    assert_eq!(report["target"], host_triple.as_str(), "{report}");
+    assert_eq!(report["health"]["status"], "ok", "{report}");
+    assert_eq!(report["health"]["target"], host_triple.as_str(), "{report}");
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(
+        steps,
+        ["connect", "probe", "lock", "build", "copy", "install+start", "health"]
+    );
+
+    // What runs is what the host built, and it says which commit it was built from.
+    let built = dir.join("build/target/release/mlcremote");
+    let installed = dir.join("mlcremote");
+    assert_eq!(fs::read(&built).unwrap(), fs::read(&installed).unwrap());
+    let version = harness::output(&installed, &["--version"]).unwrap();
+    assert!(
+        version.contains(&format!("({host_triple}, commit {})", git_head())),
+        "{version}"
+    );
+    let log = fs::read_to_string(dir.join("build/build.log")).unwrap();
+    assert!(log.contains("== building with cargo"), "{log}");
+    assert!(
+        log.contains(&format!("'{}' build --release --locked --offline", cargo.display())),
+        "{log}"
+    );
+    assert!(log.contains("Finished"), "{log}");
+    let pid = common::server_json(&user)["pid"].as_u64().unwrap();
+    assert!(common::pid_alive(pid));
+    harness::kill_server(&dir.join("server.json"));
+}
+
+/// An sshd that reads `~/.ssh/environment`, so an account can have its own PATH.
+fn sshd_with_user_environment() -> Sshd {
+    Sshd::start_with(harness::Daemon::OpenSsh, "PermitUserEnvironment yes\n").unwrap()
+}
+
+#[test]
+fn docker_is_tried_first_the_bootstrap_is_only_shown_and_the_build_falls_back_here() {
+    harness::require("cargo-zigbuild", "cargo-zigbuild (pip install cargo-zigbuild)").unwrap();
+    assert!(
+        harness::is_root(),
+        "this test needs root: it gives a throwaway account its own PATH"
+    );
+    let sshd = sshd_with_user_environment();
+    let user = sshd.user().unwrap();
+    // No Docker engine runs here, so the account's `docker` is a stand-in that answers
+    // `info`, writes down each call's arguments, and fails `run` as an engine that cannot
+    // pull would. What is tested is that deploy finds Docker, what it asks Docker to do,
+    // and what happens when that fails.
+    let bin = user.home.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    fs::write(
+        bin.join("docker"),
+        "#!/bin/sh\nfor a in \"$@\"; do printf '[%s]' \"$a\"; done >>\"$HOME/docker-calls\"\necho >>\"$HOME/docker-calls\"\n\
+         [ \"$1\" = info ] && exit 0\necho 'docker: cannot pull rust:1-alpine (no engine in this test)' >&2\nexit 125\n",
+    )
+    .unwrap();
+    fs::set_permissions(bin.join("docker"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(
+        user.home.join(".ssh/environment"),
+        format!("PATH={}:/usr/local/bin:/usr/bin:/bin\n", bin.display()),
+    )
+    .unwrap();
+    let chown = Command::new("chown")
+        .args(["-R", &format!("{0}:{0}", user.name)])
+        .arg(&user.home)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+
+    let client = Client::new();
+    let out = client.deploy_building(&sshd, &user, &["--build", "remote"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let dir = user.home.join(".mlcremote");
+    let build = dir.join("build");
+    let calls = fs::read_to_string(user.home.join("docker-calls")).unwrap();
+    let uid = harness::output("id", &["-u", &user.name]).unwrap();
+    let gid = harness::output("id", &["-g", &user.name]).unwrap();
+    assert_eq!(
+        calls,
+        format!(
+            "[info]\n[run][--rm][--user][{}:{}][-v][{}:/build][-w][/build/mlcremote-{}-src][-e][CARGO_HOME=/build/cargo-home]\
+             [-e][CARGO_TARGET_DIR=/build/docker-target][docker.io/library/rust:1-alpine][cargo][build][--release]\
+             [--locked][--offline][--package][mlcremote][--bin][mlcremote]\n",
+            uid.trim(),
+            gid.trim(),
+            build.display(),
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    // The failed build's log is shown, the bootstrap's exact commands are shown and not
+    // run, and the build falls back to this machine.
+    assert!(stderr.contains("building with docker failed"), "{stderr}");
+    assert!(stderr.contains("cannot pull rust:1-alpine"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "curl --proto '=https' --tlsv1.2 -fsSL -o '{}/toolchain/rustup-init'",
+            dir.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not confirmed (pass --yes to allow it)"), "{stderr}");
+    assert!(stderr.contains("building here"), "{stderr}");
+    assert!(
+        !dir.join("toolchain").exists(),
+        "nothing may be downloaded without consent"
+    );
+    let log = fs::read_to_string(build.join("build.log")).unwrap();
+    assert!(log.contains("+ docker run --rm"), "{log}");
+    assert!(
+        build
+            .join(format!("mlcremote-{}-src/Cargo.lock", env!("CARGO_PKG_VERSION")))
+            .is_file()
+    );
+
+    // Built here: the static musl build, as for `--build local`.
+    let musl = harness::workspace_root().join(format!(
+        "target/{}-unknown-linux-musl/release/mlcremote",
+        std::env::consts::ARCH
+    ));
+    assert_eq!(fs::read(musl).unwrap(), fs::read(dir.join("mlcremote")).unwrap());
+    assert_eq!(
+        common::server_json(&user)["target"],
+        format!("{}-unknown-linux-musl", std::env::consts::ARCH)
+    );
+}
+
+#[test]
+fn auto_builds_here_when_the_host_has_no_toolchain_and_dry_run_shows_the_remote_plan() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+
+    // --dry-run of a remote build: the commands for each way, nothing uploaded or built.
+    let out = client.deploy_building(&sshd, &user, &["--build", "remote", "--dry-run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stderr.contains("a rustup bootstrap (asks first; --yes consents):"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("rustup-init' -y --no-modify-path --profile minimal"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("docker run"), "docker does not answer here: {stderr}");
+    assert!(stderr.contains("else build here and upload"), "{stderr}");
+    assert!(
+        !user.mlcremote_dir().join("build").exists(),
+        "a dry run changes nothing"
+    );
+
+    // auto on a host with neither Docker nor cargo builds here (the plan names the binary).
+    harness::require("cargo-zigbuild", "cargo-zigbuild (pip install cargo-zigbuild)").unwrap();
+    let out = client.deploy_building(&sshd, &user, &["--build", "auto", "--dry-run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}", text(&out));
+    let musl = format!("target/{}-unknown-linux-musl/release/mlcremote", std::env::consts::ARCH);
+    assert!(
+        stderr.contains(&format!(
+            "artifact  {}",
+            harness::workspace_root().join(&musl).display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("upload the source bundle"), "{stderr}");
+    assert!(
+        !user.mlcremote_dir().join("build").exists(),
+        "a dry run changes nothing"
+    );
+}
