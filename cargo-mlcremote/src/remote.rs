@@ -59,6 +59,8 @@ done
 for c in "$(command -v cargo 2>/dev/null)" "$HOME/.cargo/bin/cargo" "$d/toolchain/cargo/bin/cargo"; do
   if [ -n "$c" ] && [ -x "$c" ]; then printf 'cargo=%s\n' "$c"; break; fi
 done
+if getconf GNU_LIBC_VERSION >/dev/null 2>&1; then printf 'libc=gnu\n'
+elif ls /lib/ld-musl-* >/dev/null 2>&1; then printf 'libc=musl\n'; fi
 p="$d"; while [ ! -d "$p" ] && [ "$p" != / ]; do p=$(dirname "$p"); done
 printf 'free_kb=%s\n' "$(df -Pk "$p" 2>/dev/null | awk 'NR==2 {print $4}')"
 if [ -f "$d/mlcremote" ]; then
@@ -89,6 +91,8 @@ pub struct Probe {
     pub tools: Vec<String>,
     /// The absolute path of a cargo the remote build can use.
     pub cargo: Option<String>,
+    /// Linux only: `gnu` (glibc) or `musl`, where the probe could tell.
+    pub libc: Option<String>,
     pub free_kb: Option<u64>,
     pub installed_sha256: Option<String>,
     pub installed_version: Option<String>,
@@ -143,6 +147,7 @@ impl Probe {
                 "shell" => probe.shell = value.into(),
                 "tool" => probe.tools.push(value.into()),
                 "cargo" => probe.cargo = Some(value.into()).filter(|c: &String| c.starts_with('/')),
+                "libc" => probe.libc = Some(value.into()),
                 "free_kb" => probe.free_kb = value.parse().ok(),
                 "installed_sha256" => probe.installed_sha256 = Some(value.into()).filter(|v: &String| v.len() == 64),
                 "installed_version" => probe.installed_version = Some(value.into()).filter(|v: &String| !v.is_empty()),

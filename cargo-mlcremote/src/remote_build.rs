@@ -75,7 +75,9 @@ pub const DOCKER_IMAGE: &str = "docker.io/library/rust:1-alpine";
 /// rustup-init, pinned: the bootstrap refuses a download whose sha256 is not this one.
 pub const RUSTUP_VERSION: &str = "1.28.2";
 /// (os, arch, the rustup-init build to fetch, its sha256). x86_64 Linux takes the static
-/// musl build, so it runs on glibc and musl hosts alike.
+/// musl build, so it runs on glibc and musl hosts alike; `--default-host` then picks the
+/// toolchain for the host's libc (stable musl-hosted toolchains have at times shipped
+/// without cargo, found by running this bootstrap for real).
 const RUSTUP_INIT: &[(&str, &str, &str, &str)] = &[
     (
         "linux",
@@ -175,6 +177,11 @@ pub fn commands(method: Method, probe: &Probe, layout: &Layout) -> std::result::
             } else {
                 return Err("neither sha256sum nor shasum is on the host to verify rustup-init".into());
             };
+            let host = match (platform.os.as_str(), probe.libc.as_deref()) {
+                ("linux", Some("musl")) => format!(" --default-host {}-unknown-linux-musl", platform.arch),
+                ("linux", _) => format!(" --default-host {}-unknown-linux-gnu", platform.arch),
+                _ => String::new(),
+            };
             let cargo = layout.toolchain_cargo();
             Ok((
                 vec![
@@ -183,7 +190,7 @@ pub fn commands(method: Method, probe: &Probe, layout: &Layout) -> std::result::
                     format!("test \"$({hash} | cut -d' ' -f1)\" = {sha}"),
                     format!("chmod 0755 {}", q(&init)),
                     format!(
-                        "RUSTUP_HOME={} CARGO_HOME={} {} -y --no-modify-path --profile minimal --default-toolchain stable",
+                        "RUSTUP_HOME={} CARGO_HOME={} {} -y --no-modify-path --profile minimal --default-toolchain stable{host}",
                         q(&format!("{}/rustup", layout.toolchain)),
                         q(&format!("{}/cargo", layout.toolchain)),
                         q(&init)
@@ -443,7 +450,7 @@ mod tests {
                 format!("chmod 0755 '{t}/rustup-init'"),
                 format!(
                     "RUSTUP_HOME='{t}/rustup' CARGO_HOME='{t}/cargo' '{t}/rustup-init' -y --no-modify-path \
-                     --profile minimal --default-toolchain stable"
+                     --profile minimal --default-toolchain stable --default-host x86_64-unknown-linux-gnu"
                 ),
                 format!(
                     "cd '/home/ann/.mlcremote/build/mlcremote-0.1.0-src' && PATH='{t}/cargo/bin':\"$PATH\" \
@@ -454,6 +461,16 @@ mod tests {
         );
         assert_eq!(binary, "/home/ann/.mlcremote/build/target/release/mlcremote");
 
+        let alpine = Probe {
+            libc: Some("musl".into()),
+            ..probe(&["curl", "sha256sum"], None)
+        };
+        let lines = commands(Method::Bootstrap, &alpine, &layout).unwrap().0;
+        assert!(
+            lines[4].ends_with(" --default-host x86_64-unknown-linux-musl"),
+            "{}",
+            lines[4]
+        );
         let wget = commands(Method::Bootstrap, &probe(&["wget", "shasum"], None), &layout)
             .unwrap()
             .0;

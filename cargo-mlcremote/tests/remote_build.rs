@@ -235,3 +235,58 @@ fn auto_builds_here_when_the_host_has_no_toolchain_and_dry_run_shows_the_remote_
         "a dry run changes nothing"
     );
 }
+
+#[test]
+fn with_yes_an_account_without_rust_gets_a_verified_toolchain_and_a_healthy_server() {
+    harness::require("curl", "curl").unwrap();
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    assert!(
+        harness::is_root(),
+        "this test needs root: it deploys into a throwaway account without Rust"
+    );
+    let client = Client::new();
+
+    // Without --yes and with nobody at a terminal, --build remote shows the commands and
+    // builds here instead (the fallback itself is tested above); with --yes it runs them.
+    let out = client.deploy_building(&sshd, &user, &["--build", "remote", "--yes", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report = report(&out);
+    let dir = user.home.join(".mlcremote");
+    let toolchain = dir.join("toolchain");
+    let log = fs::read_to_string(dir.join("build/build.log")).unwrap();
+    assert!(log.contains("== building with a rustup bootstrap"), "{log}");
+    assert!(
+        log.contains("rustup-init' -y --no-modify-path --profile minimal"),
+        "{log}"
+    );
+    assert!(toolchain.join("cargo/bin/cargo").is_file(), "{log}");
+    assert!(
+        !user.home.join(".cargo").exists() && !user.home.join(".rustup").exists(),
+        "all of it stays in the install dir"
+    );
+    let rustup_init = fs::read(toolchain.join("rustup-init")).unwrap_or_else(|e| panic!("{e}: {log}\n{}", text(&out)));
+    assert_eq!(
+        mlcremote_client::checksum::sha256_hex(&rustup_init),
+        "e6599a1c7be58a2d8eaca66a80e0dc006d87bbcf780a58b7343d6e14c1605cb2"
+    );
+    // rustup-init for x86_64 Linux is the static musl build; the toolchain it installs
+    // is for the host's libc (glibc here).
+    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    assert_eq!(report["target"], triple.as_str(), "{report}");
+    assert_eq!(report["health"]["status"], "ok", "{report}");
+    let built = fs::read(dir.join("build/target/release/mlcremote")).unwrap_or_else(|e| panic!("{e}: {log}"));
+    assert_eq!(built, fs::read(dir.join("mlcremote")).unwrap());
+
+    // The next deploy finds that toolchain: a plain cargo build, nothing downloaded.
+    let out = client.deploy_building(&sshd, &user, &["--build", "auto", "--dry-run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stderr.contains(&format!(
+            "'{}' build --release",
+            toolchain.join("cargo/bin/cargo").display()
+        )),
+        "{stderr}"
+    );
+}
