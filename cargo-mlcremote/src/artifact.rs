@@ -68,8 +68,10 @@ impl Chosen {
     }
 }
 
-/// Pick and verify the binary for `platform` (SPEC §6 step 3).
-pub fn choose(source: &Source, platform: &Platform) -> Result<Chosen> {
+/// Pick and verify the binary for `platform` (SPEC §6 step 3). `download(done, total)`
+/// follows a release download. `Source::Build` builds here: building on the host is
+/// deploy's part ([`crate::remote_build`]).
+pub fn choose(source: &Source, platform: &Platform, download: &mut dyn FnMut(u64, u64)) -> Result<Chosen> {
     let candidates = platform.targets();
     let wanted = candidates.iter().map(|t| t.triple).collect::<Vec<_>>().join(" or ");
     match source {
@@ -96,14 +98,12 @@ pub fn choose(source: &Source, platform: &Platform) -> Result<Chosen> {
             ))
         }
         Source::Release(release) => {
-            let (target, path) = release.fetch(&candidates, |_, _| {})?;
-            choose(
-                &Source::Artifact(path),
-                &Platform {
-                    os: target.os.into(),
-                    arch: target.arch.into(),
-                },
-            )
+            let (target, path) = release.fetch(&candidates, download)?;
+            let platform = Platform {
+                os: target.os.into(),
+                arch: target.arch.into(),
+            };
+            choose(&Source::Artifact(path), &platform, &mut |_, _| {})
         }
         Source::Artifact(path) => {
             verify_beside(path)?;

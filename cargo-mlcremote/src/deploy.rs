@@ -53,7 +53,8 @@ pub struct RunCache {
 type ChosenByPlatform = Vec<(Platform, Arc<Chosen>)>;
 
 impl RunCache {
-    async fn get(&self, source: &Source, platform: &Platform) -> Result<Arc<Chosen>> {
+    /// `host` and `ui` show a download's progress, on the bar of the host that asked first.
+    async fn get(&self, source: &Source, platform: &Platform, host: &str, ui: &dyn Progress) -> Result<Arc<Chosen>> {
         // Held while choosing, so hosts that arrive together wait for one choice.
         let mut cache = self.chosen.lock().await;
         if let Some((_, chosen)) = cache.iter().find(|(p, _)| p == platform) {
@@ -61,7 +62,18 @@ impl RunCache {
         }
         // Choosing may download or build: keep that off the async workers.
         let (source, on) = (source.clone(), platform.clone());
-        let chosen = tokio::task::spawn_blocking(move || artifact::choose(&source, &on))
+        let (tx, mut rx) = tokio::sync::watch::channel((0, 0));
+        let task = tokio::task::spawn_blocking(move || {
+            artifact::choose(&source, &on, &mut |done, total| {
+                let _ = tx.send((done, total));
+            })
+        });
+        // Ends when the chooser is done and drops its sender.
+        while rx.changed().await.is_ok() {
+            let (done, total) = *rx.borrow_and_update();
+            ui.download(host, done, total);
+        }
+        let chosen = task
             .await
             .map_err(|e| err!(Other, "choosing the artifact crashed: {e}"))??;
         let chosen = Arc::new(chosen);
@@ -136,6 +148,8 @@ pub struct Step {
 pub trait Progress: Send + Sync {
     fn step(&self, host: &str, step: &str, took: Duration);
     fn upload(&self, _host: &str, _sent: u64, _total: u64) {}
+    /// A release archive coming in (`total` 0 when the server did not say).
+    fn download(&self, _host: &str, _done: u64, _total: u64) {}
     /// Something to read on the way: a fallback taken, a failed build's log.
     fn note(&self, host: &str, message: &str) {
         eprintln!("[{host}] {message}");
@@ -216,7 +230,11 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
     }
 
     // 3. Choose the artifact (once per platform in a multi-host run).
-    let chosen = options.cache.get(&options.source, &platform).await?;
+    let host = session.destination.to_string();
+    let chosen = options
+        .cache
+        .get(&options.source, &platform, &host, steps.progress)
+        .await?;
     let chosen = chosen.as_ref();
     steps.done("choose");
     let mut report = Report::new(session, &probe, chosen.target.triple);
@@ -302,7 +320,10 @@ async fn build_and_install(
                 &host,
                 &format!("cannot build on the host ({}); building here", reasons.join("; ")),
             );
-            let local = options.cache.get(&Source::Build(BuildWhere::Local), platform).await;
+            let local = options
+                .cache
+                .get(&Source::Build(BuildWhere::Local), platform, &host, steps.progress)
+                .await;
             local.map_err(|e| {
                 let detail = format!("building on the host: {}", reasons.join("; "));
                 let detail = match e.detail.clone() {

@@ -568,7 +568,7 @@ async fn run_deploy(args: DeployArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// A spinner per host on a terminal, turned into a byte bar while uploading.
+/// A spinner per host on a terminal, turned into a byte bar while downloading or uploading.
 #[derive(Default)]
 struct Bars {
     multi: indicatif::MultiProgress,
@@ -591,6 +591,22 @@ impl Bars {
         bar
     }
 
+    /// A byte count against a bar on the host's line.
+    fn transfer(&self, host: &str, what: &str, done: u64, total: u64) {
+        let bar = self.bar(host);
+        let total = total.max(done);
+        if bar.length() != Some(total) || bar.message() != what {
+            let template =
+                format!("{{spinner}} {{prefix}} {what} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{bytes_per_sec}}");
+            bar.set_length(total);
+            bar.set_message(what.to_string());
+            if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+        }
+        bar.set_position(done);
+    }
+
     fn clear(&self) {
         for (_, bar) in self.bars.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             bar.finish_and_clear();
@@ -608,15 +624,11 @@ impl Progress for Bars {
     }
 
     fn upload(&self, host: &str, sent: u64, total: u64) {
-        let bar = self.bar(host);
-        if bar.length() != Some(total) {
-            let template = "{spinner} {prefix} uploading [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}";
-            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-                bar.set_style(style.progress_chars("=> "));
-            }
-            bar.set_length(total);
-        }
-        bar.set_position(sent);
+        self.transfer(host, "uploading", sent, total);
+    }
+
+    fn download(&self, host: &str, done: u64, total: u64) {
+        self.transfer(host, "downloading", done, total);
     }
 
     fn note(&self, host: &str, message: &str) {

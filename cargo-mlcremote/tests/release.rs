@@ -131,6 +131,27 @@ fn a_release_is_downloaded_verified_cached_and_reused_offline() {
 }
 
 #[test]
+fn a_terminal_sees_the_download_progress() {
+    let root = tempfile::tempdir().unwrap();
+    publish(root.path());
+    let http = HttpServer::serve(root.path());
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let mut args = vec!["deploy".to_string()];
+    args.extend(common::connection_args(&sshd, &user));
+    args.extend(["--release", "v0.1.0", "--repo", "acme/mlcremote", "--base-url"].map(String::from));
+    args.push(http.base_url());
+    let out = Client::new().on_a_terminal(&args, "");
+    assert!(out.status.success(), "{}", text(&out));
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        screen.contains("downloading ["),
+        "no download progress on a terminal: {screen}"
+    );
+    assert!(screen.contains("installed mlcremote"), "{screen}");
+}
+
+#[test]
 fn a_tampered_release_archive_is_refused_with_exit_6_and_nothing_installed() {
     let root = tempfile::tempdir().unwrap();
     let dir = publish(root.path());
