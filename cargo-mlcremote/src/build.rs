@@ -119,10 +119,17 @@ pub fn build(workspace: &Path, builder: Builder, triple: &str) -> Result<PathBuf
 
 /// The mlcremote source tree this command runs in (a workspace with a `mlcremote` package).
 pub fn workspace() -> Result<PathBuf, String> {
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .no_deps()
-        .exec()
-        .map_err(|e| format!("--build needs the mlcremote source: run it inside the repository ({e})"))?;
+    let metadata = cargo_metadata::MetadataCommand::new().no_deps().exec().map_err(|e| {
+        // cargo's own last line says why (no Cargo.toml here or above, usually).
+        let said = e.to_string();
+        let why = said
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim_start_matches("error: ");
+        format!("--build needs the mlcremote source: run it inside the repository ({why})")
+    })?;
     if !metadata.packages.iter().any(|p| p.name.as_str() == "mlcremote") {
         return Err("--build needs the mlcremote source: run it inside the mlcremote repository".into());
     }

@@ -85,15 +85,12 @@ impl RunCache {
     async fn bundle(&self) -> Result<Arc<Bundle>> {
         let made = self.bundle.get_or_try_init(|| async {
             let bundle = tokio::task::spawn_blocking(|| {
-                let workspace = crate::build::workspace()?;
+                let workspace = crate::build::workspace().map_err(|e| err!(Usage, "{e}"))?;
                 crate::source::bundle(&workspace, 0)
+                    .map_err(|e| err!(Artifact, "cannot make the source bundle for the remote build: {e}"))
             });
             match bundle.await {
-                Ok(Ok(bundle)) => Ok(Arc::new(bundle)),
-                Ok(Err(e)) => Err(err!(
-                    Artifact,
-                    "cannot make the source bundle for the remote build: {e}"
-                )),
+                Ok(bundle) => Ok(Arc::new(bundle?)),
                 Err(e) => Err(err!(Other, "making the source bundle crashed: {e}")),
             }
         });
@@ -286,6 +283,9 @@ async fn build_on_host(
         let artifact = remote_build::plan(&probe, on_host, &crate::source::stem());
         return Ok(planned(session, &probe, &artifact, &methods, options, steps, report));
     }
+    let on = (platform, on_host);
+    // The bundle first: without it there is nothing to build, and nothing to lock for.
+    let bundle = options.cache.bundle().await?;
     let dir = probe.dir.clone();
     let (held, waited) = lock(session, &dir, options).await?;
     steps.done("lock");
@@ -294,7 +294,7 @@ async fn build_on_host(
         false => Ok(probe),
     };
     let result = match probe {
-        Ok(probe) => build_and_install(session, &probe, platform, on_host, &methods, options, steps).await,
+        Ok(probe) => build_and_install(session, &probe, on, &methods, &bundle, options, steps).await,
         Err(e) => Err(e),
     };
     unlock(session, &dir, held).await;
@@ -304,14 +304,13 @@ async fn build_on_host(
 async fn build_and_install(
     session: &Session,
     probe: &Probe,
-    platform: &Platform,
-    on_host: &[remote_build::Method],
+    (platform, on_host): (&Platform, &[remote_build::Method]),
     methods: &[StartMethod],
+    bundle: &Bundle,
     options: &DeployOptions,
     steps: &mut Steps<'_>,
 ) -> Result<Report> {
-    let bundle = options.cache.bundle().await?;
-    let built = remote_build::build(session, probe, on_host, options, &bundle, steps.progress).await?;
+    let built = remote_build::build(session, probe, on_host, options, bundle, steps.progress).await?;
     let chosen = match built {
         Ok(chosen) => Arc::new(chosen),
         Err(reasons) => {

@@ -290,3 +290,25 @@ fn with_yes_an_account_without_rust_gets_a_verified_toolchain_and_a_healthy_serv
         "{stderr}"
     );
 }
+
+#[test]
+fn outside_a_checkout_there_is_nothing_to_build_and_the_host_is_untouched() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cargo-mlcremote"))
+        .arg("mlcremote")
+        .arg("deploy")
+        .args(common::connection_args(&sshd, &user))
+        .args(["--build", "remote"])
+        .current_dir(elsewhere.path())
+        .env("HOME", client.home.path())
+        .envs(common::toolchain_env())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--build needs the mlcremote source"), "{stderr}");
+    assert!(!user.mlcremote_dir().exists(), "nothing may be created on the host");
+}
