@@ -296,6 +296,7 @@ pub async fn build(
         return Err(script_error(&out, &probe.dir));
     }
 
+    let platform = Platform::from_uname(&probe.uname).map_err(|e| err!(Artifact, "{e}"))?;
     let mut reasons = Vec::new();
     for &method in methods {
         let (lines, binary) = match commands(method, probe, &layout) {
@@ -314,23 +315,17 @@ pub async fn build(
             &format!("building on the host with {} (log: {})", method.name(), layout.log),
         );
         let out = session.run(&build_script(method, &lines, &binary, &layout)).await?;
-        let version = out.field("version").unwrap_or_default().to_string();
-        let target = target_of(&version);
-        let platform = Platform::from_uname(&probe.uname).map_err(|e| err!(Artifact, "{e}"))?;
-        let size = out.field("size").and_then(|s| s.parse().ok());
-        let sha256 = out.field("sha256").filter(|s| s.len() == 64);
-        let failure = match (out.status, target, size, sha256) {
-            (0, Some(target), Some(size), Some(sha256)) if platform.targets().contains(&target) => {
+        let failure = match built(&out, &platform) {
+            Ok((target, size, sha256)) => {
                 return Ok(Ok(Chosen {
                     target,
-                    sha256: sha256.into(),
+                    sha256,
                     size,
                     payload: Payload::OnHost(binary),
                     origin: format!("built on {host} with {}", method.name()),
                 }));
             }
-            (0, _, _, _) => format!("the build made a binary that says {version:?}"),
-            _ => out.field("error").unwrap_or("the build failed").to_string(),
+            Err(failure) => failure,
         };
         let tail = session.run(&crate::remote::tail_script(&layout.log, 100)).await?;
         ui.note(
@@ -340,6 +335,31 @@ pub async fn build(
         reasons.push(format!("{}: {failure} (see {})", method.name(), layout.log));
     }
     Ok(Err(reasons))
+}
+
+/// What a build script reported: the binary's target, size and sha256, or why it is no good.
+fn built(out: &crate::ssh::Output, platform: &Platform) -> std::result::Result<(Target, u64, String), String> {
+    if out.status != 0 {
+        return Err(out.field("error").unwrap_or("the build failed").to_string());
+    }
+    let version = out.field("version").unwrap_or_default();
+    let Some(target) = target_of(version) else {
+        return Err(format!(
+            "the built binary does not run here or names no target ({version:?})"
+        ));
+    };
+    if !platform.targets().contains(&target) {
+        return Err(format!(
+            "the build made a binary for {}, which does not suit this host",
+            target.triple
+        ));
+    }
+    let sha256 = out.field("sha256").filter(|s| s.len() == 64);
+    let Some(sha256) = sha256 else {
+        return Err("cannot hash the built binary: no sha256sum, shasum or openssl on the host".into());
+    };
+    let size = out.field("size").and_then(|s| s.parse().ok()).unwrap_or(0);
+    Ok((target, size, sha256.to_string()))
 }
 
 /// The bootstrap installs a toolchain on someone's host: show the exact commands, and
@@ -492,6 +512,45 @@ mod tests {
               CARGO_TARGET_DIR='/home/ann/.mlcremote/build/target' '/home/ann/.cargo/bin/cargo' build --release \
               --locked --offline --package mlcremote --bin mlcremote"
             ]
+        );
+    }
+
+    #[test]
+    fn a_build_counts_only_with_a_binary_for_this_host_and_its_hash() {
+        let linux = Platform::from_uname("Linux x86_64").unwrap();
+        let sha = "a".repeat(64);
+        let out = |status, stdout: &str| crate::ssh::Output {
+            stdout: stdout.into(),
+            stderr: String::new(),
+            status,
+        };
+        let good =
+            format!("binary=/b\nsha256={sha}\nsize=42\nversion=mlcremote 0.1.0 (x86_64-unknown-linux-gnu, commit x)\n");
+        let (target, size, hash) = built(&out(0, &good), &linux).unwrap();
+        assert_eq!(
+            (target.triple, size, hash.as_str()),
+            ("x86_64-unknown-linux-gnu", 42, sha.as_str())
+        );
+        assert_eq!(
+            built(&out(78, "error=building with cargo failed\n"), &linux).unwrap_err(),
+            "building with cargo failed"
+        );
+        let arm = good.replace("x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu");
+        assert!(
+            built(&out(0, &arm), &linux)
+                .unwrap_err()
+                .contains("does not suit this host")
+        );
+        let unhashed = good.replace(&sha, "none");
+        assert!(built(&out(0, &unhashed), &linux).unwrap_err().contains("cannot hash"));
+        let silent = good.replace(
+            "version=mlcremote 0.1.0 (x86_64-unknown-linux-gnu, commit x)",
+            "version=",
+        );
+        assert!(
+            built(&out(0, &silent), &linux)
+                .unwrap_err()
+                .contains("does not run here")
         );
     }
 
