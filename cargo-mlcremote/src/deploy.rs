@@ -734,7 +734,7 @@ pub(crate) fn script_error(out: &crate::ssh::Output, dir: &str) -> Error {
     );
     let kind = match out.status {
         status::INSTALL_FAILED | status::DOES_NOT_RUN | status::CORRUPT_UPLOAD => Kind::Install,
-        status::NO_START_METHOD => Kind::Install,
+        status::NO_START_METHOD | status::BUILD_FAILED => Kind::Install,
         status::DIED_AT_START | status::NO_STATE_FILE => Kind::Unhealthy,
         _ => Kind::Other,
     };

@@ -290,7 +290,13 @@ pub async fn build(
     let host = session.destination.to_string();
     let layout = Layout::new(&probe.dir, &bundle.stem);
     let upload = format!("{}/.mlcremote.upload-{}", probe.dir, random_hex(6));
-    session.upload(&bundle.data, &upload, |_| {}).await?;
+    let (mut sent, total) = (0, bundle.data.len() as u64);
+    session
+        .upload(&bundle.data, &upload, |n| {
+            sent += n;
+            ui.upload(&host, sent, total);
+        })
+        .await?;
     let out = session.run(&unpack_script(&layout, &upload)).await?;
     if out.status != 0 {
         return Err(script_error(&out, &probe.dir));
