@@ -192,6 +192,24 @@ fn docker_is_tried_first_the_bootstrap_is_only_shown_and_the_build_falls_back_he
 }
 
 #[test]
+fn at_a_terminal_the_bootstrap_is_asked_about_and_no_means_no() {
+    harness::require("cargo-zigbuild", "cargo-zigbuild (pip install cargo-zigbuild)").unwrap();
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let mut args = vec!["deploy".to_string()];
+    args.extend(common::connection_args(&sshd, &user));
+    args.extend(["--build".into(), "remote".into()]);
+    let out = Client::new().on_a_terminal_with(&args, "n\n", &common::toolchain_env());
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(screen.contains("run these commands on the host? [y/N]"), "{screen}");
+    assert!(screen.contains("rustup-init' -y --no-modify-path"), "{screen}");
+    assert!(screen.contains("not confirmed"), "{screen}");
+    assert!(screen.contains("installed mlcremote"), "{screen}");
+    assert!(!user.mlcremote_dir().join("toolchain").exists(), "no means no");
+}
+
+#[test]
 fn auto_builds_here_when_the_host_has_no_toolchain_and_dry_run_shows_the_remote_plan() {
     let sshd = Sshd::start().unwrap();
     let user = sshd.user().unwrap();

@@ -85,6 +85,11 @@ pub fn report(out: &Output) -> serde_json::Value {
 impl Client {
     /// Run `cargo mlcremote <args>` on a pseudo-terminal (`script`), typing `input`.
     pub fn on_a_terminal(&self, args: &[String], input: &str) -> Output {
+        self.on_a_terminal_with(args, input, &[])
+    }
+
+    /// The same with extra environment (such as [`toolchain_env`]).
+    pub fn on_a_terminal_with(&self, args: &[String], input: &str, env: &[(&str, String)]) -> Output {
         use std::io::Write;
         harness::require("script", "bsdutils").unwrap();
         let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
@@ -97,6 +102,7 @@ impl Client {
         let mut child = Command::new("script")
             .args(["-qec", &command, "/dev/null"])
             .env_remove("SSH_AUTH_SOCK")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
