@@ -244,8 +244,8 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
     let methods = start_methods(options.start_method, &probe)?;
     if options.dry_run {
         let artifact = format!(
-            "  artifact  {} ({}, sha256 {})\n",
-            chosen.origin, chosen.target.triple, chosen.sha256
+            "  artifact  {} ({}, {} bytes, sha256 {})\n",
+            chosen.origin, chosen.target.triple, chosen.size, chosen.sha256
         );
         return Ok(planned(session, &probe, &artifact, &methods, options, steps, report));
     }
@@ -283,7 +283,6 @@ async fn build_on_host(
         let artifact = remote_build::plan(&probe, on_host, &crate::source::stem());
         return Ok(planned(session, &probe, &artifact, &methods, options, steps, report));
     }
-    let on = (platform, on_host);
     // The bundle first: without it there is nothing to build, and nothing to lock for.
     let bundle = options.cache.bundle().await?;
     let dir = probe.dir.clone();
@@ -294,7 +293,7 @@ async fn build_on_host(
         false => Ok(probe),
     };
     let result = match probe {
-        Ok(probe) => build_and_install(session, &probe, on, &methods, &bundle, options, steps).await,
+        Ok(probe) => build_and_install(session, &probe, on_host, &methods, &bundle, options, steps).await,
         Err(e) => Err(e),
     };
     unlock(session, &dir, held).await;
@@ -304,12 +303,13 @@ async fn build_on_host(
 async fn build_and_install(
     session: &Session,
     probe: &Probe,
-    (platform, on_host): (&Platform, &[remote_build::Method]),
+    on_host: &[remote_build::Method],
     methods: &[StartMethod],
     bundle: &Bundle,
     options: &DeployOptions,
     steps: &mut Steps<'_>,
 ) -> Result<Report> {
+    let platform = &Platform::from_uname(&probe.uname).map_err(|e| err!(Artifact, "{e}"))?;
     let built = remote_build::build(session, probe, on_host, options, bundle, steps.progress).await?;
     let chosen = match built {
         Ok(chosen) => Arc::new(chosen),

@@ -315,13 +315,12 @@ fn outside_a_checkout_there_is_nothing_to_build_and_the_host_is_untouched() {
     let user = sshd.user().unwrap();
     let client = Client::new();
     let elsewhere = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_cargo-mlcremote"))
-        .arg("mlcremote")
+    let out = client
+        .plugin()
         .arg("deploy")
         .args(common::connection_args(&sshd, &user))
         .args(["--build", "remote"])
         .current_dir(elsewhere.path())
-        .env("HOME", client.home.path())
         .envs(common::toolchain_env())
         .output()
         .unwrap();

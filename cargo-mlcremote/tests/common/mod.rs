@@ -21,17 +21,19 @@ impl Client {
         }
     }
 
-    /// `cargo mlcremote <args>` as cargo invokes the plugin, stdin not a TTY.
-    pub fn run(&self, args: &[&str]) -> Output {
-        let mut full = vec!["mlcremote"];
-        full.extend_from_slice(args);
-        Command::new(env!("CARGO_BIN_EXE_cargo-mlcremote"))
-            .args(&full)
+    /// `cargo mlcremote` as cargo invokes the plugin, with this client's HOME and no agent.
+    pub fn plugin(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-mlcremote"));
+        command
+            .arg("mlcremote")
             .env("HOME", self.home.path())
-            .env_remove("SSH_AUTH_SOCK")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .env_remove("SSH_AUTH_SOCK");
+        command
+    }
+
+    /// `cargo mlcremote <args>`, stdin not a TTY.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.plugin().args(args).stdin(Stdio::null()).output().unwrap()
     }
 
     /// `deploy --host` into `user` with its key and a known_hosts that trusts `sshd`.
@@ -120,11 +122,9 @@ impl Client {
     /// `cargo mlcremote <args>` with extra environment and `stdin` fed in.
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
         use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cargo-mlcremote"))
-            .arg("mlcremote")
+        let mut child = self
+            .plugin()
             .args(args)
-            .env("HOME", self.home.path())
-            .env_remove("SSH_AUTH_SOCK")
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -146,13 +146,10 @@ impl Client {
 
     /// The same, as a child process with piped stdout (for tunnel and logs --follow).
     pub fn spawn(&self, sshd: &Sshd, user: &User, command: &str, extra: &[&str]) -> std::process::Child {
-        Command::new(env!("CARGO_BIN_EXE_cargo-mlcremote"))
-            .arg("mlcremote")
+        self.plugin()
             .arg(command)
             .args(connection_args(sshd, user))
             .args(extra)
-            .env("HOME", self.home.path())
-            .env_remove("SSH_AUTH_SOCK")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
