@@ -124,6 +124,8 @@ pub struct Report {
     /// `installed`, `up to date` or `planned` (dry run).
     pub result: String,
     pub target: String,
+    /// Where the binary came from: a file here, or "built on <host> with <way>".
+    pub artifact: String,
     pub version: String,
     pub pid: Option<u32>,
     pub port: Option<u16>,
@@ -234,7 +236,7 @@ async fn deploy_on(session: &Session, options: &DeployOptions, steps: &mut Steps
         .await?;
     let chosen = chosen.as_ref();
     steps.done("choose");
-    let mut report = Report::new(session, &probe, chosen.target.triple);
+    let mut report = Report::new(session, &probe, chosen.target.triple, &chosen.origin);
 
     // 4. Skip when identical and healthy.
     if let Some(report) = up_to_date(session, &probe, chosen, options, steps, &mut report).await {
@@ -279,7 +281,8 @@ async fn build_on_host(
 ) -> Result<Report> {
     let methods = start_methods(options.start_method, &probe)?;
     if options.dry_run {
-        let report = Report::new(session, &probe, platform.targets().first().map_or("", |t| t.triple));
+        let target = platform.targets().first().map_or("", |t| t.triple);
+        let report = Report::new(session, &probe, target, "built on the host (planned)");
         let artifact = remote_build::plan(&probe, on_host, &crate::source::stem());
         return Ok(planned(session, &probe, &artifact, &methods, options, steps, report));
     }
@@ -334,7 +337,7 @@ async fn build_and_install(
         }
     };
     steps.done("build");
-    let mut report = Report::new(session, probe, chosen.target.triple);
+    let mut report = Report::new(session, probe, chosen.target.triple, &chosen.origin);
     if let Some(report) = up_to_date(session, probe, &chosen, options, steps, &mut report).await {
         return Ok(report);
     }
@@ -343,11 +346,12 @@ async fn build_and_install(
 }
 
 impl Report {
-    fn new(session: &Session, probe: &Probe, target: &str) -> Report {
+    fn new(session: &Session, probe: &Probe, target: &str, artifact: &str) -> Report {
         Report {
             host: session.destination.to_string(),
             result: String::new(),
             target: target.into(),
+            artifact: artifact.into(),
             version: String::new(),
             pid: None,
             port: None,

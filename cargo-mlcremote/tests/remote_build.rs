@@ -61,6 +61,10 @@ fn the_hosts_own_cargo_builds_the_bundle_and_the_server_is_healthy() {
     assert_eq!(report["target"], host_triple.as_str(), "{report}");
     assert_eq!(report["health"]["status"], "ok", "{report}");
     assert_eq!(report["health"]["target"], host_triple.as_str(), "{report}");
+    assert_eq!(
+        report["artifact"],
+        format!("built on {} with cargo", sshd.destination(&user))
+    );
     let steps: Vec<&str> = report["steps"]
         .as_array()
         .unwrap()
@@ -293,6 +297,13 @@ fn with_yes_an_account_without_rust_gets_a_verified_toolchain_and_a_healthy_serv
     let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
     assert_eq!(report["target"], triple.as_str(), "{report}");
     assert_eq!(report["health"]["status"], "ok", "{report}");
+    assert!(
+        report["artifact"]
+            .as_str()
+            .unwrap()
+            .ends_with("with a rustup bootstrap"),
+        "{report}"
+    );
     let built = fs::read(dir.join("build/target/release/mlcremote")).unwrap_or_else(|e| panic!("{e}: {log}"));
     assert_eq!(built, fs::read(dir.join("mlcremote")).unwrap());
 
