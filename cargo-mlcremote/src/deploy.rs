@@ -313,7 +313,7 @@ async fn build_and_install(
     steps: &mut Steps<'_>,
 ) -> Result<Report> {
     let platform = &Platform::from_uname(&probe.uname).map_err(|e| err!(Artifact, "{e}"))?;
-    let built = remote_build::build(session, probe, on_host, options, bundle, steps.progress).await?;
+    let built = remote_build::build(session, probe, platform, on_host, options, bundle, steps.progress).await?;
     let chosen = match built {
         Ok(chosen) => Arc::new(chosen),
         Err(reasons) => {

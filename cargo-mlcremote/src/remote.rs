@@ -51,7 +51,7 @@ pub fn probe_script(install_dir: &str) -> String {
 printf 'home=%s\n' "$HOME"
 printf 'dir=%s\n' "$d"
 printf 'shell=%s\n' "${SHELL:-}"
-for t in systemctl setsid nohup tmux screen sha256sum shasum docker cargo curl wget; do
+for t in systemctl setsid nohup tmux screen sha256sum shasum docker curl wget; do
   if command -v "$t" >/dev/null 2>&1; then printf 'tool=%s\n' "$t"; fi
 done
 # A cargo the build can use: on PATH, where rustup puts it (not on PATH in a

@@ -11,7 +11,6 @@ use std::fmt::Write as _;
 use crate::{
     artifact::{BuildWhere, Chosen, Payload},
     deploy::{DeployOptions, Progress, script_error},
-    err,
     error::Result,
     remote::{PRELUDE, Probe, quote, status},
     source::Bundle,
@@ -282,6 +281,7 @@ pub fn target_of(version: &str) -> Option<Target> {
 pub async fn build(
     session: &Session,
     probe: &Probe,
+    platform: &Platform,
     methods: &[Method],
     options: &DeployOptions,
     bundle: &Bundle,
@@ -302,7 +302,6 @@ pub async fn build(
         return Err(script_error(&out, &probe.dir));
     }
 
-    let platform = Platform::from_uname(&probe.uname).map_err(|e| err!(Artifact, "{e}"))?;
     let mut reasons = Vec::new();
     for &method in methods {
         let (lines, binary) = match commands(method, probe, &layout) {
@@ -321,7 +320,7 @@ pub async fn build(
             &format!("building on the host with {} (log: {})", method.name(), layout.log),
         );
         let out = session.run(&build_script(method, &lines, &binary, &layout)).await?;
-        let failure = match built(&out, &platform) {
+        let failure = match built(&out, platform) {
             Ok((target, size, sha256)) => {
                 return Ok(Ok(Chosen {
                     target,

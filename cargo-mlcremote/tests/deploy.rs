@@ -81,12 +81,7 @@ fn deploy_installs_a_healthy_server_then_a_second_deploy_changes_nothing() {
     let second = report(&out);
     assert_eq!(second["result"], "up to date", "{}", text(&out));
     assert_eq!(second["pid"], first["pid"]);
-    let steps: Vec<&str> = second["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["name"].as_str())
-        .collect();
+    let steps = common::step_names(&second);
     assert!(!steps.contains(&"upload"), "{steps:?}");
     assert_eq!(
         fs::metadata(&installed).unwrap().ino(),

@@ -65,12 +65,7 @@ fn the_hosts_own_cargo_builds_the_bundle_and_the_server_is_healthy() {
         report["artifact"],
         format!("built on {} with cargo", sshd.destination(&user))
     );
-    let steps: Vec<&str> = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["name"].as_str())
-        .collect();
+    let steps = common::step_names(&report);
     assert_eq!(
         steps,
         ["connect", "probe", "lock", "build", "copy", "install+start", "health"]

@@ -260,10 +260,11 @@ impl Sshd {
     /// Like [`Sshd::user`], with the given login shell (root only: otherwise the shell is
     /// the developer's own).
     pub fn user_with_shell(&self, shell: &str) -> Result<User> {
-        let key = self.dir.path().join(format!("id_ed25519-{}", unique()));
-        keygen(&key)?;
-        let public = fs::read_to_string(format!("{}.pub", key.display()))?;
-        let user = if is_root() {
+        if !is_root() {
+            return self.own_account();
+        }
+        let (key, public) = self.new_key()?;
+        let user = {
             let name = format!("mlcr{}", &unique()[..8]);
             let home = self.dir.path().join("home").join(&name);
             fs::create_dir_all(home.parent().context("home has a parent")?)?;
@@ -293,8 +294,6 @@ impl Sshd {
                 key,
                 install_dir: None,
             }
-        } else {
-            return self.own_account();
         };
         self.authorize(&user, &public)?;
         Ok(user)
@@ -304,9 +303,7 @@ impl Sshd {
     /// as the developer's cargo) and a temp install dir, so the real `~/.mlcremote` is
     /// never touched.
     pub fn own_account(&self) -> Result<User> {
-        let key = self.dir.path().join(format!("id_ed25519-{}", unique()));
-        keygen(&key)?;
-        let public = fs::read_to_string(format!("{}.pub", key.display()))?;
+        let (key, public) = self.new_key()?;
         let name = match std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
             Ok(name) => name,
             Err(_) if is_root() => "root".into(),
@@ -322,6 +319,14 @@ impl Sshd {
         };
         self.authorize(&user, &public)?;
         Ok(user)
+    }
+
+    /// A fresh key pair in our dir: the private key's path and the public key's line.
+    fn new_key(&self) -> Result<(PathBuf, String)> {
+        let key = self.dir.path().join(format!("id_ed25519-{}", unique()));
+        keygen(&key)?;
+        let public = fs::read_to_string(format!("{}.pub", key.display()))?;
+        Ok((key, public))
     }
 
     /// Let `public` log in as `user` (sshd reads `authorized_keys/<user>` in our dir).

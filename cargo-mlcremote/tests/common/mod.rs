@@ -84,6 +84,14 @@ pub fn report(out: &Output) -> serde_json::Value {
     serde_json::from_str(stdout.lines().next().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
 }
 
+/// The names of the steps a deploy report lists, in order.
+pub fn step_names(report: &serde_json::Value) -> Vec<&str> {
+    report["steps"]
+        .as_array()
+        .map(|steps| steps.iter().filter_map(|s| s["name"].as_str()).collect())
+        .unwrap_or_default()
+}
+
 impl Client {
     /// Run `cargo mlcremote <args>` on a pseudo-terminal (`script`), typing `input`.
     pub fn on_a_terminal(&self, args: &[String], input: &str) -> Output {
