@@ -649,31 +649,27 @@ mod tests {
     /// listings; the start must still wait for the server instead of calling it dead.
     #[test]
     fn a_session_screen_lists_late_is_not_taken_for_a_dead_server() {
-        use std::os::unix::fs::PermissionsExt;
         let real = harness::require("screen", "screen").unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path().join("install");
         let bin = tmp.path().join("bin");
         std::fs::create_dir_all(&d).unwrap();
         std::fs::create_dir_all(&bin).unwrap();
-        let executable = |path: &std::path::Path, text: String| {
-            std::fs::write(path, text).unwrap();
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        };
-        executable(
+        harness::write_script(
             &d.join("run.sh"),
-            "#!/bin/sh\nsleep 0.5\nprintf '{\"pid\": %s}\\n' $$ >\"$(dirname \"$0\")/server.json\"\nexec sleep 30\n"
-                .into(),
-        );
+            "#!/bin/sh\nsleep 0.5\nprintf '{\"pid\": %s}\\n' $$ >\"$(dirname \"$0\")/server.json\"\nexec sleep 30\n",
+        )
+        .unwrap();
         let count = tmp.path().join("listings");
-        executable(
+        harness::write_script(
             &bin.join("screen"),
-            format!(
+            &format!(
                 "#!/bin/sh\nif [ \"$1\" = -ls ]; then echo x >>{count}; [ $(wc -l <{count}) -le 3 ] && exit 1; fi\nexec {real} \"$@\"\n",
                 count = quote(&count.to_string_lossy()),
                 real = quote(&real.to_string_lossy()),
             ),
-        );
+        )
+        .unwrap();
         let script = format!(
             "{PRELUDE}d={}\n{}",
             quote(&d.to_string_lossy()),

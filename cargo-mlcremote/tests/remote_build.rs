@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::{fs, os::unix::fs::PermissionsExt, process::Command};
+use std::{fs, process::Command};
 
 use common::{Client, report, text};
 use harness::Sshd;
@@ -112,13 +112,12 @@ fn docker_is_tried_first_the_bootstrap_is_only_shown_and_the_build_falls_back_he
     // and what happens when that fails.
     let bin = user.home.join("bin");
     fs::create_dir_all(&bin).unwrap();
-    fs::write(
-        bin.join("docker"),
+    harness::write_script(
+        &bin.join("docker"),
         "#!/bin/sh\nfor a in \"$@\"; do printf '[%s]' \"$a\"; done >>\"$HOME/docker-calls\"\necho >>\"$HOME/docker-calls\"\n\
          [ \"$1\" = info ] && exit 0\necho 'docker: cannot pull rust:1-alpine (no engine in this test)' >&2\nexit 125\n",
     )
     .unwrap();
-    fs::set_permissions(bin.join("docker"), fs::Permissions::from_mode(0o755)).unwrap();
     fs::write(
         user.home.join(".ssh/environment"),
         format!("PATH={}:/usr/local/bin:/usr/bin:/bin\n", bin.display()),

@@ -473,6 +473,13 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Write a shell script a test puts on PATH (a stand-in or a wrapper), executable.
+pub fn write_script(path: &Path, text: &str) -> Result<()> {
+    fs::write(path, text)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
 /// A name no other test in this run uses.
 pub fn unique() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
