@@ -1,26 +1,21 @@
-//! The library behind `cargo mlcremote` and `cargo xtask dist`.
+//! The library behind `cargo mlcremote`: everything the command line and the browser UI
+//! share. It never talks to the terminal; it reports and asks through a
+//! [`delegate::Delegate`] the front end implements.
 //!
-//! What both the plugin and xtask need lives here once (SPEC §1): the target table
-//! ([`target`]), archive names and formats ([`archive`]), checksums ([`checksum`]) and
-//! the release manifest ([`manifest`]). The rest is deploy: the SSH transport ([`ssh`],
-//! [`known_hosts`]), what runs on the host ([`remote`]), choosing the binary
-//! ([`artifact`]) the steps themselves ([`deploy`]) and the
-//! commands around it ([`lifecycle`]). Errors carry the SPEC exit
-//! codes ([`error`]).
+//! - [`ssh`]: the transport (connect, host keys, auth, `~/.ssh/config`, remote scripts);
+//! - [`remote`]: what runs on the host (probe, install, start, stop) and its answers;
+//! - [`artifact`]: choosing and verifying the server binary for a host;
+//! - [`deploy`]: the plan for a host and its execution; [`lifecycle`]: the commands around it;
+//! - [`error`]: one error type, mapped to the SPEC exit codes in one place.
+//!
+//! What release tooling shares with it (targets, archives, checksums, the manifest)
+//! lives in the `mlcremote-release` crate.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod archive;
 pub mod artifact;
-pub mod build;
-pub mod checksum;
+pub mod delegate;
 pub mod deploy;
 pub mod error;
-pub mod host;
-pub mod known_hosts;
 pub mod lifecycle;
-pub mod manifest;
-pub mod release;
 pub mod remote;
-pub mod remote_build;
-pub mod source;
 pub mod ssh;
-pub mod target;

@@ -3,21 +3,21 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use mlcremote_release::target::Platform;
 use serde::Serialize;
 
 use crate::{
-    deploy::{health_once, recorded_first, script_error, wait_healthy, with_log},
+    delegate::Reporter,
+    deploy::wait_ticks,
     err,
     error::Result,
-    host::Destination,
-    remote::{self, InstallInfo, Probe, StartMethod},
-    ssh::{ConnectOptions, HttpError, Session},
-    target::Platform,
+    remote::{self, Health, InstallInfo, Probe, StartMethod, health, script_error, scripts, start},
+    ssh::{HttpError, Route, Session, Stream},
 };
 
 /// Connect and probe: what every command starts with.
-pub async fn open(destination: &Destination, connect: &ConnectOptions, install_dir: &str) -> Result<(Session, Probe)> {
-    let session = Session::connect(destination, connect).await?;
+pub async fn open(route: &Route, install_dir: &str, reporter: &Reporter) -> Result<(Session, Probe)> {
+    let session = Session::connect(&route.destination, &route.options, reporter).await?;
     let probe = Probe::run(&session, install_dir).await?;
     Ok((session, probe))
 }
@@ -25,6 +25,7 @@ pub async fn open(destination: &Destination, connect: &ConnectOptions, install_d
 /// `cargo mlcremote status`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Status {
+    /// The host as the user named it.
     pub host: String,
     pub install_dir: String,
     pub installed: bool,
@@ -36,19 +37,19 @@ pub struct Status {
     pub pid: Option<u32>,
     pub port: Option<u16>,
     pub healthy: bool,
-    pub health: Option<serde_json::Value>,
+    pub health: Option<Health>,
 }
 
-pub async fn status(session: &Session, probe: &Probe) -> Status {
+pub async fn status(session: &Session, probe: &Probe, host: &str) -> Status {
     let server = probe.running_server();
     let health = match server {
-        Some(s) => health_once(session, &probe.dir, s.port).await.ok(),
+        Some(s) => health::once(session, &probe.dir, s.port).await.ok(),
         None => None,
     };
     Status {
-        host: session.destination.to_string(),
+        host: host.to_string(),
         install_dir: probe.dir.clone(),
-        installed: probe.installed_sha256.is_some() || probe.installed_version.is_some(),
+        installed: is_installed(probe),
         install: probe.install.clone(),
         binary_version: probe.installed_version.clone(),
         system_service: probe.system_service.clone(),
@@ -60,12 +61,16 @@ pub async fn status(session: &Session, probe: &Probe) -> Status {
     }
 }
 
+fn is_installed(probe: &Probe) -> bool {
+    probe.installed_sha256.is_some() || probe.installed_version.is_some()
+}
+
 /// Refuse to act on a host where nothing is installed.
-fn require_installed(probe: &Probe, destination: &Destination) -> Result<()> {
-    if probe.installed_sha256.is_none() && probe.installed_version.is_none() {
+fn require_installed(probe: &Probe, host: &str) -> Result<()> {
+    if !is_installed(probe) {
         return Err(err!(
             Other,
-            "mlcremote is not installed in {} on {destination}; run `cargo mlcremote deploy` first",
+            "mlcremote is not installed in {} on {host}; run `cargo mlcremote deploy` first",
             probe.dir
         ));
     }
@@ -74,9 +79,9 @@ fn require_installed(probe: &Probe, destination: &Destination) -> Result<()> {
 
 /// `cargo mlcremote stop`: returns the pid it stopped, if one was running.
 pub async fn stop(session: &Session, probe: &Probe) -> Result<Option<u32>> {
-    require_installed(probe, &session.destination)?;
+    require_installed(probe, session.reporter().host())?;
     let pid = probe.running_server().map(|s| s.pid);
-    let out = session.run(&remote::stop_script(&probe.dir, pid)).await?;
+    let out = session.run(&scripts::stop_script(&probe.dir, pid)).await?;
     if out.status != 0 {
         return Err(script_error(&out, &probe.dir));
     }
@@ -89,61 +94,77 @@ pub async fn restart(
     probe: &Probe,
     given: Option<StartMethod>,
     health_timeout: Duration,
-) -> Result<serde_json::Value> {
-    require_installed(probe, &session.destination)?;
-    let methods = recorded_first(given, probe)?;
+) -> Result<Health> {
+    require_installed(probe, session.reporter().host())?;
+    let methods = start::recorded_first(given, probe)?;
     let pid = probe.running_server().map(|s| s.pid);
-    let wait = (health_timeout.as_millis() / 50).clamp(20, 12000) as u32;
     let out = session
-        .run(&remote::restart_script(&probe.dir, pid, &methods, wait))
+        .run_for(
+            &scripts::restart_script(&probe.dir, pid, &methods, wait_ticks(health_timeout)),
+            health_timeout + Duration::from_secs(30),
+        )
         .await?;
     if out.status != 0 {
-        return Err(with_log(session, &probe.dir, script_error(&out, &probe.dir), "restart").await);
+        return Err(health::with_log(session, &probe.dir, script_error(&out, &probe.dir), "restart").await);
     }
     let state: remote::ServerState = out
         .field("server_json")
         .and_then(|j| serde_json::from_str(j).ok())
         .ok_or_else(|| err!(Unhealthy, "the server wrote an unreadable server.json"))?;
-    match wait_healthy(session, &probe.dir, state.port, health_timeout).await {
+    match health::wait(session, &probe.dir, state.port, health_timeout).await {
         Ok(health) => Ok(health),
-        Err(e) => Err(with_log(session, &probe.dir, e, "health").await),
+        Err(e) => Err(health::with_log(session, &probe.dir, e, "health").await),
     }
 }
 
-/// `cargo mlcremote uninstall`: stop and remove the install dir.
-pub async fn uninstall(session: &Session, probe: &Probe) -> Result<()> {
-    require_installed(probe, &session.destination)?;
+/// What `uninstall` did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Uninstalled {
+    /// The install dir is gone.
+    Removed,
+    /// Our files are gone; the dir stays because it holds these others.
+    Kept { others: Vec<String> },
+    /// Nothing was installed there.
+    Absent,
+}
+
+/// `cargo mlcremote uninstall`: stop the server and remove what deploy created.
+pub async fn uninstall(session: &Session, probe: &Probe) -> Result<Uninstalled> {
     let pid = probe.running_server().map(|s| s.pid);
-    let out = session.run(&remote::uninstall_script(&probe.dir, pid)).await?;
+    let method = probe.install.as_ref().and_then(|i| StartMethod::parse(&i.start_method));
+    let out = session.run(&scripts::uninstall_script(&probe.dir, pid, method)).await?;
     if out.status != 0 {
         return Err(script_error(&out, &probe.dir));
     }
-    Ok(())
+    Ok(if out.field("absent").is_some() {
+        Uninstalled::Absent
+    } else if out.field("removed").is_some() {
+        Uninstalled::Removed
+    } else {
+        Uninstalled::Kept {
+            others: out
+                .fields()
+                .filter(|(k, _)| *k == "left")
+                .map(|(_, v)| v.to_string())
+                .collect(),
+        }
+    })
 }
 
-/// `cargo mlcremote logs`: print the last `lines` lines; with `follow`, keep printing
-/// until `stop` resolves (Ctrl-C).
+/// `cargo mlcremote logs`: the last `lines` lines to `sink`; with `follow`, more as they
+/// come until `stop` resolves (Ctrl-C).
 pub async fn logs(
     session: &Session,
     probe: &Probe,
     lines: u32,
     follow: bool,
+    mut sink: impl FnMut(Stream, &[u8]),
     stop: impl Future<Output = ()>,
 ) -> Result<()> {
-    require_installed(probe, &session.destination)?;
-    let script = remote::logs_script(&probe.dir, lines, follow);
-    let status = session
-        .run_streaming(
-            &script,
-            |bytes| {
-                use std::io::Write;
-                let mut stdout = std::io::stdout();
-                let _ = stdout.write_all(bytes);
-                let _ = stdout.flush();
-            },
-            stop,
-        )
-        .await?;
+    require_installed(probe, session.reporter().host())?;
+    let script = scripts::logs_script(&probe.dir, lines, follow);
+    let status = session.run_streaming(&script, &mut sink, stop).await?;
     if status != 0 {
         return Err(err!(
             Other,
@@ -172,12 +193,12 @@ pub struct ProbeReport {
     pub installed_version: Option<String>,
 }
 
-pub fn probe_report(destination: &Destination, probe: &Probe) -> ProbeReport {
+pub fn probe_report(host: &str, probe: &Probe) -> ProbeReport {
     let platform = Platform::from_uname(&probe.uname).ok();
     let has =
         |names: &[&str]| -> Vec<String> { names.iter().filter(|n| probe.has(n)).map(|n| n.to_string()).collect() };
     ProbeReport {
-        host: destination.to_string(),
+        host: host.to_string(),
         uname: probe.uname.clone(),
         os: platform.as_ref().map(|p| p.os.clone()),
         arch: platform.as_ref().map(|p| p.arch.clone()),
@@ -214,7 +235,7 @@ pub async fn tunnel(
             session.destination
         ));
     };
-    let out = session.run(&remote::token_script(&probe.dir)).await?;
+    let out = session.run(&scripts::token_script(&probe.dir)).await?;
     let token = out.field("token").filter(|t| !t.is_empty()).map(str::to_owned);
     let Some(token) = token else {
         return Err(script_error(&out, &probe.dir));

@@ -171,7 +171,12 @@ fn ssh_config_aliases_identity_known_hosts_and_accept_new() {
     }
     let out = client.run_with(&args, &[], "");
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(report(&out)["host"], format!("{}@127.0.0.1:{}", user.name, sshd.port()));
+    // Reports name the host as it was given; where it resolved to is beside it.
+    assert_eq!(report(&out)["host"], "devbox");
+    assert_eq!(
+        report(&out)["destination"],
+        format!("{}@127.0.0.1:{}", user.name, sshd.port())
+    );
     assert!(
         fs::read_to_string(&kh)
             .unwrap()
@@ -237,7 +242,8 @@ fn at_a_terminal_an_unknown_host_key_is_shown_and_asked_about_like_ssh() {
     let user = sshd.user().unwrap();
     let client = Client::new();
     let kh = client.home.path().join("known_hosts");
-    let args = probe_args(&sshd, &user, &user.key, &kh);
+    let mut args = probe_args(&sshd, &user, &user.key, &kh);
+    args.extend(client.config_args());
     let out = client.on_a_terminal(&args, "yes\n");
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -10,7 +10,7 @@ use std::{
 
 use common::{Client, pid_alive, report, server, server_json, text};
 use harness::Sshd;
-use mlcremote_client::checksum::sha256_file;
+use mlcremote_release::checksum::sha256_file;
 
 /// Every process's argv, to prove the token is in none of them.
 fn all_argv() -> String {

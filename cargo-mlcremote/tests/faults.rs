@@ -11,7 +11,7 @@ use std::{
 
 use common::{Client, connection_args, pid_alive, server, server_json, text};
 use harness::{Sshd, User};
-use mlcremote_client::checksum::sha256_file;
+use mlcremote_release::checksum::sha256_file;
 
 /// A tmpfs owned by `user`, unmounted on drop.
 struct Tmpfs(tempfile::TempDir);

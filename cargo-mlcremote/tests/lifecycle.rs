@@ -262,7 +262,7 @@ fn many_hosts_deploy_in_parallel_and_one_unreachable_gives_exit_9_and_a_table() 
 /// A real HTTP/1.1 GET, optionally with the token header.
 fn http(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
     let headers: Vec<(&str, &str)> = token.map(|t| ("x-auth-token", t)).into_iter().collect();
-    let (status, body) = harness::http(port, "GET", path, &headers, Vec::new()).unwrap();
+    let (status, body) = common::http(port, "GET", path, &headers, Vec::new()).unwrap();
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 

@@ -71,7 +71,7 @@ fn publish(root: &Path) -> std::path::PathBuf {
         .args([
             "dist",
             "--target",
-            mlcremote_client::target::host_triple(),
+            mlcremote_release::target::host_triple(),
             "--prebuilt",
             &server(),
             "--out",
@@ -116,7 +116,7 @@ fn a_release_is_downloaded_verified_cached_and_reused_offline() {
     let out = deploy_release(&client, &sshd, &user, &http.base_url(), &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(report(&out)["health"]["status"], "ok");
-    let triple = mlcremote_client::target::host_triple();
+    let triple = mlcremote_release::target::host_triple();
     let cached = client.home.path().join(format!(
         ".cache/mlcremote/releases/acme_mlcremote/v0.1.0/mlcremote-{triple}.tar.gz"
     ));
@@ -155,7 +155,7 @@ fn a_terminal_sees_the_download_progress() {
 fn a_tampered_release_archive_is_refused_with_exit_6_and_nothing_installed() {
     let root = tempfile::tempdir().unwrap();
     let dir = publish(root.path());
-    let archive = dir.join(format!("mlcremote-{}.tar.gz", mlcremote_client::target::host_triple()));
+    let archive = dir.join(format!("mlcremote-{}.tar.gz", mlcremote_release::target::host_triple()));
     let mut bytes = fs::read(&archive).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
@@ -222,7 +222,7 @@ fn build_local_cross_builds_for_the_probed_target_and_deploys_it() {
         std::env::consts::ARCH
     ));
     assert_eq!(
-        mlcremote_client::checksum::sha256_file(&built).unwrap(),
-        mlcremote_client::checksum::sha256_file(&user.mlcremote_dir().join("mlcremote")).unwrap()
+        mlcremote_release::checksum::sha256_file(&built).unwrap(),
+        mlcremote_release::checksum::sha256_file(&user.mlcremote_dir().join("mlcremote")).unwrap()
     );
 }

@@ -283,7 +283,7 @@ fn with_yes_an_account_without_rust_gets_a_verified_toolchain_and_a_healthy_serv
     );
     let rustup_init = fs::read(toolchain.join("rustup-init")).unwrap_or_else(|e| panic!("{e}: {log}\n{}", text(&out)));
     assert_eq!(
-        mlcremote_client::checksum::sha256_hex(&rustup_init),
+        mlcremote_release::checksum::sha256_hex(&rustup_init),
         "e6599a1c7be58a2d8eaca66a80e0dc006d87bbcf780a58b7343d6e14c1605cb2"
     );
     // rustup-init for x86_64 Linux is the static musl build; the toolchain it installs

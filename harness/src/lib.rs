@@ -553,27 +553,227 @@ pub fn describe(out: &std::process::Output) -> String {
     )
 }
 
-/// One HTTP/1.1 request to `127.0.0.1:port` with a real client (hyper); returns the
-/// status and body.
-pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Result<(u16, Vec<u8>)> {
-    use http_body_util::{BodyExt, Full};
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(async {
-        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-        tokio::spawn(conn);
-        let mut request = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "localhost");
-        for (k, v) in headers {
-            request = request.header(*k, *v);
+/// Import circles between the modules of the crate whose sources are in `src`: each
+/// circle as `a -> b -> a`. A module's edges are the `crate::`, `super::` and `self::`
+/// paths its file names (a path counts for the deepest module it names); `mod` lines
+/// and a parent's `pub use` of its own children are declarations, not dependencies.
+pub fn module_cycles(src: &Path) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    collect_rs(src, &mut files)?;
+    let module_of = |path: &Path| -> Vec<String> {
+        let rel = path.strip_prefix(src).unwrap_or(path);
+        let mut parts: Vec<String> = rel
+            .iter()
+            .map(|p| p.to_string_lossy().trim_end_matches(".rs").to_string())
+            .collect();
+        if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+            parts.pop();
         }
-        let response = sender
-            .send_request(request.body(Full::new(hyper::body::Bytes::from(body)))?)
-            .await?;
-        let status = response.status().as_u16();
-        let body = response.into_body().collect().await?.to_bytes();
-        Ok((status, body.to_vec()))
-    })
+        parts
+    };
+    let modules: Vec<Vec<String>> = files.iter().map(|f| module_of(f)).collect();
+    let mut edges: Vec<(usize, usize)> = Vec::new();
+    for (from, file) in files.iter().enumerate() {
+        let text = fs::read_to_string(file)?;
+        let here = &modules[from];
+        // A child module is named without `self::` too: `child::item`.
+        let children: Vec<&String> = modules
+            .iter()
+            .filter(|m| m.len() == here.len() + 1 && m.starts_with(here))
+            .filter_map(|m| m.last())
+            .collect();
+        for path in paths_in(&text, &children) {
+            let mut segments: Vec<String> = Vec::new();
+            let mut rest = path.as_str();
+            if let Some(r) = rest.strip_prefix("crate::") {
+                rest = r;
+            } else if rest.starts_with("super::") || rest.starts_with("self::") {
+                segments = here.clone();
+                while let Some(r) = rest.strip_prefix("super::") {
+                    segments.pop();
+                    rest = r;
+                }
+                rest = rest.strip_prefix("self::").unwrap_or(rest);
+            } else {
+                continue;
+            }
+            segments.extend(rest.split("::").map(str::to_string));
+            // The deepest module the path names.
+            let target = (0..=segments.len())
+                .rev()
+                .find_map(|n| modules.iter().position(|m| m[..] == segments[..n]));
+            if let Some(to) = target
+                && to != from
+            {
+                edges.push((from, to));
+            }
+        }
+    }
+    edges.sort_unstable();
+    edges.dedup();
+    let name = |i: usize| {
+        if modules[i].is_empty() {
+            "crate".to_string()
+        } else {
+            modules[i].join("::")
+        }
+    };
+    let mut cycles = Vec::new();
+    for start in 0..modules.len() {
+        // Depth-first from `start`, looking for a way back to it.
+        let mut stack = vec![(start, vec![start])];
+        let mut seen = vec![false; modules.len()];
+        while let Some((at, trail)) = stack.pop() {
+            for &(_, to) in edges.iter().filter(|(f, _)| *f == at) {
+                if to == start {
+                    let mut names: Vec<String> = trail.iter().map(|&i| name(i)).collect();
+                    names.push(name(start));
+                    cycles.push(names.join(" -> "));
+                } else if !seen[to] && to > start {
+                    seen[to] = true;
+                    let mut next = trail.clone();
+                    next.push(to);
+                    stack.push((to, next));
+                }
+            }
+        }
+    }
+    Ok(cycles)
+}
+
+fn collect_rs(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_rs(&path, files)?;
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(())
+}
+
+/// `crate::a::b`, `super::x`, `self::y` and `child::z` paths in Rust source: `use`
+/// trees expanded whole (`use crate::{a, b::c}`), paths in code found by their root.
+/// Comments, `mod` lines and `pub use` re-exports are skipped.
+fn paths_in(text: &str, children: &[&String]) -> Vec<String> {
+    let mut code = String::new();
+    let mut uses = Vec::new();
+    let mut statement: Option<(bool, String)> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("//") || trimmed.starts_with("mod ") || trimmed.starts_with("pub mod ") {
+            continue;
+        }
+        if statement.is_none() {
+            let reexport = trimmed.starts_with("pub use ") || trimmed.starts_with("pub(crate) use ");
+            if let Some(rest) = trimmed
+                .strip_prefix("use ")
+                .or_else(|| reexport.then(|| trimmed.split_once("use ").map_or("", |(_, r)| r)))
+            {
+                statement = Some((reexport, String::new()));
+                if let Some((_, text)) = statement.as_mut() {
+                    text.push_str(rest);
+                }
+            } else {
+                code.push_str(line);
+                code.push('\n');
+                continue;
+            }
+        } else if let Some((_, text)) = statement.as_mut() {
+            text.push(' ');
+            text.push_str(trimmed);
+        }
+        if let Some((reexport, text)) = statement.take_if(|(_, t)| t.trim_end().ends_with(';'))
+            && !reexport
+        {
+            uses.push(text.trim_end().trim_end_matches(';').to_string());
+        }
+    }
+    let roots = ["crate::".to_string(), "super::".into(), "self::".into()];
+    let child_roots: Vec<String> = children.iter().map(|c| format!("{c}::")).collect();
+    let rooted = |path: String| -> Option<String> {
+        if roots.iter().any(|r| path.starts_with(r.as_str())) {
+            Some(path)
+        } else if child_roots.iter().any(|r| path.starts_with(r.as_str())) {
+            Some(format!("self::{path}"))
+        } else {
+            None
+        }
+    };
+    let mut out = Vec::new();
+    for tree in uses {
+        let mut found = Vec::new();
+        expand(tree.trim(), &mut found);
+        out.extend(found.into_iter().filter_map(rooted));
+    }
+    for root in roots.iter().chain(&child_roots) {
+        let mut from = 0;
+        while let Some(at) = code[from..].find(root.as_str()) {
+            let start = from + at;
+            from = start + root.len();
+            let before = code[..start].chars().last();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let mut found = Vec::new();
+            expand(&code[start..], &mut found);
+            out.extend(found.into_iter().filter_map(rooted));
+        }
+    }
+    out
+}
+
+/// One path at the start of `s`, with a `{…}` group expanded into several.
+fn expand(s: &str, out: &mut Vec<String>) {
+    let end = s
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+        .unwrap_or(s.len());
+    let head = &s[..end];
+    if !s[end..].starts_with('{') {
+        out.push(head.trim_end_matches(':').to_string());
+        return;
+    }
+    // Match the braces, then split the group on top-level commas.
+    let body = &s[end + 1..];
+    let mut depth = 1;
+    let mut close = body.len();
+    for (i, c) in body.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    close = i;
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let group = &body[..close];
+    let mut depth = 0;
+    let mut part = String::new();
+    for c in group.chars().chain(std::iter::once(',')) {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                let item = part.split_whitespace().next().unwrap_or_default();
+                if !item.is_empty() {
+                    let joined = if item == "self" {
+                        head.trim_end_matches(':').to_string()
+                    } else {
+                        format!("{head}{item}")
+                    };
+                    expand(&joined, out);
+                }
+                part.clear();
+                continue;
+            }
+            _ => {}
+        }
+        part.push(c);
+    }
 }

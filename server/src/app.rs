@@ -1,7 +1,6 @@
 //! The HTTP routes, the auth gate in front of `/api/` and `/ws/`, and request logging.
 
 use std::{
-    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -16,19 +15,10 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use crate::{build_info, files, log, terminal};
-
-pub struct AppState {
-    pub host: String,
-    pub pid: u32,
-    pub started: Instant,
-    pub started_at: String,
-    pub token: String,
-    /// Canonical: every file path is checked against it after resolving symlinks.
-    pub root: PathBuf,
-    /// Largest accepted `PUT /api/file` body, in bytes.
-    pub max_upload: u64,
-}
+use crate::{
+    api::{ApiError, AppState},
+    build_info, files, log, terminal,
+};
 
 /// Requests other than the terminal and file transfers must finish within this.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -155,28 +145,6 @@ async fn log_request(request: Request, next: Next) -> Response {
         start.elapsed().as_secs_f64() * 1e3
     ));
     response
-}
-
-/// A JSON error body `{"error": "..."}` with its status.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
-    }
 }
 
 #[cfg(test)]

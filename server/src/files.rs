@@ -20,7 +20,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use crate::app::{ApiError, AppState};
+use crate::api::{ApiError, AppState};
 
 type ApiResult<T> = Result<T, ApiError>;
 

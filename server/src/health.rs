@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
-use crate::{default_path, state::State};
+use crate::{home::default_path, state::State};
 
 pub async fn check(state_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let state_file = state_file.map_or_else(|| default_path("server.json"), Ok)?;

@@ -2,6 +2,8 @@
 
 use std::{
     future::Future,
+    net::IpAddr,
+    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
@@ -9,7 +11,34 @@ use std::{
 use anyhow::Context;
 use tokio::{net::TcpListener, signal::unix::SignalKind};
 
-use crate::{ServeArgs, app, build_info, default_path, log, state::State, time, token};
+use crate::{api::AppState, app, build_info, home::default_path, log, state::State, time, token};
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on; anything but loopback is logged as a warning.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Directory the file API is confined to [default: $HOME].
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// File holding the access token, created (0600) when missing [default: ~/.mlcremote/token].
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Where to write {"pid","port",...} after binding [default: ~/.mlcremote/server.json].
+    #[arg(long)]
+    pub state_file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: log::Format,
+    /// Close a connection that has not sent its request headers within this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
+    /// Largest file accepted by PUT /api/file, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub max_upload_mib: u64,
+}
 
 /// SPEC §4: exit within 5 s of a signal; leave a little for the state-file cleanup.
 const DRAIN: Duration = Duration::from_millis(4500);
@@ -48,7 +77,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         target: build_info::TARGET.into(),
         started_at: time::rfc3339(now),
     };
-    let app = app::router(Arc::new(app::AppState {
+    let app = app::router(Arc::new(AppState {
         host: gethostname::gethostname().to_string_lossy().into_owned(),
         pid: state.pid,
         started: Instant::now(),

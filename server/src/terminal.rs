@@ -17,7 +17,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{
-    app::{ApiError, AppState},
+    api::{ApiError, AppState},
     log,
 };
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail, ensure};
-use mlcremote_client::{
+use mlcremote_release::{
     checksum,
     manifest::{self, Manifest},
 };

@@ -1,13 +1,8 @@
 //! `cargo xtask demo`: the whole job on an embedded default. Build the server for this
 //! machine, package it as a release would, start a throwaway sshd on loopback, deploy
-//! into it over real SSH, print the `/health` JSON, clean everything up.
+//! into it with the client as a user runs it, print the `/health` JSON, clean up.
 
 use anyhow::{Context, Result, bail};
-use mlcremote_client::{
-    artifact::Source,
-    deploy::{self, DeployOptions, Lines},
-    host::Destination,
-};
 use xshell::{Shell, cmd};
 
 use crate::dist::Dist;
@@ -19,7 +14,11 @@ impl Demo {
     pub fn run(self, sh: &Shell) -> Result<()> {
         ensure_sshd(sh)?;
         let out = tempfile::tempdir()?;
+        eprintln!("building the server for this machine and packaging it (as `cargo xtask dist` does)...");
         Dist::host(out.path()).run(sh)?;
+        eprintln!("building the client (cargo-mlcremote)...");
+        cmd!(sh, "cargo build --locked --package cargo-mlcremote").run()?;
+        let client = harness::workspace_root().join("target/debug/cargo-mlcremote");
 
         let sshd = harness::Sshd::start()?;
         let user = sshd.user()?;
@@ -29,20 +28,42 @@ impl Demo {
             sshd.port(),
             user.name
         );
-        let mut options = DeployOptions::new(Source::Dist(out.path().into()));
-        options.connect.identities = vec![user.key.clone()];
-        options.connect.known_hosts = vec![sshd.known_hosts()?];
+        let home = tempfile::tempdir()?;
+        let mut deploy = std::process::Command::new(&client);
+        deploy
+            .args([
+                "mlcremote",
+                "deploy",
+                "--json",
+                "--host",
+                &sshd.destination(&user),
+                "-i",
+            ])
+            .arg(&user.key)
+            .arg("--known-hosts")
+            .arg(sshd.known_hosts()?)
+            .arg("--dist")
+            .arg(out.path())
+            .env("HOME", home.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit());
         if let Some(dir) = &user.install_dir {
-            options.install_dir = dir.to_string_lossy().into_owned();
+            deploy.arg("--install-dir").arg(dir);
         }
-        let destination = Destination::parse(&sshd.destination(&user)).map_err(anyhow::Error::msg)?;
-        let runtime = tokio::runtime::Runtime::new()?;
-        let report = runtime
-            .block_on(deploy::deploy(&destination, &options, &Lines))
-            .map_err(|e| anyhow::anyhow!("{}\n{}", e.message, e.detail.unwrap_or_default()))?;
-        let health = report.health.context("deploy reported no health")?;
-        println!("{}", serde_json::to_string_pretty(&health)?);
+        let output = deploy.output().context("cannot run the client")?;
+        if !output.status.success() {
+            bail!("the deploy failed (exit {:?})", output.status.code());
+        }
+        let report: serde_json::Value =
+            serde_json::from_slice(&output.stdout).context("the client printed no report")?;
+        println!("{}", serde_json::to_string_pretty(&report["health"])?);
         eprintln!("cleaning up: stopping the server and sshd, removing the throwaway account");
+        drop(sshd);
+        eprintln!(
+            "\nNext: install the client with `cargo install --path cargo-mlcremote --locked`, then\n  \
+             cargo mlcremote deploy --host you@your-host"
+        );
         Ok(())
     }
 }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-pub use mlcremote_client::build::Builder;
-use mlcremote_client::{
+pub use mlcremote_release::build::Builder;
+use mlcremote_release::{
     archive::{self, Entry, Format},
     build, checksum,
     manifest::{self, Manifest},
@@ -85,9 +85,9 @@ impl Dist {
             artifacts.extend(package(sh, target, &binary, &formats, &out, epoch)?);
         }
         if self.source {
-            let bundle = mlcremote_client::source::bundle(&sh.current_dir(), epoch).map_err(anyhow::Error::msg)?;
+            let bundle = mlcremote_release::source::bundle(&sh.current_dir(), epoch)?;
             let mut artifact = write_artifact(&out, &bundle.file_name(), &bundle.data)?;
-            artifact.kind = "source".into();
+            artifact.kind = manifest::Kind::Source;
             artifacts.push(artifact);
         }
 
@@ -166,12 +166,8 @@ impl Defaults {
     }
 
     fn read(sh: &Shell) -> Result<Defaults> {
-        let metadata = cargo_metadata::MetadataCommand::new()
-            .current_dir(sh.current_dir())
-            .no_deps()
-            .exec()
-            .context("cannot read the workspace metadata")?;
-        Ok(Defaults::from_metadata(&metadata.workspace_metadata))
+        let table = mlcremote_release::build::project_defaults(&sh.current_dir()).unwrap_or_default();
+        Ok(Defaults::from_metadata(&serde_json::json!({ "mlcremote": table })))
     }
 }
 
@@ -181,7 +177,7 @@ pub fn write_manifest(out: &Path, manifest: &Manifest) -> Result<()> {
     manifest.artifacts.sort_by(|a, b| a.name.cmp(&b.name));
     let sums = checksum::sums_file(manifest.artifacts.iter().map(|a| (a.sha256.as_str(), a.name.as_str())));
     archive::write_atomic(&out.join(manifest::SUMS_NAME), sums.as_bytes())?;
-    archive::write_atomic(&out.join(manifest::MANIFEST_NAME), manifest.to_json().as_bytes())?;
+    archive::write_atomic(&out.join(manifest::MANIFEST_NAME), manifest.to_json()?.as_bytes())?;
     Ok(())
 }
 
@@ -205,9 +201,7 @@ pub fn source_date_epoch(sh: &Shell) -> u64 {
 
 /// Build with the library's choice of builder and command (shared with `deploy --build`).
 fn build(sh: &Shell, builder: Builder, triple: &str, epoch: u64) -> Result<PathBuf> {
-    let builder = builder
-        .resolve(triple, build::container_engine, build::zigbuild_installed)
-        .map_err(anyhow::Error::msg)?;
+    let builder = builder.resolve(triple, build::container_engine, build::zigbuild_installed)?;
     let (program, args) = builder.command(triple);
     eprintln!("building mlcremote for {triple} with {builder:?}");
     cmd!(sh, "{program} {args...}")
@@ -271,7 +265,7 @@ fn package(
         eprintln!("  {name}  {} bytes  sha256 {sha256}", data.len());
         artifacts.push(manifest::Artifact {
             name,
-            kind: "archive".into(),
+            kind: manifest::Kind::Archive,
             target: Some(target.triple.into()),
             os: Some(target.os.into()),
             arch: Some(target.arch.into()),
@@ -294,7 +288,7 @@ pub fn write_artifact(out: &Path, name: &str, data: &[u8]) -> Result<manifest::A
     eprintln!("  {name}  {} bytes  sha256 {sha256}", data.len());
     Ok(manifest::Artifact {
         name: name.into(),
-        kind: "archive".into(),
+        kind: manifest::Kind::Archive,
         target: None,
         os: None,
         arch: None,

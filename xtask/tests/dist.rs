@@ -8,7 +8,7 @@ use std::{
     process::{Command, Output},
 };
 
-use mlcremote_client::{manifest::Manifest, target};
+use mlcremote_release::{manifest::Manifest, target};
 
 const EPOCH: &str = "1732406400";
 
@@ -135,7 +135,7 @@ fn dist_packages_reproducible_verified_archives_that_deploy() {
     let unpacked = unpack.path().join(&top).join("mlcremote");
     assert_eq!(
         binary.sha256,
-        mlcremote_client::checksum::sha256_file(&unpacked).unwrap()
+        mlcremote_release::checksum::sha256_file(&unpacked).unwrap()
     );
 
     // And deploy takes it from there.
@@ -167,7 +167,7 @@ fn dist_packages_reproducible_verified_archives_that_deploy() {
     assert_eq!(report["health"]["status"], "ok", "{report}");
     assert_eq!(report["target"], triple);
     assert_eq!(
-        mlcremote_client::checksum::sha256_file(&user.mlcremote_dir().join("mlcremote")).unwrap(),
+        mlcremote_release::checksum::sha256_file(&user.mlcremote_dir().join("mlcremote")).unwrap(),
         binary.sha256
     );
 }

@@ -8,7 +8,7 @@ use std::{
     process::{Command, Output},
 };
 
-use mlcremote_client::{archive, manifest::Manifest, target::Target};
+use mlcremote_release::{archive, manifest::Manifest, target::Target};
 
 fn xtask(args: &[&str]) -> Output {
     xtask_env(args, &[])
@@ -197,7 +197,7 @@ fn without_zigbuild_or_an_engine_auto_names_the_three_ways_and_never_runs_cross(
 fn the_source_bundle_builds_offline_from_its_vendored_dependencies() {
     let out = tempfile::tempdir().unwrap();
     let host_binary = harness::server_binary().unwrap();
-    let triple = mlcremote_client::target::host_triple();
+    let triple = mlcremote_release::target::host_triple();
     let result = xtask(&[
         "dist",
         "--source",
@@ -211,7 +211,11 @@ fn the_source_bundle_builds_offline_from_its_vendored_dependencies() {
     assert!(result.status.success(), "{}", text(&result));
     sums_check(out.path());
     let m = manifest(out.path());
-    let source = m.artifacts.iter().find(|a| a.kind == "source").unwrap();
+    let source = m
+        .artifacts
+        .iter()
+        .find(|a| a.kind == mlcremote_release::manifest::Kind::Source)
+        .unwrap();
     assert_eq!(source.name, "mlcremote-0.1.0-src.tar.gz");
 
     let work = tempfile::tempdir().unwrap();

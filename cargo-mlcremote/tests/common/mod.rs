@@ -16,9 +16,20 @@ pub struct Client {
 
 impl Client {
     pub fn new() -> Client {
-        Client {
-            home: tempfile::tempdir().unwrap(),
-        }
+        let home = tempfile::tempdir().unwrap();
+        // A user config of its own, empty: with it, `-F` keeps the machine's
+        // /etc/ssh/ssh_config (HashKnownHosts and the like) out of the tests.
+        fs::create_dir_all(home.path().join(".ssh")).unwrap();
+        fs::write(home.path().join(".ssh/config"), "").unwrap();
+        Client { home }
+    }
+
+    /// `-F <this client's ~/.ssh/config>`.
+    pub fn config_args(&self) -> [String; 2] {
+        [
+            "-F".into(),
+            self.home.path().join(".ssh/config").to_string_lossy().into_owned(),
+        ]
     }
 
     /// `cargo mlcremote` as cargo invokes the plugin, with this client's HOME and no agent.
@@ -46,6 +57,7 @@ impl Client {
         let dest = sshd.destination(user);
         let key = user.key.to_string_lossy().into_owned();
         let kh = known_hosts.to_string_lossy().into_owned();
+        let [f, config] = self.config_args();
         let mut args = vec![
             "deploy",
             "--host",
@@ -56,6 +68,8 @@ impl Client {
             &kh,
             "--health-timeout",
             "20s",
+            &f,
+            &config,
         ];
         let dir;
         if let Some(install_dir) = &user.install_dir {
@@ -219,4 +233,35 @@ pub fn connection_args(sshd: &Sshd, user: &User) -> Vec<String> {
 pub fn pid_alive(pid: u64) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| !r.trim_start().starts_with('Z')))
+}
+
+/// One HTTP/1.1 request to `127.0.0.1:port` with a real client (hyper); returns the
+/// status and body.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> anyhow::Result<(u16, Vec<u8>)> {
+    use http_body_util::{BodyExt, Full};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = sender
+            .send_request(request.body(Full::new(hyper::body::Bytes::from(body)))?)
+            .await?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((status, body.to_vec()))
+    })
 }

@@ -1,15 +1,20 @@
-//! Choosing the server binary to deploy for a host's platform, from `--artifact` or
-//! `--dist`, and verifying it against the checksums shipped beside it.
+//! Choosing the server binary to deploy for a host's platform and verifying it: from
+//! `--artifact` or `--dist` ([`local`]), a published release ([`release`]), or built here
+//! for the host's target (`--build local`). Building on the host is deploy's part.
+
+pub mod local;
+pub mod release;
 
 use std::path::{Path, PathBuf};
 
-use crate::{
+use mlcremote_release::{
     archive::{self, Format},
-    checksum, err,
-    error::Result,
-    manifest::{MANIFEST_NAME, Manifest, SUMS_NAME},
+    checksum,
     target::{Platform, Target, is_static_elf},
 };
+use serde::Serialize;
+
+use crate::{err, error::Result};
 
 /// Where deploy takes the server binary from.
 #[derive(Clone, Debug)]
@@ -19,7 +24,7 @@ pub enum Source {
     /// `--dist DIR`: the output of `cargo xtask dist`.
     Dist(PathBuf),
     /// `--release TAG`: a published release, downloaded and cached.
-    Release(crate::release::Release),
+    Release(release::Release),
     /// `--build`: build the server from the source tree we run in.
     Build(BuildWhere),
 }
@@ -36,6 +41,32 @@ pub enum BuildWhere {
     Auto,
 }
 
+impl BuildWhere {
+    pub fn name(self) -> &'static str {
+        match self {
+            BuildWhere::Local => "local",
+            BuildWhere::Remote => "remote",
+            BuildWhere::Auto => "auto",
+        }
+    }
+}
+
+/// What kind of source a binary came from, for reports and plans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// `--artifact`.
+    Artifact,
+    /// A `cargo xtask dist` folder.
+    Dist,
+    /// A published release.
+    Release,
+    /// Built on this machine.
+    BuiltHere,
+    /// Built on the host.
+    BuiltOnHost,
+}
+
 /// The binary chosen for one host, verified.
 #[derive(Clone, Debug)]
 pub struct Chosen {
@@ -43,8 +74,11 @@ pub struct Chosen {
     pub sha256: String,
     pub size: u64,
     pub payload: Payload,
-    /// Where it came from, for messages.
-    pub origin: String,
+    pub origin: Origin,
+    /// Where it came from, for messages: a path, or "built on <host> with <way>".
+    pub from: String,
+    /// The server version inside, read from the binary.
+    pub version: Option<String>,
 }
 
 /// Where the chosen binary is.
@@ -57,36 +91,52 @@ pub enum Payload {
 }
 
 impl Chosen {
-    fn here(target: Target, bytes: Vec<u8>, origin: &Path) -> Chosen {
+    fn here(target: Target, bytes: Vec<u8>, origin: Origin, from: &Path) -> Chosen {
         Chosen {
             target,
             sha256: checksum::sha256_hex(&bytes),
             size: bytes.len() as u64,
+            version: mlcremote_release::target::embedded_version(&bytes, target.triple),
             payload: Payload::Bytes(bytes),
-            origin: origin.display().to_string(),
+            origin,
+            from: from.display().to_string(),
         }
     }
 }
 
-/// Pick and verify the binary for `platform` (SPEC §6 step 3). `download(done, total)`
-/// follows a release download. `Source::Build` builds here: building on the host is
-/// deploy's part ([`crate::remote_build`]).
-pub fn choose(source: &Source, platform: &Platform, download: &mut dyn FnMut(u64, u64)) -> Result<Chosen> {
+/// What choosing reports on the way.
+pub enum Progress<'a> {
+    /// A release archive coming in (`total` 0 when the server did not say).
+    Download { done: u64, total: u64 },
+    /// A line a local build printed.
+    Build(&'a str),
+}
+
+/// Pick and verify the binary for `platform` (SPEC §6 step 3). `Source::Build` builds
+/// here: building on the host is deploy's part.
+pub fn choose(source: &Source, platform: &Platform, progress: &mut dyn FnMut(Progress<'_>)) -> Result<Chosen> {
     let candidates = platform.targets();
     let wanted = candidates.iter().map(|t| t.triple).collect::<Vec<_>>().join(" or ");
     match source {
         Source::Build(_) => {
-            let workspace = crate::build::workspace().map_err(|e| err!(Usage, "{e}"))?;
+            let workspace = std::env::current_dir()?;
+            let workspace = mlcremote_release::build::workspace_at(&workspace)?;
             let mut failures = Vec::new();
             for target in &candidates {
-                match crate::build::build(&workspace, crate::build::Builder::Auto, target.triple) {
+                let built = mlcremote_release::build::build(
+                    &workspace,
+                    mlcremote_release::build::Builder::Auto,
+                    target.triple,
+                    &mut |line| progress(Progress::Build(line)),
+                );
+                match built {
                     Ok(binary) => {
                         let bytes = std::fs::read(&binary)
                             .map_err(|e| err!(Artifact, "cannot read {}: {e}", binary.display()))?;
                         target
                             .check_binary(&bytes)
                             .map_err(|why| err!(Artifact, "the build produced the wrong binary: {why}"))?;
-                        return Ok(Chosen::here(*target, bytes, &binary));
+                        return Ok(Chosen::here(*target, bytes, Origin::BuiltHere, &binary));
                     }
                     Err(e) => failures.push(format!("{}: {e}", target.triple)),
                 }
@@ -98,15 +148,19 @@ pub fn choose(source: &Source, platform: &Platform, download: &mut dyn FnMut(u64
             ))
         }
         Source::Release(release) => {
-            let (target, path) = release.fetch(&candidates, download)?;
+            let (target, path) = release.fetch(&candidates, &mut |done, total| {
+                progress(Progress::Download { done, total })
+            })?;
             let platform = Platform {
                 os: target.os.into(),
                 arch: target.arch.into(),
             };
-            choose(&Source::Artifact(path), &platform, &mut |_, _| {})
+            let mut chosen = choose(&Source::Artifact(path), &platform, &mut |_| {})?;
+            chosen.origin = Origin::Release;
+            Ok(chosen)
         }
         Source::Artifact(path) => {
-            verify_beside(path)?;
+            local::verify_beside(path)?;
             let named = path
                 .file_name()
                 .and_then(|n| archive::triple_of(&n.to_string_lossy()).map(str::to_owned));
@@ -119,7 +173,7 @@ pub fn choose(source: &Source, platform: &Platform, download: &mut dyn FnMut(u64
                     path.display()
                 ));
             }
-            let found = archive::read_binary(path).map_err(|e| err!(Artifact, "{e}"))?;
+            let found = archive::read_binary(path)?;
             // A bare binary does not say musl or gnu: a static one is taken for musl.
             let mut candidates = candidates.clone();
             if named.is_none() && !is_static_elf(&found.bytes) {
@@ -135,10 +189,10 @@ pub fn choose(source: &Source, platform: &Platform, download: &mut dyn FnMut(u64
                     .first()
                     .map(|t| t.check_binary(&found.bytes))
                     .and_then(|r| r.err())
-                    .unwrap_or_default();
+                    .map_or_else(|| "no target fits".to_string(), |e| e.to_string());
                 return Err(err!(Artifact, "{} cannot run on this host: {why}", path.display()));
             };
-            Ok(Chosen::here(target, found.bytes, path))
+            Ok(Chosen::here(target, found.bytes, Origin::Artifact, path))
         }
         Source::Dist(dir) => {
             let path = candidates
@@ -153,79 +207,14 @@ pub fn choose(source: &Source, platform: &Platform, download: &mut dyn FnMut(u64
                     dir.display()
                 ));
             };
-            verify_beside(&path)?;
-            let found = archive::read_binary(&path).map_err(|e| err!(Artifact, "{e}"))?;
+            local::verify_beside(&path)?;
+            let found = archive::read_binary(&path)?;
             target
                 .check_binary(&found.bytes)
                 .map_err(|why| err!(Artifact, "{} holds the wrong binary: {why}", path.display()))?;
-            let chosen = Chosen::here(*target, found.bytes, &path);
-            verify_manifest(dir, &path, &chosen.sha256)?;
+            let chosen = Chosen::here(*target, found.bytes, Origin::Dist, &path);
+            local::verify_manifest(dir, &path, &chosen.sha256)?;
             Ok(chosen)
         }
-    }
-}
-
-/// Check `file` against `<file>.sha256` and `SHA256SUMS` beside it, where they exist.
-fn verify_beside(file: &Path) -> Result<()> {
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let dir = file.parent().unwrap_or(Path::new("."));
-    let sidecar = dir.join(format!("{name}.sha256"));
-    let sums = dir.join(SUMS_NAME);
-    let mut expected = Vec::new();
-    for list in [&sidecar, &sums] {
-        let Ok(text) = std::fs::read_to_string(list) else {
-            continue;
-        };
-        let entries = checksum::parse_sums(&text).map_err(|e| err!(Artifact, "{}: {e}", list.display()))?;
-        expected.extend(
-            entries
-                .into_iter()
-                .filter(|(_, n)| *n == name)
-                .map(|(sha, _)| (sha, list.clone())),
-        );
-    }
-    if expected.is_empty() {
-        return Ok(());
-    }
-    let actual = checksum::sha256_file(file).map_err(|e| err!(Artifact, "cannot read {}: {e}", file.display()))?;
-    for (sha, list) in expected {
-        if sha != actual {
-            return Err(err!(
-                Artifact,
-                "checksum mismatch: {} has sha256 {actual}, but {} says {sha}; refusing to deploy it",
-                file.display(),
-                list.display()
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The manifest's `binary.sha256`, where present, must match what is in the archive.
-fn verify_manifest(dir: &Path, archive_path: &Path, binary_sha256: &str) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(dir.join(MANIFEST_NAME)) else {
-        return Ok(());
-    };
-    let manifest: Manifest =
-        serde_json::from_str(&text).map_err(|e| err!(Artifact, "{MANIFEST_NAME} is not valid: {e}"))?;
-    let name = archive_path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let listed = manifest
-        .artifacts
-        .iter()
-        .find(|a| a.name == name)
-        .and_then(|a| a.binary.as_ref());
-    match listed {
-        Some(binary) if binary.sha256 != binary_sha256 => Err(err!(
-            Artifact,
-            "checksum mismatch: the binary in {name} has sha256 {binary_sha256}, but {MANIFEST_NAME} says {}",
-            binary.sha256
-        )),
-        _ => Ok(()),
     }
 }

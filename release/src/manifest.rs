@@ -18,12 +18,21 @@ pub struct Manifest {
     pub artifacts: Vec<Artifact>,
 }
 
+/// What a released file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A server or client archive for one target.
+    Archive,
+    /// The vendored source bundle.
+    Source,
+}
+
 /// One released file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Artifact {
     pub name: String,
-    /// `archive` or `source`.
-    pub kind: String,
+    pub kind: Kind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,9 +56,9 @@ pub struct Binary {
 
 impl Manifest {
     /// Pretty JSON with a trailing newline, stable for identical input.
-    pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');
-        text
+        Ok(text)
     }
 }

@@ -13,6 +13,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use russh::keys::{PublicKey, parse_public_key_base64};
 use sha1::Sha1;
 
+use super::pattern;
+
 /// What the files say about a host's key.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -41,8 +43,9 @@ pub fn check(files: &[PathBuf], host: &str, port: u16, key: &PublicKey) -> io::R
     let mut changed = None;
     let mut known = false;
     for path in files {
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
+        // One bad byte must not make every other line unreadable: read lines as bytes.
+        let text = match fs::read(path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
             Err(err) => {
                 return Err(io::Error::new(
@@ -81,8 +84,9 @@ pub fn check(files: &[PathBuf], host: &str, port: u16, key: &PublicKey) -> io::R
 }
 
 /// Append `host:port key` to `path` (creating it and its folder), as `ssh` does on
-/// accepting a new key.
-pub fn record(path: &Path, host: &str, port: u16, key: &PublicKey) -> io::Result<()> {
+/// accepting a new key; with `hash` (`HashKnownHosts yes`) the name is hashed as
+/// `ssh-keygen -H` would.
+pub fn record(path: &Path, host: &str, port: u16, key: &PublicKey, hash: bool) -> io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir)?;
     }
@@ -92,7 +96,18 @@ pub fn record(path: &Path, host: &str, port: u16, key: &PublicKey) -> io::Result
         file.write_all(b"\n")?;
     }
     let key = key.to_openssh().map_err(io::Error::other)?;
-    writeln!(file, "{} {key}", host_entry(host, port))
+    let name = host_entry(host, port);
+    let name = if hash { hashed_name(&name)? } else { name };
+    writeln!(file, "{name} {key}")
+}
+
+/// `|1|salt|hash`: HMAC-SHA1 of the name keyed with a random salt.
+fn hashed_name(name: &str) -> io::Result<String> {
+    let mut salt = [0u8; 20];
+    getrandom::fill(&mut salt).map_err(|e| io::Error::other(e.to_string()))?;
+    let mac = <Hmac<Sha1> as KeyInit>::new_from_slice(&salt).map_err(|e| io::Error::other(e.to_string()))?;
+    let hash = mac.chain_update(name.as_bytes()).finalize().into_bytes();
+    Ok(format!("|1|{}|{}", BASE64.encode(&salt), BASE64.encode(&hash)))
 }
 
 struct Entry<'a> {
@@ -130,17 +145,7 @@ impl<'a> Entry<'a> {
         if let Some(hashed) = self.hosts.strip_prefix("|1|") {
             return hashed_matches(hashed, name);
         }
-        let mut hit = false;
-        for pattern in self.hosts.split(',') {
-            if let Some(negated) = pattern.strip_prefix('!') {
-                if glob(negated, name) {
-                    return false;
-                }
-            } else if glob(pattern, name) {
-                hit = true;
-            }
-        }
-        hit
+        pattern::match_hostname(name, self.hosts)
     }
 }
 
@@ -155,20 +160,6 @@ fn hashed_matches(salt_and_hash: &str, name: &str) -> bool {
         return false;
     };
     mac.chain_update(name.as_bytes()).verify_slice(&hash).is_ok()
-}
-
-/// `*` and `?` wildcards, case-insensitive like host names.
-fn glob(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => go(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), name.as_bytes())
 }
 
 #[cfg(test)]
@@ -235,12 +226,38 @@ mod tests {
     fn records_like_ssh() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/known_hosts");
-        record(&path, "127.0.0.1", 2222, &key(KEY_A)).unwrap();
+        record(&path, "127.0.0.1", 2222, &key(KEY_A), false).unwrap();
         let text = fs::read_to_string(&path).unwrap();
         assert!(
             text.starts_with(&format!("[127.0.0.1]:2222 ssh-ed25519 {KEY_A}")),
             "{text}"
         );
-        assert_eq!(check(&[path], "127.0.0.1", 2222, &key(KEY_A)).unwrap(), Verdict::Known);
+        assert_eq!(
+            check(std::slice::from_ref(&path), "127.0.0.1", 2222, &key(KEY_A)).unwrap(),
+            Verdict::Known
+        );
+
+        let hashed = dir.path().join("hashed");
+        record(&hashed, "box.example", 22, &key(KEY_A), true).unwrap();
+        let text = fs::read_to_string(&hashed).unwrap();
+        assert!(text.starts_with("|1|") && !text.contains("box.example"), "{text}");
+        assert_eq!(
+            check(&[hashed], "box.example", 22, &key(KEY_A)).unwrap(),
+            Verdict::Known
+        );
+    }
+
+    #[test]
+    fn hostile_files_cannot_crash_or_stall_the_check() {
+        let stars = format!("{} ssh-ed25519 {KEY_A}\n", "*".repeat(30_000));
+        assert_eq!(verdict(&stars, "example.com", 22, KEY_A), Verdict::Known);
+        let many = format!("{}b ssh-ed25519 {KEY_A}\n", "*a".repeat(13));
+        assert_eq!(verdict(&many, &"a".repeat(40), 22, KEY_A), Verdict::Unknown);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let mut bytes = b"junk \xff\xfe line\n".to_vec();
+        bytes.extend(format!("example.com ssh-ed25519 {KEY_A}\n").as_bytes());
+        fs::write(&path, bytes).unwrap();
+        assert_eq!(check(&[path], "example.com", 22, &key(KEY_A)).unwrap(), Verdict::Known);
     }
 }

@@ -135,79 +135,175 @@ pub struct FoundBinary {
     pub inner_path: Option<String>,
 }
 
-/// Read the server binary from a `.tar.gz` or a bare binary file.
-pub fn read_binary(path: &Path) -> Result<FoundBinary, String> {
-    let shown = path.display();
-    let mut file = std::fs::File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
+/// Why no binary could be read from an artifact.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    /// Named like an archive, but its bytes are not one.
+    #[error("{path} is not a {expected} archive (its first bytes are {magic}); pass the file `cargo xtask dist` wrote")]
+    NotAnArchive {
+        path: String,
+        expected: &'static str,
+        magic: String,
+    },
+    #[error("{path} is damaged: {why}")]
+    Damaged { path: String, why: String },
+    #[error("{path}: {inner} is larger than {MAX_BINARY} bytes")]
+    TooLarge { path: String, inner: String },
+    #[error("{path} holds no `{BINARY_NAME}` binary (expected mlcremote-<target>/{BINARY_NAME})")]
+    NoBinary { path: String },
+}
+
+/// What kind of file an artifact is, from its first bytes.
+fn sniff(path: &Path) -> Result<(Option<Format>, [u8; 4], usize), ReadError> {
+    let mut file = std::fs::File::open(path).map_err(|source| io_error(path, source))?;
     let mut magic = [0u8; 4];
-    let read = file.read(&mut magic).unwrap_or(0);
-    drop(file);
-    if read == 4 && magic == *b"PK\x03\x04" {
-        return read_zip(path);
+    let mut read = 0;
+    while read < magic.len() {
+        match file.read(&mut magic[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(io_error(path, source)),
+        }
     }
-    let is_gzip = read >= 2 && magic[..2] == [0x1f, 0x8b];
-    if !is_gzip {
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-        return Ok(FoundBinary {
-            bytes,
-            inner_path: None,
-        });
+    let format = if read == 4 && magic == *b"PK\x03\x04" {
+        Some(Format::Zip)
+    } else if read >= 2 && magic[..2] == [0x1f, 0x8b] {
+        Some(Format::TarGz)
+    } else {
+        None
+    };
+    Ok((format, magic, read))
+}
+
+fn io_error(path: &Path, source: io::Error) -> ReadError {
+    ReadError::Io {
+        path: path.display().to_string(),
+        source,
     }
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
+}
+
+/// The format a file name promises: `.tar.gz`/`.tgz` or `.zip`.
+pub fn format_of_name(name: &str) -> Option<Format> {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
+        Some(Format::TarGz)
+    } else if lower.ends_with(".zip") {
+        Some(Format::Zip)
+    } else {
+        None
+    }
+}
+
+/// Read the server binary from a `.tar.gz`, a `.zip` or a bare binary file. A file
+/// named like an archive must be one.
+pub fn read_binary(path: &Path) -> Result<FoundBinary, ReadError> {
+    let shown = path.display().to_string();
+    let (format, magic, read) = sniff(path)?;
+    let named = path.file_name().and_then(|n| format_of_name(&n.to_string_lossy()));
+    match (named, format) {
+        (Some(expected), found) if found != Some(expected) => {
+            return Err(ReadError::NotAnArchive {
+                path: shown,
+                expected: match expected {
+                    Format::TarGz => "gzip-compressed tar",
+                    Format::Zip => "zip",
+                },
+                magic: if read == 0 {
+                    "none: it is empty".into()
+                } else {
+                    hex::encode(&magic[..read])
+                },
+            });
+        }
+        _ => {}
+    }
+    match format {
+        Some(Format::Zip) => read_zip(path),
+        Some(Format::TarGz) => read_tar_gz(path),
+        None => {
+            let bytes = std::fs::read(path).map_err(|source| io_error(path, source))?;
+            Ok(FoundBinary {
+                bytes,
+                inner_path: None,
+            })
+        }
+    }
+}
+
+fn read_tar_gz(path: &Path) -> Result<FoundBinary, ReadError> {
+    let shown = path.display().to_string();
+    let damaged = |why: &dyn std::fmt::Display| ReadError::Damaged {
+        path: shown.clone(),
+        why: why.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(|source| io_error(path, source))?;
     let mut archive = tar::Archive::new(GzDecoder::new(file));
-    let entries = archive
-        .entries()
-        .map_err(|e| format!("{shown} is not a .tar.gz: {e}"))?;
+    let entries = archive.entries().map_err(|e| damaged(&e))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| format!("{shown} is damaged: {e}"))?;
-        let inner = entry
-            .path()
-            .map_err(|e| format!("{shown}: {e}"))?
-            .to_string_lossy()
-            .into_owned();
+        let mut entry = entry.map_err(|e| damaged(&e))?;
+        let inner = entry.path().map_err(|e| damaged(&e))?.to_string_lossy().into_owned();
         if !is_binary_path(&inner) || entry.header().entry_type() != tar::EntryType::Regular {
             continue;
         }
         let size = entry.size();
         return take(&mut entry, size, inner, &shown);
     }
-    Err(no_binary(&shown))
+    Err(ReadError::NoBinary { path: shown })
 }
 
-fn read_zip(path: &Path) -> Result<FoundBinary, String> {
-    let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| format!("{shown} is not a zip: {e}"))?;
+fn read_zip(path: &Path) -> Result<FoundBinary, ReadError> {
+    let shown = path.display().to_string();
+    let damaged = |why: &dyn std::fmt::Display| ReadError::Damaged {
+        path: shown.clone(),
+        why: why.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(|source| io_error(path, source))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| damaged(&e))?;
     for index in 0..zip.len() {
-        let mut entry = zip.by_index(index).map_err(|e| format!("{shown} is damaged: {e}"))?;
-        let inner = entry.name().map_err(|e| format!("{shown}: {e}"))?.into_owned();
+        let mut entry = zip.by_index(index).map_err(|e| damaged(&e))?;
+        let inner = entry.name().map_err(|e| damaged(&e))?.into_owned();
         if !entry.is_file() || !is_binary_path(&inner) {
             continue;
         }
         let size = entry.size();
         return take(&mut entry, size, inner, &shown);
     }
-    Err(no_binary(&shown))
+    Err(ReadError::NoBinary { path: shown })
 }
 
 /// Read the binary entry out of an archive, bounded by [`MAX_BINARY`].
-fn take(entry: &mut impl Read, size: u64, inner: String, shown: &dyn std::fmt::Display) -> Result<FoundBinary, String> {
+fn take(entry: &mut impl Read, size: u64, inner: String, shown: &str) -> Result<FoundBinary, ReadError> {
     if size > MAX_BINARY {
-        return Err(format!("{shown}: {inner} is larger than {MAX_BINARY} bytes"));
+        return Err(ReadError::TooLarge {
+            path: shown.into(),
+            inner,
+        });
     }
-    let mut bytes = Vec::with_capacity(size as usize);
+    let mut bytes = Vec::with_capacity(size.min(MAX_BINARY) as usize);
     entry
         .take(MAX_BINARY + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("{shown} is damaged: {e}"))?;
+        .map_err(|e| ReadError::Damaged {
+            path: shown.into(),
+            why: e.to_string(),
+        })?;
+    if bytes.len() as u64 > MAX_BINARY {
+        return Err(ReadError::TooLarge {
+            path: shown.into(),
+            inner,
+        });
+    }
     Ok(FoundBinary {
         bytes,
         inner_path: Some(inner),
     })
-}
-
-fn no_binary(shown: &dyn std::fmt::Display) -> String {
-    format!("{shown} holds no `{BINARY_NAME}` binary (expected mlcremote-<target>/{BINARY_NAME})")
 }
 
 /// `mlcremote` at the top or one folder down, as our archives have it.
@@ -322,7 +418,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.tar.gz");
         std::fs::write(&path, a).unwrap();
-        assert!(read_binary(&path).unwrap_err().contains("holds no `mlcremote`"));
+        assert!(
+            read_binary(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("holds no `mlcremote`")
+        );
+    }
+
+    #[test]
+    fn a_file_named_like_an_archive_must_be_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.tar.gz");
+        std::fs::write(&garbage, [0x13, 0x37, 0xc0, 0xde, 0x00]).unwrap();
+        let err = read_binary(&garbage).unwrap_err().to_string();
+        assert!(err.contains("is not a gzip-compressed tar archive"), "{err}");
+        let zip = dir.path().join("x.zip");
+        std::fs::write(&zip, b"").unwrap();
+        let err = read_binary(&zip).unwrap_err().to_string();
+        assert!(err.contains("is not a zip archive") && err.contains("empty"), "{err}");
+        let truncated = dir.path().join("cut.tar.gz");
+        let whole = write_tar_gz("mlcremote-t", &sample(), 1).unwrap();
+        std::fs::write(&truncated, &whole[..whole.len() / 2]).unwrap();
+        let err = read_binary(&truncated).unwrap_err().to_string();
+        assert!(err.contains("is damaged"), "{err}");
     }
 
     #[test]

@@ -40,8 +40,23 @@ fn wanted(path: &str) -> bool {
     path.starts_with("server/") || ["Cargo.toml", "Cargo.lock", "LICENSE", "README.md", "rustfmt.toml"].contains(&path)
 }
 
+/// Why the source bundle could not be made.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot make the source bundle: {0}")]
+pub struct BundleError(String);
+
+impl From<String> for BundleError {
+    fn from(why: String) -> BundleError {
+        BundleError(why)
+    }
+}
+
 /// Bundle the server of the git checkout `workspace`; every file gets mtime `epoch`.
-pub fn bundle(workspace: &Path, epoch: u64) -> Result<Bundle, String> {
+pub fn bundle(workspace: &Path, epoch: u64) -> Result<Bundle, BundleError> {
+    bundle_inner(workspace, epoch).map_err(BundleError)
+}
+
+fn bundle_inner(workspace: &Path, epoch: u64) -> Result<Bundle, String> {
     let stem = stem();
     let stage = tempfile::tempdir().map_err(|e| format!("cannot make a temp dir: {e}"))?;
     let root = stage.path().join(&stem);

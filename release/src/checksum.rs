@@ -37,17 +37,28 @@ pub fn sums_file<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> S
     entries.into_iter().map(|(sha, name)| sums_line(sha, name)).collect()
 }
 
+/// A line of a sums file that is not `<sha256>  <name>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line} is not a checksum line: {text:?}")]
+pub struct BadSumsLine {
+    pub line: usize,
+    pub text: String,
+}
+
 /// Parse a sums file into `(sha256, name)` pairs; accepts `sha256sum`'s binary-mode `*`.
-pub fn parse_sums(text: &str) -> Result<Vec<(String, String)>, String> {
+pub fn parse_sums(text: &str) -> Result<Vec<(String, String)>, BadSumsLine> {
     text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let (sha, name) = line
-                .split_once(' ')
-                .ok_or_else(|| format!("not a checksum line: {line:?}"))?;
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(index, line)| {
+            let bad = || BadSumsLine {
+                line: index + 1,
+                text: line.chars().take(200).collect(),
+            };
+            let (sha, name) = line.split_once(' ').ok_or_else(bad)?;
             let name = name.trim_start_matches(' ').trim_start_matches('*');
             if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) || name.is_empty() {
-                return Err(format!("not a checksum line: {line:?}"));
+                return Err(bad());
             }
             Ok((sha.to_ascii_lowercase(), name.to_string()))
         })

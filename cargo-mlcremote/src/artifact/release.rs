@@ -10,12 +10,16 @@ use std::{
 
 use sha2::{Digest, Sha256};
 
-use crate::{
+use mlcremote_release::{
     archive::{self, Format},
-    checksum, err,
-    error::{Error, Kind, Result},
+    checksum,
     manifest::SUMS_NAME,
     target::Target,
+};
+
+use crate::{
+    err,
+    error::{Error, Kind, Result},
 };
 
 /// Where a release lives.
@@ -54,18 +58,18 @@ impl Release {
 
     /// The verified archive for the first of `candidates` the release has, from the cache
     /// or downloaded. `progress(done, total)` follows a download.
-    pub fn fetch(&self, candidates: &[Target], mut progress: impl FnMut(u64, u64)) -> Result<(Target, PathBuf)> {
+    pub fn fetch(&self, candidates: &[Target], progress: &mut dyn FnMut(u64, u64)) -> Result<(Target, PathBuf)> {
         let cache = self.cache_dir()?;
         std::fs::create_dir_all(&cache).map_err(|e| err!(Other, "cannot create {}: {e}", cache.display()))?;
         let sums_path = cache.join(SUMS_NAME);
         // SHA256SUMS first, fresh when the network allows; the cached copy otherwise.
         let sums = match self.download_to(SUMS_NAME, None, &sums_path, &mut |_, _| {}) {
             Ok(()) => std::fs::read_to_string(&sums_path)?,
-            Err(e) if sums_path.is_file() && e.kind == Kind::Connect => std::fs::read_to_string(&sums_path)?,
+            Err(e) if sums_path.is_file() && e.kind() == Kind::Connect => std::fs::read_to_string(&sums_path)?,
             Err(e) => return Err(e),
         };
         let sums = checksum::parse_sums(&sums)
-            .map_err(|e| err!(Artifact, "{SUMS_NAME} of {} {}: {e}", self.repo, self.tag))?;
+            .map_err(|e| Error::from(e).context(format_args!("{SUMS_NAME} of {} {}", self.repo, self.tag)))?;
         let listed = candidates.iter().find_map(|t| {
             [Format::TarGz, Format::Zip].into_iter().find_map(|f| {
                 let name = archive::archive_name(t.triple, f);
@@ -88,7 +92,7 @@ impl Release {
         if path.is_file() && checksum::sha256_file(&path).is_ok_and(|s| s == sha) {
             return Ok((target, path));
         }
-        self.download_to(&name, Some(&sha), &path, &mut progress)?;
+        self.download_to(&name, Some(&sha), &path, progress)?;
         Ok((target, path))
     }
 
@@ -110,7 +114,7 @@ impl Release {
             match self.try_download(&agent, &url, sha, to, progress) {
                 Ok(()) => return Ok(()),
                 // Only the network is worth another try; a 404 or a bad checksum is final.
-                Err(e) if e.kind == Kind::Connect => last = Some(e),
+                Err(e) if e.kind() == Kind::Connect => last = Some(e),
                 Err(e) => return Err(e),
             }
         }

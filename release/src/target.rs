@@ -65,8 +65,8 @@ impl Target {
 
     /// Refuse a binary whose format or architecture does not match this target, so a
     /// builder that silently fell back to the host architecture cannot ship.
-    pub fn check_binary(&self, bytes: &[u8]) -> Result<(), String> {
-        let file = object::File::parse(bytes).map_err(|e| format!("not an executable ({e})"))?;
+    pub fn check_binary(&self, bytes: &[u8]) -> Result<(), WrongBinary> {
+        let file = object::File::parse(bytes).map_err(|e| WrongBinary::NotExecutable(e.to_string()))?;
         let (format, arch) = (file.format(), file.architecture());
         let want_format = if self.os == "macos" {
             BinaryFormat::MachO
@@ -81,12 +81,40 @@ impl Target {
         if format == want_format && arch == want_arch {
             Ok(())
         } else {
-            Err(format!(
-                "it is a {format:?} {arch:?} binary, but {} needs {want_format:?} {want_arch:?}",
-                self.triple
-            ))
+            Err(WrongBinary::Mismatch {
+                found: format!("{format:?} {arch:?}"),
+                target: self.triple,
+                wanted: format!("{want_format:?} {want_arch:?}"),
+            })
         }
     }
+}
+
+/// Why a binary is not one for a target.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WrongBinary {
+    #[error("not an executable ({0})")]
+    NotExecutable(String),
+    #[error("it is a {found} binary, but {target} needs {wanted}")]
+    Mismatch {
+        found: String,
+        target: &'static str,
+        wanted: String,
+    },
+}
+
+/// The server version a binary for `triple` carries, read from its version line
+/// (`0.1.0 (x86_64-unknown-linux-musl, commit abc1234)`) without running it.
+pub fn embedded_version(bytes: &[u8], triple: &str) -> Option<String> {
+    let needle = format!(" ({triple}, commit ");
+    let at = bytes.windows(needle.len()).position(|w| w == needle.as_bytes())?;
+    let start = bytes[..at]
+        .iter()
+        .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+')))
+        .map_or(0, |p| p + 1);
+    let version = std::str::from_utf8(&bytes[start..at]).ok()?;
+    let plausible = version.split('.').count() >= 3 && version.starts_with(|c: char| c.is_ascii_digit());
+    plausible.then(|| version.to_string())
 }
 
 /// Whether an ELF binary is statically linked (no `PT_INTERP`): how a bare musl
@@ -111,7 +139,7 @@ pub struct Platform {
 impl Platform {
     /// Parse `uname -s -m` output. Only the last non-empty line counts, so noise from
     /// shell start-up files before it changes nothing.
-    pub fn from_uname(output: &str) -> Result<Platform, String> {
+    pub fn from_uname(output: &str) -> Result<Platform, UnsupportedPlatform> {
         let line = output
             .lines()
             .map(str::trim)
@@ -120,7 +148,7 @@ impl Platform {
             .unwrap_or("");
         let mut words = line.split_whitespace();
         let (Some(os), Some(machine)) = (words.next(), words.next()) else {
-            return Err(format!("cannot read the platform from `uname -s -m` output {line:?}"));
+            return Err(UnsupportedPlatform { seen: line.to_string() });
         };
         let os = match os {
             "Linux" => "linux",
@@ -150,10 +178,19 @@ impl Platform {
     }
 }
 
-fn unsupported(seen: &str) -> String {
-    format!(
-        "unsupported platform `{seen}`; supported: Linux x86_64/amd64, Linux aarch64/arm64/armv8*, Linux armv7l, Darwin x86_64, Darwin arm64"
-    )
+fn unsupported(seen: &str) -> UnsupportedPlatform {
+    UnsupportedPlatform { seen: seen.to_string() }
+}
+
+/// A `uname -s -m` this project has no build for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unsupported platform `{seen}`; supported: Linux x86_64/amd64, Linux aarch64/arm64/armv8*, Linux armv7l, \
+     Darwin x86_64, Darwin arm64"
+)]
+pub struct UnsupportedPlatform {
+    /// The line of `uname -s -m` output that was read.
+    pub seen: String,
 }
 
 #[cfg(test)]
@@ -204,14 +241,26 @@ mod tests {
             "",
             "Linux",
         ] {
-            let err = Platform::from_uname(uname).unwrap_err();
+            let err = Platform::from_uname(uname).unwrap_err().to_string();
             assert!(err.contains(uname.trim()), "{err}");
         }
         assert!(
             Platform::from_uname("SunOS i86pc")
                 .unwrap_err()
+                .to_string()
                 .contains("supported: Linux x86_64")
         );
+    }
+
+    #[test]
+    fn reads_the_version_line_out_of_a_binary() {
+        let bytes = b"\0\0junk\x010.12.3-rc.1 (aarch64-unknown-linux-musl, commit abc1234)\0more";
+        assert_eq!(
+            embedded_version(bytes, "aarch64-unknown-linux-musl").as_deref(),
+            Some("0.12.3-rc.1")
+        );
+        assert_eq!(embedded_version(bytes, "x86_64-unknown-linux-musl"), None);
+        assert_eq!(embedded_version(b"x (t, commit y)", "t"), None);
     }
 
     #[test]
@@ -227,7 +276,7 @@ mod tests {
         let host = Target::get(host_triple()).unwrap();
         host.check_binary(&me).unwrap();
         let other = TARGETS.iter().find(|t| t.arch != host.arch).unwrap();
-        let err = other.check_binary(&me).unwrap_err();
+        let err = other.check_binary(&me).unwrap_err().to_string();
         assert!(err.contains(other.triple), "{err}");
         assert!(
             Target::get("x86_64-unknown-linux-musl")

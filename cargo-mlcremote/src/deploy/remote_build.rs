@@ -8,15 +8,24 @@
 
 use std::fmt::Write as _;
 
-use crate::{
-    artifact::{BuildWhere, Chosen, Payload},
-    deploy::{DeployOptions, Progress, script_error},
-    error::Result,
-    remote::{PRELUDE, Probe, quote, status},
+use std::time::Duration;
+
+use mlcremote_release::{
     source::Bundle,
-    ssh::{Session, random_hex},
     target::{Platform, Target},
 };
+
+use super::plan::{BuildPlan, BuildWay};
+use crate::{
+    artifact::{BuildWhere, Chosen, Origin, Payload},
+    delegate::{Answer, Event, Question, Reporter},
+    error::Result,
+    remote::{PRELUDE, Probe, quote, script_error, scripts, status},
+    ssh::{Session, random_hex},
+};
+
+/// How long a build on the host may take (a toolchain download and a release build).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// One way to build on the host, in the SPEC order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,8 +142,13 @@ impl Layout {
 
 const CARGO_ARGS: &str = "build --release --locked --offline --package mlcremote --bin mlcremote";
 
-/// The exact shell lines `method` runs on this host, and where the binary will be.
-pub fn commands(method: Method, probe: &Probe, layout: &Layout) -> std::result::Result<(Vec<String>, String), String> {
+/// The exact shell lines `method` runs on this host, and where the binary will be; or
+/// why it cannot run here.
+pub(crate) fn commands(
+    method: Method,
+    probe: &Probe,
+    layout: &Layout,
+) -> std::result::Result<(Vec<String>, String), String> {
     let q = |s: &str| quote(s);
     match method {
         Method::Docker => {
@@ -154,7 +168,7 @@ pub fn commands(method: Method, probe: &Probe, layout: &Layout) -> std::result::
             Ok((vec![cargo_line(cargo, layout)], cargo_output(layout)))
         }
         Method::Bootstrap => {
-            let platform = Platform::from_uname(&probe.uname)?;
+            let platform = Platform::from_uname(&probe.uname).map_err(|e| e.to_string())?;
             let (build, sha) = RUSTUP_INIT
                 .iter()
                 .find(|(os, arch, _, _)| *os == platform.os && *arch == platform.arch)
@@ -276,25 +290,32 @@ pub fn target_of(version: &str) -> Option<Target> {
     Target::get(inner.split([',', ')']).next()?.trim())
 }
 
-/// Build on the host under the deploy lock. `Ok(Err(reasons))` when every way failed or
-/// was declined: deploy then builds here.
+/// What a build on the host came to.
+pub enum Built {
+    /// A binary for this host, on the host.
+    Binary(Chosen),
+    /// Every way failed or was declined, each with why: deploy then builds here.
+    NotPossible(Vec<String>),
+}
+
+/// Build on the host under the deploy lock.
 pub async fn build(
     session: &Session,
     probe: &Probe,
     platform: &Platform,
     methods: &[Method],
-    options: &DeployOptions,
+    yes: bool,
     bundle: &Bundle,
-    ui: &dyn Progress,
-) -> Result<std::result::Result<Chosen, Vec<String>>> {
-    let host = session.destination.to_string();
+    reporter: &Reporter,
+) -> Result<Built> {
+    let host = reporter.host().to_string();
     let layout = Layout::new(&probe.dir, &bundle.stem);
     let upload = format!("{}/.mlcremote.upload-{}", probe.dir, random_hex(6));
     let (mut sent, total) = (0, bundle.data.len() as u64);
     session
         .upload(&bundle.data, &upload, |n| {
             sent += n;
-            ui.upload(&host, sent, total);
+            reporter.event(Event::Upload { sent, total });
         })
         .await?;
     let out = session.run(&unpack_script(&layout, &upload)).await?;
@@ -311,35 +332,44 @@ pub async fn build(
                 continue;
             }
         };
-        if method == Method::Bootstrap && !consented(&host, &lines, &layout, options, ui) {
+        if method == Method::Bootstrap && !consented(&host, &lines, &layout, yes, reporter).await {
             reasons.push(format!("{}: not confirmed (pass --yes to allow it)", method.name()));
             continue;
         }
-        ui.note(
-            &host,
-            &format!("building on the host with {} (log: {})", method.name(), layout.log),
-        );
-        let out = session.run(&build_script(method, &lines, &binary, &layout)).await?;
+        reporter.note(format!(
+            "building on the host with {} (log: {})",
+            method.name(),
+            layout.log
+        ));
+        let out = session
+            .run_for(&build_script(method, &lines, &binary, &layout), BUILD_TIMEOUT)
+            .await?;
         let failure = match built(&out, platform) {
             Ok((target, size, sha256)) => {
-                return Ok(Ok(Chosen {
+                return Ok(Built::Binary(Chosen {
                     target,
                     sha256,
                     size,
                     payload: Payload::OnHost(binary),
-                    origin: format!("built on {host} with {}", method.name()),
+                    origin: Origin::BuiltOnHost,
+                    from: format!("built on {host} with {}", method.name()),
+                    version: out
+                        .field("version")
+                        .and_then(|v| v.split_whitespace().nth(1))
+                        .map(str::to_owned),
                 }));
             }
             Err(failure) => failure,
         };
-        let tail = session.run(&crate::remote::tail_script(&layout.log, 100)).await?;
-        ui.note(
-            &host,
-            &format!("{failure}; last lines of {}:\n{}", layout.log, tail.stdout.trim_end()),
-        );
+        let tail = session.run(&scripts::tail_script(&layout.log, 100)).await?;
+        reporter.note(format!(
+            "{failure}; last lines of {}:\n{}",
+            layout.log,
+            tail.stdout.trim_end()
+        ));
         reasons.push(format!("{}: {failure} (see {})", method.name(), layout.log));
     }
-    Ok(Err(reasons))
+    Ok(Built::NotPossible(reasons))
 }
 
 /// What a build script reported: the binary's target, size and sha256, or why it is no good.
@@ -368,47 +398,44 @@ fn built(out: &crate::ssh::Output, platform: &Platform) -> std::result::Result<(
 }
 
 /// The bootstrap installs a toolchain on someone's host: show the exact commands, and
-/// go ahead only with `--yes` or a "yes" at the terminal.
-fn consented(host: &str, lines: &[String], layout: &Layout, options: &DeployOptions, ui: &dyn Progress) -> bool {
+/// go ahead only with `--yes` or a "yes" from the person.
+async fn consented(host: &str, lines: &[String], layout: &Layout, yes: bool, reporter: &Reporter) -> bool {
     let shown: String = lines.iter().map(|l| format!("  {l}\n")).collect();
-    ui.note(
-        host,
-        &format!(
-            "no Docker or cargo here; a Rust toolchain (rustup {RUSTUP_VERSION}, minimal profile) can be installed \
-             into {} with:\n{shown}",
-            layout.toolchain
-        ),
-    );
-    options.yes || ui.ask(&format!("[{host}] run these commands on the host?"))
+    reporter.note(format!(
+        "no Docker or cargo here; a Rust toolchain (rustup {RUSTUP_VERSION}, minimal profile) can be installed \
+         into {} with:\n{shown}",
+        layout.toolchain
+    ));
+    yes || reporter
+        .ask(Question::Consent {
+            question: format!("[{host}] run these commands on the host?"),
+        })
+        .await
+        == Answer::Yes
 }
 
-/// What `--dry-run` prints for a build on the host.
-pub fn plan(probe: &Probe, methods: &[Method], stem: &str) -> String {
+/// What `--dry-run` shows for a build on the host: each way with its exact commands.
+pub fn plan(probe: &Probe, methods: &[Method], stem: &str) -> BuildPlan {
     let layout = Layout::new(&probe.dir, stem);
-    let mut s = format!(
-        "  build     upload the source bundle to {}, then try in order (log: {}):\n",
-        layout.build, layout.log
-    );
-    for &method in methods {
-        match commands(method, probe, &layout) {
-            Ok((lines, _)) => {
-                let consent = if method == Method::Bootstrap {
-                    " (asks first; --yes consents)"
-                } else {
-                    ""
+    BuildPlan {
+        dir: layout.build.clone(),
+        log: layout.log.clone(),
+        ways: methods
+            .iter()
+            .map(|&method| {
+                let (commands, not_possible) = match commands(method, probe, &layout) {
+                    Ok((lines, _)) => (lines, None),
+                    Err(why) => (Vec::new(), Some(why)),
                 };
-                let _ = writeln!(s, "    {}{consent}:", method.name());
-                for line in lines {
-                    let _ = writeln!(s, "      {line}");
+                BuildWay {
+                    name: method.name().to_string(),
+                    commands,
+                    not_possible,
+                    asks_first: method == Method::Bootstrap,
                 }
-            }
-            Err(why) => {
-                let _ = writeln!(s, "    {}: not possible: {why}", method.name());
-            }
-        }
+            })
+            .collect(),
     }
-    s.push_str("    else build here and upload\n");
-    s
 }
 
 #[cfg(test)]

@@ -1,0 +1,167 @@
+//! SPEC §6 step 2: what the host is and has, in one round trip.
+
+use std::fmt::Write as _;
+
+use serde::Deserialize;
+
+use super::{PRELUDE, dir_word};
+use crate::ssh::Output;
+
+/// SPEC §6 step 2 in one round trip. Changes nothing on the host.
+pub fn probe_script(install_dir: &str) -> String {
+    let mut s = String::from(PRELUDE);
+    let _ = writeln!(s, "d={}", dir_word(install_dir));
+    s.push_str(
+        r#"printf 'uname=%s\n' "$(uname -s -m 2>/dev/null)"
+printf 'home=%s\n' "$HOME"
+printf 'dir=%s\n' "$d"
+printf 'shell=%s\n' "${SHELL:-}"
+for t in systemctl setsid nohup tmux screen sha256sum shasum docker curl wget; do
+  if command -v "$t" >/dev/null 2>&1; then printf 'tool=%s\n' "$t"; fi
+done
+# A cargo the build can use: on PATH, where rustup puts it (not on PATH in a
+# non-login session), or the toolchain an earlier `--build remote` bootstrapped.
+for c in "$(command -v cargo 2>/dev/null)" "$HOME/.cargo/bin/cargo" "$d/toolchain/cargo/bin/cargo"; do
+  if [ -n "$c" ] && [ -x "$c" ]; then printf 'cargo=%s\n' "$c"; break; fi
+done
+if getconf GNU_LIBC_VERSION >/dev/null 2>&1; then printf 'libc=gnu\n'
+elif ls /lib/ld-musl-* >/dev/null 2>&1; then printf 'libc=musl\n'; fi
+p="$d"; while [ ! -d "$p" ] && [ "$p" != / ]; do p=$(dirname "$p"); done
+printf 'free_kb=%s\n' "$(df -Pk "$p" 2>/dev/null | awk 'NR==2 {print $4}')"
+if [ -f "$d/mlcremote" ]; then
+  printf 'installed_sha256=%s\n' "$(mlcr_sha256 "$d/mlcremote")"
+  printf 'installed_version=%s\n' "$("$d/mlcremote" --version 2>/dev/null | head -n 1)"
+fi
+if [ -f "$d/server.json" ]; then
+  printf 'server_json=%s\n' "$(tr -d '\n' <"$d/server.json")"
+  if mlcr_alive "$(mlcr_pid "$d/server.json")"; then printf 'server_alive=1\n'; fi
+fi
+if [ -f "$d/install.json" ]; then printf 'install_json=%s\n' "$(tr -d '\n' <"$d/install.json")"; fi
+for f in /etc/systemd/system/mlcremote.service /Library/LaunchDaemons/dev.mlcremote.server.plist; do
+  if [ -f "$f" ]; then printf 'system_service=%s\n' "$f"; fi
+done
+"#,
+    );
+    s
+}
+
+/// What the probe found.
+#[derive(Clone, Debug, Default)]
+pub struct Probe {
+    pub uname: String,
+    pub home: String,
+    /// The install dir, absolute.
+    pub dir: String,
+    pub shell: String,
+    pub tools: Vec<String>,
+    /// The absolute path of a cargo the remote build can use.
+    pub cargo: Option<String>,
+    /// Linux only: `gnu` (glibc) or `musl`, where the probe could tell.
+    pub libc: Option<String>,
+    pub free_kb: Option<u64>,
+    pub installed_sha256: Option<String>,
+    pub installed_version: Option<String>,
+    pub server: Option<ServerState>,
+    pub server_alive: bool,
+    pub install: Option<InstallInfo>,
+    /// A system-wide unit (README, "system-wide install") found on the host.
+    pub system_service: Option<String>,
+}
+
+/// `install.json`, written by deploy (SPEC §5).
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct InstallInfo {
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub target: String,
+    #[serde(default)]
+    pub sha256: String,
+    #[serde(default)]
+    pub installed_at: String,
+    #[serde(default)]
+    pub start_method: String,
+}
+
+/// `server.json` as the server writes it (SPEC §4).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct ServerState {
+    pub pid: u32,
+    pub port: u16,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub target: String,
+}
+
+impl Probe {
+    /// Run the probe on the host (SPEC §6 step 2).
+    pub async fn run(session: &crate::ssh::Session, install_dir: &str) -> crate::error::Result<Probe> {
+        let out = session.run(&probe_script(install_dir)).await?;
+        Probe::parse(&out).map_err(|e| crate::err!(Other, "{e}").with_detail(out.stderr.clone()))
+    }
+
+    pub fn parse(out: &Output) -> Result<Probe, String> {
+        let mut probe = Probe::default();
+        for (key, value) in out.fields() {
+            let value = value.trim();
+            match key {
+                "uname" => probe.uname = value.into(),
+                "home" => probe.home = value.into(),
+                "dir" => probe.dir = value.into(),
+                "shell" => probe.shell = value.into(),
+                "tool" => probe.tools.push(value.into()),
+                "cargo" => probe.cargo = Some(value.into()).filter(|c: &String| c.starts_with('/')),
+                "libc" => probe.libc = Some(value.into()),
+                "free_kb" => probe.free_kb = value.parse().ok(),
+                "installed_sha256" => probe.installed_sha256 = Some(value.into()).filter(|v: &String| v.len() == 64),
+                "installed_version" => probe.installed_version = Some(value.into()).filter(|v: &String| !v.is_empty()),
+                "server_json" => probe.server = serde_json::from_str(value).ok(),
+                "server_alive" => probe.server_alive = value == "1",
+                "install_json" => probe.install = serde_json::from_str(value).ok(),
+                "system_service" => probe.system_service = Some(value.into()),
+                _ => {}
+            }
+        }
+        if probe.dir.is_empty() || !probe.dir.starts_with('/') {
+            return Err(format!(
+                "the probe did not resolve the install dir (got {:?}); is HOME set on the host?",
+                probe.dir
+            ));
+        }
+        Ok(probe)
+    }
+
+    pub fn has(&self, tool: &str) -> bool {
+        self.tools.iter().any(|t| t == tool)
+    }
+
+    /// The running server, if `server.json` names a live process.
+    pub fn running_server(&self) -> Option<&ServerState> {
+        self.server.as_ref().filter(|_| self.server_alive)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_probe() {
+        let out = Output {
+            stdout: "uname=Linux x86_64\nhome=/home/ann\ndir=/home/ann/.mlcremote\nshell=/bin/bash\ntool=setsid\n\
+                     tool=nohup\nfree_kb=1024\ninstalled_sha256=abc\n\
+                     server_json={\"pid\":42,\"port\":8080,\"bind\":\"127.0.0.1\",\"version\":\"0.1.0\",\"target\":\"t\",\"started_at\":\"x\"}\n\
+                     server_alive=1\n"
+                .into(),
+            stderr: String::new(),
+            status: 0,
+        };
+        let probe = Probe::parse(&out).unwrap();
+        assert_eq!(probe.uname, "Linux x86_64");
+        assert!(probe.has("setsid") && !probe.has("tmux"));
+        assert_eq!(probe.free_kb, Some(1024));
+        assert_eq!(probe.installed_sha256, None, "a malformed digest is no digest");
+        assert_eq!(probe.running_server().map(|s| (s.pid, s.port)), Some((42, 8080)));
+    }
+}

@@ -1,0 +1,311 @@
+//! The SSH transport: one russh connection per host, reached directly, through
+//! `ProxyJump` hosts or a `ProxyCommand`, with host keys checked against known_hosts and
+//! the SPEC's auth order. [`Session`] runs remote scripts ([`channel`]) and moves bytes
+//! ([`transfer`]); what is done on the host lives elsewhere ([`crate::remote`]).
+//!
+//! Where to connect comes from the command line and `~/.ssh/config`, read as OpenSSH
+//! reads it ([`config`]): [`route`] turns a host as the user named it into a
+//! [`Destination`] and the [`ConnectOptions`] to reach it.
+
+mod auth;
+mod channel;
+pub mod config;
+mod destination;
+mod handshake;
+pub mod known_hosts;
+pub mod pattern;
+mod session;
+mod transfer;
+
+use std::{path::PathBuf, time::Duration};
+
+use self::config::{CommandLine, HostConfig, SshConfig, Strict};
+pub use self::{
+    channel::{Held, Hold, MAX_OUTPUT, Output, Stream},
+    destination::{Destination, DestinationError, HostSpec},
+    session::Session,
+    transfer::HttpError,
+};
+use crate::{err, error::Result};
+
+/// Which ssh-agent to ask for keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Agent {
+    /// `SSH_AUTH_SOCK` (Unix) or the OpenSSH agent's pipe (Windows).
+    FromEnvironment,
+    /// `IdentityAgent PATH`.
+    Socket(PathBuf),
+    /// `IdentityAgent none`.
+    None,
+}
+
+/// How to log in to one SSH server.
+#[derive(Clone, Debug)]
+pub struct Login {
+    /// Key files in the order they are offered.
+    pub identities: Vec<PathBuf>,
+    /// `IdentitiesOnly yes`: offer only these files, not the agent's keys.
+    pub identities_only: bool,
+    pub agent: Agent,
+    /// From `--password-stdin`: tried after keys, for password and keyboard-interactive.
+    pub password: Option<String>,
+}
+
+/// Which host keys to trust, and what to do with a new one.
+#[derive(Clone, Debug)]
+pub struct KnownHosts {
+    /// Checked, and the first one is where a new key is recorded.
+    pub user: Vec<PathBuf>,
+    /// Checked only (`GlobalKnownHostsFile`).
+    pub global: Vec<PathBuf>,
+    pub strict: Strict,
+    /// `HashKnownHosts yes`: record new keys hashed.
+    pub hash: bool,
+}
+
+/// One server on the way to the host.
+#[derive(Clone, Debug)]
+pub struct Hop {
+    pub destination: Destination,
+    pub login: Login,
+}
+
+/// How to reach and trust a host; shared by every command.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    pub login: Login,
+    pub known_hosts: KnownHosts,
+    /// `ProxyJump` hops, first to last.
+    pub jumps: Vec<Hop>,
+    /// `ProxyCommand` (tokens expanded): its stdin/stdout reach the first hop.
+    pub proxy_command: Option<String>,
+    /// The TCP connect and the SSH handshake, each; also how long a login shell may take
+    /// to start a command.
+    pub connect_timeout: Duration,
+    /// How long one remote command may take, unless the step says otherwise.
+    pub step_timeout: Duration,
+}
+
+/// What a person means by `--connect-timeout` when they did not give one.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            login: Login {
+                identities: Vec::new(),
+                identities_only: false,
+                agent: Agent::FromEnvironment,
+                password: None,
+            },
+            known_hosts: KnownHosts {
+                user: std::env::home_dir()
+                    .map(|h| vec![h.join(".ssh/known_hosts"), h.join(".ssh/known_hosts2")])
+                    .unwrap_or_default(),
+                global: Vec::new(),
+                strict: Strict::Ask,
+                hash: false,
+            },
+            jumps: Vec::new(),
+            proxy_command: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            step_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What the command line says about connecting, beside the host.
+#[derive(Clone, Debug, Default)]
+pub struct Flags {
+    /// `-i FILE`, in order.
+    pub identities: Vec<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    pub accept_new_host_key: bool,
+    pub connect_timeout: Option<Duration>,
+    pub password: Option<String>,
+}
+
+/// A host as the user named it, resolved: where to connect and how.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// As given: `devbox`, `ann@10.0.0.5:2222`. Reports name hosts this way.
+    pub name: String,
+    pub destination: Destination,
+    pub options: ConnectOptions,
+    /// What `ssh -G` would print for it.
+    pub config: HostConfig,
+    /// Options in the config that we do not implement and ignore.
+    pub warnings: Vec<String>,
+}
+
+/// How deep `ProxyJump` hosts may themselves have jump hosts.
+const MAX_JUMP_DEPTH: usize = 8;
+
+/// Resolve `spec` (`[user@]host[:port]` or an ssh config alias) as `ssh` would.
+pub fn route(config: &SshConfig, spec: &str, flags: &Flags) -> Result<Route> {
+    let parsed = HostSpec::parse(spec)?;
+    let timeout_secs = flags.connect_timeout.map(|t| t.as_secs().max(1));
+    let cmdline = CommandLine {
+        user: parsed.user.clone(),
+        port: parsed.port,
+        identity_files: flags.identities.iter().map(|p| p.display().to_string()).collect(),
+        known_hosts: flags.known_hosts.as_ref().map(|p| p.display().to_string()),
+        accept_new: flags.accept_new_host_key,
+        connect_timeout: timeout_secs,
+    };
+    let host = config.resolve(&parsed.host, &cmdline)?;
+    let warnings = host.warnings.clone();
+    let local = config.local();
+    let login = login_for(&host, local, flags);
+    let known_hosts = KnownHosts {
+        user: host
+            .userknownhostsfile
+            .iter()
+            .filter(|f| *f != "/dev/null" && *f != "none")
+            .map(PathBuf::from)
+            .collect(),
+        global: host
+            .globalknownhostsfile
+            .iter()
+            .filter(|f| *f != "/dev/null" && *f != "none")
+            .map(PathBuf::from)
+            .collect(),
+        strict: host.stricthostkeychecking,
+        hash: host.hashknownhosts,
+    };
+    let mut jumps = Vec::new();
+    let mut proxy_command = host.proxy_command_line();
+    let hops = host.jumps();
+    for (index, hop) in hops.iter().enumerate() {
+        // The first hop is reached as `ssh` reaches it, its own jump hosts included.
+        let (mut before, hop, command) = hop_route(config, hop, flags, if index == 0 { 0 } else { MAX_JUMP_DEPTH })?;
+        if index == 0 {
+            proxy_command = command;
+        }
+        jumps.append(&mut before);
+        jumps.push(hop);
+    }
+    Ok(Route {
+        name: spec.to_string(),
+        destination: Destination {
+            user: host.user.clone(),
+            host: host.hostname.clone(),
+            port: host.port,
+        },
+        options: ConnectOptions {
+            login,
+            known_hosts,
+            jumps,
+            proxy_command,
+            connect_timeout: flags
+                .connect_timeout
+                .or(host.connecttimeout.map(Duration::from_secs))
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            step_timeout: Duration::from_secs(120),
+        },
+        config: host,
+        warnings,
+    })
+}
+
+/// A jump host resolved through the config: the hops before it (its own `ProxyJump`),
+/// itself, and the `ProxyCommand` that reaches the first of them.
+fn hop_route(config: &SshConfig, spec: &str, flags: &Flags, depth: usize) -> Result<(Vec<Hop>, Hop, Option<String>)> {
+    let parsed = HostSpec::parse(spec)?;
+    let cmdline = CommandLine {
+        user: parsed.user.clone(),
+        port: parsed.port,
+        identity_files: flags.identities.iter().map(|p| p.display().to_string()).collect(),
+        ..CommandLine::default()
+    };
+    let host = config.resolve(&parsed.host, &cmdline)?;
+    let hop = Hop {
+        destination: Destination {
+            user: host.user.clone(),
+            host: host.hostname.clone(),
+            port: host.port,
+        },
+        login: login_for(&host, config.local(), flags),
+    };
+    let mut before = Vec::new();
+    let mut command = host.proxy_command_line();
+    if depth < MAX_JUMP_DEPTH {
+        for (index, inner) in host.jumps().iter().enumerate() {
+            let (mut hops, inner_hop, inner_command) = hop_route(
+                config,
+                inner,
+                flags,
+                if index == 0 { depth + 1 } else { MAX_JUMP_DEPTH },
+            )?;
+            if index == 0 {
+                command = inner_command;
+            }
+            before.append(&mut hops);
+            before.push(inner_hop);
+        }
+    } else if !host.jumps().is_empty() {
+        return Err(err!(
+            Usage,
+            "ProxyJump hosts nest more than {MAX_JUMP_DEPTH} deep at {spec}; is there a loop in ~/.ssh/config?"
+        ));
+    }
+    Ok((before, hop, command))
+}
+
+fn login_for(host: &HostConfig, local: &config::Local, flags: &Flags) -> Login {
+    let mut identities: Vec<PathBuf> = flags.identities.clone();
+    let configured = host.identity_paths(local);
+    if host.identityfile_given {
+        identities.extend(configured.into_iter().filter(|p| !flags.identities.contains(p)));
+    } else {
+        // SPEC §6: the default key files we can use, in the SPEC's order, those that exist.
+        let ssh = local.home.join(".ssh");
+        for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+            let path = ssh.join(name);
+            if path.is_file() && !identities.contains(&path) {
+                identities.push(path);
+            }
+        }
+    }
+    let agent = match host.identityagent.as_deref() {
+        None | Some("SSH_AUTH_SOCK") => Agent::FromEnvironment,
+        Some("none") => Agent::None,
+        Some(path) => Agent::Socket(PathBuf::from(path)),
+    };
+    Login {
+        identities,
+        identities_only: host.identitiesonly,
+        agent,
+        password: flags.password.clone(),
+    }
+}
+
+fn lost(e: russh::Error) -> crate::error::Error {
+    err!(Connect, "SSH connection lost: {e}")
+}
+
+/// A duration as a person writes it: `15s`, `500ms`, `2m`.
+pub fn shown(d: Duration) -> String {
+    if d.subsec_millis() != 0 && d < Duration::from_secs(10) {
+        format!("{}ms", d.as_millis())
+    } else if d.as_secs().is_multiple_of(60) && d.as_secs() >= 60 {
+        format!("{}m", d.as_secs() / 60)
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}
+
+/// Random lowercase hex, `bytes` long in bytes.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // getrandom only fails where the OS has no random source at all.
+    getrandom::fill(&mut buf).unwrap_or_else(|_| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        buf.iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = (t >> (i % 16 * 8)) as u8 ^ std::process::id() as u8);
+    });
+    hex::encode(buf)
+}

@@ -1,0 +1,44 @@
+//! What every route handler shares: the server's state, and the JSON error answer.
+
+use std::{path::PathBuf, time::Instant};
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+pub struct AppState {
+    pub host: String,
+    pub pid: u32,
+    pub started: Instant,
+    pub started_at: String,
+    pub token: String,
+    /// Canonical: every file path is checked against it after resolving symlinks.
+    pub root: PathBuf,
+    /// Largest accepted `PUT /api/file` body, in bytes.
+    pub max_upload: u64,
+}
+
+/// A JSON error body `{"error": "..."}` with its status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
