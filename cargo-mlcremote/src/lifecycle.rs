@@ -209,7 +209,11 @@ pub fn probe_report(host: &str, probe: &Probe) -> ProbeReport {
         home: probe.home.clone(),
         install_dir: probe.dir.clone(),
         free_kb: probe.free_kb,
-        start_methods: has(&["systemctl", "setsid", "nohup", "tmux", "screen"]),
+        start_methods: StartMethod::ALL
+            .iter()
+            .filter(|m| probe.has(m.tool()))
+            .map(|m| m.name().to_string())
+            .collect(),
         build_tools: {
             let mut tools = has(&["docker"]);
             tools.extend(probe.cargo.iter().map(|c| format!("cargo ({c})")));

@@ -465,3 +465,110 @@ fn a_terminal_gets_progress_bars_and_verbose_shows_each_remote_command() {
     let token = fs::read_to_string(user.mlcremote_dir().join("token")).unwrap();
     assert!(!stderr.contains(token.trim()), "-v printed the token");
 }
+
+/// At a terminal the host-key question stays on screen, with the progress bars out of
+/// its way, until it is answered; "no" is exit 5, and the time spent answering "yes"
+/// is not counted as connecting.
+#[test]
+fn at_a_terminal_the_host_key_question_stays_on_screen_until_answered() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let known = client.home.path().join("known_hosts");
+    let mut args = vec![
+        "deploy".to_string(),
+        "--host".into(),
+        sshd.destination(&user),
+        "-i".into(),
+        user.key.to_string_lossy().into_owned(),
+        "--known-hosts".into(),
+        known.to_string_lossy().into_owned(),
+        "--artifact".into(),
+        server(),
+    ];
+    args.extend(client.config_args());
+    if let Some(dir) = &user.install_dir {
+        args.extend(["--install-dir".into(), dir.to_string_lossy().into_owned()]);
+    }
+    let question = "Are you sure you want to continue connecting (yes/no)? ";
+    let wait = std::time::Duration::from_secs(20);
+
+    let mut pty = client.pty(&args);
+    let asked = pty.wait_for(question, wait);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let meanwhile = pty.drawn_after(asked);
+    assert_eq!(
+        meanwhile, "",
+        "the screen changed under the question (a spinner redrew?)"
+    );
+    pty.type_in("no\n");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, Some(5), "{screen}");
+    assert!(screen.contains("SHA256:") && screen.contains("no\r\n"), "{screen}");
+    assert!(!user.mlcremote_dir().join("mlcremote").exists(), "installed after a no");
+
+    let mut pty = client.pty(&args);
+    pty.wait_for(question, wait);
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    pty.type_in("yes\n");
+    let (code, screen) = pty.finish();
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("installed mlcremote"), "{screen}");
+    let connect_ms: u64 = screen
+        .split("\n  connect ")
+        .nth(1)
+        .and_then(|rest| rest.split(" ms").next())
+        .and_then(|ms| ms.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no connect time in {screen}"));
+    assert!(
+        connect_ms < 4000,
+        "the 4 s spent answering was counted as connecting ({connect_ms} ms)"
+    );
+}
+
+/// `--dry-run --json` prints the plan; the deploy that follows takes exactly its steps,
+/// with the start method and version it named.
+#[test]
+fn the_dry_run_plan_is_what_deploy_then_does() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    // Something installed and running first, so the plan has a server to stop.
+    assert!(client.deploy(&sshd, &user, &["--artifact", &server()]).status.success());
+
+    let out = client.deploy(
+        &sshd,
+        &user,
+        &["--artifact", &server(), "--force", "--dry-run", "--json"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let planned = report(&out);
+    assert_eq!(planned["result"], "planned", "{planned}");
+    let plan = &planned["plan"];
+    assert_eq!(plan["action"], "install", "{plan}");
+    assert_eq!(plan["installed"]["healthy"], true, "{plan}");
+    assert_eq!(
+        plan["artifact"]["version"], "0.1.0",
+        "the version is read from the binary: {plan}"
+    );
+    let state = server_json(&user);
+    assert_eq!(plan["installed"]["pid"], state["pid"], "{plan}");
+
+    let out = client.deploy(&sshd, &user, &["--artifact", &server(), "--force", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let done = report(&out);
+    let executed: Vec<&str> = common::step_names(&done)
+        .into_iter()
+        .skip_while(|s| ["connect", "probe", "choose"].contains(s))
+        .collect();
+    let steps: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert_eq!(executed, steps, "{done}");
+    assert_eq!(done["plan"]["steps"], plan["steps"]);
+    assert_eq!(done["start_method"], plan["start_methods"][0], "{done}\n{plan}");
+    assert_eq!(done["version"], plan["artifact"]["version"]);
+}

@@ -103,18 +103,19 @@ pub enum WrongBinary {
     },
 }
 
-/// The server version a binary for `triple` carries, read from its version line
-/// (`0.1.0 (x86_64-unknown-linux-musl, commit abc1234)`) without running it.
+/// The server version a binary for `triple` carries, read from the version line the
+/// server keeps in itself (`mlcremote-version 0.1.0 (x86_64-unknown-linux-musl, commit
+/// abc1234)`) without running it.
 pub fn embedded_version(bytes: &[u8], triple: &str) -> Option<String> {
-    let needle = format!(" ({triple}, commit ");
-    let at = bytes.windows(needle.len()).position(|w| w == needle.as_bytes())?;
-    let start = bytes[..at]
-        .iter()
-        .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+')))
-        .map_or(0, |p| p + 1);
-    let version = std::str::from_utf8(&bytes[start..at]).ok()?;
-    let plausible = version.split('.').count() >= 3 && version.starts_with(|c: char| c.is_ascii_digit());
-    plausible.then(|| version.to_string())
+    const MARK: &[u8] = b"\0mlcremote-version ";
+    let at = bytes.windows(MARK.len()).position(|w| w == MARK)? + MARK.len();
+    let rest = &bytes[at..bytes.len().min(at + 200)];
+    let end = rest.iter().position(|b| *b == 0)?;
+    let line = std::str::from_utf8(&rest[..end]).ok()?;
+    let (version, after) = line.split_once(' ')?;
+    after
+        .starts_with(&format!("({triple}, commit "))
+        .then(|| version.to_string())
 }
 
 /// Whether an ELF binary is statically linked (no `PT_INTERP`): how a bare musl
@@ -254,13 +255,13 @@ mod tests {
 
     #[test]
     fn reads_the_version_line_out_of_a_binary() {
-        let bytes = b"\0\0junk\x010.12.3-rc.1 (aarch64-unknown-linux-musl, commit abc1234)\0more";
+        let bytes = b"\0junk0.1.0\0mlcremote-version 0.12.3-rc.1 (aarch64-unknown-linux-musl, commit abc1234)\0more";
         assert_eq!(
             embedded_version(bytes, "aarch64-unknown-linux-musl").as_deref(),
             Some("0.12.3-rc.1")
         );
         assert_eq!(embedded_version(bytes, "x86_64-unknown-linux-musl"), None);
-        assert_eq!(embedded_version(b"x (t, commit y)", "t"), None);
+        assert_eq!(embedded_version(b"0.1.0 (t, commit y)", "t"), None);
     }
 
     #[test]

@@ -13,6 +13,19 @@ pub const VERSION_LINE: &str = concat!(
     ")"
 );
 
+/// The version line with a prefix of its own, kept in the binary, so a client can read
+/// which server a file holds without running it (the target may not run there).
+#[used]
+static VERSION_MARK: &str = concat!(
+    "\0mlcremote-version ",
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("MLCREMOTE_TARGET"),
+    ", commit ",
+    env!("MLCREMOTE_COMMIT"),
+    ")\0"
+);
+
 pub fn json() -> serde_json::Value {
     serde_json::json!({ "version": VERSION, "target": TARGET, "commit": COMMIT })
 }

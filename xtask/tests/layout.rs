@@ -39,3 +39,42 @@ fn the_checker_finds_a_circle_made_on_purpose() {
         "{cycles:?}"
     );
 }
+
+fn tree(package: &str) -> String {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "tree",
+            "--locked",
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+            "-p",
+            package,
+        ])
+        .current_dir(harness::workspace_root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", harness::describe(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn has(tree: &str, name: &str) -> bool {
+    tree.lines().any(|l| l.split_whitespace().next() == Some(name))
+}
+
+/// xtask builds before anything else: no SSH and no async runtime in it. The client
+/// has one crypto backend (ring, for SSH and TLS alike).
+#[test]
+fn xtask_stays_small_and_the_client_has_one_crypto_backend() {
+    let xtask = tree("xtask");
+    for heavy in ["tokio", "russh", "hyper", "cargo-mlcremote"] {
+        assert!(!has(&xtask, heavy), "xtask depends on {heavy}:\n{xtask}");
+    }
+    let client = tree("cargo-mlcremote");
+    assert!(has(&client, "ring"), "{client}");
+    for other in ["aws-lc-rs", "aws-lc-sys", "openssl", "native-tls"] {
+        assert!(!has(&client, other), "the client depends on {other} as well as ring");
+    }
+}

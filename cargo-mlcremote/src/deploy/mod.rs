@@ -228,17 +228,18 @@ async fn deploy_on(session: &Session, route: &Route, options: &DeployOptions, st
     steps.start(Step::Choose);
     let chosen = options.cache.get(&options.source, &platform, steps.reporter()).await?;
     steps.done(Step::Choose);
-    // The same binary installed: does its server answer?
+    // A server runs: does it answer? (The same binary healthy is "up to date".)
     let health = match probe.running_server() {
-        Some(server) if !options.force && probe.installed_sha256.as_deref() == Some(chosen.sha256.as_str()) => {
+        Some(server) => {
             steps.start(Step::Health);
             let health = health::once(session, &probe.dir, server.port).await.ok();
-            if health.is_some() {
+            let same = probe.installed_sha256.as_deref() == Some(chosen.sha256.as_str());
+            if health.is_some() && same && !options.force {
                 steps.done(Step::Health);
             }
             health
         }
-        _ => None,
+        None => None,
     };
     let plan = Plan::install(inputs(health.as_ref()), &chosen);
     if plan.action == Action::UpToDate {

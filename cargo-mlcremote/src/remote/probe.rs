@@ -16,9 +16,13 @@ pub fn probe_script(install_dir: &str) -> String {
 printf 'home=%s\n' "$HOME"
 printf 'dir=%s\n' "$d"
 printf 'shell=%s\n' "${SHELL:-}"
-for t in systemctl setsid nohup tmux screen sha256sum shasum docker curl wget; do
+for t in setsid nohup tmux screen sha256sum shasum docker curl wget gzip; do
   if command -v "$t" >/dev/null 2>&1; then printf 'tool=%s\n' "$t"; fi
 done
+# A systemd user manager this account can use (systemctl alone is not enough).
+if command -v systemctl >/dev/null 2>&1 && systemctl --user show-environment >/dev/null 2>&1; then
+  printf 'tool=systemd-user\n'
+fi
 # A cargo the build can use: on PATH, where rustup puts it (not on PATH in a
 # non-login session), or the toolchain an earlier `--build remote` bootstrapped.
 for c in "$(command -v cargo 2>/dev/null)" "$HOME/.cargo/bin/cargo" "$d/toolchain/cargo/bin/cargo"; do

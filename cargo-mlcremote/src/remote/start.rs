@@ -35,10 +35,10 @@ impl StartMethod {
         }
     }
 
-    /// The program the probe looks for.
+    /// What the probe reports when this method can work on the host.
     pub fn tool(self) -> &'static str {
         match self {
-            StartMethod::Systemd => "systemctl",
+            StartMethod::Systemd => "systemd-user",
             other => other.name(),
         }
     }

@@ -265,3 +265,116 @@ pub fn http(
         Ok((status, body.to_vec()))
     })
 }
+
+/// `cargo mlcremote` on a pseudo-terminal (`script`), driven as a person would: wait for
+/// something to show, look at the screen, type.
+pub struct Pty {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    /// Everything shown so far, and when each piece arrived.
+    screen: std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, Vec<u8>)>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Client {
+    pub fn pty(&self, args: &[String]) -> Pty {
+        harness::require("script", "bsdutils").unwrap();
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        let command = format!(
+            "HOME='{}' {} mlcremote {}",
+            self.home.path().display(),
+            env!("CARGO_BIN_EXE_cargo-mlcremote"),
+            quoted.join(" ")
+        );
+        let mut child = Command::new("script")
+            .args(["-qfec", &command, "/dev/null"])
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let mut stdout = child.stdout.take().unwrap();
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shown = screen.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shown
+                    .lock()
+                    .unwrap()
+                    .push((std::time::Instant::now(), buf[..n].to_vec()));
+            }
+        });
+        Pty {
+            child,
+            stdin,
+            screen,
+            reader: Some(reader),
+        }
+    }
+}
+
+impl Pty {
+    /// All output so far.
+    pub fn text(&self) -> String {
+        let screen = self.screen.lock().unwrap();
+        String::from_utf8_lossy(&screen.iter().flat_map(|(_, b)| b.clone()).collect::<Vec<u8>>()).into_owned()
+    }
+
+    /// Wait (bounded) until `text` is on screen; when it showed.
+    pub fn wait_for(&self, text: &str, within: std::time::Duration) -> std::time::Instant {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            {
+                let screen = self.screen.lock().unwrap();
+                let mut seen = Vec::new();
+                for (at, bytes) in screen.iter() {
+                    seen.extend_from_slice(bytes);
+                    if String::from_utf8_lossy(&seen).contains(text) {
+                        return *at;
+                    }
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "`{text}` never showed; the screen:\n{}",
+                self.text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// What was drawn after `since`.
+    pub fn drawn_after(&self, since: std::time::Instant) -> String {
+        let screen = self.screen.lock().unwrap();
+        let after: Vec<u8> = screen
+            .iter()
+            .filter(|(at, _)| *at > since)
+            .flat_map(|(_, b)| b.clone())
+            .collect();
+        String::from_utf8_lossy(&after).into_owned()
+    }
+
+    pub fn type_in(&mut self, text: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Wait for the program to end; its exit code and everything it showed.
+    pub fn finish(mut self) -> (Option<i32>, String) {
+        let status = self.child.wait().unwrap();
+        drop(self.stdin.take());
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        (status.code(), self.text())
+    }
+}
