@@ -266,13 +266,16 @@ pub fn http(
     })
 }
 
+/// What a terminal showed, piece by piece, with when each piece arrived.
+type Screen = std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, Vec<u8>)>>>;
+
 /// `cargo mlcremote` on a pseudo-terminal (`script`), driven as a person would: wait for
 /// something to show, look at the screen, type.
 pub struct Pty {
     child: std::process::Child,
     stdin: Option<std::process::ChildStdin>,
     /// Everything shown so far, and when each piece arrived.
-    screen: std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, Vec<u8>)>>>,
+    screen: Screen,
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -296,7 +299,7 @@ impl Client {
             .unwrap();
         let stdin = child.stdin.take();
         let mut stdout = child.stdout.take().unwrap();
-        let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let screen = Screen::default();
         let shown = screen.clone();
         let reader = std::thread::spawn(move || {
             use std::io::Read;
