@@ -8,10 +8,13 @@ use serde::Serialize;
 
 use crate::{
     delegate::Reporter,
-    deploy::wait_ticks,
     err,
     error::Result,
-    remote::{self, Health, InstallInfo, Probe, StartMethod, health, script_error, scripts, start},
+    remote::{
+        self, Health, InstallInfo, Probe, StartMethod,
+        agent::{self, AgentEvent},
+        health, script_error, scripts, start,
+    },
     ssh::{HttpError, Route, Session, Stream},
 };
 
@@ -42,9 +45,12 @@ pub struct Status {
 
 pub async fn status(session: &Session, probe: &Probe, host: &str) -> Status {
     let server = probe.running_server();
-    let health = match server {
-        Some(s) => health::once(session, &probe.dir, s.port).await.ok(),
-        None => None,
+    // The installed binary answered for its server in the probe; an older one is asked
+    // through the SSH connection.
+    let health = match (server, &probe.agent) {
+        (Some(_), Some(_)) => probe.health.clone(),
+        (Some(s), None) => health::once(session, &probe.dir, s.port).await.ok(),
+        (None, _) => None,
     };
     Status {
         host: host.to_string(),
@@ -77,18 +83,33 @@ fn require_installed(probe: &Probe, host: &str) -> Result<()> {
     Ok(())
 }
 
-/// `cargo mlcremote stop`: returns the pid it stopped, if one was running.
+/// `cargo mlcremote stop`: returns the pid it stopped, if one was running. Only a
+/// process proven to be this install's server is signalled (the agent checks).
 pub async fn stop(session: &Session, probe: &Probe) -> Result<Option<u32>> {
     require_installed(probe, session.reporter().host())?;
-    let pid = probe.running_server().map(|s| s.pid);
-    let out = session.run(&scripts::stop_script(&probe.dir, pid)).await?;
-    if out.status != 0 {
-        return Err(script_error(&out, &probe.dir));
+    let out = session.run(&agent::agent_command(&probe.dir, "stop")).await?;
+    match AgentEvent::outcome(&out) {
+        Some(AgentEvent::Stopped { stopped }) => Ok(stopped),
+        Some(AgentEvent::Failed {
+            failure,
+            message,
+            step,
+            log,
+            rollback,
+        }) => Err(agent::failure_error(
+            &failure,
+            &message,
+            &step,
+            &probe.dir,
+            log.as_deref(),
+            rollback.as_deref(),
+        )),
+        _ => Err(script_error(&out, &probe.dir)),
     }
-    Ok(out.field("stopped").and_then(|p| p.parse().ok()))
 }
 
-/// `cargo mlcremote restart`: stop, start (the recorded method first), verify /health.
+/// `cargo mlcremote restart`: stop, start (the recorded method first), verify /health,
+/// all on the host in one command.
 pub async fn restart(
     session: &Session,
     probe: &Probe,
@@ -97,23 +118,35 @@ pub async fn restart(
 ) -> Result<Health> {
     require_installed(probe, session.reporter().host())?;
     let methods = start::recorded_first(given, probe)?;
-    let pid = probe.running_server().map(|s| s.pid);
+    let names: Vec<&str> = methods.iter().map(|m| m.name()).collect();
+    let args = format!(
+        "restart --start-methods {} --health-timeout-secs {}",
+        remote::quote(&names.join(",")),
+        health_timeout.as_secs()
+    );
     let out = session
         .run_for(
-            &scripts::restart_script(&probe.dir, pid, &methods, wait_ticks(health_timeout)),
+            &agent::agent_command(&probe.dir, &args),
             health_timeout + Duration::from_secs(30),
         )
         .await?;
-    if out.status != 0 {
-        return Err(health::with_log(session, &probe.dir, script_error(&out, &probe.dir), "restart").await);
-    }
-    let state: remote::ServerState = out
-        .field("server_json")
-        .and_then(|j| serde_json::from_str(j).ok())
-        .ok_or_else(|| err!(Unhealthy, "the server wrote an unreadable server.json"))?;
-    match health::wait(session, &probe.dir, state.port, health_timeout).await {
-        Ok(health) => Ok(health),
-        Err(e) => Err(health::with_log(session, &probe.dir, e, "health").await),
+    match AgentEvent::outcome(&out) {
+        Some(AgentEvent::Done { health, .. }) => Ok(health),
+        Some(AgentEvent::Failed {
+            failure,
+            message,
+            step,
+            log,
+            rollback,
+        }) => Err(agent::failure_error(
+            &failure,
+            &message,
+            &step,
+            &probe.dir,
+            log.as_deref(),
+            rollback.as_deref(),
+        )),
+        _ => Err(script_error(&out, &probe.dir)),
     }
 }
 
@@ -131,9 +164,8 @@ pub enum Uninstalled {
 
 /// `cargo mlcremote uninstall`: stop the server and remove what deploy created.
 pub async fn uninstall(session: &Session, probe: &Probe) -> Result<Uninstalled> {
-    let pid = probe.running_server().map(|s| s.pid);
     let method = probe.install.as_ref().and_then(|i| StartMethod::parse(&i.start_method));
-    let out = session.run(&scripts::uninstall_script(&probe.dir, pid, method)).await?;
+    let out = session.run(&scripts::uninstall_script(&probe.dir, method)).await?;
     if out.status != 0 {
         return Err(script_error(&out, &probe.dir));
     }

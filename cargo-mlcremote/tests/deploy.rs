@@ -396,6 +396,20 @@ fn concurrent_deploys_to_one_host_take_turns_and_both_end_well() {
     let sshd = Sshd::start().unwrap();
     let user = sshd.user().unwrap();
     let binary = server();
+    // The lock is held on the host only while a deploy installs (a fraction of a second
+    // after its upload), so two deploys started together may not meet there. A holder
+    // that lives for two seconds more makes them: both wait, then take turns.
+    let dir = user.mlcremote_dir();
+    fs::create_dir_all(dir.join(".lock")).unwrap();
+    let mut holder = std::process::Command::new("sleep").arg("2").spawn().unwrap();
+    fs::write(dir.join(".lock/pid"), format!("{}\n", holder.id())).unwrap();
+    fs::write(
+        dir.join(".lock/owner"),
+        "a deploy that takes its time since 2026-01-01T00:00:00Z\n",
+    )
+    .unwrap();
+    harness::output("chown", &["-R", &format!("{0}:{0}", user.name), &dir.to_string_lossy()]).ok();
+    let reaper = std::thread::spawn(move || holder.wait());
     let outputs: Vec<std::process::Output> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..2)
             .map(|_| scope.spawn(|| Client::new().deploy(&sshd, &user, &["--artifact", &binary, "--force", "--json"])))
@@ -410,7 +424,7 @@ fn concurrent_deploys_to_one_host_take_turns_and_both_end_well() {
         .iter()
         .any(|o| String::from_utf8_lossy(&o.stderr).contains("waiting for the deploy lock"));
     assert!(waited, "one deploy should have waited for the other's lock");
-    let dir = user.mlcremote_dir();
+    let _ = reaper.join();
     assert!(!dir.join(".lock").exists(), "the lock was left behind");
     let state = server_json(&user);
     let running = harness::output("pgrep", &["-u", &user.name, "-f", "mlcremote serve"]).unwrap();

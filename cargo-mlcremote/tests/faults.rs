@@ -95,10 +95,17 @@ fn a_cut_upload_leaves_the_old_binary_and_server_and_the_next_deploy_cleans_up()
     let before_sha = sha256_file(&dir.join("mlcremote")).unwrap();
     let before_pid = server_json(&user)["pid"].as_u64().unwrap();
 
-    // A new, large binary (ELF ignores trailing bytes), so the upload takes a while.
+    // A new, large binary (ELF ignores trailing bytes), so the upload takes a while. The
+    // bytes added are random: zeros would compress to nothing on the way.
     let big = client.home.path().join("mlcremote");
     let mut bytes = fs::read(server()).unwrap();
-    bytes.resize(bytes.len() + 400 * 1024 * 1024, 0);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..(400 * 1024 * 1024 / 8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
     fs::write(&big, &bytes).unwrap();
     drop(bytes);
     let mut args = vec!["mlcremote".to_string(), "deploy".into()];

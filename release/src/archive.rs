@@ -157,6 +157,10 @@ pub enum ReadError {
     TooLarge { path: String, inner: String },
     #[error("{path} holds no `{BINARY_NAME}` binary (expected mlcremote-<target>/{BINARY_NAME})")]
     NoBinary { path: String },
+    #[error(
+        "{path} cannot run on this host or any other: it is neither a release archive (.tar.gz, .zip) nor an executable (ELF, Mach-O)"
+    )]
+    NotAnExecutable { path: String },
 }
 
 /// What kind of file an artifact is, from its first bytes.
@@ -201,9 +205,22 @@ pub fn format_of_name(name: &str) -> Option<Format> {
     }
 }
 
-/// Read the server binary from a `.tar.gz`, a `.zip` or a bare binary file. A file
-/// named like an archive must be one.
-pub fn read_binary(path: &Path) -> Result<FoundBinary, ReadError> {
+/// Check, from its first bytes, that `path` is what it claims: an archive when named
+/// like one, else an executable (ELF or Mach-O). Cheap: reads a few bytes.
+pub fn check_kind(path: &Path) -> Result<(), ReadError> {
+    let (format, magic, read) = named_format(path)?;
+    let executable =
+        read == 4 && (magic == *b"\x7fELF" || [[0xcf, 0xfa, 0xed, 0xfe], [0xca, 0xfe, 0xba, 0xbe]].contains(&magic));
+    if format.is_none() && !executable {
+        return Err(ReadError::NotAnExecutable {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The format of an artifact by its first bytes, checked against what its name says.
+fn named_format(path: &Path) -> Result<(Option<Format>, [u8; 4], usize), ReadError> {
     let shown = path.display().to_string();
     let (format, magic, read) = sniff(path)?;
     let named = path.file_name().and_then(|n| format_of_name(&n.to_string_lossy()));
@@ -224,6 +241,13 @@ pub fn read_binary(path: &Path) -> Result<FoundBinary, ReadError> {
         }
         _ => {}
     }
+    Ok((format, magic, read))
+}
+
+/// Read the server binary from a `.tar.gz`, a `.zip` or a bare binary file. A file
+/// named like an archive must be one.
+pub fn read_binary(path: &Path) -> Result<FoundBinary, ReadError> {
+    let (format, _, _) = named_format(path)?;
     match format {
         Some(Format::Zip) => read_zip(path),
         Some(Format::TarGz) => read_tar_gz(path),

@@ -60,9 +60,14 @@ fn bundle_inner(workspace: &Path, epoch: u64) -> Result<Bundle, String> {
     let stem = stem();
     let stage = tempfile::tempdir().map_err(|e| format!("cannot make a temp dir: {e}"))?;
     let root = stage.path().join(&stem);
-    let listed = run(Command::new("git").args(["ls-files", "-z"]).current_dir(workspace))
-        .map_err(|e| format!("the source bundle needs a git checkout: {e}"))?;
-    for path in listed.split('\0').filter(|p| wanted(p)) {
+    // What the working tree has: tracked files and new ones not ignored, so a build on
+    // the host builds what is here (a release is made from a clean checkout anyway).
+    let listed = run(Command::new("git")
+        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .current_dir(workspace))
+    .map_err(|e| format!("the source bundle needs a git checkout: {e}"))?;
+    let present = |p: &&str| workspace.join(p).is_file();
+    for path in listed.split('\0').filter(|p| wanted(p)).filter(present) {
         let to = root.join(path);
         let copied = std::fs::create_dir_all(to.parent().unwrap_or(&root))
             .and_then(|()| std::fs::copy(workspace.join(path), &to));

@@ -134,11 +134,16 @@ async fn timeout(request: Request, next: Next) -> Response {
 }
 
 /// One line per request: method, path (never the query: it may hold the token), status, time.
+/// A `/health` that answers ok is not logged: deploy and status ask it often, and anyone
+/// on the host may, so it would only bury what matters.
 async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let start = Instant::now();
     let response = next.run(request).await;
+    if path == "/health" && response.status().is_success() {
+        return response;
+    }
     log::info(&format!(
         "{method} {path} {} {:.1}ms",
         response.status().as_u16(),

@@ -1,5 +1,6 @@
 //! `mlcremote`: the server that runs on the remote host (SPEC §4).
 
+mod agent;
 mod api;
 mod app;
 mod build_info;
@@ -34,6 +35,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What deploy runs on the host (JSON out).
+    #[command(subcommand, hide = true)]
+    Agent(agent::Agent),
     /// GET /health of the running server, print it, exit 0 if it says ok.
     Health {
         /// The state file the server wrote [default: ~/.mlcremote/server.json].
@@ -53,7 +57,8 @@ fn main() -> ExitCode {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Health { state_file } => runtime().and_then(|rt| rt.block_on(health::check(state_file))),
+        Command::Health { state_file } => health::check(state_file),
+        Command::Agent(agent) => Ok(agent::run(agent)),
         Command::Serve(args) => runtime()
             .and_then(|rt| rt.block_on(serve::run(args)))
             .map(|()| ExitCode::SUCCESS),

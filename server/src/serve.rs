@@ -32,6 +32,9 @@ pub struct ServeArgs {
     pub state_file: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: log::Format,
+    /// Log to this file, rotated to `<file>.1` above 10 MiB [default: stderr].
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
     /// Close a connection that has not sent its request headers within this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout_secs: u64,
@@ -44,7 +47,7 @@ pub struct ServeArgs {
 const DRAIN: Duration = Duration::from_millis(4500);
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    log::init(args.log_format);
+    log::init(args.log_format, args.log_file.clone());
     let token_file = args.token_file.map_or_else(|| default_path("token"), Ok)?;
     let state_file = args.state_file.map_or_else(|| default_path("server.json"), Ok)?;
     let root = match args.root {
@@ -76,6 +79,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         version: build_info::VERSION.into(),
         target: build_info::TARGET.into(),
         started_at: time::rfc3339(now),
+        proc_start: crate::state::proc_start(std::process::id()),
     };
     let app = app::router(Arc::new(AppState {
         host: gethostname::gethostname().to_string_lossy().into_owned(),

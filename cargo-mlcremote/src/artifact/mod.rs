@@ -85,7 +85,7 @@ pub struct Chosen {
 #[derive(Clone, Debug)]
 pub enum Payload {
     /// Here: deploy uploads it.
-    Bytes(Vec<u8>),
+    Bytes(std::sync::Arc<[u8]>),
     /// Already on the host (built there): deploy copies it into place.
     OnHost(String),
 }
@@ -97,7 +97,7 @@ impl Chosen {
             sha256: checksum::sha256_hex(&bytes),
             size: bytes.len() as u64,
             version: mlcremote_release::target::embedded_version(&bytes, target.triple),
-            payload: Payload::Bytes(bytes),
+            payload: Payload::Bytes(bytes.into()),
             origin,
             from: from.display().to_string(),
         }

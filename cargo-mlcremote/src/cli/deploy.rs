@@ -87,7 +87,7 @@ fn source(args: &DeployArgs) -> Result<Source> {
         if !meta.is_file() {
             return Err(err!(Usage, "--artifact {} is not a file", path.display()));
         }
-        mlcremote_release::archive::read_binary(path)?;
+        mlcremote_release::archive::check_kind(path)?;
         return Ok(Source::Artifact(path.clone()));
     }
     if let Some(dir) = &args.dist {

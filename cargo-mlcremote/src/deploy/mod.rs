@@ -23,9 +23,9 @@ use crate::{
     err,
     error::{Error, Result},
     remote::{
-        self, Health, Probe, StartMethod, health, script_error,
-        scripts::{self, Install},
-        start, status,
+        Health, Probe, StartMethod,
+        agent::{self, AgentEvent},
+        health, script_error, scripts, start, status, upload,
     },
     ssh::{Hold, Route, Session, random_hex},
 };
@@ -181,6 +181,10 @@ pub struct Report {
     pub plan: Plan,
 }
 
+/// Channels opened beside the probe's, for the upload: a server with a small channel
+/// window (Dropbear's 24 KiB) gets the payload over several at once.
+const UPLOAD_CHANNELS: usize = 8;
+
 /// Deploy to one host.
 pub async fn deploy(route: &Route, options: &DeployOptions, reporter: &Reporter) -> Result<Report> {
     let mut steps = Steps::new(reporter.clone());
@@ -194,9 +198,16 @@ pub async fn deploy(route: &Route, options: &DeployOptions, reporter: &Reporter)
 
 async fn deploy_on(session: &Session, route: &Route, options: &DeployOptions, steps: &mut Steps) -> Result<Report> {
     steps.start(Step::Probe);
-    let probe = Probe::run(session, &options.install_dir).await?;
+    // The probe's channel and the upload's open together: one round trip for all.
+    let wanted = if options.dry_run { 1 } else { 1 + UPLOAD_CHANNELS };
+    let mut channels = session.open_channels(wanted).await?;
+    let probe_channel = channels.remove(0);
+    let probe = Probe::run_on(session, Some(probe_channel), &options.install_dir).await?;
     let platform = mlcremote_release::target::Platform::from_uname(&probe.uname)?;
     steps.done(Step::Probe);
+    if let Some(problem) = probe.dir_problem() {
+        return Err(Error::new(crate::error::Kind::Install, problem));
+    }
     let methods = start::start_methods(options.start_method, &probe)?;
     let destination = route.destination.to_string();
     let inputs = |health| Inputs {
@@ -218,9 +229,8 @@ async fn deploy_on(session: &Session, route: &Route, options: &DeployOptions, st
             let target = platform.targets().first().map_or("", |t| t.triple);
             let build = remote_build::plan(&probe, &ways, &mlcremote_release::source::stem());
             let plan = Plan::build_on_host(inputs(None), target, env!("CARGO_PKG_VERSION"), build);
-            let chosen = None;
-            return Executor::new(session, route, options, steps, probe.clone(), plan, chosen, ways)
-                .run()
+            return Executor::new(session, route, options, steps, probe.clone(), plan, None, ways)
+                .run(channels)
                 .await;
         }
     }
@@ -228,18 +238,12 @@ async fn deploy_on(session: &Session, route: &Route, options: &DeployOptions, st
     steps.start(Step::Choose);
     let chosen = options.cache.get(&options.source, &platform, steps.reporter()).await?;
     steps.done(Step::Choose);
-    // A server runs: does it answer? (The same binary healthy is "up to date".)
-    let health = match probe.running_server() {
-        Some(server) => {
-            steps.start(Step::Health);
-            let health = health::once(session, &probe.dir, server.port).await.ok();
-            let same = probe.installed_sha256.as_deref() == Some(chosen.sha256.as_str());
-            if health.is_some() && same && !options.force {
-                steps.done(Step::Health);
-            }
-            health
-        }
-        None => None,
+    // A server runs: does it answer? The probe asked it already where the installed
+    // binary has an agent; else once more, through the SSH connection.
+    let health = match (probe.running_server(), &probe.agent) {
+        (Some(_), Some(_)) => probe.health.clone(),
+        (Some(server), None) => health::once(session, &probe.dir, server.port).await.ok(),
+        (None, _) => None,
     };
     let plan = Plan::install(inputs(health.as_ref()), &chosen);
     if plan.action == Action::UpToDate {
@@ -260,7 +264,7 @@ async fn deploy_on(session: &Session, route: &Route, options: &DeployOptions, st
         Some(chosen),
         Vec::new(),
     )
-    .run()
+    .run(channels)
     .await
 }
 
@@ -304,13 +308,13 @@ struct Executor<'a> {
     chosen: Option<Arc<Chosen>>,
     /// For a build on the host: the ways to try.
     ways: Vec<remote_build::Method>,
-    /// Where the binary waits to be installed, once uploaded, copied or built.
-    upload: Option<String>,
-    /// The install script put the new binary in place (a failure now rolls back).
-    swapped: bool,
-    port: Option<u16>,
+}
+
+/// What the install exec came to.
+struct Installed {
+    health: Health,
+    port: u16,
     start_method: Option<StartMethod>,
-    version: Option<String>,
 }
 
 impl<'a> Executor<'a> {
@@ -334,15 +338,11 @@ impl<'a> Executor<'a> {
             plan,
             chosen,
             ways,
-            upload: None,
-            swapped: false,
-            port: None,
-            start_method: None,
-            version: None,
         }
     }
 
-    async fn run(mut self) -> Result<Report> {
+    /// Run the plan; `channels` are open already for the upload.
+    async fn run(mut self, channels: Vec<crate::ssh::Channel>) -> Result<Report> {
         let (from, origin) = match &self.chosen {
             Some(c) => (c.from.clone(), c.origin),
             None => (self.plan.artifact.from.clone(), Origin::BuiltOnHost),
@@ -356,58 +356,11 @@ impl<'a> Executor<'a> {
         if let Some(chosen) = &self.chosen {
             enough_space(&self.probe, chosen)?;
         }
-        // The bundle first: without it there is nothing to build, and nothing to lock for.
-        let bundle = match self.plan.action {
-            Action::BuildOnHost => Some(self.options.cache.bundle().await?),
-            _ => None,
+        let result = match self.plan.action {
+            Action::BuildOnHost => self.build_then_install(channels).await,
+            _ => self.install(channels, None).await,
         };
-        let mut lock = None;
-        let mut health = None;
-        let mut result = Ok(());
-        let mut index = 0;
-        while let Some(&step) = self.plan.steps.get(index) {
-            index += 1;
-            self.steps.start(step);
-            let done = match step {
-                Step::Lock => match self.lock().await {
-                    Ok((held, waited)) => {
-                        lock = Some(held);
-                        if waited && self.again_up_to_date().await? {
-                            self.steps.done(step);
-                            break;
-                        }
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                },
-                Step::Upload | Step::Copy => self.place().await,
-                Step::Build => match &bundle {
-                    Some(bundle) => self.build(bundle).await,
-                    None => Err(err!(Other, "a build step without a source bundle")),
-                },
-                Step::InstallStart => self.install().await,
-                Step::Health => match self.verify().await {
-                    Ok(h) => {
-                        health = Some(h);
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                },
-                other => Err(err!(Other, "deploy has no step {other}")),
-            };
-            match done {
-                // A step may have changed the plan (a build fell back to building here).
-                Ok(()) => self.steps.done(self.plan.steps[index - 1]),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        if let Some(held) = lock {
-            unlock(self.session, &self.probe.dir, held).await;
-        }
-        result?;
+        let installed = result?;
         let chosen_from = self.chosen.as_ref().map_or(from, |c| c.from.clone());
         let origin = self.chosen.as_ref().map_or(origin, |c| c.origin);
         let mut report = Report::new(
@@ -421,72 +374,36 @@ impl<'a> Executor<'a> {
         if let Some(chosen) = &self.chosen {
             report.target = chosen.target.triple.to_string();
         }
-        match health {
-            Some(h) => report.fill_from_health(Some(h)),
-            // Another deploy installed the same binary while we waited for the lock.
-            None => {
-                report.result = Outcome::UpToDate;
-                let server = self.probe.running_server().cloned();
-                if let Some(server) = server {
-                    report.port = Some(server.port);
-                    report.fill_from_health(health::once(self.session, &self.probe.dir, server.port).await.ok());
-                }
-            }
-        }
-        if report.port.is_none() {
-            report.port = self.port;
-        }
-        report.start_method = self.start_method.or(report.start_method);
+        report.port = Some(installed.port);
+        report.start_method = installed.start_method;
+        report.fill_from_health(Some(installed.health));
         report.steps = self.steps.take();
         Ok(report)
     }
 
-    /// After waiting for another deploy's lock: is what we came to install there now?
-    async fn again_up_to_date(&mut self) -> Result<bool> {
-        self.probe = Probe::run(self.session, &self.options.install_dir).await?;
-        let (Some(chosen), Some(server)) = (&self.chosen, self.probe.running_server()) else {
-            return Ok(false);
+    /// `--build remote`: under the client's lock (the build folder is shared), build on
+    /// the host (or here), then install with the lock handed to the agent.
+    async fn build_then_install(&mut self, channels: Vec<crate::ssh::Channel>) -> Result<Installed> {
+        // The bundle first: without it there is nothing to build, and nothing to lock for.
+        let bundle = self.options.cache.bundle().await?;
+        self.steps.start(Step::Lock);
+        let (held, _) = lock(self.session, &self.probe.dir, self.options).await?;
+        self.steps.done(Step::Lock);
+        let holder = held
+            .output
+            .lines()
+            .find_map(|l| l.strip_prefix("holder="))
+            .and_then(|p| p.parse().ok());
+        self.steps.start(Step::Build);
+        let result = match self.build(&bundle).await {
+            Ok(()) => {
+                self.steps.done(Step::Build);
+                self.install(channels, holder).await
+            }
+            Err(e) => Err(e),
         };
-        if self.options.force || self.probe.installed_sha256.as_deref() != Some(chosen.sha256.as_str()) {
-            return Ok(false);
-        }
-        Ok(health::once(self.session, &self.probe.dir, server.port).await.is_ok())
-    }
-
-    async fn lock(&self) -> Result<(crate::ssh::Held, bool)> {
-        lock(self.session, &self.probe.dir, self.options).await
-    }
-
-    /// Upload the chosen binary (or copy it where it was built) to a temp name.
-    async fn place(&mut self) -> Result<()> {
-        let chosen = self
-            .chosen
-            .clone()
-            .ok_or_else(|| err!(Other, "nothing was chosen to upload"))?;
-        let upload = format!("{}/.mlcremote.upload-{}", self.probe.dir, random_hex(6));
-        match &chosen.payload {
-            Payload::Bytes(bytes) => {
-                let mut sent = 0;
-                let reporter = self.steps.reporter().clone();
-                self.session
-                    .upload(bytes, &upload, |n| {
-                        sent += n;
-                        reporter.event(Event::Upload {
-                            sent,
-                            total: chosen.size,
-                        });
-                    })
-                    .await?;
-            }
-            Payload::OnHost(built) => {
-                let out = self.session.run(&scripts::copy_script(built, &upload)).await?;
-                if out.status != 0 {
-                    return Err(script_error(&out, &self.probe.dir));
-                }
-            }
-        }
-        self.upload = Some(upload);
-        Ok(())
+        unlock(self.session, &self.probe.dir, held).await;
+        result
     }
 
     /// Build on the host, falling back to building here (then the binary is uploaded
@@ -541,120 +458,146 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// SPEC §6 steps 5–7 after the upload: verify, swap, write run.sh/token/install.json,
-    /// stop the old server, start the new one.
-    async fn install(&mut self) -> Result<()> {
+    /// SPEC §6 steps 5–8 in one exec: the binary goes up (or is copied where it was
+    /// built), checks it runs, and its own `agent install` takes the lock on the host,
+    /// swaps, starts, waits for `/health` and rolls back on failure. Each step is marked
+    /// done as its line arrives.
+    async fn install(&mut self, mut channels: Vec<crate::ssh::Channel>, lock_holder: Option<u32>) -> Result<Installed> {
         let chosen = self
             .chosen
             .clone()
             .ok_or_else(|| err!(Other, "nothing was chosen to install"))?;
-        let upload = self
-            .upload
-            .clone()
-            .ok_or_else(|| err!(Other, "nothing was uploaded to install"))?;
         let dir = self.probe.dir.clone();
-        let install = Install {
+        let (payload, copy_from) = match &chosen.payload {
+            Payload::Bytes(bytes) => (upload::Payload::new(bytes.clone(), self.probe.has("gzip")), None),
+            Payload::OnHost(path) => (upload::Payload::new(Vec::new().into(), false), Some(path.clone())),
+        };
+        // Several channels only where one is slow: a small channel window (Dropbear).
+        let small_window = self.session.small_window();
+        let parts = if copy_from.is_some() || !small_window {
+            1
+        } else {
+            channels.len().max(1)
+        };
+        let ranges = payload.parts(parts);
+        let id = random_hex(6);
+        let owner = format!(
+            "cargo-mlcremote pid {} on {}",
+            std::process::id(),
+            crate::ssh::config::Local::current().hostname
+        );
+        let install = upload::Install {
             dir: &dir,
-            upload: &upload,
+            id: &id,
+            parts: ranges.len(),
+            compressed: payload.compressed,
             sha256: &chosen.sha256,
-            target: chosen.target.triple,
+            size: chosen.size,
             port: self.options.server_port,
             methods: &self.plan.start_methods,
-            old_pid: self.probe.running_server().map(|s| s.pid),
-            wait_ticks: wait_ticks(self.options.health_timeout),
+            health_timeout_secs: self.options.health_timeout.as_secs(),
+            owner: &owner,
+            lock_holder,
+            copy_from: copy_from.as_deref(),
         };
-        let out = self
-            .session
-            .run_for(&install.script(), self.options.health_timeout + Duration::from_secs(30))
-            .await?;
-        self.swapped = out.field("swapped").is_some();
-        if out.status != 0 {
-            let error = script_error(&out, &dir);
-            return Err(self.undo(error, "install/start").await);
-        }
-        self.version = out
-            .field("version_json")
-            .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
-            .and_then(|v| v["version"].as_str().map(str::to_owned));
-        let state: Option<remote::ServerState> = out.field("server_json").and_then(|j| serde_json::from_str(j).ok());
-        let Some(state) = state else {
-            let error = err!(Unhealthy, "the server wrote an unreadable server.json");
-            return Err(health::with_log(self.session, &dir, error, "start").await);
-        };
-        self.start_method = out.field("start_method").and_then(StartMethod::parse);
-        self.port = Some(state.port);
-        Ok(())
-    }
+        let timeout = self.options.health_timeout + LOCK_WAIT + Duration::from_secs(3600);
+        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let total = payload.data.len() as u64;
+        let session = self.session;
+        let reporter = self.steps.reporter().clone();
 
-    /// SPEC §6 step 8: `/health` through the SSH connection, the version checked.
-    async fn verify(&mut self) -> Result<Health> {
-        let dir = self.probe.dir.clone();
-        let port = self
-            .port
-            .ok_or_else(|| err!(Other, "no server was started to verify"))?;
-        let health = match health::wait(self.session, &dir, port, self.options.health_timeout).await {
-            Ok(health) => health,
-            Err(e) => return Err(health::with_log(self.session, &dir, e, "health").await),
-        };
-        if let Some(version) = &self.version
-            && &health.version != version
-        {
-            let e = err!(
-                Unhealthy,
-                "the server on port {port} reports version {}, expected {version}",
-                health.version
-            );
-            return Err(health::with_log(self.session, &dir, e, "health").await);
-        }
-        Ok(health)
-    }
-
-    /// A failure after the new binary was swapped in: show the log, then put the previous
-    /// binary back and start it again, so a failed deploy never leaves the host without
-    /// the server it had. The error keeps its exit code and says how the rollback went.
-    async fn undo(&self, error: Error, step: &str) -> Error {
-        let probe = &self.probe;
-        let error = health::with_log(self.session, &probe.dir, error, step).await;
-        if !self.swapped || probe.installed_sha256.is_none() {
-            return error;
-        }
-        let Ok(methods) = start::recorded_first(None, probe) else {
-            return error;
-        };
-        let wait = wait_ticks(self.options.health_timeout);
-        let timeout = self.options.health_timeout + Duration::from_secs(30);
-        let outcome = match self
-            .session
-            .run_for(&scripts::rollback_script(&probe.dir, &methods, wait), timeout)
-            .await
-        {
-            Ok(out) if out.status == 0 => {
-                let port = out
-                    .field("server_json")
-                    .and_then(|j| serde_json::from_str::<remote::ServerState>(j).ok())
-                    .map(|s| s.port);
-                match port {
-                    Some(port) => match health::wait(self.session, &probe.dir, port, self.options.health_timeout).await
-                    {
-                        Ok(health) => format!(
-                            "rolled back: the previous version {} is running again (pid {})",
-                            health.version, health.pid
-                        ),
-                        Err(e) => format!("rolled back the binary, but it is not healthy either: {e}"),
-                    },
-                    None => "rolled back the binary, but it wrote no server.json".to_string(),
+        // Progress of the bytes, shown while they go.
+        let ticker = {
+            let (sent, reporter) = (sent.clone(), reporter.clone());
+            tokio::spawn(async move {
+                let mut last = u64::MAX;
+                loop {
+                    let now = sent.load(std::sync::atomic::Ordering::Relaxed);
+                    if now != last {
+                        reporter.event(Event::Upload { sent: now, total });
+                        last = now;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-            }
-            Ok(out) => format!("the rollback failed too: {}", script_error(&out, &probe.dir)),
-            Err(e) => format!("the rollback failed too: {e}"),
+            })
         };
-        error.append(outcome)
+        let mut extra = channels.split_off(1.min(channels.len()));
+        let main_channel = channels.pop();
+        let parts_done = futures_util::future::join_all(ranges.iter().enumerate().skip(1).map(|(k, range)| {
+            let channel = (!extra.is_empty()).then(|| extra.remove(0));
+            let data: Arc<[u8]> = Arc::from(&payload.data[range.clone()]);
+            let line = install.part_line(k);
+            let sent = sent.clone();
+            async move {
+                session
+                    .run_with_payload(channel, &line, data, sent, timeout, &mut |_| {})
+                    .await
+            }
+        }));
+        let place = if copy_from.is_some() { Step::Copy } else { Step::Upload };
+        let main_data: Arc<[u8]> = Arc::from(&payload.data[ranges.first().cloned().unwrap_or(0..0)]);
+        let main_line = install.main_line();
+        let steps = &mut *self.steps;
+        let mut on_line = |line: &str| {
+            if line == "received=1" {
+                steps.done(place);
+                return;
+            }
+            match AgentEvent::parse(line) {
+                Some(AgentEvent::Waiting { holder, since }) => {
+                    reporter.note(format!(
+                        "waiting for the deploy lock in {dir} (held by {holder} since {since})"
+                    ));
+                }
+                Some(AgentEvent::Step { step, .. }) => match step.as_str() {
+                    "lock" => steps.done(Step::Lock),
+                    "install+start" => steps.done(Step::InstallStart),
+                    "health" => steps.done(Step::Health),
+                    _ => {}
+                },
+                _ => {}
+            }
+        };
+        let main = session.run_with_payload(main_channel, &main_line, main_data, sent.clone(), timeout, &mut on_line);
+        let (main, parts) = futures_util::future::join(main, parts_done).await;
+        ticker.abort();
+        drop(extra);
+        let out = main?;
+        for part in parts {
+            let part = part?;
+            if part.status != 0 {
+                return Err(script_error(&part, &self.probe.dir));
+            }
+        }
+        match AgentEvent::outcome(&out) {
+            Some(AgentEvent::Done {
+                health,
+                port,
+                start_method,
+                ..
+            }) => Ok(Installed {
+                health,
+                port,
+                start_method: StartMethod::parse(&start_method),
+            }),
+            Some(AgentEvent::Failed {
+                failure,
+                message,
+                step,
+                log,
+                rollback,
+            }) => Err(agent::failure_error(
+                &failure,
+                &message,
+                &step,
+                &self.probe.dir,
+                log.as_deref(),
+                rollback.as_deref(),
+            )),
+            _ if out.status != 0 => Err(script_error(&out, &self.probe.dir)),
+            _ => Err(err!(Other, "the install on the host ended without saying how").with_detail(out.stdout)),
+        }
     }
-}
-
-/// The install script waits in 50 ms naps: how many fit in `timeout` (bounded).
-pub fn wait_ticks(timeout: Duration) -> u32 {
-    u32::try_from((timeout.as_millis() / 50).clamp(20, 12_000)).unwrap_or(12_000)
 }
 
 /// Room for the upload and the old binary kept beside it.

@@ -122,9 +122,11 @@ impl Plan {
                 crate::artifact::Payload::Bytes(_) => Step::Upload,
                 crate::artifact::Payload::OnHost(_) => Step::Copy,
             };
+            // The upload comes first and the lock is taken on the host after it, so a
+            // deploy waiting for another's lock never sends its payload twice.
             (
                 Action::Install,
-                vec![Step::Lock, place, Step::InstallStart, Step::Health],
+                vec![place, Step::Lock, Step::InstallStart, Step::Health],
             )
         };
         let artifact = PlannedArtifact {
@@ -234,10 +236,13 @@ impl fmt::Display for Plan {
         };
         for step in &self.steps {
             match step {
-                Step::Lock => writeln!(f, "  lock      {dir}/.lock (waiting while another deploy holds it)")?,
+                Step::Lock => writeln!(
+                    f,
+                    "  lock      {dir}/.lock (waiting on the host while another deploy holds it)"
+                )?,
                 Step::Upload => writeln!(
                     f,
-                    "  upload    the binary to {dir}/.mlcremote.upload-*, verify sha256, chmod 0755"
+                    "  upload    the binary (gzip-compressed where it pays) to {dir}/.mlcremote.upload-*, check it runs there"
                 )?,
                 Step::Copy => writeln!(f, "  copy      the binary built on the host into place")?,
                 Step::Build => {
@@ -248,14 +253,15 @@ impl fmt::Display for Plan {
                 Step::InstallStart => {
                     writeln!(
                         f,
-                        "  install   keep {dir}/mlcremote as mlcremote.prev, rename into {dir}/mlcremote; write run.sh, token, install.json"
+                        "  install   verify its sha256, keep {dir}/mlcremote as mlcremote.prev, rename into {dir}/mlcremote; \
+                         write run.sh, token, install.json"
                     )?;
                     writeln!(f, "  stop      {stop}")?;
                     writeln!(f, "  start     first that works of: {}; {port}", methods.join(", "))?;
                 }
                 Step::Health => writeln!(
                     f,
-                    "  verify    GET /health through the SSH connection, up to {}s",
+                    "  verify    GET /health on the host's loopback, up to {}s; roll back to the previous binary if it fails",
                     self.health_timeout_s
                 )?,
                 other => writeln!(f, "  {other}")?,
@@ -325,7 +331,7 @@ mod tests {
             target: mlcremote_release::target::Target::get("x86_64-unknown-linux-musl").unwrap(),
             sha256: sha.into(),
             size: 1000,
-            payload: Payload::Bytes(vec![0; 1000]),
+            payload: Payload::Bytes(vec![0; 1000].into()),
             origin: Origin::Artifact,
             from: "/tmp/mlcremote".into(),
             version: Some("0.1.0".into()),
@@ -364,7 +370,7 @@ mod tests {
     fn planning_from_what_the_probe_found() {
         let sha = "a".repeat(64);
         let other = "b".repeat(64);
-        let install = vec![Step::Lock, Step::Upload, Step::InstallStart, Step::Health];
+        let install = vec![Step::Upload, Step::Lock, Step::InstallStart, Step::Health];
         let h = health();
         // (what is installed, running and healthy?, forced) → (action, steps)
         for (probe, health, force, action, steps) in [

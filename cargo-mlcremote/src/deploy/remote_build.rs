@@ -21,7 +21,7 @@ use crate::{
     delegate::{Answer, Event, Question, Reporter},
     error::Result,
     remote::{PRELUDE, Probe, quote, script_error, scripts, status},
-    ssh::{Session, random_hex},
+    ssh::Session,
 };
 
 /// How long a build on the host may take (a toolchain download and a release build).
@@ -243,15 +243,13 @@ fn cargo_output(layout: &Layout) -> String {
 
 /// Put the uploaded bundle in place: a fresh source tree each time (mtimes set to now, so
 /// cargo sees what changed), the target dir kept so a rebuild is incremental, an empty log.
-fn unpack_script(layout: &Layout, upload: &str) -> String {
+fn unpack_line(layout: &Layout) -> String {
     let stem = layout.src.rsplit('/').next().unwrap_or_default();
     format!(
-        "{PRELUDE}b={b}\nup={up}\n\
-         mkdir -p \"$b\" || fail {failed} \"cannot create $b\"\n\
-         cd \"$b\" && rm -rf {stem} && gzip -dc \"$up\" | tar -xmf - || fail {failed} \"cannot unpack the source bundle in $b\"\n\
-         rm -f \"$up\"\n: >{log}\n",
+        "b={b}; mkdir -p \"$b\" || {{ printf 'error=cannot create %s\\n' \"$b\"; exit {failed}; }}; \
+         cd \"$b\" && rm -rf {stem} && gzip -dc | tar -xmf - && : >{log} \
+         || {{ printf 'error=cannot unpack the source bundle in %s\\n' \"$b\"; exit {failed}; }}",
         b = quote(&layout.build),
-        up = quote(upload),
         stem = quote(stem),
         log = quote(&layout.log),
         failed = status::BUILD_FAILED,
@@ -310,15 +308,35 @@ pub async fn build(
 ) -> Result<Built> {
     let host = reporter.host().to_string();
     let layout = Layout::new(&probe.dir, &bundle.stem);
-    let upload = format!("{}/.mlcremote.upload-{}", probe.dir, random_hex(6));
-    let (mut sent, total) = (0, bundle.data.len() as u64);
-    session
-        .upload(&bundle.data, &upload, |n| {
-            sent += n;
-            reporter.event(Event::Upload { sent, total });
+    // The bundle goes up and is unpacked in the same exec.
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let total = bundle.data.len() as u64;
+    let ticker = {
+        let (sent, reporter) = (sent.clone(), reporter.clone());
+        tokio::spawn(async move {
+            loop {
+                let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+                reporter.event(Event::Upload { sent, total });
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         })
-        .await?;
-    let out = session.run(&unpack_script(&layout, &upload)).await?;
+    };
+    let out = session
+        .run_with_payload(
+            None,
+            &unpack_line(&layout),
+            bundle.data.clone().into(),
+            sent.clone(),
+            BUILD_TIMEOUT,
+            &mut |_| {},
+        )
+        .await;
+    ticker.abort();
+    reporter.event(Event::Upload {
+        sent: sent.load(std::sync::atomic::Ordering::Relaxed),
+        total,
+    });
+    let out = out?;
     if out.status != 0 {
         return Err(script_error(&out, &probe.dir));
     }

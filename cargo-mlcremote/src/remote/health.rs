@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::scripts;
 use crate::{
     err,
-    error::{Error, Result},
+    error::Result,
     ssh::{HttpError, Session},
 };
 
@@ -85,17 +85,4 @@ pub async fn wait(session: &Session, dir: &str, port: u16, timeout: Duration) ->
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(1));
     }
-}
-
-/// SPEC §6 step 9: add the last 100 lines of the server log and the failed step.
-pub async fn with_log(session: &Session, dir: &str, error: Error, step: &str) -> Error {
-    let log = match session.run(&scripts::log_tail_script(dir, 100)).await {
-        Ok(out) if !out.stdout.trim().is_empty() => out.stdout,
-        _ => "(the log is empty)\n".into(),
-    };
-    let mut detail = format!("failed step: {step}\nlast lines of {dir}/logs/out.log:\n{log}");
-    if let Some(more) = error.detail() {
-        detail = format!("{more}\n{detail}");
-    }
-    error.with_detail(detail)
 }

@@ -6,10 +6,12 @@
 //! the SSH session; [`scripts`] installs, starts, stops and removes it; [`health`] asks
 //! the running server how it is.
 
+pub mod agent;
 pub mod health;
 pub mod probe;
 pub mod scripts;
 pub mod start;
+pub mod upload;
 
 pub use self::{
     health::Health,
@@ -42,7 +44,6 @@ pub(crate) const PRELUDE: &str = r#"mlcr_sha256() {
 mlcr_nap() { sleep 0.05 2>/dev/null || sleep 1; }
 # The name of this install's tmux/screen session or systemd user unit: one per install dir.
 mlcr_name() { printf 'mlcremote-%s' "$(printf '%s' "$d" | cksum | cut -d' ' -f1)"; }
-mlcr_q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 mlcr_pid() { sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' "$1" 2>/dev/null | head -n 1; }
 fail() { code=$1; shift; printf 'error=%s\n' "$*"; exit "$code"; }
 # Refuse an install dir that is / or the home folder or holds it, however it is spelled.
@@ -60,16 +61,13 @@ mlcr_alive() {
 }
 "#;
 
-/// Exit codes of the install script, mapped to SPEC exit codes by deploy.
+/// Exit codes of the shell scripts, mapped to SPEC exit codes by [`script_error`].
 pub mod status {
     pub const INSTALL_FAILED: u32 = 70;
     pub const DOES_NOT_RUN: u32 = 71;
-    pub const NO_START_METHOD: u32 = 72;
-    pub const DIED_AT_START: u32 = 73;
-    pub const NO_STATE_FILE: u32 = 74;
+    pub const LOCKED: u32 = 75;
     pub const CORRUPT_UPLOAD: u32 = 76;
     pub const NOT_INSTALLED: u32 = 77;
-    pub const LOCKED: u32 = 75;
     pub const BUILD_FAILED: u32 = 78;
 }
 
@@ -80,16 +78,11 @@ pub fn script_error(out: &Output, dir: &str) -> Error {
         str::to_owned,
     );
     let kind = match out.status {
-        status::INSTALL_FAILED | status::DOES_NOT_RUN | status::CORRUPT_UPLOAD => Kind::Install,
-        status::NO_START_METHOD | status::BUILD_FAILED => Kind::Install,
-        status::DIED_AT_START | status::NO_STATE_FILE => Kind::Unhealthy,
+        status::INSTALL_FAILED | status::DOES_NOT_RUN | status::CORRUPT_UPLOAD | status::BUILD_FAILED => Kind::Install,
+        status::LOCKED => Kind::Install,
         _ => Kind::Other,
     };
-    let hint = match out.status {
-        status::DOES_NOT_RUN => " (is the file system mounted noexec? pass --install-dir on another one)",
-        _ => "",
-    };
-    let mut error = Error::new(kind, format!("{message}{hint}"));
+    let mut error = Error::new(kind, message);
     if !out.stderr.trim().is_empty() {
         error = error.with_detail(format!("stderr on the host ({dir}):\n{}", out.stderr.trim_end()));
     }

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Deserialize;
 
-use super::{PRELUDE, dir_word};
+use super::{Health, PRELUDE, agent::AgentStatus, dir_word};
 use crate::ssh::Output;
 
 /// SPEC §6 step 2 in one round trip. Changes nothing on the host.
@@ -31,15 +31,27 @@ done
 if getconf GNU_LIBC_VERSION >/dev/null 2>&1; then printf 'libc=gnu\n'
 elif ls /lib/ld-musl-* >/dev/null 2>&1; then printf 'libc=musl\n'; fi
 p="$d"; while [ ! -d "$p" ] && [ "$p" != / ]; do p=$(dirname "$p"); done
+printf 'exists_at=%s\n' "$p"
+if [ -w "$p" ]; then printf 'writable=1\n'; fi
+printf 'fs=%s\n' "$(stat -f -c %T "$p" 2>/dev/null)"
 printf 'free_kb=%s\n' "$(df -Pk "$p" 2>/dev/null | awk 'NR==2 {print $4}')"
-if [ -f "$d/mlcremote" ]; then
-  printf 'installed_sha256=%s\n' "$(mlcr_sha256 "$d/mlcremote")"
-  printf 'installed_version=%s\n' "$("$d/mlcremote" --version 2>/dev/null | head -n 1)"
-fi
-if [ -f "$d/server.json" ]; then
-  printf 'server_json=%s\n' "$(tr -d '\n' <"$d/server.json")"
-  if mlcr_alive "$(mlcr_pid "$d/server.json")"; then printf 'server_alive=1\n'; fi
-fi
+# The installed binary says itself what it is and how its server is (sha256, version,
+# server.json, /health), in this same round trip.
+agent=
+if [ -x "$d/mlcremote" ]; then agent=$("$d/mlcremote" agent status --dir "$d" 2>/dev/null </dev/null); fi
+case "$agent" in
+'{'*) printf 'agent=%s\n' "$agent" ;;
+*)
+  if [ -f "$d/mlcremote" ]; then
+    printf 'installed_sha256=%s\n' "$(mlcr_sha256 "$d/mlcremote")"
+    printf 'installed_version=%s\n' "$("$d/mlcremote" --version 2>/dev/null | head -n 1)"
+  fi
+  if [ -f "$d/server.json" ]; then
+    printf 'server_json=%s\n' "$(tr -d '\n' <"$d/server.json")"
+    if mlcr_alive "$(mlcr_pid "$d/server.json")"; then printf 'server_alive=1\n'; fi
+  fi
+  ;;
+esac
 if [ -f "$d/install.json" ]; then printf 'install_json=%s\n' "$(tr -d '\n' <"$d/install.json")"; fi
 for f in /etc/systemd/system/mlcremote.service /Library/LaunchDaemons/dev.mlcremote.server.plist; do
   if [ -f "$f" ]; then printf 'system_service=%s\n' "$f"; fi
@@ -70,6 +82,15 @@ pub struct Probe {
     pub install: Option<InstallInfo>,
     /// A system-wide unit (README, "system-wide install") found on the host.
     pub system_service: Option<String>,
+    /// The nearest folder of the install dir that exists, whether this account can
+    /// write there, and its file system type (where `stat -f` tells).
+    pub exists_at: String,
+    pub writable: bool,
+    pub fs: Option<String>,
+    /// What the installed binary said of itself (`agent status`), when it could.
+    pub agent: Option<AgentStatus>,
+    /// The running server's `/health`, asked in the probe.
+    pub health: Option<Health>,
 }
 
 /// `install.json`, written by deploy (SPEC §5).
@@ -101,8 +122,49 @@ pub struct ServerState {
 impl Probe {
     /// Run the probe on the host (SPEC §6 step 2).
     pub async fn run(session: &crate::ssh::Session, install_dir: &str) -> crate::error::Result<Probe> {
-        let out = session.run(&probe_script(install_dir)).await?;
+        Probe::run_on(session, None, install_dir).await
+    }
+
+    /// [`Probe::run`] on a channel opened already.
+    pub async fn run_on(
+        session: &crate::ssh::Session,
+        channel: Option<crate::ssh::Channel>,
+        install_dir: &str,
+    ) -> crate::error::Result<Probe> {
+        let timeout = session.step_timeout();
+        let out = session
+            .run_on(channel, &probe_script(install_dir), timeout, &mut |_| {})
+            .await?;
         Probe::parse(&out).map_err(|e| crate::err!(Other, "{e}").with_detail(out.stderr.clone()))
+    }
+
+    /// Why nothing can be installed in the dir, if the probe can tell: the cause, so the
+    /// hint fits it.
+    pub fn dir_problem(&self) -> Option<String> {
+        const PSEUDO: &[&str] = &[
+            "proc",
+            "sysfs",
+            "devtmpfs",
+            "devpts",
+            "cgroup",
+            "cgroup2fs",
+            "debugfs",
+            "securityfs",
+        ];
+        if let Some(fs) = self.fs.as_deref().filter(|fs| PSEUDO.contains(fs)) {
+            return Some(format!(
+                "cannot install into {}: {} is on a {fs} file system, which holds no files; pass --install-dir                  under your home (default ~/.mlcremote)",
+                self.dir, self.exists_at
+            ));
+        }
+        let installed = self.installed_sha256.is_some() || self.installed_version.is_some();
+        if !self.writable && !installed && !self.exists_at.is_empty() && self.exists_at != self.dir {
+            return Some(format!(
+                "cannot create {}: {} is not writable by this account; pass --install-dir under your home                  (default ~/.mlcremote)",
+                self.dir, self.exists_at
+            ));
+        }
+        None
     }
 
     pub fn parse(out: &Output) -> Result<Probe, String> {
@@ -124,7 +186,21 @@ impl Probe {
                 "server_alive" => probe.server_alive = value == "1",
                 "install_json" => probe.install = serde_json::from_str(value).ok(),
                 "system_service" => probe.system_service = Some(value.into()),
+                "exists_at" => probe.exists_at = value.into(),
+                "writable" => probe.writable = value == "1",
+                "fs" => probe.fs = Some(value.to_string()).filter(|f| !f.is_empty()),
+                "agent" => probe.agent = serde_json::from_str(value).ok(),
                 _ => {}
+            }
+        }
+        if let Some(agent) = &probe.agent {
+            probe.installed_sha256 = agent.sha256.clone();
+            probe.installed_version = Some(agent.version_line());
+            probe.server = agent.server.clone();
+            probe.server_alive = agent.running;
+            probe.health = agent.health.clone();
+            if probe.install.is_none() {
+                probe.install = agent.install.clone();
             }
         }
         if probe.dir.is_empty() || !probe.dir.starts_with('/') {

@@ -1,20 +1,42 @@
-//! Remote scripts on session channels: a POSIX `sh` script goes on stdin to `sh -s`, so
-//! the login shell (bash, fish, csh…) never parses it, and only output after a random
-//! start marker counts, so start-up noise from rc files is ignored. What a host sends
-//! back is bounded.
+//! Commands on session channels, at the speed of the network: the command, its input
+//! and the end of input go out together, without waiting for the exec's reply (a
+//! refused exec is retried on a fresh channel), and independent channels open at once.
+//!
+//! Scripts are POSIX `sh` on stdin (`sh -s`), so the login shell (bash, fish, csh…)
+//! never parses them; only output between a random start marker and the end line
+//! counts, so start-up noise from rc files is ignored and a login shell that lingers
+//! after the script cannot hold the answer back. What a host sends back is bounded.
+//!
+//! A script followed by a payload cannot go to `sh -s`: dash reads stdin ahead and the
+//! payload would be lost. Those run as [`BOOTSTRAP`]: `read` takes exactly one line
+//! (the script), and the payload that follows stays on stdin for the script.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
-use russh::{ChannelMsg, ChannelOpenFailure, client};
+use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, client::Msg};
 
 use super::Session;
 use crate::{delegate::Event, err, error::Result};
+
+/// A session channel, opened and not yet used.
+pub type Channel = russh::Channel<Msg>;
 
 /// The most a script's stdout or stderr may bring back; a host sending more (a login
 /// script printing endlessly, say) fails the step instead of filling memory.
 pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 
-/// What a remote script printed after its start marker, and how it ended.
+/// The command that runs a one-line script read from stdin, leaving the rest of stdin
+/// to it. Only characters every login shell passes through unchanged (no `\`, `!`,
+/// `$` outside single quotes), so fish, csh and tcsh run it as sh does.
+pub const BOOTSTRAP: &str = "sh -c 'IFS= read -r l; eval \"$l\"'";
+
+/// What a remote script printed between its markers, and how it ended.
 #[derive(Debug)]
 pub struct Output {
     pub stdout: String,
@@ -53,22 +75,93 @@ impl Held {
     }
 }
 
-/// How a script that did not end well ended (see [`Session::hold`]).
+/// How a script meant to hold a lock ended (see [`Session::hold`]).
 pub enum Hold {
     Held(Held),
     /// The script ended before its ready line.
     Ended(Output),
 }
 
-/// stdout and stderr of a script being read, bounded by [`MAX_OUTPUT`].
-#[derive(Default)]
-struct Collected {
+/// Which output of a remote command bytes came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// What goes to a command's stdin.
+#[derive(Clone)]
+pub struct Input {
+    /// Sent first (a script, a script line).
+    pub head: Arc<[u8]>,
+    /// Sent after it (a payload), counted for progress.
+    pub body: Arc<[u8]>,
+    /// Bytes of bodies sent so far, shared by the channels of one upload.
+    pub sent: Option<Arc<AtomicU64>>,
+}
+
+impl Input {
+    fn script(text: String) -> Input {
+        Input {
+            head: Arc::from(text.into_bytes()),
+            body: Arc::from(Vec::new()),
+            sent: None,
+        }
+    }
+}
+
+/// A command started on a channel: read its output with [`Started::next`].
+pub struct Started {
+    /// Output that came before the exec's reply was read, then the rest.
+    early: std::collections::VecDeque<ChannelMsg>,
+    read: ChannelReadHalf,
+    write: Arc<ChannelWriteHalf<Msg>>,
+    sender: tokio::task::JoinHandle<Result<(), russh::Error>>,
+}
+
+impl Started {
+    async fn next(&mut self) -> Option<ChannelMsg> {
+        match self.early.pop_front() {
+            Some(msg) => Some(msg),
+            None => self.read.wait().await,
+        }
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        self.sender.abort();
+    }
+}
+
+/// The lines of a framed script's output, handed over as they come (for streaming
+/// events), and what is collected.
+struct Framed {
+    marker: String,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     status: Option<u32>,
 }
 
-impl Collected {
+impl Framed {
+    fn new(marker: String) -> Framed {
+        Framed {
+            marker,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            status: None,
+        }
+    }
+
+    fn start(&self) -> String {
+        format!("{}\n", self.marker)
+    }
+
+    fn end(&self) -> String {
+        format!("\n{} end ", self.marker)
+    }
+
+    /// Take one message; an error when the host sends too much.
     fn take(&mut self, msg: ChannelMsg, host: &str) -> Result<()> {
         let (buf, data) = match msg {
             ChannelMsg::Data { data } => (&mut self.stdout, data),
@@ -78,7 +171,7 @@ impl Collected {
                 return Ok(());
             }
             ChannelMsg::ExitSignal { signal_name, .. } => {
-                return Err(err!(Other, "remote script killed by signal {signal_name:?}"));
+                return Err(err!(Other, "remote command killed by signal {signal_name:?}"));
             }
             _ => return Ok(()),
         };
@@ -93,9 +186,56 @@ impl Collected {
         buf.extend_from_slice(&data);
         Ok(())
     }
+
+    /// The output after the start marker, if it has come.
+    fn body(&self) -> Option<&[u8]> {
+        let start = self.start();
+        find(&self.stdout, start.as_bytes()).map(|at| &self.stdout[at + start.len()..])
+    }
+
+    /// The script's status, once its end line has come.
+    fn end_status(&self) -> Option<u32> {
+        let body = self.body()?;
+        let end = self.end();
+        let rest = &body[find(body, end.as_bytes())? + end.len()..];
+        let line = &rest[..find(rest, b"\n")?];
+        std::str::from_utf8(line).ok()?.trim().parse().ok()
+    }
+}
+
+/// Wrap `script` so that its output is framed and its `exit` ends only itself.
+fn frame(marker: &str, script: &str) -> String {
+    format!(
+        "mlcremote_main() {{\n{script}\n}}\nprintf '%s\\n' '{marker}'\n(mlcremote_main) </dev/null\n\
+         mlcr_status=$?\nprintf '\\n%s end %s\\n' '{marker}' \"$mlcr_status\"\nexit \"$mlcr_status\"\n"
+    )
+}
+
+/// The same for a one-line script run by [`BOOTSTRAP`] (its stdin stays its own).
+fn frame_line(marker: &str, line: &str) -> String {
+    format!(
+        "printf '%s\\n' '{marker}'; ({line}); mlcr_status=$?; printf '\\n%s end %s\\n' '{marker}' \"$mlcr_status\"; \
+         exit \"$mlcr_status\"\n"
+    )
 }
 
 impl Session {
+    /// Whether this server's channels take little data in flight (Dropbear's 24 KiB
+    /// window, as seen on a command that ran): then an upload goes over several at once.
+    pub fn small_window(&self) -> bool {
+        let seen = self.windows.load(std::sync::atomic::Ordering::Relaxed);
+        seen != 0 && seen < 32 * 1024
+    }
+
+    /// Open `n` session channels at once: one round trip for all of them.
+    pub async fn open_channels(&self, n: usize) -> Result<Vec<Channel>> {
+        let opened = futures_util::future::join_all((0..n).map(|_| self.handle.channel_open_session())).await;
+        opened
+            .into_iter()
+            .map(|c| c.map_err(|e| err!(Connect, "cannot open a channel to {}: {e}", self.destination)))
+            .collect()
+    }
+
     /// Run a POSIX `sh` script on the host (see the module docs), bounded by the
     /// session's step timeout.
     pub async fn run(&self, script: &str) -> Result<Output> {
@@ -104,9 +244,57 @@ impl Session {
 
     /// [`Session::run`] for a script that may take up to `timeout` (a build, a wait).
     pub async fn run_for(&self, script: &str, timeout: Duration) -> Result<Output> {
+        self.run_on(None, script, timeout, &mut |_| {}).await
+    }
+
+    /// [`Session::run`] on an already opened channel, handing each line of output to
+    /// `on_line` as it comes.
+    pub async fn run_on(
+        &self,
+        channel: Option<Channel>,
+        script: &str,
+        timeout: Duration,
+        on_line: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Output> {
+        let marker = format!("mlcremote-{}", super::random_hex(12));
+        let input = Input::script(frame(&marker, script));
         let started = Instant::now();
-        let output = self.run_quietly(script, timeout).await;
-        let outcome = match &output {
+        let output = match self.start(channel, "sh -s", &input).await {
+            Ok(running) => self.collect(running, Framed::new(marker), timeout, on_line).await,
+            Err(e) => Err(e),
+        };
+        self.report(script, &output, started);
+        output
+    }
+
+    /// Run a one-line script that reads `payload` from its stdin (through
+    /// [`BOOTSTRAP`]), on `channel`; lines of output go to `on_line` as they come.
+    pub async fn run_with_payload(
+        &self,
+        channel: Option<Channel>,
+        line: &str,
+        payload: Arc<[u8]>,
+        sent: Arc<AtomicU64>,
+        timeout: Duration,
+        on_line: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Output> {
+        let marker = format!("mlcremote-{}", super::random_hex(12));
+        let input = Input {
+            head: Arc::from(frame_line(&marker, line).into_bytes()),
+            body: payload,
+            sent: Some(sent),
+        };
+        let started = Instant::now();
+        let output = match self.start(channel, BOOTSTRAP, &input).await {
+            Ok(running) => self.collect(running, Framed::new(marker), timeout, on_line).await,
+            Err(e) => Err(e),
+        };
+        self.report(line, &output, started);
+        output
+    }
+
+    fn report(&self, script: &str, output: &Result<Output>, started: Instant) {
+        let outcome = match output {
             Ok(out) => format!("exit {}", out.status),
             Err(e) => format!("failed: {e}"),
         };
@@ -115,21 +303,93 @@ impl Session {
             outcome,
             ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         });
-        output
     }
 
-    async fn run_quietly(&self, script: &str, timeout: Duration) -> Result<Output> {
-        let (marker, mut channel) = self.start_script(script).await?;
-        let mut got = Collected::default();
+    /// Start `command` with `input`: the exec request, the input and its end go out at
+    /// once. If the server refuses the exec, try again on a fresh channel (bounded).
+    async fn start(&self, channel: Option<Channel>, command: &str, input: &Input) -> Result<Started> {
+        let mut channel = channel;
+        let mut last = None;
+        for attempt in 0..4u32 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            }
+            let fresh = match channel.take() {
+                Some(c) => Ok(c),
+                None => self.handle.channel_open_session().await,
+            };
+            let (mut read, write) = match fresh {
+                Ok(c) => c.split(),
+                Err(e) => {
+                    last = Some(e.to_string());
+                    if self.handle.is_closed() {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            if let Err(e) = write.exec(true, command).await {
+                last = Some(e.to_string());
+                continue;
+            }
+            let write = Arc::new(write);
+            let sender = tokio::spawn(send_input(write.clone(), input.clone()));
+            let mut early = Vec::new();
+            let replied = loop {
+                match tokio::time::timeout(self.connect_timeout, read.wait()).await {
+                    Ok(Some(ChannelMsg::Success)) => break Ok(()),
+                    Ok(Some(ChannelMsg::Failure)) => break Err("the server refused to run the command".to_string()),
+                    Ok(Some(ChannelMsg::Close | ChannelMsg::Eof)) | Ok(None) => {
+                        break Err("the server closed the channel".to_string());
+                    }
+                    // Output may come before the reply is read: keep it.
+                    Ok(Some(other)) => early.push(other),
+                    Err(_) => break Err(format!("no answer within {}", super::shown(self.connect_timeout))),
+                }
+            };
+            match replied {
+                Ok(()) => {
+                    return Ok(Started {
+                        early: early.into(),
+                        read,
+                        write,
+                        sender,
+                    });
+                }
+                Err(why) => {
+                    sender.abort();
+                    let _ = write.close().await;
+                    last = Some(why);
+                    if self.handle.is_closed() {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(err!(
+            Connect,
+            "cannot run a command on {}: {}",
+            self.destination,
+            last.unwrap_or_default()
+        ))
+    }
+
+    /// Read a framed command's output until its end line (or the channel closes),
+    /// bounded: the login shell's start-up by the connect timeout, the script by
+    /// `timeout`.
+    async fn collect(
+        &self,
+        mut running: Started,
+        mut framed: Framed,
+        timeout: Duration,
+        on_line: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Output> {
         let host = self.destination.to_string();
-        let (start, end) = (format!("{marker}\n"), format!("\n{marker} end "));
-        // Until the start marker: the login shell's start-up, bounded like connecting.
-        // After it: the script, bounded by `timeout`. The end line ends the wait even
-        // when the login shell lingers after the script.
         let mut deadline = tokio::time::Instant::now() + self.connect_timeout;
         let mut started = false;
+        let mut handed = 0;
         let status = loop {
-            let msg = match tokio::time::timeout_at(deadline, channel.wait()).await {
+            let msg = match tokio::time::timeout_at(deadline, running.next()).await {
                 Ok(Some(msg)) => msg,
                 Ok(None) => break None,
                 Err(_) if started => {
@@ -148,73 +408,78 @@ impl Session {
                     ));
                 }
             };
-            got.take(msg, &host)?;
-            if !started && find(&got.stdout, start.as_bytes()).is_some() {
+            framed.take(msg, &host)?;
+            if !started && framed.body().is_some() {
                 started = true;
                 deadline = tokio::time::Instant::now() + timeout;
             }
-            if let Some(status) = end_status(&got.stdout, &start, &end) {
-                let _ = channel.close().await;
+            // Whole lines, as they come.
+            if let Some(body) = framed.body() {
+                let end = framed.end();
+                let upto = find(body, end.as_bytes()).unwrap_or(body.len());
+                while let Some(nl) = body[handed..upto].iter().position(|b| *b == b'\n') {
+                    on_line(&String::from_utf8_lossy(&body[handed..handed + nl]));
+                    handed += nl + 1;
+                }
+            }
+            if let Some(status) = framed.end_status() {
+                // How much a channel here may have in flight (seen once a command ran).
+                let window = running.write.writable_packet_size().await;
+                self.windows.store(
+                    window.min(u32::MAX as usize) as u32,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                let _ = running.write.close().await;
                 break Some(status);
             }
         };
-        let Some(at) = find(&got.stdout, start.as_bytes()) else {
+        if status.is_none()
+            && running.sender.is_finished()
+            && let Ok(Err(e)) = (&mut running.sender).await
+        {
+            return Err(err!(Connect, "sending to {host} failed: {e}"));
+        }
+        let Some(body) = framed.body() else {
             return Err(
                 err!(Other, "the remote shell did not run the script (no output marker)").with_detail(format!(
                     "stdout: {}\nstderr: {}",
-                    String::from_utf8_lossy(&got.stdout),
-                    String::from_utf8_lossy(&got.stderr)
+                    String::from_utf8_lossy(&framed.stdout),
+                    String::from_utf8_lossy(&framed.stderr)
                 )),
             );
         };
-        let after = &got.stdout[at + start.len()..];
-        let Some(status) = status.or(got.status) else {
+        let Some(status) = status.or(framed.status) else {
             return Err(err!(Other, "the remote script ended without an exit status"));
         };
-        let body = find(after, end.as_bytes()).map_or(after, |at| &after[..at]);
+        let end = framed.end();
+        let body = find(body, end.as_bytes()).map_or(body, |at| &body[..at]);
         Ok(Output {
             stdout: String::from_utf8_lossy(body).into_owned(),
-            stderr: String::from_utf8_lossy(&got.stderr).into_owned(),
+            stderr: String::from_utf8_lossy(&framed.stderr).into_owned(),
             status,
         })
-    }
-
-    /// Start `script` under `sh -s` on a new channel; returns the marker that precedes
-    /// its output.
-    async fn start_script(&self, script: &str) -> Result<(String, russh::Channel<client::Msg>)> {
-        let marker = format!("mlcremote-{}", super::random_hex(12));
-        // One compound command: sh parses it all before running any of it, so nothing
-        // the script runs can swallow the rest of the script from stdin.
-        // The script runs in a subshell (its `exit` ends only that), and the end line
-        // carries its status, so a login shell that lingers after it cannot hold the
-        // answer back.
-        let framed = format!(
-            "mlcremote_main() {{\n{script}\n}}\nprintf '%s\\n' '{marker}'\n(mlcremote_main) </dev/null\n\
-             mlcr_status=$?\nprintf '\\n%s end %s\\n' '{marker}' \"$mlcr_status\"\nexit \"$mlcr_status\"\n"
-        );
-        let channel = self.exec_channel("sh -s").await?;
-        channel.data(framed.as_bytes()).await.map_err(super::lost)?;
-        channel.eof().await.map_err(super::lost)?;
-        Ok((marker, channel))
     }
 
     /// Run a script that prints `ready_line` and then keeps running for as long as its
     /// channel is open (a lock holder). Returns the holder, or the script's output if it
     /// ended without getting there.
     pub async fn hold(&self, script: &str, ready_line: &str) -> Result<Hold> {
-        let (marker, mut channel) = self.start_script(script).await?;
-        let mut got = Collected::default();
+        let marker = format!("mlcremote-{}", super::random_hex(12));
+        let input = Input::script(frame(&marker, script));
+        let mut running = self.start(None, "sh -s", &input).await?;
+        let mut framed = Framed::new(marker);
         let host = self.destination.to_string();
         let ready = format!("{ready_line}\n");
         let wait = async {
             loop {
-                match channel.wait().await {
+                match running.next().await {
                     Some(msg) => {
-                        got.take(msg, &host)?;
-                        if after_marker(&got.stdout, &marker)
-                            .is_some_and(|after| find(after, ready.as_bytes()).is_some())
-                        {
+                        framed.take(msg, &host)?;
+                        if framed.body().is_some_and(|b| find(b, ready.as_bytes()).is_some()) {
                             return Ok(true);
+                        }
+                        if framed.end_status().is_some() {
+                            return Ok(false);
                         }
                     }
                     None => return Ok::<bool, crate::error::Error>(false),
@@ -228,12 +493,15 @@ impl Session {
                 super::shown(self.step_timeout)
             )
         })??;
-        let after = String::from_utf8_lossy(after_marker(&got.stdout, &marker).unwrap_or_default()).into_owned();
+        let body = framed.body().unwrap_or_default();
+        let end = framed.end();
+        let upto = find(body, end.as_bytes()).unwrap_or(body.len());
+        let output = String::from_utf8_lossy(&body[..upto]).into_owned();
         if !ready_seen {
             return Ok(Hold::Ended(Output {
-                stdout: after,
-                stderr: String::from_utf8_lossy(&got.stderr).into_owned(),
-                status: got.status.unwrap_or(255),
+                stdout: output,
+                stderr: String::from_utf8_lossy(&framed.stderr).into_owned(),
+                status: framed.end_status().or(framed.status).unwrap_or(255),
             }));
         }
         // Keep reading, or the connection's channel buffer would fill and stall it.
@@ -242,15 +510,15 @@ impl Session {
             loop {
                 tokio::select! {
                     _ = &mut stopped => {
-                        let _ = channel.close().await;
+                        let _ = running.write.close().await;
                         break;
                     }
-                    msg = channel.wait() => if msg.is_none() { break },
+                    msg = running.next() => if msg.is_none() { break },
                 }
             }
         });
         Ok(Hold::Held(Held {
-            output: after,
+            output,
             stop: Some(stop),
             task,
         }))
@@ -264,109 +532,86 @@ impl Session {
         mut output: impl FnMut(Stream, &[u8]),
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<u32> {
-        let (marker, mut channel) = self.start_script(script).await?;
-        let mut pending: Option<Vec<u8>> = Some(Vec::new());
-        let mut status = None;
+        let marker = format!("mlcremote-{}", super::random_hex(12));
+        let input = Input::script(frame(&marker, script));
+        let mut running = self.start(None, "sh -s", &input).await?;
+        let framed = Framed::new(marker);
+        let (start, end) = (framed.start(), framed.end());
+        let mut pending: Vec<u8> = Vec::new();
+        let mut past_start = false;
         tokio::pin!(stop);
         loop {
             let msg = tokio::select! {
-                msg = channel.wait() => msg,
-                () = &mut stop => { let _ = channel.close().await; return Ok(0) }
+                msg = running.next() => msg,
+                () = &mut stop => { let _ = running.write.close().await; return Ok(0) }
             };
             match msg {
-                Some(ChannelMsg::Data { data }) => match pending.as_mut() {
-                    // Drop everything up to the marker (shell start-up noise), bounded.
-                    Some(buf) => {
-                        buf.extend_from_slice(&data);
-                        if let Some(rest) = after_marker(buf, &marker).map(<[u8]>::to_vec) {
-                            pending = None;
-                            output(Stream::Stdout, &rest);
-                        } else if buf.len() > MAX_OUTPUT {
-                            return Err(err!(
-                                Other,
-                                "the remote shell printed too much before running the command"
-                            ));
+                Some(ChannelMsg::Data { data }) => {
+                    pending.extend_from_slice(&data);
+                    if !past_start {
+                        // Drop everything up to the marker (shell start-up noise), bounded.
+                        match find(&pending, start.as_bytes()) {
+                            Some(at) => {
+                                pending.drain(..at + start.len());
+                                past_start = true;
+                            }
+                            None if pending.len() > MAX_OUTPUT => {
+                                return Err(err!(
+                                    Other,
+                                    "the remote shell printed too much before running the command"
+                                ));
+                            }
+                            None => continue,
                         }
                     }
-                    None => output(Stream::Stdout, &data),
-                },
+                    if let Some(at) = find(&pending, end.as_bytes()) {
+                        output(Stream::Stdout, &pending[..at]);
+                        let rest = &pending[at + end.len()..];
+                        let status = std::str::from_utf8(rest)
+                            .ok()
+                            .and_then(|r| r.split_whitespace().next()?.parse().ok())
+                            .unwrap_or(0);
+                        let _ = running.write.close().await;
+                        return Ok(status);
+                    }
+                    // Keep back what could be the start of the end line.
+                    let keep = end.len().min(pending.len());
+                    let flush = pending.len() - keep;
+                    if flush > 0 {
+                        output(Stream::Stdout, &pending[..flush]);
+                        pending.drain(..flush);
+                    }
+                }
                 Some(ChannelMsg::ExtendedData { data, ext: 1 }) => output(Stream::Stderr, &data),
-                Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(exit_status),
+                Some(ChannelMsg::ExitStatus { exit_status }) => {
+                    output(Stream::Stdout, &pending);
+                    return Ok(exit_status);
+                }
                 Some(_) => {}
                 None => break,
             }
         }
-        status.ok_or_else(|| err!(Other, "the remote command ended without an exit status"))
+        Err(err!(Other, "the remote command ended without an exit status"))
     }
+}
 
-    /// Open a session channel and start `command`. Dropbear has been seen to refuse a
-    /// channel right after an SFTP channel closed on the same connection: retry, bounded.
-    pub(super) async fn exec_channel(&self, command: &str) -> Result<russh::Channel<client::Msg>> {
-        let mut last = None;
-        for attempt in 0..4u32 {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
-            }
-            match self.handle.channel_open_session().await {
-                Ok(mut channel) => match channel.exec(true, command).await {
-                    // Send nothing before the server says the command runs: data sent
-                    // earlier can be lost (seen with dropbear right after SFTP).
-                    Ok(()) => match wait_for_reply(&mut channel).await {
-                        Ok(()) => return Ok(channel),
-                        Err(e) => last = Some(e),
-                    },
-                    Err(e) => last = Some(e),
-                },
-                Err(e) => last = Some(e),
-            }
-            if self.handle.is_closed() {
-                break;
-            }
+/// Send `input` on `write`, then the end of input; bytes of the body are counted.
+async fn send_input(write: Arc<ChannelWriteHalf<Msg>>, input: Input) -> Result<(), russh::Error> {
+    if !input.head.is_empty() {
+        write.data(&input.head[..]).await?;
+    }
+    for chunk in input.body.chunks(64 * 1024) {
+        write.data(chunk).await?;
+        if let Some(sent) = &input.sent {
+            sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         }
-        Err(err!(
-            Connect,
-            "cannot run a command on {}: {}",
-            self.destination,
-            last.map(|e| e.to_string()).unwrap_or_default()
-        ))
     }
-}
-
-/// Which output of a remote command bytes came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
-
-/// The status on the end line of a framed script, once it has arrived.
-fn end_status(stdout: &[u8], start: &str, end: &str) -> Option<u32> {
-    let after = &stdout[find(stdout, start.as_bytes())? + start.len()..];
-    let rest = &after[find(after, end.as_bytes())? + end.len()..];
-    let line = &rest[..find(rest, b"\n")?];
-    std::str::from_utf8(line).ok()?.trim().parse().ok()
-}
-
-/// What a framed script printed after its marker line (before it: shell start-up noise).
-fn after_marker<'a>(stdout: &'a [u8], marker: &str) -> Option<&'a [u8]> {
-    let line = format!("{marker}\n");
-    find(stdout, line.as_bytes()).map(|at| &stdout[at + line.len()..])
+    write.eof().await
 }
 
 pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Wait for the answer to a `want_reply` request on a fresh channel.
-async fn wait_for_reply(channel: &mut russh::Channel<client::Msg>) -> Result<(), russh::Error> {
-    loop {
-        match channel.wait().await {
-            Some(ChannelMsg::Success) => return Ok(()),
-            Some(ChannelMsg::Failure) => return Err(russh::Error::RequestDenied),
-            Some(ChannelMsg::Close | ChannelMsg::Eof) | None => {
-                return Err(russh::Error::ChannelOpenFailure(ChannelOpenFailure::ConnectFailed));
-            }
-            Some(_) => {}
-        }
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
     }
+    haystack.windows(needle.len()).position(|w| w == needle)
 }

@@ -21,7 +21,7 @@ use std::{path::PathBuf, time::Duration};
 
 use self::config::{CommandLine, HostConfig, SshConfig, Strict};
 pub use self::{
-    channel::{Held, Hold, MAX_OUTPUT, Output, Stream},
+    channel::{BOOTSTRAP, Channel, Held, Hold, MAX_OUTPUT, Output, Stream},
     destination::{Destination, DestinationError, HostSpec},
     session::Session,
     transfer::HttpError,
@@ -278,10 +278,6 @@ fn login_for(host: &HostConfig, local: &config::Local, flags: &Flags) -> Login {
         agent,
         password: flags.password.clone(),
     }
-}
-
-fn lost(e: russh::Error) -> crate::error::Error {
-    err!(Connect, "SSH connection lost: {e}")
 }
 
 /// A duration as a person writes it: `15s`, `500ms`, `2m`.

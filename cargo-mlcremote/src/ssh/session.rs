@@ -17,6 +17,8 @@ pub struct Session {
     pub(super) reporter: Reporter,
     pub(super) connect_timeout: Duration,
     pub(super) step_timeout: Duration,
+    /// What the last command's channel could have in flight (0: none ran yet).
+    pub(super) windows: std::sync::atomic::AtomicU32,
 }
 
 impl Session {
@@ -77,7 +79,13 @@ impl Session {
             reporter: reporter.clone(),
             connect_timeout: timeout,
             step_timeout: options.step_timeout,
+            windows: std::sync::atomic::AtomicU32::new(0),
         })
+    }
+
+    /// How long one remote command may take, unless the step says otherwise.
+    pub fn step_timeout(&self) -> Duration {
+        self.step_timeout
     }
 
     /// The reporter this session tells about remote commands.

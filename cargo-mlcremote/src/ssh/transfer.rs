@@ -1,5 +1,6 @@
-//! Moving bytes over the connection: uploads, and HTTP and raw streams to a port on the
-//! host's loopback through direct-tcpip channels (no port is opened to the network).
+//! HTTP and raw streams to a port on the host's loopback, through direct-tcpip channels
+//! (no port is opened to the network). Uploads go through exec channels
+//! ([`Session::run_with_payload`]).
 
 use std::time::Duration;
 
@@ -7,10 +8,8 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use russh::ChannelOpenFailure;
-use tokio::io::AsyncWriteExt;
 
 use super::Session;
-use crate::{err, error::Result};
 
 /// Why a request through the SSH connection did not answer.
 #[derive(Debug, thiserror::Error)]
@@ -27,25 +26,6 @@ pub enum HttpError {
 const MAX_BODY: usize = 1024 * 1024;
 
 impl Session {
-    /// Upload `bytes` to `remote_path` over SFTP, calling `progress(sent)` as it goes.
-    pub async fn upload(&self, bytes: &[u8], remote_path: &str, mut progress: impl FnMut(u64)) -> Result<()> {
-        let channel = self.handle.channel_open_session().await.map_err(super::lost)?;
-        channel.request_subsystem(true, "sftp").await.map_err(super::lost)?;
-        let sftp = russh_sftp::client::SftpSession::new(channel.into_stream())
-            .await
-            .map_err(|e| err!(Install, "cannot start SFTP on {}: {e}", self.destination))?;
-        let failed = |e: &dyn std::fmt::Display| err!(Install, "upload to {remote_path} failed: {e}");
-        let mut file = sftp.create(remote_path).await.map_err(|e| failed(&e))?;
-        for chunk in bytes.chunks(256 * 1024) {
-            file.write_all(chunk).await.map_err(|e| failed(&e))?;
-            progress(chunk.len() as u64);
-        }
-        file.shutdown().await.map_err(|e| failed(&e))?;
-        drop(file);
-        let _ = sftp.close().await;
-        Ok(())
-    }
-
     /// `GET path` from `127.0.0.1:port` on the host, through a direct-tcpip channel.
     /// Returns the status code and body; gives up after `timeout`.
     pub async fn http_get(&self, port: u16, path: &str, timeout: Duration) -> Result<(u16, String), HttpError> {

@@ -1,0 +1,274 @@
+//! The upload and install exec: the binary goes over exec channels (gzip-compressed
+//! where that pays, split over several channels where the server's channel window is
+//! small, as Dropbear's 24 KiB is), and the same exec that receives it verifies that it
+//! runs here and hands over to the new binary's `agent install`. Each channel runs a
+//! one-line script through [`crate::ssh::BOOTSTRAP`], so the payload after it stays on
+//! stdin.
+
+use std::io::Write as _;
+
+use super::{quote, start::StartMethod, status};
+
+/// What goes over the wire for one binary.
+#[derive(Clone, Debug)]
+pub struct Payload {
+    pub data: std::sync::Arc<[u8]>,
+    /// gzip-compressed (the host unpacks it with `gzip -dc`).
+    pub compressed: bool,
+}
+
+impl Payload {
+    /// gzip the binary when the host has gzip and it pays (a server binary shrinks to
+    /// about half; random bytes do not shrink, and are sent as they are).
+    pub fn new(binary: std::sync::Arc<[u8]>, host_has_gzip: bool) -> Payload {
+        if host_has_gzip && compresses(&binary) {
+            let mut gz =
+                flate2::write::GzEncoder::new(Vec::with_capacity(binary.len() / 2), flate2::Compression::new(6));
+            if gz.write_all(&binary).is_ok()
+                && let Ok(data) = gz.finish()
+            {
+                return Payload {
+                    data: data.into(),
+                    compressed: true,
+                };
+            }
+        }
+        Payload {
+            data: binary,
+            compressed: false,
+        }
+    }
+
+    /// `n` byte ranges of the payload, in order, none empty (fewer when it is small).
+    pub fn parts(&self, n: usize) -> Vec<std::ops::Range<usize>> {
+        let len = self.data.len();
+        let n = n.clamp(1, len.max(1));
+        let size = len.div_ceil(n).max(1);
+        (0..len)
+            .step_by(size)
+            .map(|start| start..(start + size).min(len))
+            .collect()
+    }
+}
+
+/// Whether gzip shrinks samples from all over `data` by a tenth at least.
+fn compresses(data: &[u8]) -> bool {
+    const PIECE: usize = 64 * 1024;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut sampled = 0;
+    for i in 0..4 {
+        let at = (data.len().saturating_sub(PIECE)) * i / 3;
+        let piece = &data[at..(at + PIECE).min(data.len())];
+        if gz.write_all(piece).is_err() {
+            return false;
+        }
+        sampled += piece.len();
+    }
+    gz.finish().is_ok_and(|c| c.len() * 10 < sampled * 9)
+}
+
+/// The upload and install of one binary on one host.
+pub struct Install<'a> {
+    /// The install dir, absolute.
+    pub dir: &'a str,
+    /// Names this upload's files (random, per deploy).
+    pub id: &'a str,
+    /// How many channels carry the payload.
+    pub parts: usize,
+    pub compressed: bool,
+    /// What the new binary must be: the agent checks its own bytes.
+    pub sha256: &'a str,
+    pub size: u64,
+    pub port: u16,
+    pub methods: &'a [StartMethod],
+    pub health_timeout_secs: u64,
+    /// Who deploys, for another deploy that waits for the lock.
+    pub owner: &'a str,
+    /// The client already holds the lock (through this process on the host).
+    pub lock_holder: Option<u32>,
+    /// The binary is on the host already (built there): copied, not received.
+    pub copy_from: Option<&'a str>,
+}
+
+impl Install<'_> {
+    /// `d=…; r=…` and the upload's name, `$t`: `.mlcremote.upload-<pid>-<id>`, so a later
+    /// deploy can tell an upload whose receiver is gone.
+    fn head(&self) -> String {
+        format!(
+            "d={d}; r={id}; t=\"$d/.mlcremote.upload-$$-$r\"; \
+             fail() {{ code=$1; shift; rm -f \"$t\"; printf 'error=%s\\n' \"$*\"; exit \"$code\"; }}; \
+             (umask 077; mkdir -p \"$d\") 2>/dev/null || fail {failed} \"cannot create $d: $(mkdir -p \"$d\" 2>&1 | sed 's/^mkdir: //')\"; ",
+            d = quote(self.dir),
+            id = quote(self.id),
+            failed = status::INSTALL_FAILED,
+        )
+    }
+
+    /// The line the first channel runs: receive (or copy) the binary, check it runs
+    /// here, then become `agent install`.
+    pub fn main_line(&self) -> String {
+        let unpack = if self.compressed { "gzip -dc" } else { "cat" };
+        let receive = match (self.copy_from, self.parts) {
+            (Some(from), _) => format!(
+                "cp {} \"$t\" || fail {} \"cannot copy the built binary into $d\"; ",
+                quote(from),
+                status::INSTALL_FAILED
+            ),
+            (None, 1) => format!(
+                "{unpack} >\"$t\" || fail {} \"the upload to $d was cut or could not be written (is the disk full?)\"; ",
+                status::CORRUPT_UPLOAD
+            ),
+            (None, n) => {
+                // Part 0 comes on this channel; wait (bounded) for the others.
+                format!(
+                    "p=\"$d/.mlcremote.part-$r\"; cat >\"$p-0\" || fail {corrupt} \"cannot write to $d (is the disk full?)\"; \
+                     i=0; while :; do k=1; all=1; while [ $k -lt {n} ]; do [ -f \"$p-$k\" ] || all=; k=$((k+1)); done; \
+                     [ -n \"$all\" ] && break; i=$((i+1)); [ $i -gt 12000 ] && {{ rm -f \"$p\"-*; fail {corrupt} \"the upload's other parts never came\"; }}; \
+                     sleep 0.05 2>/dev/null || sleep 1; done; \
+                     k=0; while [ $k -lt {n} ]; do cat \"$p-$k\"; k=$((k+1)); done | {unpack} >\"$t\"; s=$?; rm -f \"$p\"-*; \
+                     [ $s = 0 ] || fail {corrupt} \"the upload to $d was cut or could not be written (is the disk full?)\"; ",
+                    corrupt = status::CORRUPT_UPLOAD,
+                )
+            }
+        };
+        let methods: Vec<&str> = self.methods.iter().map(|m| m.name()).collect();
+        let holder = self
+            .lock_holder
+            .map(|pid| format!(" --lock-holder {pid}"))
+            .unwrap_or_default();
+        format!(
+            "{head}{receive}printf 'received=1\\n'; chmod 700 \"$t\" || fail {failed} \"cannot chmod $t\"; \
+             v=$(\"$t\" version --json 2>&1 </dev/null); s=$?; \
+             if [ $s != 0 ]; then \
+               case \"$v\" in *'ermission denied'*) fail {runs} \"the new binary does not run in $d: permission denied although it is executable (is the file system mounted noexec? pass --install-dir on another one)\";; \
+               *'ormat error'*) fail {runs} \"the new binary does not run here: $v (a binary for another kind of machine?)\";; esac; \
+               fail {runs} \"the uploaded file is not an mlcremote server (it said: $(printf '%s' \"$v\" | head -n 3))\"; fi; \
+             case \"$v\" in *'\"version\"'*) ;; *) fail {runs} \"the uploaded file is not an mlcremote server (it said: $(printf '%s' \"$v\" | head -n 3))\";; esac; \
+             exec \"$t\" agent install --dir \"$d\" --upload \"$t\" --sha256 {sha} --size {size} --port {port} \
+             --start-methods {methods} --health-timeout-secs {timeout} --owner {owner}{holder}",
+            head = self.head(),
+            failed = status::INSTALL_FAILED,
+            runs = status::DOES_NOT_RUN,
+            sha = quote(self.sha256),
+            size = self.size,
+            port = self.port,
+            methods = quote(&methods.join(",")),
+            timeout = self.health_timeout_secs,
+            owner = quote(self.owner),
+        )
+    }
+
+    /// The line channel `k` (1…) runs: store its part of the payload.
+    pub fn part_line(&self, k: usize) -> String {
+        format!(
+            "d={d}; p=\"$d/.mlcremote.part-\"{id}; mkdir -p \"$d\" && cat >\"$p-{k}.tmp\" && mv -f \"$p-{k}.tmp\" \"$p-{k}\" \
+             || {{ rm -f \"$p-{k}.tmp\"; printf 'error=cannot write to %s (is the disk full?)\\n' \"$d\"; exit {failed}; }}",
+            d = quote(self.dir),
+            id = quote(self.id),
+            failed = status::INSTALL_FAILED,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_is_compressed_only_where_it_pays_and_splits_in_order() {
+        let text: std::sync::Arc<[u8]> = b"mlcremote ".repeat(100_000).into();
+        let p = Payload::new(text.clone(), true);
+        assert!(p.compressed && p.data.len() < text.len() / 10);
+        assert!(!Payload::new(text, false).compressed, "no gzip on the host");
+        let mut noise = vec![0u8; 300_000];
+        let mut x: u32 = 1;
+        for b in noise.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *b = x as u8;
+        }
+        let noise: std::sync::Arc<[u8]> = noise.into();
+        assert!(
+            !Payload::new(noise.clone(), true).compressed,
+            "random bytes do not shrink"
+        );
+        let parts = Payload::new(noise.clone(), false).parts(8);
+        assert_eq!(parts.len(), 8);
+        assert_eq!(parts.first().map(|r| r.start), Some(0));
+        assert_eq!(parts.last().map(|r| r.end), Some(noise.len()));
+        assert!(parts.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!(Payload::new(b"ab".to_vec().into(), false).parts(8).len(), 2);
+    }
+
+    /// The scripts run for real with `sh`: one part or three, compressed or not, the
+    /// binary arrives whole and the (stand-in) agent gets the arguments.
+    #[test]
+    fn the_lines_receive_the_binary_and_hand_over_to_the_agent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("install dir");
+        // A stand-in for the new binary: says its version, then records how it was run.
+        let binary = b"#!/bin/sh\nif [ \"$1\" = version ]; then echo '{\"version\":\"9\"}'; exit 0; fi\n\
+                       printf '%s\\n' \"$@\" > \"$(dirname \"$0\")/agent-args\"\n"
+            .to_vec();
+        for (parts, gzip) in [(1, true), (3, true), (3, false)] {
+            let _ = std::fs::remove_dir_all(&dir);
+            let payload = Payload::new(binary.clone().into(), gzip);
+            let gzip = payload.compressed;
+            let install = Install {
+                dir: &dir.to_string_lossy(),
+                id: "abc",
+                parts,
+                compressed: gzip,
+                sha256: "00",
+                size: binary.len() as u64,
+                port: 0,
+                methods: &[StartMethod::Setsid, StartMethod::Nohup],
+                health_timeout_secs: 5,
+                owner: "me",
+                lock_holder: None,
+                copy_from: None,
+            };
+            let ranges = payload.parts(parts);
+            let mut children = Vec::new();
+            for (k, range) in ranges.iter().enumerate().skip(1) {
+                children.push(run(&install.part_line(k), &payload.data[range.clone()]));
+            }
+            let main = run(&install.main_line(), &payload.data[ranges[0].clone()]);
+            for child in children {
+                assert!(child.status.success(), "{}", String::from_utf8_lossy(&child.stdout));
+            }
+            let stdout = String::from_utf8_lossy(&main.stdout);
+            assert!(
+                main.status.success() && stdout.contains("received=1"),
+                "{parts} {gzip}: {stdout}"
+            );
+            let args = std::fs::read_to_string(dir.join("agent-args")).unwrap();
+            assert!(args.starts_with("agent\ninstall\n--dir\n"), "{args}");
+            assert!(args.contains("--start-methods\nsetsid,nohup\n"), "{args}");
+            let leftovers: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(".mlcremote.part"))
+                .collect();
+            assert!(leftovers.is_empty(), "{leftovers:?}");
+        }
+    }
+
+    fn run(line: &str, stdin: &[u8]) -> std::process::Output {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("IFS= read -r l; eval \"$l\"")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(format!("{line}\n").as_bytes()).unwrap();
+        input.write_all(stdin).unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+}
