@@ -22,6 +22,8 @@ use std::{
 
 use anyhow::{Context, Result, bail, ensure};
 
+pub mod proxy;
+
 /// Which SSH server to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Daemon {
@@ -197,10 +199,15 @@ impl Sshd {
 
     /// A `known_hosts` file that trusts this server, as `ssh` would have written it.
     pub fn known_hosts(&self) -> Result<PathBuf> {
+        self.known_hosts_for(self.port)
+    }
+
+    /// The same, for this server reached on another port (through a proxy).
+    pub fn known_hosts_for(&self, port: u16) -> Result<PathBuf> {
         let public = fs::read_to_string(self.dir.path().join("ssh_host_ed25519_key.pub"))?;
         let key: Vec<&str> = public.split_whitespace().take(2).collect();
         let path = self.dir.path().join(format!("known_hosts-{}", unique()));
-        fs::write(&path, format!("[127.0.0.1]:{} {}\n", self.port, key.join(" ")))?;
+        fs::write(&path, format!("[127.0.0.1]:{port} {}\n", key.join(" ")))?;
         Ok(path)
     }
 

@@ -1,15 +1,21 @@
 //! `cargo xtask bench`: speed measured against what a user would do instead, in the same
-//! run on the same machine. Starts its own sshd on loopback; prints a table of medians
-//! with the ratio to each baseline and writes it to BENCHMARKS.md.
+//! run on the same machine, on loopback and through links shaped like real networks (a
+//! delaying, bandwidth-limiting proxy from the harness). Starts its own sshd (and
+//! Dropbear); runs the release build of the client, as `cargo install` installs it;
+//! prints the tables and writes them to BENCHMARKS.md.
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, ensure};
-use harness::{Sshd, User};
+use harness::{
+    Sshd, User,
+    proxy::{Link, Proxy},
+};
 use xshell::{Shell, cmd};
 
 use crate::dist::Dist;
@@ -19,22 +25,56 @@ pub struct Bench {
     /// Runs per measurement (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
-    /// Length of the server load phase (RSS under load).
+    /// Length of the server load phase (RSS under load); 0 skips it.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub load_seconds: u64,
-    /// Where to write the table.
+    /// Link profiles to run, comma-separated [default: all].
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub profiles: Vec<String>,
+    /// Where to write the tables.
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub out: PathBuf,
+}
+
+/// A link to measure over.
+struct Profile {
+    name: &'static str,
+    /// `None`: straight to the server on loopback.
+    link: Option<Link>,
+}
+
+fn profiles() -> Vec<Profile> {
+    vec![
+        Profile {
+            name: "loopback",
+            link: None,
+        },
+        Profile {
+            name: "50ms",
+            link: Some(Link::new(50, None)),
+        },
+        Profile {
+            name: "200ms",
+            link: Some(Link::new(200, None)),
+        },
+        Profile {
+            name: "100ms+20Mbit",
+            link: Some(Link::new(100, Some(20))),
+        },
+    ]
 }
 
 /// One row of the table.
 struct Row {
     job: &'static str,
-    ours: String,
-    baseline: String,
-    ratio: Option<f64>,
-    goal: String,
-    met: Option<bool>,
+    link: &'static str,
+    ours: Duration,
+    baseline: Duration,
+    what: &'static str,
+    /// Lower is better: ours / baseline must stay at or under it.
+    goal: Option<f64>,
+    /// Each step of our deploy in round trips of the link.
+    round_trips: String,
 }
 
 impl Bench {
@@ -47,136 +87,196 @@ impl Bench {
             ("sshd", "openssh-server"),
             ("ssh", "openssh-client"),
             ("scp", "openssh-client"),
+            ("dropbear", "dropbear-bin"),
         ] {
             harness::require(tool, package)?;
         }
-        eprintln!("building the server (release) and the client (release)...");
+        eprintln!("building the server (release, static) and the client (release, as installed)...");
         let dist = tempfile::tempdir()?;
-        let manifest = Dist::host(dist.path()).run(sh)?;
+        let manifest = Dist {
+            targets: vec![static_target().into()],
+            builder: crate::dist::Builder::Cargo,
+            ..Dist::host(dist.path())
+        }
+        .run(sh)?;
         cmd!(sh, "cargo build --quiet --release --locked --package cargo-mlcremote").run()?;
         let client = sh.current_dir().join("target/release/cargo-mlcremote");
         let artifact = &manifest.artifacts[0];
-        let server_binary = sh.current_dir().join(format!(
-            "target/{}/release/mlcremote",
-            artifact.target.as_deref().unwrap_or_default()
-        ));
+        let server_binary = sh
+            .current_dir()
+            .join(format!("target/{}/release/mlcremote", static_target()));
 
-        let sshd = Sshd::start()?;
-        let users: Vec<User> = (0..7).map(|_| sshd.user()).collect::<Result<_>>()?;
-        let main = &users[0];
-        let known_hosts = sshd.known_hosts()?;
-        let ctx = Ctx {
-            sshd: &sshd,
-            known_hosts: &known_hosts,
-            client: &client,
-            dist: dist.path(),
-        };
-        let mut rows = Vec::new();
-
-        eprintln!("cold deploy...");
-        let ours = ctx.median(self.runs, || {
-            main.reset()?;
-            ctx.deploy(&[main])
-        })?;
-        let binary = server_binary.clone();
-        let base = ctx.median(self.runs, || {
-            main.reset()?;
-            ctx.openssh_cold(main, &binary)
-        })?;
-        rows.push(Row::ratio(
-            "cold deploy (nothing installed → healthy)",
-            ours,
-            base,
-            "ssh+scp script",
-            0.3,
-        ));
-
-        eprintln!("warm redeploy...");
-        ctx.deploy(&[main])?;
-        let ours = ctx.median(self.runs, || ctx.deploy(&[main]))?;
-        let base = ctx.median(self.runs, || ctx.ssh(main, "true"))?;
-        rows.push(Row::ratio(
-            "warm redeploy (identical, healthy)",
-            ours,
-            base,
-            "`ssh host true`",
-            0.6,
-        ));
-
-        eprintln!("upload 20 MiB...");
-        // The server binary with incompressible bytes after it (still a valid ELF that
-        // runs): a cold deploy of it is the upload as users pay for it.
+        // A 20 MiB binary: the server with incompressible bytes after it (still runs).
         let big_dir = tempfile::tempdir()?;
         let big = big_dir.path().join("mlcremote");
         let mut data = std::fs::read(&server_binary)?;
-        let mut padding = vec![0u8; 20 * 1024 * 1024 - data.len().min(20 * 1024 * 1024)];
-        getrandom_fill(&mut padding);
+        let mut padding = vec![0u8; (20 << 20) - data.len().min(20 << 20)];
+        noise(&mut padding);
         data.extend_from_slice(&padding);
         std::fs::write(&big, &data)?;
-        let ours = ctx.median(self.runs, || {
-            main.reset()?;
-            ctx.deploy_artifact(main, &big)
-        })?;
-        let base = ctx.median(self.runs, || ctx.scp(main, &big))?;
-        let mib_s = |d: Duration| 20.0 / d.as_secs_f64();
-        rows.push(Row {
-            job: "upload 20 MiB (cold deploy of a 20 MiB binary vs scp of it)",
-            ours: format!("{} ({:.0} MiB/s)", secs(ours), mib_s(ours)),
-            baseline: format!("{} ({:.0} MiB/s) `scp`", secs(base), mib_s(base)),
-            ratio: Some(base.as_secs_f64() / ours.as_secs_f64()),
-            goal: "≥ 2× scp speed".into(),
-            met: Some(base.as_secs_f64() / ours.as_secs_f64() >= 2.0),
-        });
 
-        eprintln!("6 hosts at once...");
-        let six: Vec<&User> = users[1..].iter().collect();
-        let ours = ctx.median(self.runs, || {
-            six.iter().try_for_each(|u| u.reset())?;
-            ctx.deploy(&six)
-        })?;
-        let one = ctx.median(self.runs, || {
-            six[0].reset()?;
-            ctx.deploy(&six[..1])
-        })?;
-        rows.push(Row::ratio(
-            "6 hosts with -j 6 (cold) vs 1 host",
-            ours,
-            one,
-            "one host",
-            2.0,
-        ));
+        let sshd = Sshd::start()?;
+        let users: Vec<User> = (0..7).map(|_| sshd.user()).collect::<Result<_>>()?;
+        let dropbear = Sshd::start_dropbear()?;
+        let db_user = dropbear.user()?;
+        let home = tempfile::tempdir()?;
+        std::fs::create_dir_all(home.path().join(".ssh"))?;
+        std::fs::write(home.path().join(".ssh/config"), "")?;
+
+        let wanted: Vec<Profile> = profiles()
+            .into_iter()
+            .filter(|p| self.profiles.is_empty() || self.profiles.iter().any(|n| n == p.name))
+            .collect();
+        let mut rows = Vec::new();
+        for profile in &wanted {
+            eprintln!("link {}:", profile.name);
+            let proxy = profile.link.map(|link| Proxy::start(sshd.port(), link)).transpose()?;
+            let port = proxy.as_ref().map_or(sshd.port(), Proxy::port);
+            let ctx = Ctx {
+                port,
+                known_hosts: sshd.known_hosts_for(port)?,
+                client: &client,
+                dist: dist.path(),
+                home: home.path(),
+                rtt: profile.link.map(|l| l.rtt),
+                runs: self.runs,
+            };
+            let main = &users[0];
+            let link = profile.name;
+
+            eprintln!("  cold deploy...");
+            let (ours, steps) = ctx.median_steps(|| {
+                main.reset()?;
+                ctx.deploy(&[main], Source::Dist)
+            })?;
+            let base = ctx.median(|| {
+                main.reset()?;
+                ctx.openssh_cold(main, &server_binary)
+            })?;
+            rows.push(ctx.row(
+                "cold deploy (nothing installed → healthy)",
+                link,
+                (ours, &steps),
+                (base, "ssh+scp script"),
+                Some(0.3),
+            ));
+
+            eprintln!("  warm redeploy...");
+            ctx.deploy(&[main], Source::Dist)?;
+            let (ours, steps) = ctx.median_steps(|| ctx.deploy(&[main], Source::Dist))?;
+            let base = ctx.median(|| ctx.ssh(main, "true"))?;
+            let goal = match link {
+                "loopback" => Some(0.6),
+                "200ms" => Some(0.85),
+                _ => None,
+            };
+            rows.push(ctx.row(
+                "warm redeploy (identical, healthy)",
+                link,
+                (ours, &steps),
+                (base, "`ssh host true`"),
+                goal,
+            ));
+
+            eprintln!("  status...");
+            let ours = ctx.median(|| ctx.status(main))?;
+            let base = ctx.median(|| ctx.ssh(main, "true"))?;
+            rows.push(ctx.row("status", link, (ours, &[]), (base, "`ssh host true`"), None));
+
+            eprintln!("  upload 20 MiB...");
+            let (ours, steps) = ctx.median_steps(|| {
+                main.reset()?;
+                ctx.deploy(&[main], Source::Artifact(&big))
+            })?;
+            let base = ctx.median(|| ctx.scp(main, &big))?;
+            rows.push(ctx.row(
+                "cold deploy of a 20 MiB binary vs scp of it",
+                link,
+                (ours, &steps),
+                (base, "`scp`"),
+                Some(1.0),
+            ));
+
+            eprintln!("  6 hosts at once...");
+            let six: Vec<&User> = users[1..].iter().collect();
+            let ours = ctx.median(|| {
+                six.iter().try_for_each(|u| u.reset())?;
+                ctx.deploy(&six, Source::Dist).map(|(d, _)| d)
+            })?;
+            let one = ctx.median(|| {
+                six[0].reset()?;
+                ctx.deploy(&six[..1], Source::Dist).map(|(d, _)| d)
+            })?;
+            rows.push(ctx.row(
+                "6 hosts with -j 6 (cold) vs 1 host",
+                link,
+                (ours, &[]),
+                (one, "one host"),
+                Some(2.0),
+            ));
+
+            if link == "200ms" {
+                eprintln!("  Dropbear (24 KiB channel window)...");
+                let proxy = Proxy::start(dropbear.port(), Link::new(200, None))?;
+                let ctx = Ctx {
+                    port: proxy.port(),
+                    known_hosts: dropbear.known_hosts_for(proxy.port())?,
+                    ..ctx
+                };
+                let (ours, steps) = ctx.median_steps(|| {
+                    db_user.reset()?;
+                    ctx.deploy(&[&db_user], Source::Dist)
+                })?;
+                let base = ctx.median(|| {
+                    db_user.reset()?;
+                    ctx.openssh_cold(&db_user, &server_binary)
+                })?;
+                rows.push(ctx.row(
+                    "Dropbear: cold deploy",
+                    link,
+                    (ours, &steps),
+                    (base, "ssh+scp script"),
+                    Some(0.3),
+                ));
+            }
+        }
         drop(sshd);
+        drop(dropbear);
 
-        eprintln!("server under load for {} s...", self.load_seconds);
-        let server = server_numbers(&server_binary, Duration::from_secs(self.load_seconds))?;
+        let mut server_rows = Vec::new();
         let size = std::fs::metadata(&server_binary)?.len();
-        let target = artifact.target.clone().unwrap_or_default();
-        let mut server_rows = vec![
-            format!(
-                "| binary size ({target}) | {} bytes ({:.2} MiB) | ≤ 4 MiB |",
-                size,
-                size as f64 / 1048576.0
-            ),
-            format!("| archive size | {} bytes |  |", artifact.size),
-            format!("| idle RSS | {} KiB | ≤ 8 MiB |", server.idle_kib),
-        ];
         server_rows.push(format!(
-            "| RSS after {} s of /health + 1 MiB file reads ({} requests) | {} KiB (peak {} KiB) | stable |",
-            self.load_seconds, server.load_requests, server.after_kib, server.peak_kib
+            "| binary size ({}) | {} bytes ({:.2} MiB) | ≤ 4 MiB |",
+            static_target(),
+            size,
+            size as f64 / 1048576.0
         ));
-        server_rows.push(format!(
-            "| `/health` requests per second (4 connections, in-process client) | {:.0} |  |",
-            server.health_rps
-        ));
+        server_rows.push(format!("| archive size | {} bytes |  |", artifact.size));
+        if self.load_seconds > 0 {
+            eprintln!("server under load for {} s...", self.load_seconds);
+            let server = server_numbers(&server_binary, Duration::from_secs(self.load_seconds))?;
+            server_rows.push(format!("| idle RSS | {} KiB | ≤ 8 MiB |", server.idle_kib));
+            server_rows.push(format!(
+                "| RSS after {} s of /health + 1 MiB file reads, 4 connections ({} requests) | {} KiB (peak {} KiB) | stable |",
+                self.load_seconds, server.load_requests, server.after_kib, server.peak_kib
+            ));
+            server_rows.push(format!(
+                "| `/health` requests per second (4 connections) | {:.0} |  |",
+                server.health_rps
+            ));
+        }
 
         let table = render(&rows, &server_rows, self.runs);
         println!("{table}");
-        let machine = machine();
         std::fs::write(
             sh.current_dir().join(&self.out),
             format!(
-                "# Benchmarks\n\nThe latest `cargo xtask bench` (medians of {} runs; loopback sshd started by the bench).\n\n{machine}\n{table}",
-                self.runs
+                "# Benchmarks\n\nThe latest `cargo xtask bench`: medians of {} runs, the release client against \
+                 an sshd (and a Dropbear) on this machine, straight on loopback or through the harness's proxy \
+                 that delays every byte by half the round trip each way and caps the bandwidth. The OpenSSH \
+                 tools do the same job through the same proxy in the same run.\n\n{}\n{table}",
+                self.runs,
+                machine()
             ),
         )?;
         eprintln!("wrote {}", self.out.display());
@@ -184,47 +284,162 @@ impl Bench {
     }
 }
 
-struct Ctx<'a> {
-    sshd: &'a Sshd,
-    known_hosts: &'a Path,
-    client: &'a Path,
-    dist: &'a Path,
+/// The static server build for this machine's architecture.
+fn static_target() -> &'static str {
+    match std::env::consts::ARCH {
+        "aarch64" => "aarch64-unknown-linux-musl",
+        _ => "x86_64-unknown-linux-musl",
+    }
 }
 
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Dist,
+    Artifact(&'a Path),
+}
+
+#[derive(Clone)]
+struct Ctx<'a> {
+    /// Where the client connects: the server, or the proxy in front of it.
+    port: u16,
+    known_hosts: PathBuf,
+    client: &'a Path,
+    dist: &'a Path,
+    /// The client's HOME: an empty ssh config, no keys of its own.
+    home: &'a Path,
+    rtt: Option<Duration>,
+    runs: usize,
+}
+
+/// Milliseconds per step of one deploy, in order.
+type StepTimes = Vec<(String, f64)>;
+
 impl Ctx<'_> {
-    fn median(&self, runs: usize, mut f: impl FnMut() -> Result<Duration>) -> Result<Duration> {
-        let mut times = (0..runs.max(1)).map(|_| f()).collect::<Result<Vec<_>>>()?;
+    fn median(&self, mut f: impl FnMut() -> Result<Duration>) -> Result<Duration> {
+        let mut times = (0..self.runs.max(1)).map(|_| f()).collect::<Result<Vec<_>>>()?;
         times.sort();
         Ok(times[times.len() / 2])
     }
 
-    /// `cargo mlcremote deploy` to these users at once, timed as a user sees it.
-    fn deploy(&self, users: &[&User]) -> Result<Duration> {
-        self.deploy_from(users, &["--dist".as_ref(), self.dist.as_os_str()])
+    /// The median time, and each step's mean time over the runs.
+    fn median_steps(&self, mut f: impl FnMut() -> Result<(Duration, StepTimes)>) -> Result<(Duration, StepTimes)> {
+        let mut times = Vec::new();
+        let mut steps: BTreeMap<String, (usize, f64, usize)> = BTreeMap::new();
+        for _ in 0..self.runs.max(1) {
+            let (took, run) = f()?;
+            times.push(took);
+            for (order, (name, ms)) in run.into_iter().enumerate() {
+                let entry = steps.entry(name).or_insert((order, 0.0, 0));
+                entry.1 += ms;
+                entry.2 += 1;
+            }
+        }
+        times.sort();
+        let mut mean: Vec<(usize, String, f64)> = steps
+            .into_iter()
+            .map(|(name, (order, total, n))| (order, name, total / n as f64))
+            .collect();
+        mean.sort_by_key(|(order, ..)| *order);
+        Ok((
+            times[times.len() / 2],
+            mean.into_iter().map(|(_, n, ms)| (n, ms)).collect(),
+        ))
     }
 
-    fn deploy_artifact(&self, user: &User, artifact: &Path) -> Result<Duration> {
-        self.deploy_from(&[user], &["--artifact".as_ref(), artifact.as_os_str()])
+    fn row(
+        &self,
+        job: &'static str,
+        link: &'static str,
+        (ours, steps): (Duration, &[(String, f64)]),
+        (baseline, what): (Duration, &'static str),
+        goal: Option<f64>,
+    ) -> Row {
+        let round_trips = match self.rtt {
+            Some(rtt) if !steps.is_empty() => steps
+                .iter()
+                .map(|(name, ms)| format!("{name} {:.1}", ms / (rtt.as_secs_f64() * 1000.0)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => String::new(),
+        };
+        Row {
+            job,
+            link,
+            ours,
+            baseline,
+            what,
+            goal,
+            round_trips,
+        }
     }
 
-    fn deploy_from(&self, users: &[&User], source: &[&std::ffi::OsStr]) -> Result<Duration> {
+    fn destination(&self, user: &User) -> String {
+        format!("{}@127.0.0.1:{}", user.name, self.port)
+    }
+
+    fn client(&self) -> Command {
         let mut cmd = Command::new(self.client);
-        cmd.args(["mlcremote", "deploy", "-q", "--known-hosts"])
-            .arg(self.known_hosts)
-            .args(source);
-        cmd.args(["-j", &users.len().to_string()]);
+        cmd.arg("mlcremote")
+            .env("HOME", self.home)
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `cargo mlcremote deploy` to these users at once, timed as a user sees it; the
+    /// steps of the first host's report.
+    fn deploy(&self, users: &[&User], source: Source<'_>) -> Result<(Duration, StepTimes)> {
+        let mut cmd = self.client();
+        cmd.args(["deploy", "--json", "-F"])
+            .arg(self.home.join(".ssh/config"))
+            .arg("--known-hosts")
+            .arg(&self.known_hosts)
+            .args(["-j", &users.len().to_string()]);
+        match source {
+            Source::Dist => cmd.arg("--dist").arg(self.dist),
+            Source::Artifact(path) => cmd.arg("--artifact").arg(path),
+        };
         for user in users {
-            cmd.arg("--host")
-                .arg(self.sshd.destination(user))
-                .arg("-i")
-                .arg(&user.key);
+            cmd.arg("--host").arg(self.destination(user)).arg("-i").arg(&user.key);
         }
         let start = Instant::now();
-        let out = cmd.stdin(Stdio::null()).output()?;
+        let out = cmd.output()?;
         let took = start.elapsed();
         ensure!(
             out.status.success(),
             "deploy failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let first = String::from_utf8_lossy(&out.stdout);
+        let report: serde_json::Value =
+            serde_json::from_str(first.lines().next().unwrap_or_default()).context("no report")?;
+        let steps = report["steps"]
+            .as_array()
+            .map(|steps| {
+                steps
+                    .iter()
+                    .filter_map(|s| Some((s["name"].as_str()?.to_string(), s["ms"].as_f64()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((took, steps))
+    }
+
+    fn status(&self, user: &User) -> Result<Duration> {
+        let start = Instant::now();
+        let out = self
+            .client()
+            .args(["status", "--json", "--host", &self.destination(user), "-F"])
+            .arg(self.home.join(".ssh/config"))
+            .arg("-i")
+            .arg(&user.key)
+            .arg("--known-hosts")
+            .arg(&self.known_hosts)
+            .output()?;
+        let took = start.elapsed();
+        ensure!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("\"healthy\":true"),
+            "status failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         Ok(took)
@@ -234,6 +449,8 @@ impl Ctx<'_> {
         vec![
             "-i".into(),
             user.key.to_string_lossy().into_owned(),
+            "-F".into(),
+            "none".into(),
             "-o".into(),
             format!("UserKnownHostsFile={}", self.known_hosts.display()),
             "-o".into(),
@@ -251,7 +468,7 @@ impl Ctx<'_> {
             .args(self.ssh_options(user))
             .args([
                 "-p",
-                &self.sshd.port().to_string(),
+                &self.port.to_string(),
                 &format!("{}@127.0.0.1", user.name),
                 command,
             ])
@@ -269,7 +486,7 @@ impl Ctx<'_> {
         let start = Instant::now();
         let out = Command::new("scp")
             .args(self.ssh_options(user))
-            .args(["-q", "-P", &self.sshd.port().to_string()])
+            .args(["-q", "-P", &self.port.to_string()])
             .arg(file)
             .arg(format!("{}@127.0.0.1:upload.bin", user.name))
             .stdin(Stdio::null())
@@ -292,7 +509,7 @@ impl Ctx<'_> {
         )?;
         let out = Command::new("scp")
             .args(self.ssh_options(user))
-            .args(["-q", "-P", &self.sshd.port().to_string()])
+            .args(["-q", "-P", &self.port.to_string()])
             .arg(binary)
             .arg(format!("{}@127.0.0.1:.mlcremote/.upload", user.name))
             .output()?;
@@ -317,37 +534,29 @@ impl Ctx<'_> {
     }
 }
 
-impl Row {
-    fn ratio(job: &'static str, ours: Duration, base: Duration, what: &str, goal: f64) -> Row {
-        let ratio = ours.as_secs_f64() / base.as_secs_f64();
-        Row {
-            job,
-            ours: secs(ours),
-            baseline: format!("{} {what}", secs(base)),
-            ratio: Some(ratio),
-            goal: format!("≤ {goal}×"),
-            met: Some(ratio <= goal),
-        }
-    }
-}
-
 fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
 
 fn render(rows: &[Row], server: &[String], runs: usize) -> String {
-    let mut t =
-        format!("| job (median of {runs}) | mlcremote | baseline | ratio | goal | met |\n|---|---|---|---|---|---|\n");
+    let mut t = format!(
+        "| job (median of {runs}) | link | mlcremote | baseline | ratio | goal | met | round trips per step |\n\
+         |---|---|---|---|---|---|---|---|\n"
+    );
     for r in rows {
-        let ratio = r.ratio.map_or(String::new(), |x| format!("{x:.2}×"));
-        let met = match r.met {
-            Some(true) => "yes",
-            Some(false) => "NO",
-            None => "",
+        let ratio = r.ours.as_secs_f64() / r.baseline.as_secs_f64();
+        let (goal, met) = match r.goal {
+            Some(g) => (format!("≤ {g}×"), if ratio <= g { "yes" } else { "NO" }),
+            None => (String::new(), ""),
         };
         t.push_str(&format!(
-            "| {} | {} | {} | {ratio} | {} | {met} |\n",
-            r.job, r.ours, r.baseline, r.goal
+            "| {} | {} | {} | {} {} | {ratio:.2}× | {goal} | {met} | {} |\n",
+            r.job,
+            r.link,
+            secs(r.ours),
+            secs(r.baseline),
+            r.what,
+            r.round_trips
         ));
     }
     t.push_str("\n| server | measured | budget |\n|---|---|---|\n");
@@ -382,8 +591,8 @@ fn machine() -> String {
     )
 }
 
-fn getrandom_fill(buf: &mut [u8]) {
-    // Incompressible data, so neither side gains from compression.
+/// Incompressible bytes, so neither side gains from compression.
+fn noise(buf: &mut [u8]) {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     for b in buf.iter_mut() {
         x ^= x << 13;
@@ -406,7 +615,7 @@ fn server_numbers(binary: &Path, load: Duration) -> Result<ServerNumbers> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("one-mib.bin");
     let mut data = vec![0u8; 1024 * 1024];
-    getrandom_fill(&mut data);
+    noise(&mut data);
     std::fs::write(&file, &data)?;
     let child = Command::new(binary)
         .arg("serve")
@@ -439,7 +648,6 @@ fn server_numbers(binary: &Path, load: Duration) -> Result<ServerNumbers> {
     let pid = child.0.id();
     std::thread::sleep(Duration::from_millis(500));
     let idle_kib = rss(pid, "VmRSS")?;
-
     let (health_requests, health_time) = drive(port, &token, Duration::from_secs(5), false)?;
     let (load_requests, _) = drive(port, &token, load, true)?;
     let after_kib = rss(pid, "VmRSS")?;

@@ -116,7 +116,6 @@ pub enum Progress<'a> {
 /// here: building on the host is deploy's part.
 pub fn choose(source: &Source, platform: &Platform, progress: &mut dyn FnMut(Progress<'_>)) -> Result<Chosen> {
     let candidates = platform.targets();
-    let wanted = candidates.iter().map(|t| t.triple).collect::<Vec<_>>().join(" or ");
     match source {
         Source::Build(_) => {
             let workspace = std::env::current_dir()?;
@@ -159,12 +158,90 @@ pub fn choose(source: &Source, platform: &Platform, progress: &mut dyn FnMut(Pro
             chosen.origin = Origin::Release;
             Ok(chosen)
         }
+        Source::Artifact(_) | Source::Dist(_) => match load(source)? {
+            Some(loaded) => pick(&loaded, platform),
+            None => Err(err!(Other, "nothing to load from {source:?}")),
+        },
+    }
+}
+
+/// What an `--artifact` or `--dist` holds, read, verified and hashed before the host's
+/// platform is known (while connecting): then choosing for a host costs nothing.
+pub enum Loaded {
+    /// One binary (from a file or an archive).
+    Artifact {
+        path: PathBuf,
+        /// The target its archive name says, if it is named like ours.
+        named: Option<String>,
+        bytes: std::sync::Arc<[u8]>,
+        sha256: String,
+    },
+    /// A dist folder: for each target it has an archive for, the verified binary or why not.
+    Dist {
+        dir: PathBuf,
+        found: Vec<(Target, Result<Chosen>)>,
+    },
+}
+
+/// Read and verify what `source` holds; `None` for sources that need the host first
+/// (a release, a build).
+pub fn load(source: &Source) -> Result<Option<Loaded>> {
+    match source {
         Source::Artifact(path) => {
             local::verify_beside(path)?;
             let named = path
                 .file_name()
                 .and_then(|n| archive::triple_of(&n.to_string_lossy()).map(str::to_owned));
-            if let Some(triple) = &named
+            let found = archive::read_binary(path)?;
+            let sha256 = checksum::sha256_hex(&found.bytes);
+            Ok(Some(Loaded::Artifact {
+                path: path.clone(),
+                named,
+                bytes: found.bytes.into(),
+                sha256,
+            }))
+        }
+        Source::Dist(dir) => {
+            let mut found = Vec::new();
+            for target in mlcremote_release::target::TARGETS {
+                let path = [Format::TarGz, Format::Zip]
+                    .map(|f| dir.join(archive::archive_name(target.triple, f)))
+                    .into_iter()
+                    .find(|p| p.is_file());
+                let Some(path) = path else { continue };
+                let chosen = (|| {
+                    local::verify_beside(&path)?;
+                    let found = archive::read_binary(&path)?;
+                    target
+                        .check_binary(&found.bytes)
+                        .map_err(|why| err!(Artifact, "{} holds the wrong binary: {why}", path.display()))?;
+                    let chosen = Chosen::here(*target, found.bytes, Origin::Dist, &path);
+                    local::verify_manifest(dir, &path, &chosen.sha256)?;
+                    Ok(chosen)
+                })();
+                found.push((*target, chosen));
+            }
+            Ok(Some(Loaded::Dist {
+                dir: dir.clone(),
+                found,
+            }))
+        }
+        Source::Release(_) | Source::Build(_) => Ok(None),
+    }
+}
+
+/// The binary of `loaded` for `platform` (SPEC §6 step 3): pure, no I/O.
+pub fn pick(loaded: &Loaded, platform: &Platform) -> Result<Chosen> {
+    let candidates = platform.targets();
+    let wanted = candidates.iter().map(|t| t.triple).collect::<Vec<_>>().join(" or ");
+    match loaded {
+        Loaded::Artifact {
+            path,
+            named,
+            bytes,
+            sha256,
+        } => {
+            if let Some(triple) = named
                 && !candidates.iter().any(|t| t.triple == triple)
             {
                 return Err(err!(
@@ -173,48 +250,50 @@ pub fn choose(source: &Source, platform: &Platform, progress: &mut dyn FnMut(Pro
                     path.display()
                 ));
             }
-            let found = archive::read_binary(path)?;
             // A bare binary does not say musl or gnu: a static one is taken for musl.
             let mut candidates = candidates.clone();
-            if named.is_none() && !is_static_elf(&found.bytes) {
+            if named.is_none() && !is_static_elf(bytes) {
                 candidates.retain(|t| !t.triple.ends_with("-musl"));
             }
             let target = candidates
                 .iter()
                 .copied()
                 .filter(|t| named.as_deref().is_none_or(|n| n == t.triple))
-                .find(|t| t.check_binary(&found.bytes).is_ok());
+                .find(|t| t.check_binary(bytes).is_ok());
             let Some(target) = target else {
                 let why = candidates
                     .first()
-                    .map(|t| t.check_binary(&found.bytes))
+                    .map(|t| t.check_binary(bytes))
                     .and_then(|r| r.err())
                     .map_or_else(|| "no target fits".to_string(), |e| e.to_string());
                 return Err(err!(Artifact, "{} cannot run on this host: {why}", path.display()));
             };
-            Ok(Chosen::here(target, found.bytes, Origin::Artifact, path))
+            Ok(Chosen {
+                target,
+                sha256: sha256.clone(),
+                size: bytes.len() as u64,
+                version: mlcremote_release::target::embedded_version(bytes, target.triple),
+                payload: Payload::Bytes(bytes.clone()),
+                origin: Origin::Artifact,
+                from: path.display().to_string(),
+            })
         }
-        Source::Dist(dir) => {
-            let path = candidates
+        Loaded::Dist { dir, found } => {
+            let hit = candidates
                 .iter()
-                .flat_map(|t| [Format::TarGz, Format::Zip].map(|f| (t, dir.join(archive::archive_name(t.triple, f)))))
-                .find(|(_, p)| p.is_file());
-            let Some((target, path)) = path else {
-                let first = candidates.first().map_or("<target>", |t| t.triple);
-                return Err(err!(
-                    Artifact,
-                    "no archive for {wanted} in {}; build one with `cargo xtask dist --target {first}`",
-                    dir.display()
-                ));
-            };
-            local::verify_beside(&path)?;
-            let found = archive::read_binary(&path)?;
-            target
-                .check_binary(&found.bytes)
-                .map_err(|why| err!(Artifact, "{} holds the wrong binary: {why}", path.display()))?;
-            let chosen = Chosen::here(*target, found.bytes, Origin::Dist, &path);
-            local::verify_manifest(dir, &path, &chosen.sha256)?;
-            Ok(chosen)
+                .find_map(|t| found.iter().find(|(f, _)| f == t).map(|(_, chosen)| chosen));
+            match hit {
+                Some(Ok(chosen)) => Ok(chosen.clone()),
+                Some(Err(e)) => Err(crate::error::Error::new(e.kind(), e.message())),
+                None => {
+                    let first = candidates.first().map_or("<target>", |t| t.triple);
+                    Err(err!(
+                        Artifact,
+                        "no archive for {wanted} in {}; build one with `cargo xtask dist --target {first}`",
+                        dir.display()
+                    ))
+                }
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use mlcremote_release::{
     archive::{self, Format},
     checksum,
-    manifest::SUMS_NAME,
+    manifest::{MANIFEST_NAME, Manifest, SUMS_NAME},
     target::Target,
 };
 
@@ -30,6 +30,20 @@ pub struct Release {
     pub repo: String,
     /// `https://github.com`, or a mirror laid out the same way.
     pub base_url: String,
+}
+
+/// A release archive for the host to download itself (`--download-on host`).
+#[derive(Clone, Debug)]
+pub struct Remote {
+    pub url: String,
+    pub target: Target,
+    /// Of the archive, from `SHA256SUMS`.
+    pub archive_sha256: String,
+    /// The binary inside it, from `dist-manifest.json`.
+    pub inner: String,
+    pub binary_sha256: String,
+    pub binary_size: u64,
+    pub version: String,
 }
 
 /// Downloads larger than this are refused (not a release of ours).
@@ -60,14 +74,56 @@ impl Release {
     /// or downloaded. `progress(done, total)` follows a download.
     pub fn fetch(&self, candidates: &[Target], progress: &mut dyn FnMut(u64, u64)) -> Result<(Target, PathBuf)> {
         let cache = self.cache_dir()?;
-        std::fs::create_dir_all(&cache).map_err(|e| err!(Other, "cannot create {}: {e}", cache.display()))?;
-        let sums_path = cache.join(SUMS_NAME);
-        // SHA256SUMS first, fresh when the network allows; the cached copy otherwise.
-        let sums = match self.download_to(SUMS_NAME, None, &sums_path, &mut |_, _| {}) {
-            Ok(()) => std::fs::read_to_string(&sums_path)?,
-            Err(e) if sums_path.is_file() && e.kind() == Kind::Connect => std::fs::read_to_string(&sums_path)?,
-            Err(e) => return Err(e),
+        let (target, name, sha) = self.listed(candidates)?;
+        let path = cache.join(&name);
+        if path.is_file() && checksum::sha256_file(&path).is_ok_and(|s| s == sha) {
+            return Ok((target, path));
+        }
+        self.download_to(&name, Some(&sha), &path, progress)
+            .map_err(|e| self.unreachable(e, &name))?;
+        Ok((target, path))
+    }
+
+    /// What the host needs to download the archive itself, verified against what the
+    /// release says: its URL and sha256 (`SHA256SUMS`), and the binary's path, size and
+    /// sha256 inside it (`dist-manifest.json`). `None` when the release does not say
+    /// (then the client downloads and uploads).
+    pub fn remote(&self, candidates: &[Target]) -> Result<Option<Remote>> {
+        let (target, name, sha) = self.listed(candidates)?;
+        if !name.ends_with(".tar.gz") {
+            return Ok(None);
+        }
+        let manifest = self.small_file(MANIFEST_NAME)?;
+        let manifest: Manifest = serde_json::from_str(&manifest).map_err(|e| {
+            err!(
+                Artifact,
+                "{MANIFEST_NAME} of {} {} is not valid: {e}",
+                self.repo,
+                self.tag
+            )
+        })?;
+        let Some(binary) = manifest
+            .artifacts
+            .iter()
+            .find(|a| a.name == name)
+            .and_then(|a| a.binary.clone())
+        else {
+            return Ok(None);
         };
+        Ok(Some(Remote {
+            url: self.url(&name),
+            target,
+            archive_sha256: sha,
+            inner: binary.path,
+            binary_sha256: binary.sha256,
+            binary_size: binary.size,
+            version: manifest.version,
+        }))
+    }
+
+    /// The release's archive for the first of `candidates` it lists: target, name, sha256.
+    fn listed(&self, candidates: &[Target]) -> Result<(Target, String, String)> {
+        let sums = self.small_file(SUMS_NAME)?;
         let sums = checksum::parse_sums(&sums)
             .map_err(|e| Error::from(e).context(format_args!("{SUMS_NAME} of {} {}", self.repo, self.tag)))?;
         let listed = candidates.iter().find_map(|t| {
@@ -78,22 +134,46 @@ impl Release {
                     .map(|(sha, _)| (*t, name, sha.clone()))
             })
         });
-        let Some((target, name, sha)) = listed else {
+        listed.ok_or_else(|| {
             let wanted: Vec<&str> = candidates.iter().map(|t| t.triple).collect();
-            return Err(err!(
+            err!(
                 Artifact,
                 "release {} of {} has no archive for {}",
                 self.tag,
                 self.repo,
                 wanted.join(" or ")
-            ));
-        };
-        let path = cache.join(&name);
-        if path.is_file() && checksum::sha256_file(&path).is_ok_and(|s| s == sha) {
-            return Ok((target, path));
+            )
+        })
+    }
+
+    /// `SHA256SUMS` or `dist-manifest.json`: fresh when the network allows, the cached
+    /// copy otherwise.
+    fn small_file(&self, name: &str) -> Result<String> {
+        let cache = self.cache_dir()?;
+        std::fs::create_dir_all(&cache).map_err(|e| err!(Other, "cannot create {}: {e}", cache.display()))?;
+        let path = cache.join(name);
+        match self.download_to(name, None, &path, &mut |_, _| {}) {
+            Ok(()) => Ok(std::fs::read_to_string(&path)?),
+            Err(e) if path.is_file() && e.kind() == Kind::Connect => Ok(std::fs::read_to_string(&path)?),
+            Err(e) => Err(self.unreachable(e, name)),
         }
-        self.download_to(&name, Some(&sha), &path, progress)?;
-        Ok((target, path))
+    }
+
+    /// A download that failed for good: exit 6, naming the URL (a network error is not
+    /// an SSH connection problem).
+    fn unreachable(&self, error: Error, file: &str) -> Error {
+        if error.kind() != Kind::Connect {
+            return error;
+        }
+        err!(
+            Artifact,
+            "cannot download release {} of {}: {}; check the network, or point --base-url (or \
+             MLCREMOTE_RELEASE_BASE_URL) at a mirror",
+            self.tag,
+            self.repo,
+            error.message()
+        )
+        .with_detail(format!("url: {}", self.url(file)))
     }
 
     /// Download `file` to `to` through a temp file; with `sha`, refuse (exit 6) and keep

@@ -72,15 +72,45 @@ impl DeployOptions {
 /// Hosts of one platform get the same verified binary: read, check and hash it (or
 /// download or build it) once per run, not once per host. The source bundle a remote
 /// build uploads is made once too.
-#[derive(Clone, Default, Debug)]
+#[derive(Clone, Default)]
 pub struct RunCache {
     chosen: Arc<tokio::sync::Mutex<ChosenByPlatform>>,
     bundle: Arc<tokio::sync::OnceCell<Arc<mlcremote_release::source::Bundle>>>,
+    /// `--artifact`/`--dist` read and hashed while the first host connects.
+    loaded: Arc<tokio::sync::OnceCell<Arc<Result<Option<artifact::Loaded>>>>>,
+}
+
+impl std::fmt::Debug for RunCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunCache")
+    }
 }
 
 type ChosenByPlatform = Vec<(mlcremote_release::target::Platform, Arc<Chosen>)>;
 
 impl RunCache {
+    /// Start reading what `source` holds, so it is ready when a host's platform is known.
+    pub fn prefetch(&self, source: &Source) {
+        if matches!(source, Source::Artifact(_) | Source::Dist(_)) && !self.loaded.initialized() {
+            let cache = self.clone();
+            let source = source.clone();
+            tokio::spawn(async move {
+                cache.load(&source).await;
+            });
+        }
+    }
+
+    async fn load(&self, source: &Source) -> Arc<Result<Option<artifact::Loaded>>> {
+        let source = source.clone();
+        self.loaded
+            .get_or_init(|| async move {
+                let loaded = tokio::task::spawn_blocking(move || artifact::load(&source)).await;
+                Arc::new(loaded.unwrap_or_else(|e| Err(err!(Other, "reading the artifact crashed: {e}"))))
+            })
+            .await
+            .clone()
+    }
+
     /// The binary for `platform`; a download or build shows on `reporter`'s host.
     async fn get(
         &self,
@@ -88,6 +118,14 @@ impl RunCache {
         platform: &mlcremote_release::target::Platform,
         reporter: &Reporter,
     ) -> Result<Arc<Chosen>> {
+        if matches!(source, Source::Artifact(_) | Source::Dist(_)) {
+            let loaded = self.load(source).await;
+            return match loaded.as_ref() {
+                Ok(Some(loaded)) => artifact::pick(loaded, platform).map(Arc::new),
+                Ok(None) => Err(err!(Other, "nothing was read from {source:?}")),
+                Err(e) => Err(Error::new(e.kind(), e.message()).with_detail(e.detail().unwrap_or_default())),
+            };
+        }
         // Held while choosing, so hosts that arrive together wait for one choice.
         let mut cache = self.chosen.lock().await;
         if let Some((_, chosen)) = cache.iter().find(|(p, _)| p == platform) {
@@ -187,6 +225,7 @@ const UPLOAD_CHANNELS: usize = 8;
 
 /// Deploy to one host.
 pub async fn deploy(route: &Route, options: &DeployOptions, reporter: &Reporter) -> Result<Report> {
+    options.cache.prefetch(&options.source);
     let mut steps = Steps::new(reporter.clone());
     steps.start(Step::Connect);
     let session = Session::connect(&route.destination, &route.options, reporter).await?;
@@ -472,12 +511,14 @@ impl<'a> Executor<'a> {
             Payload::Bytes(bytes) => (upload::Payload::new(bytes.clone(), self.probe.has("gzip")), None),
             Payload::OnHost(path) => (upload::Payload::new(Vec::new().into(), false), Some(path.clone())),
         };
-        // Several channels only where one is slow: a small channel window (Dropbear).
-        let small_window = self.session.small_window();
-        let parts = if copy_from.is_some() || !small_window {
+        // As many channels as keep the link full: a channel has at most its window in
+        // flight (Dropbear's is 24 KiB, OpenSSH's 2 MiB), which on a long link is less
+        // than the link carries in a round trip.
+        let window: usize = if self.session.small_window() { 24 << 10 } else { 1 << 20 };
+        let parts = if copy_from.is_some() {
             1
         } else {
-            channels.len().max(1)
+            payload.data.len().div_ceil(window).clamp(1, channels.len().max(1))
         };
         let ranges = payload.parts(parts);
         let id = random_hex(6);

@@ -11,8 +11,11 @@ use crate::ssh::Output;
 pub fn probe_script(install_dir: &str) -> String {
     let mut s = String::from(PRELUDE);
     let _ = writeln!(s, "d={}", dir_word(install_dir));
+    // An installed binary answers all of it in one process; else the shell finds out.
     s.push_str(
-        r#"printf 'uname=%s\n' "$(uname -s -m 2>/dev/null)"
+        r#"if [ -x "$d/mlcremote" ] && facts=$("$d/mlcremote" agent probe --dir "$d" 2>/dev/null </dev/null) \
+  && [ -n "$facts" ]; then printf '%s\n' "$facts"; exit 0; fi
+printf 'uname=%s\n' "$(uname -s -m 2>/dev/null)"
 printf 'home=%s\n' "$HOME"
 printf 'dir=%s\n' "$d"
 printf 'shell=%s\n' "${SHELL:-}"
@@ -33,7 +36,10 @@ elif ls /lib/ld-musl-* >/dev/null 2>&1; then printf 'libc=musl\n'; fi
 p="$d"; while [ ! -d "$p" ] && [ "$p" != / ]; do p=$(dirname "$p"); done
 printf 'exists_at=%s\n' "$p"
 if [ -w "$p" ]; then printf 'writable=1\n'; fi
-printf 'fs=%s\n' "$(stat -f -c %T "$p" 2>/dev/null)"
+# Only the file systems that hold no files matter.
+case "$(stat -f -c %T "$p" 2>/dev/null)" in
+proc|sysfs|devpts|tmpfs|cgroupfs|cgroup2fs|debugfs|securityfs) printf 'fs=%s\n' "$(stat -f -c %T "$p")" ;;
+esac
 printf 'free_kb=%s\n' "$(df -Pk "$p" 2>/dev/null | awk 'NR==2 {print $4}')"
 # The installed binary says itself what it is and how its server is (sha256, version,
 # server.json, /health), in this same round trip.
@@ -243,5 +249,53 @@ mod tests {
         assert_eq!(probe.free_kb, Some(1024));
         assert_eq!(probe.installed_sha256, None, "a malformed digest is no digest");
         assert_eq!(probe.running_server().map(|s| (s.pid, s.port)), Some((42, 8080)));
+    }
+
+    /// The installed binary's answer and the shell's agree on every fact of the host.
+    #[test]
+    fn the_agent_and_the_shell_find_the_same_host() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join(".mlcremote");
+        std::fs::create_dir_all(&dir).unwrap();
+        let binary = dir.join("mlcremote");
+        std::fs::copy(harness::server_binary().unwrap(), &binary).unwrap();
+        let run = || {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(probe_script(&dir.to_string_lossy()))
+                .env("HOME", home.path())
+                .output()
+                .unwrap();
+            Probe::parse(&Output {
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::new(),
+                status: 0,
+            })
+            .unwrap()
+        };
+        let agent = run();
+        assert!(agent.agent.is_some(), "the installed binary did not answer: {agent:?}");
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let shell = run();
+        assert!(shell.agent.is_none());
+        let facts = |p: &Probe| {
+            let mut tools = p.tools.clone();
+            tools.sort();
+            (
+                p.uname.clone(),
+                p.home.clone(),
+                p.dir.clone(),
+                p.shell.clone(),
+                tools,
+                p.cargo.clone(),
+                p.libc.clone(),
+                (p.exists_at.clone(), p.writable, p.fs.clone()),
+                p.system_service.clone(),
+            )
+        };
+        assert_eq!(facts(&agent), facts(&shell));
+        let (a, b) = (agent.free_kb.unwrap(), shell.free_kb.unwrap());
+        assert!(a.abs_diff(b) <= a / 10 + 1024, "{a} vs {b} KiB free");
     }
 }

@@ -1,9 +1,8 @@
 //! The upload and install exec: the binary goes over exec channels (gzip-compressed
 //! where that pays, split over several channels where the server's channel window is
 //! small, as Dropbear's 24 KiB is), and the same exec that receives it verifies that it
-//! runs here and hands over to the new binary's `agent install`. Each channel runs a
-//! one-line script through [`crate::ssh::BOOTSTRAP`], so the payload after it stays on
-//! stdin.
+//! runs here and hands over to the new binary's `agent install`. The scripts ride in
+//! the exec command; stdin is the payload.
 
 use std::io::Write as _;
 
@@ -260,13 +259,12 @@ mod tests {
         use std::io::Write;
         let mut child = std::process::Command::new("sh")
             .arg("-c")
-            .arg("IFS= read -r l; eval \"$l\"")
+            .arg(line)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let mut input = child.stdin.take().unwrap();
-        input.write_all(format!("{line}\n").as_bytes()).unwrap();
         input.write_all(stdin).unwrap();
         drop(input);
         child.wait_with_output().unwrap()

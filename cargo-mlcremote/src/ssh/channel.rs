@@ -2,14 +2,15 @@
 //! and the end of input go out together, without waiting for the exec's reply (a
 //! refused exec is retried on a fresh channel), and independent channels open at once.
 //!
-//! Scripts are POSIX `sh` on stdin (`sh -s`), so the login shell (bash, fish, csh…)
-//! never parses them; only output between a random start marker and the end line
-//! counts, so start-up noise from rc files is ignored and a login shell that lingers
-//! after the script cannot hold the answer back. What a host sends back is bounded.
-//!
-//! A script followed by a payload cannot go to `sh -s`: dash reads stdin ahead and the
-//! payload would be lost. Those run as [`BOOTSTRAP`]: `read` takes exactly one line
-//! (the script), and the payload that follows stays on stdin for the script.
+//! Scripts are POSIX `sh`, carried in the exec command as `sh -c '…'` with every
+//! character a login shell treats specially inside single quotes (sh, csh and fish
+//! differ there) turned into a control byte that `tr` turns back ([`command_for`]): the
+//! login shell (bash, fish, csh…) passes the text through untouched, and no round trip
+//! is spent waiting for the channel's window to send the script on stdin (OpenSSH opens
+//! session channels with none). Stdin carries only payloads. Only output between a
+//! random start marker and the end line counts, so start-up noise from rc files is
+//! ignored and a login shell that lingers after the script cannot hold the answer back.
+//! What a host sends back is bounded.
 
 use std::{
     sync::{
@@ -31,10 +32,25 @@ pub type Channel = russh::Channel<Msg>;
 /// script printing endlessly, say) fails the step instead of filling memory.
 pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 
-/// The command that runs a one-line script read from stdin, leaving the rest of stdin
-/// to it. Only characters every login shell passes through unchanged (no `\`, `!`,
-/// `$` outside single quotes), so fish, csh and tcsh run it as sh does.
-pub const BOOTSTRAP: &str = "sh -c 'IFS= read -r l; eval \"$l\"'";
+/// The characters a login shell may treat specially inside single quotes (`'` ends
+/// them, fish reads `\\`, csh `!` and newlines), and those the decoding itself needs
+/// kept out of its double quotes (`$`, `` ` ``, `"`), each sent as this control byte.
+const ENCODED: [(char, u8); 7] = [('\'', 1), ('\\', 2), ('\n', 3), ('!', 4), ('$', 5), ('`', 6), ('"', 7)];
+
+/// `sh -c '…'` running `script`, as a command string every login shell passes to sh
+/// unchanged (see the module docs). Scripts never hold the control bytes 1–7 themselves.
+pub fn command_for(script: &str) -> String {
+    let mut encoded = String::with_capacity(script.len());
+    for c in script.chars() {
+        match ENCODED.iter().find(|(from, _)| *from == c) {
+            Some((_, byte)) => encoded.push(char::from(*byte)),
+            None => encoded.push(c),
+        }
+    }
+    format!(
+        "sh -c 'eval \"$(printf %s \"{encoded}\" | tr \"\\001\\002\\003\\004\\005\\006\\007\" \"\\047\\134\\012\\041\\044\\140\\042\")\"'"
+    )
+}
 
 /// What a remote script printed between its markers, and how it ended.
 #[derive(Debug)]
@@ -89,25 +105,12 @@ pub enum Stream {
     Stderr,
 }
 
-/// What goes to a command's stdin.
-#[derive(Clone)]
+/// What goes to a command's stdin: a payload (or nothing), counted as it goes.
+#[derive(Clone, Default)]
 pub struct Input {
-    /// Sent first (a script, a script line).
-    pub head: Arc<[u8]>,
-    /// Sent after it (a payload), counted for progress.
-    pub body: Arc<[u8]>,
-    /// Bytes of bodies sent so far, shared by the channels of one upload.
+    pub body: Option<Arc<[u8]>>,
+    /// Bytes sent so far, shared by the channels of one upload.
     pub sent: Option<Arc<AtomicU64>>,
-}
-
-impl Input {
-    fn script(text: String) -> Input {
-        Input {
-            head: Arc::from(text.into_bytes()),
-            body: Arc::from(Vec::new()),
-            sent: None,
-        }
-    }
 }
 
 /// A command started on a channel: read its output with [`Started::next`].
@@ -203,19 +206,13 @@ impl Framed {
     }
 }
 
-/// Wrap `script` so that its output is framed and its `exit` ends only itself.
-fn frame(marker: &str, script: &str) -> String {
+/// Wrap `script` so that its output is framed and its `exit` ends only itself. Its
+/// stdin is the payload, or nothing.
+fn frame(marker: &str, script: &str, payload: bool) -> String {
+    let stdin = if payload { "" } else { " </dev/null" };
     format!(
-        "mlcremote_main() {{\n{script}\n}}\nprintf '%s\\n' '{marker}'\n(mlcremote_main) </dev/null\n\
+        "mlcremote_main() {{\n{script}\n}}\nprintf '%s\\n' '{marker}'\n(mlcremote_main){stdin}\n\
          mlcr_status=$?\nprintf '\\n%s end %s\\n' '{marker}' \"$mlcr_status\"\nexit \"$mlcr_status\"\n"
-    )
-}
-
-/// The same for a one-line script run by [`BOOTSTRAP`] (its stdin stays its own).
-fn frame_line(marker: &str, line: &str) -> String {
-    format!(
-        "printf '%s\\n' '{marker}'; ({line}); mlcr_status=$?; printf '\\n%s end %s\\n' '{marker}' \"$mlcr_status\"; \
-         exit \"$mlcr_status\"\n"
     )
 }
 
@@ -257,9 +254,9 @@ impl Session {
         on_line: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Output> {
         let marker = format!("mlcremote-{}", super::random_hex(12));
-        let input = Input::script(frame(&marker, script));
+        let command = command_for(&frame(&marker, script, false));
         let started = Instant::now();
-        let output = match self.start(channel, "sh -s", &input).await {
+        let output = match self.start(channel, &command, &Input::default()).await {
             Ok(running) => self.collect(running, Framed::new(marker), timeout, on_line).await,
             Err(e) => Err(e),
         };
@@ -267,29 +264,29 @@ impl Session {
         output
     }
 
-    /// Run a one-line script that reads `payload` from its stdin (through
-    /// [`BOOTSTRAP`]), on `channel`; lines of output go to `on_line` as they come.
+    /// Run a script that reads `payload` from its stdin, on `channel`; lines of output
+    /// go to `on_line` as they come.
     pub async fn run_with_payload(
         &self,
         channel: Option<Channel>,
-        line: &str,
+        script: &str,
         payload: Arc<[u8]>,
         sent: Arc<AtomicU64>,
         timeout: Duration,
         on_line: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Output> {
         let marker = format!("mlcremote-{}", super::random_hex(12));
+        let command = command_for(&frame(&marker, script, true));
         let input = Input {
-            head: Arc::from(frame_line(&marker, line).into_bytes()),
-            body: payload,
+            body: Some(payload),
             sent: Some(sent),
         };
         let started = Instant::now();
-        let output = match self.start(channel, BOOTSTRAP, &input).await {
+        let output = match self.start(channel, &command, &input).await {
             Ok(running) => self.collect(running, Framed::new(marker), timeout, on_line).await,
             Err(e) => Err(e),
         };
-        self.report(line, &output, started);
+        self.report(script, &output, started);
         output
     }
 
@@ -306,7 +303,8 @@ impl Session {
     }
 
     /// Start `command` with `input`: the exec request, the input and its end go out at
-    /// once. If the server refuses the exec, try again on a fresh channel (bounded).
+    /// once (the input as soon as the channel's window lets it). If the server refuses
+    /// the exec, try again on a fresh channel (bounded).
     async fn start(&self, channel: Option<Channel>, command: &str, input: &Input) -> Result<Started> {
         let mut channel = channel;
         let mut last = None;
@@ -465,8 +463,8 @@ impl Session {
     /// ended without getting there.
     pub async fn hold(&self, script: &str, ready_line: &str) -> Result<Hold> {
         let marker = format!("mlcremote-{}", super::random_hex(12));
-        let input = Input::script(frame(&marker, script));
-        let mut running = self.start(None, "sh -s", &input).await?;
+        let command = command_for(&frame(&marker, script, false));
+        let mut running = self.start(None, &command, &Input::default()).await?;
         let mut framed = Framed::new(marker);
         let host = self.destination.to_string();
         let ready = format!("{ready_line}\n");
@@ -533,8 +531,8 @@ impl Session {
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<u32> {
         let marker = format!("mlcremote-{}", super::random_hex(12));
-        let input = Input::script(frame(&marker, script));
-        let mut running = self.start(None, "sh -s", &input).await?;
+        let command = command_for(&frame(&marker, script, false));
+        let mut running = self.start(None, &command, &Input::default()).await?;
         let framed = Framed::new(marker);
         let (start, end) = (framed.start(), framed.end());
         let mut pending: Vec<u8> = Vec::new();
@@ -595,15 +593,14 @@ impl Session {
     }
 }
 
-/// Send `input` on `write`, then the end of input; bytes of the body are counted.
+/// Send `input` on `write`, then the end of input; bytes are counted as they go.
 async fn send_input(write: Arc<ChannelWriteHalf<Msg>>, input: Input) -> Result<(), russh::Error> {
-    if !input.head.is_empty() {
-        write.data(&input.head[..]).await?;
-    }
-    for chunk in input.body.chunks(64 * 1024) {
-        write.data(chunk).await?;
-        if let Some(sent) = &input.sent {
-            sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    if let Some(body) = &input.body {
+        for chunk in body.chunks(64 * 1024) {
+            write.data(chunk).await?;
+            if let Some(sent) = &input.sent {
+                sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
         }
     }
     write.eof().await
@@ -614,4 +611,52 @@ pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         return None;
     }
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each login shell deploy may meet passes the command to sh unchanged, whatever
+    /// the script holds.
+    #[test]
+    fn every_login_shell_runs_the_script_as_sh_would() {
+        let script = "x='it'\\''s \"quoted\" \\\\ back $HOME `echo tick` !bang'\nprintf '%s\\n' \"$x\"\n\
+                      printf 'tab\\there %s\\n' \"$(echo sub)\"\necho \"non-ascii: é\"";
+        let want = "it's \"quoted\" \\\\ back $HOME `echo tick` !bang\ntab\there sub\nnon-ascii: é\n";
+        let command = command_for(script);
+        for (shell, package) in [
+            ("/bin/sh", "dash"),
+            ("/bin/bash", "bash"),
+            ("/usr/bin/zsh", "zsh"),
+            ("/usr/bin/fish", "fish"),
+            ("/usr/bin/tcsh", "tcsh"),
+        ] {
+            assert!(
+                std::path::Path::new(shell).exists(),
+                "{shell} is missing: apt-get install {package}"
+            );
+            let out = std::process::Command::new(shell)
+                .arg("-c")
+                .arg(&command)
+                .env("HOME", "/nowhere")
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{shell}: {out:?}");
+        }
+        // BusyBox (Alpine's sh, tr and printf).
+        let busybox = harness::require("busybox", "busybox").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for tool in ["sh", "tr", "printf"] {
+            std::os::unix::fs::symlink(&busybox, dir.path().join(tool)).unwrap();
+        }
+        let out = std::process::Command::new(dir.path().join("sh"))
+            .arg("-c")
+            .arg(&command)
+            .env("PATH", dir.path())
+            .env("HOME", "/nowhere")
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "busybox: {out:?}");
+    }
 }

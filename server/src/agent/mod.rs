@@ -3,6 +3,7 @@
 //! progress events one per line, then the outcome.
 //!
 //! - `status`: what is installed, whether its server runs and answers `/health`;
+//! - `probe`: the same with what deploy's probe asks of the host, in one process;
 //! - `install`: verify the upload, take the lock (waiting on the host), keep the old
 //!   binary as `.prev`, swap by rename, write `run.sh`/`token`/`install.json`, stop the
 //!   old server, start the new one, wait for its `/health`, roll back on failure;
@@ -11,6 +12,7 @@
 mod install;
 mod layout;
 mod lock;
+mod probe;
 mod process;
 mod report;
 mod start;
@@ -26,6 +28,11 @@ use self::{layout::Layout, report::emit, start::Method};
 pub enum Agent {
     /// What is installed in DIR, and how its server is.
     Status {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// What deploy's probe asks of the host, as its `key=value` lines, and the status.
+    Probe {
         #[arg(long)]
         dir: PathBuf,
     },
@@ -55,6 +62,13 @@ pub fn run(agent: Agent) -> ExitCode {
     match agent {
         Agent::Status { dir } => {
             if emit(&status::status(&Layout::new(dir))) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Agent::Probe { dir } => {
+            if probe::probe(&Layout::new(dir)) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
