@@ -32,6 +32,8 @@ pub enum Step {
     Build,
     #[serde(rename = "upload")]
     Upload,
+    #[serde(rename = "download")]
+    Download,
     #[serde(rename = "copy")]
     Copy,
     #[serde(rename = "install+start")]
@@ -50,6 +52,7 @@ impl Step {
             Step::Lock => "lock",
             Step::Build => "build",
             Step::Upload => "upload",
+            Step::Download => "download",
             Step::Copy => "copy",
             Step::InstallStart => "install+start",
             Step::Health => "health",

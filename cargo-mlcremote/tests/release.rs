@@ -12,7 +12,10 @@ use std::{
 };
 
 use common::{Client, report, server, text};
-use harness::Sshd;
+use harness::{
+    Sshd,
+    proxy::{Link, Proxy},
+};
 
 /// `python3 -m http.server` on 127.0.0.1, stopped by pid on drop.
 struct HttpServer {
@@ -113,7 +116,7 @@ fn a_release_is_downloaded_verified_cached_and_reused_offline() {
     let user = sshd.user().unwrap();
     let client = Client::new();
 
-    let out = deploy_release(&client, &sshd, &user, &http.base_url(), &[]);
+    let out = deploy_release(&client, &sshd, &user, &http.base_url(), &["--download-on", "client"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(report(&out)["health"]["status"], "ok");
     let triple = mlcremote_release::target::host_triple();
@@ -125,7 +128,7 @@ fn a_release_is_downloaded_verified_cached_and_reused_offline() {
     // The release server is gone: the cache is enough.
     let base = http.base_url();
     drop(http);
-    let out = deploy_release(&client, &sshd, &user, &base, &["--force"]);
+    let out = deploy_release(&client, &sshd, &user, &base, &["--force", "--download-on", "client"]);
     assert!(out.status.success(), "offline from the cache: {}", text(&out));
     assert_eq!(report(&out)["result"], "installed");
 }
@@ -141,6 +144,7 @@ fn a_terminal_sees_the_download_progress() {
     args.extend(common::connection_args(&sshd, &user));
     args.extend(["--release", "v0.1.0", "--repo", "acme/mlcremote", "--base-url"].map(String::from));
     args.push(http.base_url());
+    args.extend(["--download-on", "client"].map(String::from));
     let out = Client::new().on_a_terminal(&args, "");
     assert!(out.status.success(), "{}", text(&out));
     let screen = String::from_utf8_lossy(&out.stdout);
@@ -165,14 +169,14 @@ fn a_tampered_release_archive_is_refused_with_exit_6_and_nothing_installed() {
     let user = sshd.user().unwrap();
     let client = Client::new();
 
-    let out = deploy_release(&client, &sshd, &user, &http.base_url(), &[]);
-    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("checksum mismatch"),
-        "{}",
-        text(&out)
-    );
-    assert!(!user.mlcremote_dir().exists(), "something was installed");
+    // Whoever downloads it, the host or this machine, refuses it.
+    for who in ["host", "client"] {
+        let out = deploy_release(&client, &sshd, &user, &http.base_url(), &["--download-on", who]);
+        assert_eq!(out.status.code(), Some(6), "{who}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("checksum mismatch"), "{who}: {}", text(&out));
+        assert!(!user.mlcremote_dir().exists(), "{who}: something was left on the host");
+    }
     let cached: Vec<_> = fs::read_dir(
         client
             .home
@@ -199,6 +203,161 @@ fn a_tampered_release_archive_is_refused_with_exit_6_and_nothing_installed() {
     );
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("404"), "{}", text(&out));
+}
+
+/// A deploy through a proxy that counts the bytes the client sends.
+fn deploy_counted(
+    client: &Client,
+    sshd: &Sshd,
+    user: &harness::User,
+    base_url: &str,
+    extra: &[&str],
+) -> (std::process::Output, u64) {
+    let proxy = Proxy::start(sshd.port(), Link::FAST).unwrap();
+    let known_hosts = sshd.known_hosts_for(proxy.port()).unwrap();
+    let key = user.key.to_string_lossy().into_owned();
+    let [f, config] = client.config_args();
+    let mut args = vec![
+        "deploy".to_string(),
+        "--host".into(),
+        format!("{}@127.0.0.1:{}", user.name, proxy.port()),
+        "-i".into(),
+        key,
+        "--known-hosts".into(),
+        known_hosts.to_string_lossy().into_owned(),
+        f,
+        config,
+        "--json".into(),
+    ];
+    args.extend(
+        [
+            "--release",
+            "v0.1.0",
+            "--repo",
+            "acme/mlcremote",
+            "--base-url",
+            base_url,
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string()),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = client.run(&args);
+    (out, proxy.bytes_up())
+}
+
+fn cached_archives(client: &Client) -> Vec<String> {
+    let dir = client
+        .home
+        .path()
+        .join(".cache/mlcremote/releases/acme_mlcremote/v0.1.0");
+    fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".tar.gz"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_host_downloads_the_release_itself_and_the_client_sends_almost_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = publish(root.path());
+    let triple = mlcremote_release::target::host_triple();
+    let archive = dir.join(format!("mlcremote-{triple}.tar.gz"));
+    let archive_size = fs::metadata(&archive).unwrap().len();
+    let http = HttpServer::serve(root.path());
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+
+    let (out, sent) = deploy_counted(&client, &sshd, &user, &http.base_url(), &["--download-on", "host"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report = report(&out);
+    assert_eq!(report["health"]["status"], "ok", "{report}");
+    let steps = common::step_names(&report);
+    assert!(steps.contains(&"download") && !steps.contains(&"upload"), "{steps:?}");
+    eprintln!("--download-on host: the client sent {sent} bytes for a {archive_size}-byte archive");
+    assert!(
+        sent * 10 < archive_size,
+        "the client sent {sent} bytes for a {archive_size}-byte archive"
+    );
+    assert!(
+        cached_archives(&client).is_empty(),
+        "the client downloaded the archive too"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("dist-manifest.json")).unwrap()).unwrap();
+    let installed = mlcremote_release::checksum::sha256_file(&user.mlcremote_dir().join("mlcremote")).unwrap();
+    assert_eq!(manifest["artifacts"][0]["binary"]["sha256"], installed.as_str());
+    let leftovers: Vec<_> = fs::read_dir(user.mlcremote_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".mlcremote.upload"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // Identical and healthy: up to date from SHA256SUMS and the manifest alone.
+    let (out, _) = deploy_counted(&client, &sshd, &user, &http.base_url(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(common::report(&out)["result"], "up to date");
+
+    // The same deploy with the client downloading sends the archive's bytes.
+    let (out, sent) = deploy_counted(
+        &client,
+        &sshd,
+        &user,
+        &http.base_url(),
+        &["--download-on", "client", "--force"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(sent > archive_size / 2, "the client sent only {sent} bytes");
+}
+
+#[test]
+fn a_host_that_cannot_reach_the_release_gets_it_from_the_client_unless_host_only() {
+    let root = tempfile::tempdir().unwrap();
+    publish(root.path());
+    let http = HttpServer::serve(root.path());
+    // The host's curl and wget go through a proxy that is not there: the host cannot
+    // reach the release server, while this machine can.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sshd = Sshd::start_with(
+        harness::Daemon::OpenSsh,
+        &format!("SetEnv http_proxy=http://127.0.0.1:{closed} https_proxy=http://127.0.0.1:{closed}"),
+    )
+    .unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+
+    let out = deploy_release(&client, &sshd, &user, &http.base_url(), &["--download-on", "host"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the host cannot download") && stderr.contains(&http.base_url()),
+        "{stderr}"
+    );
+    assert!(!user.mlcremote_dir().exists(), "something was left on the host");
+
+    let out = deploy_release(&client, &sshd, &user, &http.base_url(), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report = report(&out);
+    assert_eq!(report["health"]["status"], "ok", "{report}");
+    assert!(common::step_names(&report).contains(&"upload"), "{report}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("downloading it here"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(cached_archives(&client).len(), 1);
 }
 
 #[test]

@@ -88,9 +88,37 @@ pub enum Payload {
     Bytes(std::sync::Arc<[u8]>),
     /// Already on the host (built there): deploy copies it into place.
     OnHost(String),
+    /// A release archive the host downloads itself (`--download-on host|auto`).
+    Url(release::Remote),
+}
+
+/// Who downloads a release archive (`--download-on`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DownloadOn {
+    /// The host, when it has curl or wget and reaches the URL; else this machine.
+    #[default]
+    Auto,
+    /// The host; a host that cannot is an error.
+    Host,
+    /// This machine, which then uploads the binary.
+    Client,
 }
 
 impl Chosen {
+    /// A release archive for the host to download: what it must hold is known from the
+    /// release's `SHA256SUMS` and `dist-manifest.json`.
+    pub fn remote(remote: release::Remote) -> Chosen {
+        Chosen {
+            target: remote.target,
+            sha256: remote.binary_sha256.clone(),
+            size: remote.binary_size,
+            version: Some(remote.version.clone()),
+            origin: Origin::Release,
+            from: remote.url.clone(),
+            payload: Payload::Url(remote),
+        }
+    }
+
     fn here(target: Target, bytes: Vec<u8>, origin: Origin, from: &Path) -> Chosen {
         Chosen {
             target,

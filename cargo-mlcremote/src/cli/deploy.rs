@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use clap::Args;
 use mlcremote_client::{
-    artifact::{BuildWhere, Source, release::Release},
+    artifact::{BuildWhere, DownloadOn, Source, release::Release},
     delegate::Reporter,
     deploy::{self, DeployOptions, Outcome, Report},
     err,
@@ -44,6 +44,10 @@ pub struct DeployArgs {
     /// Where releases are downloaded from (a mirror laid out like GitHub works).
     #[arg(long, value_name = "URL", default_value = "https://github.com", requires = "release")]
     pub base_url: String,
+    /// Who downloads a release: the host itself when it has curl or wget and reaches the
+    /// URL (auto), only the host, or this machine, which then uploads the binary.
+    #[arg(long, value_enum, value_name = "WHO", default_value = "auto")]
+    pub download_on: DownloadOn,
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// Port the server listens on, on the host's loopback (0 = any free).
@@ -139,6 +143,7 @@ async fn deploy(args: DeployArgs) -> Result<ExitCode> {
         force: args.force,
         dry_run: args.dry_run,
         yes: args.yes,
+        download_on: args.download_on,
         cache: Default::default(),
     };
     terminal.hosts(&hosts);

@@ -18,7 +18,7 @@ use serde::Serialize;
 pub use self::plan::Plan;
 use self::plan::{Action, Inputs};
 use crate::{
-    artifact::{self, BuildWhere, Chosen, Origin, Payload, Source},
+    artifact::{self, BuildWhere, Chosen, DownloadOn, Origin, Payload, Source},
     delegate::{Event, Reporter, Step, StepTime, Steps},
     err,
     error::{Error, Result},
@@ -47,6 +47,8 @@ pub struct DeployOptions {
     pub dry_run: bool,
     /// `--yes`: consent to what the remote build asks for (installing a toolchain).
     pub yes: bool,
+    /// Who downloads a release archive.
+    pub download_on: DownloadOn,
     /// What this run made once for all its hosts.
     pub cache: RunCache,
 }
@@ -64,6 +66,7 @@ impl DeployOptions {
             force: false,
             dry_run: false,
             yes: false,
+            download_on: DownloadOn::Auto,
             cache: RunCache::default(),
         }
     }
@@ -75,6 +78,8 @@ impl DeployOptions {
 #[derive(Clone, Default)]
 pub struct RunCache {
     chosen: Arc<tokio::sync::Mutex<ChosenByPlatform>>,
+    /// Release archives for hosts to download themselves.
+    remote: Arc<tokio::sync::Mutex<Vec<(mlcremote_release::target::Platform, Option<Arc<Chosen>>)>>>,
     bundle: Arc<tokio::sync::OnceCell<Arc<mlcremote_release::source::Bundle>>>,
     /// `--artifact`/`--dist` read and hashed while the first host connects.
     loaded: Arc<tokio::sync::OnceCell<Arc<Result<Option<artifact::Loaded>>>>>,
@@ -151,6 +156,27 @@ impl RunCache {
             .await
             .map_err(|e| err!(Other, "choosing the artifact crashed: {e}"))??;
         let chosen = Arc::new(chosen);
+        cache.push((platform.clone(), chosen.clone()));
+        Ok(chosen)
+    }
+
+    /// The release archive for `platform` for the host to download itself, as the
+    /// release's `SHA256SUMS` and `dist-manifest.json` describe it; `None` when they do
+    /// not say enough.
+    async fn remote(
+        &self,
+        release: &artifact::release::Release,
+        platform: &mlcremote_release::target::Platform,
+    ) -> Result<Option<Arc<Chosen>>> {
+        let mut cache = self.remote.lock().await;
+        if let Some((_, chosen)) = cache.iter().find(|(p, _)| p == platform) {
+            return Ok(chosen.clone());
+        }
+        let (release, candidates) = (release.clone(), platform.targets());
+        let remote = tokio::task::spawn_blocking(move || release.remote(&candidates))
+            .await
+            .map_err(|e| err!(Other, "reading the release crashed: {e}"))??;
+        let chosen = remote.map(|r| Arc::new(Chosen::remote(r)));
         cache.push((platform.clone(), chosen.clone()));
         Ok(chosen)
     }
@@ -275,7 +301,7 @@ async fn deploy_on(session: &Session, route: &Route, options: &DeployOptions, st
     }
 
     steps.start(Step::Choose);
-    let chosen = options.cache.get(&options.source, &platform, steps.reporter()).await?;
+    let chosen = choose(options, &probe, &platform, steps.reporter()).await?;
     steps.done(Step::Choose);
     // A server runs: does it answer? The probe asked it already where the installed
     // binary has an agent; else once more, through the SSH connection.
@@ -305,6 +331,44 @@ async fn deploy_on(session: &Session, route: &Route, options: &DeployOptions, st
     )
     .run(channels)
     .await
+}
+
+/// The binary for this host: for a release, the archive the host downloads itself when
+/// it can (`--download-on auto|host`), else the one this machine downloads and uploads.
+async fn choose(
+    options: &DeployOptions,
+    probe: &Probe,
+    platform: &mlcremote_release::target::Platform,
+    reporter: &Reporter,
+) -> Result<Arc<Chosen>> {
+    if let Source::Release(release) = &options.source
+        && options.download_on != DownloadOn::Client
+    {
+        let host_only = options.download_on == DownloadOn::Host;
+        match probe.cannot_download() {
+            Some(why) if host_only => {
+                return Err(err!(
+                    Artifact,
+                    "--download-on host: {why}, so it cannot download the release; install one, or pass --download-on client"
+                ));
+            }
+            Some(_) => {}
+            None => match options.cache.remote(release, platform).await? {
+                Some(chosen) => return Ok(chosen),
+                None if host_only => {
+                    return Err(err!(
+                        Artifact,
+                        "--download-on host: release {} of {} has no .tar.gz archive described in its dist-manifest.json, \
+                         so the host cannot check what it downloads; pass --download-on client",
+                        release.tag,
+                        release.repo
+                    ));
+                }
+                None => {}
+            },
+        }
+    }
+    options.cache.get(&options.source, platform, reporter).await
 }
 
 impl Report {
@@ -347,6 +411,8 @@ struct Executor<'a> {
     chosen: Option<Arc<Chosen>>,
     /// For a build on the host: the ways to try.
     ways: Vec<remote_build::Method>,
+    /// The host could not download the release archive (then auto uploads it instead).
+    host_could_not_download: bool,
 }
 
 /// What the install exec came to.
@@ -377,6 +443,7 @@ impl<'a> Executor<'a> {
             plan,
             chosen,
             ways,
+            host_could_not_download: false,
         }
     }
 
@@ -397,7 +464,12 @@ impl<'a> Executor<'a> {
         }
         let result = match self.plan.action {
             Action::BuildOnHost => self.build_then_install(channels).await,
-            _ => self.install(channels, None).await,
+            _ => match self.install(channels, None).await {
+                Err(e) if self.host_could_not_download && self.options.download_on == DownloadOn::Auto => {
+                    self.upload_instead(e).await
+                }
+                result => result,
+            },
         };
         let installed = result?;
         let chosen_from = self.chosen.as_ref().map_or(from, |c| c.from.clone());
@@ -497,6 +569,31 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
+    /// `--download-on auto`: the host could not download the release archive; download it
+    /// here and upload it. Nothing on the host has changed yet.
+    async fn upload_instead(&mut self, why: Error) -> Result<Installed> {
+        let reporter = self.steps.reporter().clone();
+        reporter.note(format!("{}; downloading it here and uploading it", why.message()));
+        let platform = mlcremote_release::target::Platform::from_uname(&self.probe.uname)?;
+        self.steps.start(Step::Choose);
+        let chosen = self
+            .options
+            .cache
+            .get(&self.options.source, &platform, &reporter)
+            .await?;
+        self.steps.done(Step::Choose);
+        enough_space(&self.probe, &chosen)?;
+        for step in &mut self.plan.steps {
+            if *step == Step::Download {
+                *step = Step::Upload;
+            }
+        }
+        self.plan.artifact.from = chosen.from.clone();
+        self.chosen = Some(chosen);
+        let channels = self.session.open_channels(UPLOAD_CHANNELS).await?;
+        self.install(channels, None).await
+    }
+
     /// SPEC §6 steps 5–8 in one exec: the binary goes up (or is copied where it was
     /// built), checks it runs, and its own `agent install` takes the lock on the host,
     /// swaps, starts, waits for `/health` and rolls back on failure. Each step is marked
@@ -507,20 +604,35 @@ impl<'a> Executor<'a> {
             .clone()
             .ok_or_else(|| err!(Other, "nothing was chosen to install"))?;
         let dir = self.probe.dir.clone();
-        let (payload, copy_from) = match &chosen.payload {
-            Payload::Bytes(bytes) => (upload::Payload::new(bytes.clone(), self.probe.has("gzip")), None),
-            Payload::OnHost(path) => (upload::Payload::new(Vec::new().into(), false), Some(path.clone())),
+        let nothing = || upload::Payload::new(Vec::new().into(), false);
+        let (payload, receive, place) = match &chosen.payload {
+            Payload::Bytes(bytes) => {
+                let payload = upload::Payload::new(bytes.clone(), self.probe.has("gzip"));
+                // As many channels as keep the link full: a channel has at most its
+                // window in flight (Dropbear's is 24 KiB, OpenSSH's 2 MiB), which on a
+                // long link is less than the link carries in a round trip.
+                let window: usize = if self.session.small_window() { 24 << 10 } else { 1 << 20 };
+                let parts = payload.data.len().div_ceil(window).clamp(1, channels.len().max(1));
+                let receive = upload::Receive::Upload {
+                    parts: payload.parts(parts).len(),
+                    compressed: payload.compressed,
+                };
+                (payload, receive, Step::Upload)
+            }
+            Payload::OnHost(from) => (nothing(), upload::Receive::Copy { from }, Step::Copy),
+            Payload::Url(remote) => {
+                let receive = upload::Receive::Download {
+                    url: &remote.url,
+                    archive_sha256: &remote.archive_sha256,
+                    inner: &remote.inner,
+                };
+                (nothing(), receive, Step::Download)
+            }
         };
-        // As many channels as keep the link full: a channel has at most its window in
-        // flight (Dropbear's is 24 KiB, OpenSSH's 2 MiB), which on a long link is less
-        // than the link carries in a round trip.
-        let window: usize = if self.session.small_window() { 24 << 10 } else { 1 << 20 };
-        let parts = if copy_from.is_some() {
-            1
-        } else {
-            payload.data.len().div_ceil(window).clamp(1, channels.len().max(1))
+        let ranges = match receive {
+            upload::Receive::Upload { parts, .. } => payload.parts(parts),
+            _ => vec![0..0],
         };
-        let ranges = payload.parts(parts);
         let id = random_hex(6);
         let owner = format!(
             "cargo-mlcremote pid {} on {}",
@@ -530,8 +642,7 @@ impl<'a> Executor<'a> {
         let install = upload::Install {
             dir: &dir,
             id: &id,
-            parts: ranges.len(),
-            compressed: payload.compressed,
+            receive,
             sha256: &chosen.sha256,
             size: chosen.size,
             port: self.options.server_port,
@@ -539,7 +650,6 @@ impl<'a> Executor<'a> {
             health_timeout_secs: self.options.health_timeout.as_secs(),
             owner: &owner,
             lock_holder,
-            copy_from: copy_from.as_deref(),
         };
         let timeout = self.options.health_timeout + LOCK_WAIT + Duration::from_secs(3600);
         let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -575,7 +685,6 @@ impl<'a> Executor<'a> {
                     .await
             }
         }));
-        let place = if copy_from.is_some() { Step::Copy } else { Step::Upload };
         let main_data: Arc<[u8]> = Arc::from(&payload.data[ranges.first().cloned().unwrap_or(0..0)]);
         let main_line = install.main_line();
         let steps = &mut *self.steps;
@@ -609,6 +718,9 @@ impl<'a> Executor<'a> {
             if part.status != 0 {
                 return Err(script_error(&part, &self.probe.dir));
             }
+        }
+        if matches!(receive, upload::Receive::Download { .. }) && out.status == status::DOWNLOAD_FAILED {
+            self.host_could_not_download = true;
         }
         match AgentEvent::outcome(&out) {
             Some(AgentEvent::Done {

@@ -121,6 +121,7 @@ impl Plan {
             let place = match chosen.payload {
                 crate::artifact::Payload::Bytes(_) => Step::Upload,
                 crate::artifact::Payload::OnHost(_) => Step::Copy,
+                crate::artifact::Payload::Url(_) => Step::Download,
             };
             // The upload comes first and the lock is taken on the host after it, so a
             // deploy waiting for another's lock never sends its payload twice.
@@ -245,6 +246,11 @@ impl fmt::Display for Plan {
                     "  upload    the binary (gzip-compressed where it pays) to {dir}/.mlcremote.upload-*, check it runs there"
                 )?,
                 Step::Copy => writeln!(f, "  copy      the binary built on the host into place")?,
+                Step::Download => writeln!(
+                    f,
+                    "  download  the release archive on the host from {} (curl or wget), refuse it unless its sha256 is the one SHA256SUMS lists, unpack the binary to {dir}/.mlcremote.upload-*, check it runs there",
+                    self.artifact.from
+                )?,
                 Step::Build => {
                     if let Some(build) = &self.build {
                         write_build(f, build)?;

@@ -65,6 +65,10 @@ mlcr_alive() {
 pub mod status {
     pub const INSTALL_FAILED: u32 = 70;
     pub const DOES_NOT_RUN: u32 = 71;
+    /// The host could not download a release archive.
+    pub const DOWNLOAD_FAILED: u32 = 72;
+    /// What the host downloaded is not what the release lists.
+    pub const CHECKSUM_MISMATCH: u32 = 73;
     pub const LOCKED: u32 = 75;
     pub const CORRUPT_UPLOAD: u32 = 76;
     pub const NOT_INSTALLED: u32 = 77;
@@ -80,6 +84,7 @@ pub fn script_error(out: &Output, dir: &str) -> Error {
     let kind = match out.status {
         status::INSTALL_FAILED | status::DOES_NOT_RUN | status::CORRUPT_UPLOAD | status::BUILD_FAILED => Kind::Install,
         status::LOCKED => Kind::Install,
+        status::DOWNLOAD_FAILED | status::CHECKSUM_MISMATCH => Kind::Artifact,
         _ => Kind::Other,
     };
     let mut error = Error::new(kind, message);

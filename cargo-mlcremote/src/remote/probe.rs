@@ -19,7 +19,7 @@ printf 'uname=%s\n' "$(uname -s -m 2>/dev/null)"
 printf 'home=%s\n' "$HOME"
 printf 'dir=%s\n' "$d"
 printf 'shell=%s\n' "${SHELL:-}"
-for t in setsid nohup tmux screen sha256sum shasum docker curl wget gzip; do
+for t in setsid nohup tmux screen sha256sum shasum docker curl wget gzip tar; do
   if command -v "$t" >/dev/null 2>&1; then printf 'tool=%s\n' "$t"; fi
 done
 # A systemd user manager this account can use (systemctl alone is not enough).
@@ -220,6 +220,22 @@ impl Probe {
 
     pub fn has(&self, tool: &str) -> bool {
         self.tools.iter().any(|t| t == tool)
+    }
+
+    /// Why the host cannot download and check a release archive itself, if it cannot.
+    pub fn cannot_download(&self) -> Option<String> {
+        const NEEDS: [(&str, &[&str]); 4] = [
+            ("curl or wget", &["curl", "wget"]),
+            ("sha256sum or shasum", &["sha256sum", "shasum"]),
+            ("gzip", &["gzip"]),
+            ("tar", &["tar"]),
+        ];
+        let missing: Vec<&str> = NEEDS
+            .iter()
+            .filter(|(_, tools)| !tools.iter().any(|t| self.has(t)))
+            .map(|(name, _)| *name)
+            .collect();
+        (!missing.is_empty()).then(|| format!("the host has no {}", missing.join(", no ")))
     }
 
     /// The running server, if `server.json` names a live process.

@@ -50,6 +50,31 @@ impl Payload {
     }
 }
 
+fn unpack(compressed: bool) -> &'static str {
+    if compressed { "gzip -dc" } else { "cat" }
+}
+
+/// Download the archive next to `$t` with curl or wget, refuse it unless its sha256 is
+/// the listed one, and unpack the binary from it to `$t`. Nothing of it stays behind.
+fn download(url: &str, archive_sha256: &str, inner: &str) -> String {
+    format!(
+        "a=\"$t.tar.gz\"; u={url}; \
+         if command -v curl >/dev/null 2>&1; then curl -fsSL --connect-timeout 10 --speed-time 30 --speed-limit 1 --retry 2 -o \"$a\" \"$u\" 2>\"$a.err\"; \
+         else wget -q -T 30 -t 3 -O \"$a\" \"$u\" 2>\"$a.err\"; fi; s=$?; e=$(head -c 300 \"$a.err\" | tr '\\n' ' '); rm -f \"$a.err\"; \
+         [ $s = 0 ] || {{ rm -f \"$a\"; fail {failed} \"the host cannot download $u (status $s${{e:+: $e}})\"; }}; \
+         if command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum \"$a\"); else s=$(shasum -a 256 \"$a\"); fi; s=${{s%% *}}; \
+         [ \"$s\" = {sha} ] || {{ rm -f \"$a\"; fail {mismatch} \"checksum mismatch: the archive the host downloaded from $u has sha256 $s, but the release's SHA256SUMS says \"{sha}\"; refusing it\"; }}; \
+         gzip -dc \"$a\" | tar -xOf - {inner} >\"$t\"; s=$?; rm -f \"$a\"; \
+         [ $s = 0 ] && [ -s \"$t\" ] || fail {corrupt} \"cannot unpack \"{inner}\" from the archive downloaded from $u (is the disk full?)\"; ",
+        url = quote(url),
+        sha = quote(archive_sha256),
+        inner = quote(inner),
+        failed = status::DOWNLOAD_FAILED,
+        mismatch = status::CHECKSUM_MISMATCH,
+        corrupt = status::CORRUPT_UPLOAD,
+    )
+}
+
 /// Whether gzip shrinks samples from all over `data` by a tenth at least.
 fn compresses(data: &[u8]) -> bool {
     const PIECE: usize = 64 * 1024;
@@ -72,9 +97,8 @@ pub struct Install<'a> {
     pub dir: &'a str,
     /// Names this upload's files (random, per deploy).
     pub id: &'a str,
-    /// How many channels carry the payload.
-    pub parts: usize,
-    pub compressed: bool,
+    /// How the binary gets to the host.
+    pub receive: Receive<'a>,
     /// What the new binary must be: the agent checks its own bytes.
     pub sha256: &'a str,
     pub size: u64,
@@ -85,17 +109,33 @@ pub struct Install<'a> {
     pub owner: &'a str,
     /// The client already holds the lock (through this process on the host).
     pub lock_holder: Option<u32>,
-    /// The binary is on the host already (built there): copied, not received.
-    pub copy_from: Option<&'a str>,
+}
+
+/// How the binary gets to the host.
+#[derive(Clone, Copy, Debug)]
+pub enum Receive<'a> {
+    /// Over `parts` exec channels, gzip-compressed or not.
+    Upload { parts: usize, compressed: bool },
+    /// On the host already (built there): copied.
+    Copy { from: &'a str },
+    /// A release archive the host downloads with curl or wget, checks against the
+    /// sha256 the release lists, and unpacks the binary from.
+    Download {
+        url: &'a str,
+        archive_sha256: &'a str,
+        /// The binary's path inside the archive.
+        inner: &'a str,
+    },
 }
 
 impl Install<'_> {
     /// `d=…; r=…` and the upload's name, `$t`: `.mlcremote.upload-<pid>-<id>`, so a later
-    /// deploy can tell an upload whose receiver is gone.
+    /// deploy can tell an upload whose receiver is gone. A failure removes the upload,
+    /// and the install dir if this deploy made it and it is empty.
     fn head(&self) -> String {
         format!(
-            "d={d}; r={id}; t=\"$d/.mlcremote.upload-$$-$r\"; \
-             fail() {{ code=$1; shift; rm -f \"$t\"; printf 'error=%s\\n' \"$*\"; exit \"$code\"; }}; \
+            "d={d}; r={id}; t=\"$d/.mlcremote.upload-$$-$r\"; m=; [ -d \"$d\" ] || m=1; \
+             fail() {{ code=$1; shift; rm -f \"$t\"; [ -z \"$m\" ] || rmdir \"$d\" 2>/dev/null; printf 'error=%s\\n' \"$*\"; exit \"$code\"; }}; \
              (umask 077; mkdir -p \"$d\") 2>/dev/null || fail {failed} \"cannot create $d: $(mkdir -p \"$d\" 2>&1 | sed 's/^mkdir: //')\"; ",
             d = quote(self.dir),
             id = quote(self.id),
@@ -106,18 +146,23 @@ impl Install<'_> {
     /// The line the first channel runs: receive (or copy) the binary, check it runs
     /// here, then become `agent install`.
     pub fn main_line(&self) -> String {
-        let unpack = if self.compressed { "gzip -dc" } else { "cat" };
-        let receive = match (self.copy_from, self.parts) {
-            (Some(from), _) => format!(
+        let receive = match self.receive {
+            Receive::Copy { from } => format!(
                 "cp {} \"$t\" || fail {} \"cannot copy the built binary into $d\"; ",
                 quote(from),
                 status::INSTALL_FAILED
             ),
-            (None, 1) => format!(
+            Receive::Download {
+                url,
+                archive_sha256,
+                inner,
+            } => download(url, archive_sha256, inner),
+            Receive::Upload { parts: 1, compressed } => format!(
                 "{unpack} >\"$t\" || fail {} \"the upload to $d was cut or could not be written (is the disk full?)\"; ",
-                status::CORRUPT_UPLOAD
+                status::CORRUPT_UPLOAD,
+                unpack = unpack(compressed),
             ),
-            (None, n) => {
+            Receive::Upload { parts: n, compressed } => {
                 // Part 0 comes on this channel; wait (bounded) for the others.
                 format!(
                     "p=\"$d/.mlcremote.part-$r\"; cat >\"$p-0\" || fail {corrupt} \"cannot write to $d (is the disk full?)\"; \
@@ -127,6 +172,7 @@ impl Install<'_> {
                      k=0; while [ $k -lt {n} ]; do cat \"$p-$k\"; k=$((k+1)); done | {unpack} >\"$t\"; s=$?; rm -f \"$p\"-*; \
                      [ $s = 0 ] || fail {corrupt} \"the upload to $d was cut or could not be written (is the disk full?)\"; ",
                     corrupt = status::CORRUPT_UPLOAD,
+                    unpack = unpack(compressed),
                 )
             }
         };
@@ -217,8 +263,10 @@ mod tests {
             let install = Install {
                 dir: &dir.to_string_lossy(),
                 id: "abc",
-                parts,
-                compressed: gzip,
+                receive: Receive::Upload {
+                    parts,
+                    compressed: gzip,
+                },
                 sha256: "00",
                 size: binary.len() as u64,
                 port: 0,
@@ -226,7 +274,6 @@ mod tests {
                 health_timeout_secs: 5,
                 owner: "me",
                 lock_holder: None,
-                copy_from: None,
             };
             let ranges = payload.parts(parts);
             let mut children = Vec::new();

@@ -23,6 +23,7 @@ const TOOLS: &[&str] = &[
     "curl",
     "wget",
     "gzip",
+    "tar",
 ];
 
 pub fn probe(layout: &Layout) -> bool {
