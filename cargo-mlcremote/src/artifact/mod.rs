@@ -89,7 +89,7 @@ pub enum Payload {
     /// Already on the host (built there): deploy copies it into place.
     OnHost(String),
     /// A release archive the host downloads itself (`--download-on host|auto`).
-    Url(release::Remote),
+    Url(Box<release::Remote>),
 }
 
 /// Who downloads a release archive (`--download-on`).
@@ -115,7 +115,7 @@ impl Chosen {
             version: Some(remote.version.clone()),
             origin: Origin::Release,
             from: remote.url.clone(),
-            payload: Payload::Url(remote),
+            payload: Payload::Url(Box::new(remote)),
         }
     }
 

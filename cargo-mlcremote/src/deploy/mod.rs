@@ -77,9 +77,9 @@ impl DeployOptions {
 /// build uploads is made once too.
 #[derive(Clone, Default)]
 pub struct RunCache {
-    chosen: Arc<tokio::sync::Mutex<ChosenByPlatform>>,
+    chosen: Arc<tokio::sync::Mutex<ByPlatform<Arc<Chosen>>>>,
     /// Release archives for hosts to download themselves.
-    remote: Arc<tokio::sync::Mutex<Vec<(mlcremote_release::target::Platform, Option<Arc<Chosen>>)>>>,
+    remote: Arc<tokio::sync::Mutex<ByPlatform<Option<Arc<Chosen>>>>>,
     bundle: Arc<tokio::sync::OnceCell<Arc<mlcremote_release::source::Bundle>>>,
     /// `--artifact`/`--dist` read and hashed while the first host connects.
     loaded: Arc<tokio::sync::OnceCell<Arc<Result<Option<artifact::Loaded>>>>>,
@@ -91,7 +91,7 @@ impl std::fmt::Debug for RunCache {
     }
 }
 
-type ChosenByPlatform = Vec<(mlcremote_release::target::Platform, Arc<Chosen>)>;
+type ByPlatform<T> = Vec<(mlcremote_release::target::Platform, T)>;
 
 impl RunCache {
     /// Start reading what `source` holds, so it is ready when a host's platform is known.
@@ -631,7 +631,7 @@ impl<'a> Executor<'a> {
         };
         let ranges = match receive {
             upload::Receive::Upload { parts, .. } => payload.parts(parts),
-            _ => vec![0..0],
+            _ => Vec::new(),
         };
         let id = random_hex(6);
         let owner = format!(
