@@ -81,6 +81,8 @@ pub struct RunCache {
     /// Release archives for hosts to download themselves.
     remote: Arc<tokio::sync::Mutex<ByPlatform<Option<Arc<Chosen>>>>>,
     bundle: Arc<tokio::sync::OnceCell<Arc<mlcremote_release::source::Bundle>>>,
+    /// Each binary gzip-compressed (by sha256), or `None` where that does not pay.
+    gzipped: Arc<tokio::sync::Mutex<BySha<Option<Bytes>>>>,
     /// `--artifact`/`--dist` read and hashed while the first host connects.
     loaded: Arc<tokio::sync::OnceCell<Arc<Result<Option<artifact::Loaded>>>>>,
 }
@@ -92,6 +94,9 @@ impl std::fmt::Debug for RunCache {
 }
 
 type ByPlatform<T> = Vec<(mlcremote_release::target::Platform, T)>;
+type Bytes = Arc<[u8]>;
+/// Keyed by a binary's sha256.
+type BySha<T> = Vec<(String, T)>;
 
 impl RunCache {
     /// Start reading what `source` holds, so it is ready when a host's platform is known.
@@ -179,6 +184,36 @@ impl RunCache {
         let chosen = remote.map(|r| Arc::new(Chosen::remote(r)));
         cache.push((platform.clone(), chosen.clone()));
         Ok(chosen)
+    }
+
+    /// What goes over the wire for `chosen`'s bytes: compressed once a run, not once a host.
+    async fn payload(&self, chosen: &Chosen, bytes: &Arc<[u8]>, host_has_gzip: bool) -> upload::Payload {
+        let raw = || upload::Payload {
+            data: bytes.clone(),
+            compressed: false,
+        };
+        if !host_has_gzip {
+            return raw();
+        }
+        // Held while compressing, so hosts that arrive together wait for one compression.
+        let mut cache = self.gzipped.lock().await;
+        let gzipped = match cache.iter().find(|(sha, _)| *sha == chosen.sha256) {
+            Some((_, gzipped)) => gzipped.clone(),
+            None => {
+                let input = bytes.clone();
+                let gzipped = tokio::task::spawn_blocking(move || upload::gzipped(&input))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(Arc::from);
+                cache.push((chosen.sha256.clone(), gzipped.clone()));
+                gzipped
+            }
+        };
+        match gzipped {
+            Some(data) => upload::Payload { data, compressed: true },
+            None => raw(),
+        }
     }
 
     /// The source bundle of the tree we run in, made on first use.
@@ -607,7 +642,7 @@ impl<'a> Executor<'a> {
         let nothing = || upload::Payload::new(Vec::new().into(), false);
         let (payload, receive, place) = match &chosen.payload {
             Payload::Bytes(bytes) => {
-                let payload = upload::Payload::new(bytes.clone(), self.probe.has("gzip"));
+                let payload = self.options.cache.payload(&chosen, bytes, self.probe.has("gzip")).await;
                 // As many channels as keep the link full: a channel has at most its
                 // window in flight (Dropbear's is 24 KiB, OpenSSH's 2 MiB), which on a
                 // long link is less than the link carries in a round trip.
