@@ -85,6 +85,12 @@ fn a_noexec_install_dir_is_exit_7_and_says_so() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// What an upload writes before the binary is in place: the upload, or one of the
+/// parts it arrives in over several channels.
+fn upload_file(name: &str) -> bool {
+    name.starts_with(".mlcremote.upload") || name.starts_with(".mlcremote.part")
+}
+
 #[test]
 fn a_cut_upload_leaves_the_old_binary_and_server_and_the_next_deploy_cleans_up() {
     let sshd = Sshd::start().unwrap();
@@ -122,10 +128,10 @@ fn a_cut_upload_leaves_the_old_binary_and_server_and_the_next_deploy_cleans_up()
     // Cut it once the upload is under way.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let uploading = fs::read_dir(&dir).unwrap().flatten().any(|e| {
-            e.file_name().to_string_lossy().starts_with(".mlcremote.upload")
-                && e.metadata().is_ok_and(|m| m.len() > 1 << 20)
-        });
+        let uploading = fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .any(|e| upload_file(&e.file_name().to_string_lossy()) && e.metadata().is_ok_and(|m| m.len() > 1 << 20));
         if uploading {
             break;
         }
@@ -159,7 +165,8 @@ fn a_cut_upload_leaves_the_old_binary_and_server_and_the_next_deploy_cleans_up()
     let leftovers: Vec<_> = fs::read_dir(&dir)
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".mlcremote.upload"))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| upload_file(n))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert!(!dir.join(".lock").exists());

@@ -109,7 +109,7 @@ fi
     let files: Vec<String> = INSTALLED_FILES.iter().map(|f| format!("\"$d/{f}\"")).collect();
     let _ = writeln!(
         s,
-        r#"rm -f {files} "$d"/server.json.tmp.* "$d"/.mlcremote.upload-* || fail {INSTALL_FAILED} "cannot remove the files in $d"
+        r#"rm -f {files} "$d"/server.json.tmp.* "$d"/.mlcremote.upload-* "$d"/.mlcremote.part-* || fail {INSTALL_FAILED} "cannot remove the files in $d"
 if [ -f "$d/build/build.log" ] || [ -d "$d/build/target" ]; then
   rm -rf "$d/build/target" "$d/build/docker-target" "$d/build/cargo-home" "$d/build"/mlcremote-*-src
 fi

@@ -169,9 +169,11 @@ impl Install<'_> {
                 unpack = unpack(compressed),
             ),
             Receive::Upload { parts: n, compressed } => {
-                // Part 0 comes on this channel; wait (bounded) for the others.
+                // Part 0 comes on this channel; wait (bounded) for the others. `$t`
+                // exists from the start: it tells a later deploy whether the parts'
+                // receiver is still there.
                 format!(
-                    "p=\"$d/.mlcremote.part-$r\"; cat >\"$p-0\" || fail {corrupt} \"cannot write to $d (is the disk full?)\"; \
+                    "p=\"$d/.mlcremote.part-$r\"; : >\"$t\"; cat >\"$p-0\" || fail {corrupt} \"cannot write to $d (is the disk full?)\"; \
                      i=0; while :; do k=1; all=1; while [ $k -lt {n} ]; do [ -f \"$p-$k\" ] || all=; k=$((k+1)); done; \
                      [ -n \"$all\" ] && break; i=$((i+1)); [ $i -gt 12000 ] && {{ rm -f \"$p\"-*; fail {corrupt} \"the upload's other parts never came\"; }}; \
                      sleep 0.05 2>/dev/null || sleep 1; done; \

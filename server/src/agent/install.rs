@@ -283,17 +283,45 @@ fn verify(upload: &Path, sha256: &str, size: u64) -> Result<(), Failed> {
 }
 
 /// Remove what interrupted deploys left: uploads whose receiving process is gone
-/// (`.mlcremote.upload-<pid>-…`).
+/// (`.mlcremote.upload-<pid>-<id>`, and `….tar.gz` a host download left), and the
+/// parts of split uploads (`.mlcremote.part-<id>-<k>`) whose receiver is gone, or which
+/// have no receiver and were last written two minutes ago or earlier.
 fn clean_uploads(layout: &Layout, ours: &Path) {
     let Ok(entries) = fs::read_dir(&layout.dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(".mlcremote.upload-") else {
+    let entries: Vec<fs::DirEntry> = entries.flatten().collect();
+    let name = |e: &fs::DirEntry| e.file_name().to_string_lossy().into_owned();
+    // Upload id → whether its receiver still runs.
+    let mut receivers: Vec<(String, bool)> = Vec::new();
+    for entry in &entries {
+        let Some(rest) = name(entry).strip_prefix(".mlcremote.upload-").map(str::to_owned) else {
             continue;
         };
-        let pid: Option<u32> = rest.split('-').next().and_then(|p| p.parse().ok());
-        let stale = pid.is_none_or(|p| !process::alive(p));
-        if stale && entry.path() != ours {
+        let mut fields = rest.splitn(2, '-');
+        let pid: Option<u32> = fields.next().and_then(|p| p.parse().ok());
+        let id = fields.next().unwrap_or("").split('.').next().unwrap_or("").to_string();
+        let alive = pid.is_some_and(process::alive) || entry.path() == ours;
+        receivers.push((id, alive));
+        if !alive {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+    for entry in &entries {
+        let Some(rest) = name(entry).strip_prefix(".mlcremote.part-").map(str::to_owned) else {
+            continue;
+        };
+        let id = rest.split('-').next().unwrap_or("");
+        let receiver = receivers.iter().find(|(r, _)| r == id).map(|(_, alive)| *alive);
+        let old = || {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > std::time::Duration::from_secs(120)))
+        };
+        let stale = match receiver {
+            Some(alive) => !alive,
+            None => old(),
+        };
+        if stale {
             let _ = fs::remove_file(entry.path());
         }
     }
@@ -619,4 +647,59 @@ pub fn stop(layout: &Layout) -> ExitCode {
         stopped: server.map(|s| s.pid),
     });
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What cut deploys left goes; what a live deploy (or one just starting) writes stays.
+    #[test]
+    fn clean_uploads_removes_what_dead_deploys_left_and_keeps_live_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::new(tmp.path().to_path_buf());
+        let me = std::process::id();
+        // A pid that is not running: a child that has exited and been reaped.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let files = [
+            format!(".mlcremote.upload-{dead}-aaa"),
+            format!(".mlcremote.upload-{dead}-aaa.tar.gz"),
+            ".mlcremote.part-aaa-1".to_string(),
+            ".mlcremote.part-aaa-2.tmp".to_string(),
+            format!(".mlcremote.upload-{me}-bbb"),
+            ".mlcremote.part-bbb-1".to_string(),
+            ".mlcremote.part-ccc-1".to_string(),
+            ".mlcremote.part-ddd-1".to_string(),
+            "mlcremote".to_string(),
+        ];
+        for f in &files {
+            fs::write(tmp.path().join(f), b"x").unwrap();
+        }
+        // ddd's parts have no receiver and were last written long ago.
+        let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+        fs::File::options()
+            .write(true)
+            .open(tmp.path().join(".mlcremote.part-ddd-1"))
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        let ours = tmp.path().join(".mlcremote.upload-1-zzz");
+        clean_uploads(&layout, &ours);
+        let mut left: Vec<String> = fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut expected = vec![
+            format!(".mlcremote.upload-{me}-bbb"),
+            ".mlcremote.part-bbb-1".to_string(),
+            ".mlcremote.part-ccc-1".to_string(),
+            "mlcremote".to_string(),
+        ];
+        expected.sort();
+        assert_eq!(left, expected);
+    }
 }
