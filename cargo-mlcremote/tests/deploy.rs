@@ -339,17 +339,27 @@ fn user_uid(name: &str) -> u32 {
     harness::output("id", &["-u", name]).unwrap().trim().parse().unwrap()
 }
 
+/// OpenSSH's sshd, then Dropbear (a 24 KiB channel window).
+fn both_daemons() -> [Sshd; 2] {
+    [Sshd::start().unwrap(), Sshd::start_dropbear().unwrap()]
+}
+
 #[test]
 fn a_failed_start_rolls_back_to_the_previous_binary_and_server() {
-    let sshd = Sshd::start().unwrap();
+    for sshd in both_daemons() {
+        rolls_back(&sshd);
+    }
+}
+
+fn rolls_back(sshd: &Sshd) {
     let user = sshd.user().unwrap();
     let client = Client::new();
-    assert!(client.deploy(&sshd, &user, &["--artifact", &server()]).status.success());
+    assert!(client.deploy(sshd, &user, &["--artifact", &server()]).status.success());
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port().to_string();
 
     let out = client.deploy(
-        &sshd,
+        sshd,
         &user,
         &["--artifact", &server(), "--force", "--server-port", &port],
     );
@@ -364,7 +374,7 @@ fn a_failed_start_rolls_back_to_the_previous_binary_and_server() {
         !fs::read_to_string(dir.join("run.sh")).unwrap().contains(&port),
         "run.sh was not rolled back"
     );
-    let status = client.command(&sshd, &user, "status", &["--json"]);
+    let status = client.command(sshd, &user, "status", &["--json"]);
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["healthy"], true, "{status}");
 
@@ -374,7 +384,7 @@ fn a_failed_start_rolls_back_to_the_previous_binary_and_server() {
         .output()
         .is_ok_and(|o| o.status.success());
     let out = client.deploy(
-        &sshd,
+        sshd,
         &user,
         &["--artifact", &server(), "--force", "--start-method", "systemd"],
     );
@@ -385,7 +395,7 @@ fn a_failed_start_rolls_back_to_the_previous_binary_and_server() {
             "{}",
             text(&out)
         );
-        let status = client.command(&sshd, &user, "status", &["--json"]);
+        let status = client.command(sshd, &user, "status", &["--json"]);
         let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
         assert_eq!(status["healthy"], true, "{status}");
     }
@@ -393,7 +403,12 @@ fn a_failed_start_rolls_back_to_the_previous_binary_and_server() {
 
 #[test]
 fn concurrent_deploys_to_one_host_take_turns_and_both_end_well() {
-    let sshd = Sshd::start().unwrap();
+    for sshd in both_daemons() {
+        take_turns(&sshd);
+    }
+}
+
+fn take_turns(sshd: &Sshd) {
     let user = sshd.user().unwrap();
     let binary = server();
     // The lock is held on the host only while a deploy installs (a fraction of a second
@@ -412,7 +427,7 @@ fn concurrent_deploys_to_one_host_take_turns_and_both_end_well() {
     let reaper = std::thread::spawn(move || holder.wait());
     let outputs: Vec<std::process::Output> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..2)
-            .map(|_| scope.spawn(|| Client::new().deploy(&sshd, &user, &["--artifact", &binary, "--force", "--json"])))
+            .map(|_| scope.spawn(|| Client::new().deploy(sshd, &user, &["--artifact", &binary, "--force", "--json"])))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });

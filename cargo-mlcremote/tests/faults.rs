@@ -93,10 +93,16 @@ fn upload_file(name: &str) -> bool {
 
 #[test]
 fn a_cut_upload_leaves_the_old_binary_and_server_and_the_next_deploy_cleans_up() {
-    let sshd = Sshd::start().unwrap();
+    // OpenSSH, then Dropbear (whose small channel window splits the upload finely).
+    for sshd in [Sshd::start().unwrap(), Sshd::start_dropbear().unwrap()] {
+        cut_upload(&sshd);
+    }
+}
+
+fn cut_upload(sshd: &Sshd) {
     let user = sshd.user().unwrap();
     let client = Client::new();
-    assert!(client.deploy(&sshd, &user, &["--artifact", &server()]).status.success());
+    assert!(client.deploy(sshd, &user, &["--artifact", &server()]).status.success());
     let dir = user.mlcremote_dir();
     let before_sha = sha256_file(&dir.join("mlcremote")).unwrap();
     let before_pid = server_json(&user)["pid"].as_u64().unwrap();
@@ -115,7 +121,7 @@ fn a_cut_upload_leaves_the_old_binary_and_server_and_the_next_deploy_cleans_up()
     fs::write(&big, &bytes).unwrap();
     drop(bytes);
     let mut args = vec!["mlcremote".to_string(), "deploy".into()];
-    args.extend(connection_args(&sshd, &user));
+    args.extend(connection_args(sshd, &user));
     args.extend(["--artifact".to_string(), big.to_string_lossy().into_owned()]);
     let mut deploy = Command::new(env!("CARGO_BIN_EXE_cargo-mlcremote"))
         .args(&args)
@@ -151,7 +157,7 @@ fn a_cut_upload_leaves_the_old_binary_and_server_and_the_next_deploy_cleans_up()
         "the installed binary changed"
     );
     assert!(pid_alive(before_pid), "the old server was stopped");
-    let status = client.command(&sshd, &user, "status", &["--json"]);
+    let status = client.command(sshd, &user, "status", &["--json"]);
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(
         (status["healthy"].as_bool(), status["pid"].as_u64()),
@@ -160,7 +166,7 @@ fn a_cut_upload_leaves_the_old_binary_and_server_and_the_next_deploy_cleans_up()
     );
 
     // The next deploy is not blocked by the dead deploy's lock and removes its leftovers.
-    let out = client.deploy(&sshd, &user, &["--artifact", &server(), "--force"]);
+    let out = client.deploy(sshd, &user, &["--artifact", &server(), "--force"]);
     assert!(out.status.success(), "{}", text(&out));
     let leftovers: Vec<_> = fs::read_dir(&dir)
         .unwrap()

@@ -39,14 +39,14 @@ fn any_login_shell_with_start_up_noise_changes_nothing() {
 }
 
 #[test]
-fn dropbear_works_like_openssh_including_exec_right_after_sftp() {
+fn dropbear_installs_upgrades_skips_and_runs_the_lifecycle_like_openssh() {
     let sshd = Sshd::start_dropbear().unwrap();
     let client = Client::new();
     let user = sshd.user().unwrap();
     let out = client.deploy(&sshd, &user, &["--artifact", &server(), "--json"]);
     assert!(out.status.success(), "{}\ndropbear: {}", text(&out), sshd.log());
     assert_eq!(report(&out)["result"], "installed");
-    // Again, forced: upload (SFTP) then the install script (exec) on one connection.
+    // Again, forced: the upload split over channels (Dropbear's window is 24 KiB).
     let out = client.deploy(&sshd, &user, &["--artifact", &server(), "--json", "--force"]);
     assert!(out.status.success(), "{}\ndropbear: {}", text(&out), sshd.log());
     let out = client.deploy(&sshd, &user, &["--artifact", &server(), "--json"]);
