@@ -1,6 +1,6 @@
 //! What every route handler shares: the server's state, and the JSON error answer.
 
-use std::{path::PathBuf, time::Instant};
+use std::time::Instant;
 
 use axum::{
     Json,
@@ -15,8 +15,8 @@ pub struct AppState {
     pub started: Instant,
     pub started_at: String,
     pub token: String,
-    /// Canonical: every file path is checked against it after resolving symlinks.
-    pub root: PathBuf,
+    /// Every file path is resolved beneath it.
+    pub root: crate::beneath::Root,
     /// Largest accepted `PUT /api/file` body, in bytes.
     pub max_upload: u64,
 }

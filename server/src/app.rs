@@ -96,6 +96,11 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// `%XX` decoding for a query value (tokens are hex, but clients may encode anything).
 pub fn percent_decode(s: &str) -> String {
+    String::from_utf8_lossy(&percent_decode_bytes(s)).into_owned()
+}
+
+/// `%XX` and `+` decoded to bytes (a file name need not be UTF-8).
+pub fn percent_decode_bytes(s: &str) -> Vec<u8> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -119,7 +124,7 @@ pub fn percent_decode(s: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 async fn timeout(request: Request, next: Next) -> Response {

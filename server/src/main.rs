@@ -3,6 +3,7 @@
 mod agent;
 mod api;
 mod app;
+mod beneath;
 mod build_info;
 mod files;
 mod health;

@@ -56,9 +56,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .map(Into::into)
             .context("HOME is not set; pass --root")?,
     };
-    let root = root
-        .canonicalize()
-        .with_context(|| format!("root {} does not exist", root.display()))?;
+    let root = crate::beneath::Root::open(&root)
+        .with_context(|| format!("root {} is not a folder we can open", root.display()))?;
     let token = token::load_or_create(&token_file)?;
 
     let listener = TcpListener::bind((args.bind, args.port))

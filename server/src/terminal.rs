@@ -46,7 +46,7 @@ pub async fn upgrade(
         Err(e) => return e.into_response(),
     };
     let size = pty_process::Size::new(q.rows.unwrap_or(24).max(1), q.cols.unwrap_or(80).max(1));
-    let root = app.root.clone();
+    let root = app.root.path().to_path_buf();
     ws.on_upgrade(move |socket| async move {
         if let Err(e) = run(socket, &shell, &root, size).await {
             log::warn(&format!("terminal: {e}"));

@@ -190,6 +190,138 @@ fn every_escape_is_403_and_reveals_nothing() {
     assert_eq!(api.call("GET", &inside, vec![]).0, 200);
 }
 
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn put_keeps_the_mode_of_an_existing_file_and_a_new_file_gets_the_usual_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let api = Api::start(&[]);
+    let dir = root(&api);
+    for (name, before) in [("key", 0o600), ("run.sh", 0o755), ("shared", 0o664)] {
+        fs::write(dir.join(name), "old").unwrap();
+        fs::set_permissions(dir.join(name), fs::Permissions::from_mode(before)).unwrap();
+        assert_eq!(
+            api.call("PUT", &format!("/api/file?path={name}"), b"new".to_vec()).0,
+            204
+        );
+        assert_eq!(fs::read(dir.join(name)).unwrap(), b"new");
+        assert_eq!(mode(&dir.join(name)), before, "{name} lost its mode");
+    }
+    // A new file: what any program here would make (0666 less the umask).
+    fs::write(dir.join("made-here"), "x").unwrap();
+    assert_eq!(api.call("PUT", "/api/file?path=new.txt", b"x".to_vec()).0, 201);
+    assert_eq!(mode(&dir.join("new.txt")), mode(&dir.join("made-here")));
+}
+
+/// A folder swapped for a link to the outside, as fast as possible, while files are
+/// read and written through it: not one request may reach the outside.
+#[test]
+fn swapping_a_folder_for_a_link_mid_request_never_reaches_outside() {
+    let api = Api::start(&[]);
+    let dir = root(&api);
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("secret"), "OUTSIDE").unwrap();
+    fs::create_dir(dir.join("sub")).unwrap();
+    fs::write(dir.join("sub/secret"), "inside").unwrap();
+    symlink(outside.path(), dir.join("sub-link")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (dir, stop) = (dir.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = fs::rename(dir.join("sub"), dir.join("sub-dir"));
+                let _ = fs::rename(dir.join("sub-link"), dir.join("sub"));
+                let _ = fs::rename(dir.join("sub"), dir.join("sub-link"));
+                let _ = fs::rename(dir.join("sub-dir"), dir.join("sub"));
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let (mut leaked, mut written, mut ok) = (0, 0, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    for i in 0..1500 {
+        if std::time::Instant::now() > deadline {
+            break;
+        }
+        let (status, body) = api.call("GET", "/api/file?path=sub/secret", vec![]);
+        if body == b"OUTSIDE" {
+            leaked += 1;
+        }
+        if status == 200 {
+            ok += 1;
+        }
+        let (status, _) = api.call("PUT", &format!("/api/file?path=sub/w{i}"), b"w".to_vec());
+        if status == 201 && outside.path().join(format!("w{i}")).exists() {
+            written += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    let outside_files: Vec<_> = fs::read_dir(outside.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        (leaked, written),
+        (0, 0),
+        "{swaps} swaps; outside now holds {outside_files:?}"
+    );
+    assert_eq!(outside_files, ["secret"], "something was written outside");
+    assert!(
+        ok > 0 && swaps > 100,
+        "the race did not run: {ok} reads ok, {swaps} swaps"
+    );
+}
+
+#[test]
+fn names_that_are_not_utf8_can_be_listed_read_and_deleted() {
+    use std::os::unix::ffi::OsStrExt;
+    let api = Api::start(&[]);
+    let dir = root(&api);
+    fs::create_dir(dir.join("odd")).unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+    fs::write(dir.join("odd").join(name), "latin-1").unwrap();
+    let (status, tree) = api.json("GET", "/api/tree?path=odd", "");
+    assert_eq!(status, 200, "{tree}");
+    let raw = tree[0]["raw_path"].as_str().unwrap_or_default().to_string();
+    assert_eq!(raw, "odd/caf%E9.txt", "{tree}");
+    assert_eq!(
+        api.call("GET", &format!("/api/file?path={raw}"), vec![]),
+        (200, b"latin-1".to_vec())
+    );
+    assert_eq!(api.call("DELETE", &format!("/api/file?path={raw}"), vec![]).0, 204);
+    assert!(fs::read_dir(dir.join("odd")).unwrap().next().is_none());
+}
+
+#[test]
+fn a_folder_moved_into_itself_and_a_fifo_read_are_clear_errors() {
+    let api = Api::start(&[]);
+    let dir = root(&api);
+    assert_eq!(api.json("POST", "/api/mkdir", r#"{"path":"a/b"}"#).0, 201);
+    let (status, body) = api.json("POST", "/api/rename", r#"{"from":"a","to":"a/b/c"}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or_default().contains("into itself"),
+        "{body}"
+    );
+    assert!(dir.join("a/b").is_dir());
+    // Reading a FIFO would wait for a writer for ever: refused at once.
+    harness_mkfifo(&dir.join("pipe"));
+    let (status, body) = api.json("GET", "/api/file?path=pipe", "");
+    assert_eq!(status, 400, "{body}");
+}
+
+fn harness_mkfifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success());
+}
+
 #[test]
 fn put_is_atomic_for_a_multi_megabyte_file_and_bounded_in_size() {
     let api = Api::start(&["--max-upload-mib", "16"]);
