@@ -19,6 +19,11 @@ pub struct AppState {
     pub root: crate::beneath::Root,
     /// Largest accepted `PUT /api/file` body, in bytes.
     pub max_upload: u64,
+    /// One permit per terminal that may be open.
+    pub terminals: std::sync::Arc<tokio::sync::Semaphore>,
+    pub max_terminals: usize,
+    /// How often a terminal's WebSocket is pinged; three unanswered pings end it.
+    pub terminal_ping: std::time::Duration,
 }
 
 /// A JSON error body `{"error": "..."}` with its status.

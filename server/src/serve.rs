@@ -41,6 +41,15 @@ pub struct ServeArgs {
     /// Largest file accepted by PUT /api/file, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub max_upload_mib: u64,
+    /// Connections open at once (fewer where the file descriptor limit says so).
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(8..))]
+    pub max_connections: u64,
+    /// Terminals open at once.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub max_terminals: usize,
+    /// Seconds between WebSocket pings on a terminal; three unanswered end it and its shell.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..), hide = true)]
+    pub terminal_ping_secs: u64,
 }
 
 /// SPEC §4: exit within 5 s of a signal; leave a little for the state-file cleanup.
@@ -88,6 +97,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         token,
         root,
         max_upload: args.max_upload_mib.saturating_mul(1024 * 1024),
+        terminals: Arc::new(tokio::sync::Semaphore::new(args.max_terminals)),
+        max_terminals: args.max_terminals,
+        terminal_ping: Duration::from_secs(args.terminal_ping_secs),
     }));
 
     let mut terminate = tokio::signal::unix::signal(SignalKind::terminate())?;
@@ -105,30 +117,106 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         build_info::VERSION_LINE
     ));
 
-    let header_timeout = Duration::from_secs(args.header_timeout_secs);
-    let result = serve_until(listener, app, stopping, header_timeout).await;
+    let limits = Limits {
+        header_timeout: Duration::from_secs(args.header_timeout_secs),
+        connections: connection_limit(args.max_connections),
+    };
+    let result = serve_until(listener, app, stopping, limits).await;
     State::remove_if_ours(&state_file);
     log::info("stopped");
     result
 }
 
+/// What bounds the connections.
+struct Limits {
+    /// A client must send its request headers within this (each request).
+    header_timeout: Duration,
+    /// Connections open at once.
+    connections: usize,
+}
+
+/// File descriptors kept free of connections: files, terminals, the log.
+const FD_RESERVE: u64 = 128;
+
+/// Raise the soft file descriptor limit to the hard one (as Go's runtime does), and keep
+/// connections below it with room to spare, so they can never take the last fds.
+fn connection_limit(wanted: u64) -> usize {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    // macOS refuses more than OPEN_MAX (10240) even where the hard limit is "unlimited".
+    let target = limit.maximum.map_or(10240, |hard| hard.min(1 << 20));
+    if limit.current.is_some_and(|soft| soft < target) {
+        let raised = rustix::process::Rlimit {
+            current: Some(target),
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            limit = getrlimit(Resource::Nofile);
+        }
+    }
+    let soft = limit.current.unwrap_or(u64::MAX);
+    let usable = soft.saturating_sub(FD_RESERVE).max(8);
+    usize::try_from(wanted.min(usable)).unwrap_or(usize::MAX)
+}
+
+/// Connections that have not sent a request yet, oldest first. Past a quarter of the
+/// connection limit the oldest is closed to make room: idle connections, however many,
+/// cannot keep `/health` or the API out.
+#[derive(Default)]
+struct Waiting {
+    next: u64,
+    queue: std::collections::VecDeque<(u64, tokio::sync::oneshot::Sender<()>)>,
+}
+
+impl Waiting {
+    /// Close the connection that has waited longest; `false` when none waits.
+    fn evict_oldest(&mut self) -> bool {
+        match self.queue.pop_front() {
+            Some((_, evict)) => {
+                let _ = evict.send(());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A new connection; closes the oldest waiting one first when `cap` are waiting.
+    fn add(&mut self, cap: usize) -> (u64, tokio::sync::oneshot::Receiver<()>) {
+        while self.queue.len() >= cap && self.evict_oldest() {}
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let id = self.next;
+        self.next += 1;
+        self.queue.push_back((id, tx));
+        (id, rx)
+    }
+
+    /// Connection `id` made a request, or ended: it is not waiting any more.
+    fn remove(&mut self, id: u64) {
+        self.queue.retain(|(i, _)| *i != id);
+    }
+}
+
 /// Accept connections until `stopping` resolves, then give in-flight requests
 /// [`DRAIN`] to finish. A client must send its request headers within
-/// `header_timeout`, so idle or trickling connections cannot pile up.
+/// `header_timeout`, so idle or trickling connections cannot pile up; past the
+/// connection limit the oldest connection that has not sent a request is closed, and
+/// when none is left to close, the new one is.
 async fn serve_until(
     listener: TcpListener,
     app: axum::Router,
     stopping: impl Future<Output = ()>,
-    header_timeout: Duration,
+    limits: Limits,
 ) -> anyhow::Result<()> {
     use hyper_util::{
         rt::{TokioIo, TokioTimer},
         service::TowerToHyperService,
     };
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     let mut connections = tokio::task::JoinSet::new();
+    let waiting = Arc::new(std::sync::Mutex::new(Waiting::default()));
+    let waiting_cap = (limits.connections / 4).max(4);
     tokio::pin!(stopping);
     loop {
         let (stream, _) = tokio::select! {
@@ -140,20 +228,45 @@ async fn serve_until(
             () = &mut stopping => break,
         };
         while connections.try_join_next().is_some() {}
+        let (id, evicted) = {
+            let mut waiting = waiting.lock().unwrap_or_else(|e| e.into_inner());
+            // At the limit, the oldest idle connection makes room for this one.
+            if connections.len() >= limits.connections && !waiting.evict_oldest() {
+                drop(stream);
+                continue;
+            }
+            waiting.add(waiting_cap)
+        };
+        let engaged = {
+            let waiting = waiting.clone();
+            move || waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(id)
+        };
+        let service = {
+            let engaged = engaged.clone();
+            app.clone().layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    engaged();
+                    next.run(request)
+                },
+            ))
+        };
         let connection = http
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()))
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .with_upgrades();
         let mut stop = stop_rx.clone();
         connections.spawn(async move {
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
+                // Closed to make room: it never sent a request.
+                Ok(()) = evicted => {}
                 _ = stop.changed() => {
                     // Finish the request in flight, then close.
                     connection.as_mut().graceful_shutdown();
                     let _ = connection.await;
                 }
             }
+            engaged();
         });
     }
     drop(listener);

@@ -412,10 +412,93 @@ fn terminal_runs_the_shell_resizes_and_ends_its_process_group_on_close() {
     }
 }
 
+fn terminal_url(api: &Api) -> String {
+    format!(
+        "ws://127.0.0.1:{}/ws/terminal?token={}&shell=/bin/sh",
+        api.server.port, api.token
+    )
+}
+
+#[test]
+fn terminals_are_capped_and_one_whose_client_vanished_ends_with_its_shell() {
+    let api = Api::start(&["--max-terminals", "2", "--terminal-ping-secs", "1"]);
+    let url = terminal_url(&api);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (shell, _kept) = rt.block_on(async {
+        let (mut first, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        let (second, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        match tokio_tungstenite::connect_async(&url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status().as_u16(), 429);
+            }
+            other => panic!("a third terminal was not refused: {:?}", other.map(|(_, r)| r.status())),
+        }
+        first
+            .send(Message::Binary(b"echo shell=$((0+$$))x\n".to_vec().into()))
+            .await
+            .unwrap();
+        let screen = wait_for(&mut first, |screen| tagged_pid(screen, "shell=").is_some()).await;
+        // From here on the client is silent: it reads nothing and answers no ping, as a
+        // laptop that went to sleep.
+        (tagged_pid(&screen, "shell=").unwrap(), (first, second))
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while alive(shell) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shell {shell} of a silent client is still running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Its place is free again (once the server has closed it).
+    let freed = rt.block_on(async {
+        for _ in 0..100 {
+            if tokio_tungstenite::connect_async(&url).await.is_ok() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    });
+    assert!(freed, "no terminal could be opened after the silent ones ended");
+}
+
+/// Far more idle connections than the server has file descriptors: `/health` and the
+/// API still answer.
+#[test]
+fn idle_connections_beyond_the_fd_limit_do_not_keep_health_out() {
+    let prlimit = ["/usr/bin/prlimit", "/bin/prlimit"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("prlimit is missing: apt-get install util-linux");
+    let server = Server::start_under(&[prlimit, "--nofile=256:256", "--"], &[], &[]);
+    let idle: Vec<std::net::TcpStream> = (0..1100)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
+    let port = server.port;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(common::get(port, "/health"));
+    });
+    let (status, body) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("/health did not answer with 1100 idle connections open");
+    assert_eq!(status, 200, "{body}");
+    drop(idle);
+}
+
 /// `orphan=<digits>x` in the output (the echoed command line has `$((` there instead).
 fn orphan_pid(screen: &str) -> Option<u32> {
+    tagged_pid(screen, "orphan=")
+}
+
+/// `<tag><digits>x` in the output (the echoed command line has `$((` there instead).
+fn tagged_pid(screen: &str, tag: &str) -> Option<u32> {
     screen
-        .split("orphan=")
+        .split(tag)
         .skip(1)
         .find_map(|rest| rest.split_once('x')?.0.parse().ok())
 }

@@ -24,8 +24,20 @@ impl Server {
     }
 
     pub fn start_with(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_under(&[], extra, env)
+    }
+
+    /// Started by `wrapper` (e.g. `prlimit --nofile=256:256 --`), then the server.
+    pub fn start_under(wrapper: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(BIN);
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(BIN);
+                cmd
+            }
+            None => Command::new(BIN),
+        };
         cmd.arg("serve")
             .arg("--token-file")
             .arg(dir.path().join("token"))
