@@ -63,6 +63,12 @@ pub struct Proxy {
 impl Proxy {
     /// Listen on a free loopback port; forward to `127.0.0.1:target` over `link`.
     pub fn start(target: u16, link: Link) -> Result<Proxy> {
+        Proxy::start_dropping(target, link, 0)
+    }
+
+    /// The same, but the first `drop_first` connections are closed as soon as they are
+    /// accepted, as sshd does to connections beyond its `MaxStartups`.
+    pub fn start_dropping(target: u16, link: Link, drop_first: usize) -> Result<Proxy> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let stop = Arc::new(AtomicBool::new(false));
@@ -72,11 +78,17 @@ impl Proxy {
         let acceptor = {
             let (stop, up, down, sockets) = (stop.clone(), up.clone(), down.clone(), sockets.clone());
             thread::spawn(move || {
+                let mut dropped = 0;
                 for client in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
                     let Ok(client) = client else { continue };
+                    if dropped < drop_first {
+                        dropped += 1;
+                        let _ = client.shutdown(Shutdown::Both);
+                        continue;
+                    }
                     if live.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
                         continue;
                     }

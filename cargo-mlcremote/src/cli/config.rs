@@ -52,6 +52,7 @@ fn config(args: &ConfigArgs) -> Result<()> {
         accept_new_host_key: args.accept_new_host_key,
         connect_timeout: args.connect_timeout,
         password: None,
+        jump_cache: Default::default(),
     };
     let route = ssh::route(&config, &args.host, &flags)?;
     for warning in &route.warnings {

@@ -142,6 +142,7 @@ pub fn routes(args: &ConnectArgs, hosts: &[String], warn: &dyn Fn(&str)) -> Resu
         accept_new_host_key: args.accept_new_host_key,
         connect_timeout: args.connect_timeout,
         password: None,
+        jump_cache: Default::default(),
     };
     if args.password_stdin {
         flags.password = Some(read_password()?);

@@ -82,6 +82,34 @@ pub(super) fn jitter(pause: Duration) -> Duration {
     pause + pause.mul_f64(f64::from(byte[0]) / 510.0)
 }
 
+/// A handshake that failed, and whether the server dropped the connection before it was
+/// done (worth another try a moment later).
+pub(super) struct Failed {
+    pub error: Error,
+    pub dropped: bool,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Failed {
+        Failed { error, dropped: false }
+    }
+}
+
+/// The server closed or reset the connection: what sshd does past `MaxStartups`.
+fn dropped(e: &russh::Error) -> bool {
+    match e {
+        russh::Error::Disconnect | russh::Error::HUP => true,
+        russh::Error::IO(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::BrokenPipe
+        ),
+        _ => false,
+    }
+}
+
 /// The SSH handshake on `stream`, with `to`'s host key checked against known_hosts.
 pub(super) async fn handshake<S>(
     stream: S,
@@ -89,7 +117,7 @@ pub(super) async fn handshake<S>(
     known: &KnownHosts,
     timeout: Duration,
     reporter: &Reporter,
-) -> Result<Handle<Client>>
+) -> std::result::Result<Handle<Client>, Failed>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -124,12 +152,18 @@ where
                 Ok(handle) => Ok(handle),
                 Err(e) => {
                     let problem = problem.lock().unwrap_or_else(|p| p.into_inner()).take();
-                    Err(problem.unwrap_or_else(|| err!(Connect, "SSH handshake with {target} failed: {e}")))
+                    Err(match problem {
+                        Some(error) => Failed::from(error),
+                        None => Failed {
+                            error: err!(Connect, "SSH handshake with {target} failed: {e}"),
+                            dropped: dropped(&e),
+                        },
+                    })
                 }
             },
             () = tokio::time::sleep_until(deadline) => {
                 if started + timeout + reporter.answering().saturating_sub(answering) <= tokio::time::Instant::now() {
-                    return Err(err!(Connect, "SSH handshake with {target} timed out after {}", super::shown(timeout)));
+                    return Err(err!(Connect, "SSH handshake with {target} timed out after {}", super::shown(timeout)).into());
                 }
             }
         }

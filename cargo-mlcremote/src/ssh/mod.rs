@@ -23,7 +23,7 @@ use self::config::{CommandLine, HostConfig, SshConfig, Strict};
 pub use self::{
     channel::{Channel, Held, Hold, MAX_OUTPUT, Output, Stream, command_for},
     destination::{Destination, DestinationError, HostSpec},
-    session::Session,
+    session::{JumpCache, Session},
     transfer::HttpError,
 };
 use crate::{err, error::Result};
@@ -84,6 +84,8 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// How long one remote command may take, unless the step says otherwise.
     pub step_timeout: Duration,
+    /// Connections to jump hosts, shared with the other hosts of the run.
+    pub jump_cache: JumpCache,
 }
 
 /// What a person means by `--connect-timeout` when they did not give one.
@@ -110,6 +112,7 @@ impl Default for ConnectOptions {
             proxy_command: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             step_timeout: Duration::from_secs(120),
+            jump_cache: JumpCache::default(),
         }
     }
 }
@@ -123,6 +126,8 @@ pub struct Flags {
     pub accept_new_host_key: bool,
     pub connect_timeout: Option<Duration>,
     pub password: Option<String>,
+    /// Shared by every host routed with these flags.
+    pub jump_cache: JumpCache,
 }
 
 /// A host as the user named it, resolved: where to connect and how.
@@ -202,6 +207,7 @@ pub fn route(config: &SshConfig, spec: &str, flags: &Flags) -> Result<Route> {
                 .or(host.connecttimeout.map(Duration::from_secs))
                 .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
             step_timeout: Duration::from_secs(120),
+            jump_cache: flags.jump_cache.clone(),
         },
         config: host,
         warnings,

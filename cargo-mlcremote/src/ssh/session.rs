@@ -1,17 +1,22 @@
 //! One authenticated connection to a host, reached directly, through a `ProxyCommand`,
-//! or through `ProxyJump` hosts (whose connections it keeps open).
+//! or through `ProxyJump` hosts. The connections to the jump hosts are shared by every
+//! host of a run behind the same ones ([`JumpCache`]): a bastion sees one login, not one
+//! per host.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use russh::{Disconnect, client::Handle};
 
-use super::{ConnectOptions, Destination, Hop, auth, handshake};
+use super::{ConnectOptions, Destination, auth, handshake};
 use crate::{delegate::Reporter, err, error::Result};
 
 /// An authenticated connection to one host (through its jump hosts, kept open here).
 pub struct Session {
     pub(super) handle: Handle<handshake::Client>,
-    _jumps: Vec<Handle<handshake::Client>>,
+    _jumps: Option<Arc<Chain>>,
     _proxy: Option<tokio::process::Child>,
     pub destination: Destination,
     pub(super) reporter: Reporter,
@@ -21,63 +26,169 @@ pub struct Session {
     pub(super) windows: std::sync::atomic::AtomicU32,
 }
 
+/// Authenticated connections to a row of jump hosts; the last one reaches the host.
+pub struct Chain {
+    handles: Vec<Handle<handshake::Client>>,
+    _proxy: Option<tokio::process::Child>,
+}
+
+impl Chain {
+    fn is_closed(&self) -> bool {
+        self.handles.iter().any(|h| h.is_closed())
+    }
+}
+
+/// The jump-host connections of a run, shared by the hosts behind the same jump hosts
+/// while any of them uses one (then closed).
+#[derive(Clone, Default)]
+pub struct JumpCache(Arc<tokio::sync::Mutex<Vec<Cached>>>);
+
+/// A chain of jump hosts by what identifies it.
+type Cached = (String, Weak<Chain>);
+
+impl std::fmt::Debug for JumpCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JumpCache")
+    }
+}
+
+impl JumpCache {
+    /// The connection through `options.jumps`, made once: hosts that arrive together
+    /// wait for the first to make it.
+    async fn chain(&self, options: &ConnectOptions, reporter: &Reporter) -> Result<Arc<Chain>> {
+        let key = format!(
+            "{:?} {:?}",
+            options.proxy_command,
+            options
+                .jumps
+                .iter()
+                .map(|h| (h.destination.to_string(), &h.login.identities))
+                .collect::<Vec<_>>()
+        );
+        let mut cache = self.0.lock().await;
+        cache.retain(|(_, chain)| chain.strong_count() > 0);
+        let live = cache
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, chain)| chain.upgrade())
+            .filter(|chain| !chain.is_closed());
+        if let Some(chain) = live {
+            return Ok(chain);
+        }
+        let chain = Arc::new(connect_jumps(options, reporter).await?);
+        cache.retain(|(k, _)| *k != key);
+        cache.push((key, Arc::downgrade(&chain)));
+        Ok(chain)
+    }
+}
+
+/// How often a connection the server drops during the handshake is tried in all.
+const HANDSHAKE_ATTEMPTS: u32 = 6;
+
+/// TCP (or the `ProxyCommand`) to `to` and the SSH handshake. A server that drops the
+/// connection before the handshake is done is tried again, with jittered backoff: sshd
+/// does that to connections beyond its `MaxStartups` (10 unauthenticated by default),
+/// and so does a busy bastion, when many hosts connect at once.
+async fn reach(
+    to: &Destination,
+    options: &ConnectOptions,
+    reporter: &Reporter,
+) -> Result<(Handle<handshake::Client>, Option<tokio::process::Child>)> {
+    let timeout = options.connect_timeout;
+    let mut pause = Duration::from_millis(250);
+    let mut attempt = 1;
+    loop {
+        let tried = match &options.proxy_command {
+            Some(command) => {
+                let (stream, child) = proxy_command(command, to)?;
+                handshake::handshake(stream, to, &options.known_hosts, timeout, reporter)
+                    .await
+                    .map(|h| (h, Some(child)))
+            }
+            None => {
+                let tcp = handshake::tcp_connect(to, timeout).await?;
+                handshake::handshake(tcp, to, &options.known_hosts, timeout, reporter)
+                    .await
+                    .map(|h| (h, None))
+            }
+        };
+        match tried {
+            Ok(reached) => return Ok(reached),
+            Err(failed) if failed.dropped && attempt < HANDSHAKE_ATTEMPTS => {
+                tokio::time::sleep(handshake::jitter(pause)).await;
+                pause = (pause * 2).min(Duration::from_secs(4));
+                attempt += 1;
+            }
+            Err(failed) if failed.dropped => {
+                let message = format!("{} ({attempt} attempts)", failed.error.message());
+                return Err(crate::error::Error::new(failed.error.kind(), message));
+            }
+            Err(failed) => return Err(failed.error),
+        }
+    }
+}
+
+/// Connect and log in to each jump host in turn, each through the one before.
+async fn connect_jumps(options: &ConnectOptions, reporter: &Reporter) -> Result<Chain> {
+    let Some((first, rest)) = options.jumps.split_first() else {
+        return Err(err!(Other, "no jump hosts to connect to"));
+    };
+    let (mut handle, proxy) = reach(&first.destination, options, reporter).await?;
+    auth::authenticate(&mut handle, &first.destination, &first.login, reporter).await?;
+    let mut handles = vec![handle];
+    for hop in rest {
+        let mut next = through(&handles, &hop.destination, options, reporter).await?;
+        auth::authenticate(&mut next, &hop.destination, &hop.login, reporter).await?;
+        handles.push(next);
+    }
+    Ok(Chain { handles, _proxy: proxy })
+}
+
+/// The SSH handshake with `to` over a direct-tcpip channel of the last of `handles`.
+async fn through(
+    handles: &[Handle<handshake::Client>],
+    to: &Destination,
+    options: &ConnectOptions,
+    reporter: &Reporter,
+) -> Result<Handle<handshake::Client>> {
+    let Some(via) = handles.last() else {
+        return Err(err!(Other, "no jump host to go through"));
+    };
+    let channel = via
+        .channel_open_direct_tcpip(to.host.clone(), u32::from(to.port), "127.0.0.1", 0)
+        .await
+        .map_err(|e| err!(Connect, "cannot reach {}:{} through a jump host: {e}", to.host, to.port))?;
+    handshake::handshake(
+        channel.into_stream(),
+        to,
+        &options.known_hosts,
+        options.connect_timeout,
+        reporter,
+    )
+    .await
+    .map_err(|failed| failed.error)
+}
+
 impl Session {
     /// Connect (through a `ProxyCommand` and any `ProxyJump` hosts), verify each host
     /// key, authenticate.
     pub async fn connect(destination: &Destination, options: &ConnectOptions, reporter: &Reporter) -> Result<Session> {
-        let target = Hop {
-            destination: destination.clone(),
-            login: options.login.clone(),
+        let (mut handle, jumps, proxy) = if options.jumps.is_empty() {
+            let (handle, proxy) = reach(destination, options, reporter).await?;
+            (handle, None, proxy)
+        } else {
+            let chain = options.jump_cache.chain(options, reporter).await?;
+            let handle = through(&chain.handles, destination, options, reporter).await?;
+            (handle, Some(chain), None)
         };
-        let mut hops: Vec<&Hop> = options.jumps.iter().collect();
-        hops.push(&target);
-        let first = hops[0];
-        let timeout = options.connect_timeout;
-        let known = &options.known_hosts;
-        let (mut handle, proxy) = match &options.proxy_command {
-            Some(command) => {
-                let (stream, child) = proxy_command(command, &first.destination)?;
-                (
-                    handshake::handshake(stream, &first.destination, known, timeout, reporter).await?,
-                    Some(child),
-                )
-            }
-            None => {
-                let tcp = handshake::tcp_connect(&first.destination, timeout).await?;
-                (
-                    handshake::handshake(tcp, &first.destination, known, timeout, reporter).await?,
-                    None,
-                )
-            }
-        };
-        auth::authenticate(&mut handle, &first.destination, &first.login, reporter).await?;
-        let mut jumps = Vec::new();
-        let mut via = &first.destination;
-        for hop in hops.into_iter().skip(1) {
-            let to = &hop.destination;
-            let channel = handle
-                .channel_open_direct_tcpip(to.host.clone(), u32::from(to.port), "127.0.0.1", 0)
-                .await
-                .map_err(|e| {
-                    err!(
-                        Connect,
-                        "cannot reach {}:{} through the jump host {via}: {e}",
-                        to.host,
-                        to.port
-                    )
-                })?;
-            let mut next = handshake::handshake(channel.into_stream(), to, known, timeout, reporter).await?;
-            auth::authenticate(&mut next, to, &hop.login, reporter).await?;
-            jumps.push(std::mem::replace(&mut handle, next));
-            via = to;
-        }
+        auth::authenticate(&mut handle, destination, &options.login, reporter).await?;
         Ok(Session {
             handle,
             _jumps: jumps,
             _proxy: proxy,
             destination: destination.clone(),
             reporter: reporter.clone(),
-            connect_timeout: timeout,
+            connect_timeout: options.connect_timeout,
             step_timeout: options.step_timeout,
             windows: std::sync::atomic::AtomicU32::new(0),
         })
