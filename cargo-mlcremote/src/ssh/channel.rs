@@ -138,12 +138,23 @@ impl Drop for Started {
 }
 
 /// The lines of a framed script's output, handed over as they come (for streaming
-/// events), and what is collected.
+/// events), and what is collected. Searched incrementally: each byte is looked at a
+/// bounded number of times, however the host splits its output. Noise before the start
+/// marker (a login script's) is counted and thrown away.
 struct Framed {
     marker: String,
+    /// Before the start marker, only a tail that may hold the start of a split marker;
+    /// after it, the body.
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     status: Option<u32>,
+    started: bool,
+    /// Bytes of noise thrown away before the start marker.
+    noise: usize,
+    /// Where the search for the end line resumes in the body.
+    end_from: usize,
+    /// Where the end line starts in the body, once it came.
+    end_at: Option<usize>,
 }
 
 impl Framed {
@@ -153,6 +164,10 @@ impl Framed {
             stdout: Vec::new(),
             stderr: Vec::new(),
             status: None,
+            started: false,
+            noise: 0,
+            end_from: 0,
+            end_at: None,
         }
     }
 
@@ -166,9 +181,23 @@ impl Framed {
 
     /// Take one message; an error when the host sends too much.
     fn take(&mut self, msg: ChannelMsg, host: &str) -> Result<()> {
-        let (buf, data) = match msg {
-            ChannelMsg::Data { data } => (&mut self.stdout, data),
-            ChannelMsg::ExtendedData { data, ext: 1 } => (&mut self.stderr, data),
+        let too_much = || {
+            err!(
+                Other,
+                "{host} sent more than {} MiB in answer to one command; is a login script (.bashrc, \
+                 config.fish...) printing without end?",
+                MAX_OUTPUT >> 20
+            )
+        };
+        let data = match msg {
+            ChannelMsg::Data { data } => data,
+            ChannelMsg::ExtendedData { data, ext: 1 } => {
+                if self.stderr.len() + data.len() > MAX_OUTPUT {
+                    return Err(too_much());
+                }
+                self.stderr.extend_from_slice(&data);
+                return Ok(());
+            }
             ChannelMsg::ExitStatus { exit_status } => {
                 self.status = Some(exit_status);
                 return Ok(());
@@ -178,29 +207,49 @@ impl Framed {
             }
             _ => return Ok(()),
         };
-        if buf.len() + data.len() > MAX_OUTPUT {
-            return Err(err!(
-                Other,
-                "{host} sent more than {} MiB in answer to one command; is a login script (.bashrc, \
-                 config.fish...) printing without end?",
-                MAX_OUTPUT >> 20
-            ));
+        if self.stdout.len() + data.len() > MAX_OUTPUT || self.noise > MAX_OUTPUT {
+            return Err(too_much());
         }
-        buf.extend_from_slice(&data);
+        self.stdout.extend_from_slice(&data);
+        if !self.started {
+            let start = self.start();
+            match find(&self.stdout, start.as_bytes()) {
+                Some(at) => {
+                    self.noise += at;
+                    self.stdout.drain(..at + start.len());
+                    self.started = true;
+                }
+                None => {
+                    let drop = self.stdout.len().saturating_sub(start.len());
+                    self.noise += drop;
+                    self.stdout.drain(..drop);
+                    return Ok(());
+                }
+            }
+        }
+        if self.end_at.is_none() {
+            let end = self.end();
+            let from = self.end_from.saturating_sub(end.len());
+            self.end_at = find(&self.stdout[from..], end.as_bytes()).map(|at| from + at);
+            self.end_from = self.stdout.len();
+        }
         Ok(())
     }
 
     /// The output after the start marker, if it has come.
     fn body(&self) -> Option<&[u8]> {
-        let start = self.start();
-        find(&self.stdout, start.as_bytes()).map(|at| &self.stdout[at + start.len()..])
+        self.started.then_some(&self.stdout[..])
+    }
+
+    /// The script's own output: the body up to the end line.
+    fn output(&self) -> &[u8] {
+        let body = self.body().unwrap_or_default();
+        &body[..self.end_at.unwrap_or(body.len())]
     }
 
     /// The script's status, once its end line has come.
     fn end_status(&self) -> Option<u32> {
-        let body = self.body()?;
-        let end = self.end();
-        let rest = &body[find(body, end.as_bytes())? + end.len()..];
+        let rest = &self.stdout[self.end_at? + self.end().len()..];
         let line = &rest[..find(rest, b"\n")?];
         std::str::from_utf8(line).ok()?.trim().parse().ok()
     }
@@ -387,21 +436,28 @@ impl Session {
         let mut started = false;
         let mut handed = 0;
         let status = loop {
-            let msg = match tokio::time::timeout_at(deadline, running.next()).await {
-                Ok(Some(msg)) => msg,
-                Ok(None) => break None,
-                Err(_) if started => {
+            // Checked by the clock, not only when the host falls silent: a host that
+            // never stops sending must not hold the step past its bound either.
+            let next = if tokio::time::Instant::now() < deadline {
+                tokio::time::timeout_at(deadline, running.next()).await.ok()
+            } else {
+                None
+            };
+            let msg = match next {
+                Some(Some(msg)) => msg,
+                Some(None) => break None,
+                None if started => {
                     return Err(err!(
                         Connect,
                         "{host} did not finish a command within {}; is the host overloaded?",
                         super::shown(timeout)
                     ));
                 }
-                Err(_) => {
+                None => {
                     return Err(err!(
                         Connect,
                         "{host} did not start a command within {}; does a login script (.bashrc, \
-                         config.fish...) wait for something?",
+                         config.fish...) wait for something, or print without end?",
                         super::shown(self.connect_timeout)
                     ));
                 }
@@ -412,11 +468,10 @@ impl Session {
                 deadline = tokio::time::Instant::now() + timeout;
             }
             // Whole lines, as they come.
-            if let Some(body) = framed.body() {
-                let end = framed.end();
-                let upto = find(body, end.as_bytes()).unwrap_or(body.len());
-                while let Some(nl) = body[handed..upto].iter().position(|b| *b == b'\n') {
-                    on_line(&String::from_utf8_lossy(&body[handed..handed + nl]));
+            if framed.body().is_some() {
+                let output = framed.output();
+                while let Some(nl) = output[handed..].iter().position(|b| *b == b'\n') {
+                    on_line(&String::from_utf8_lossy(&output[handed..handed + nl]));
                     handed += nl + 1;
                 }
             }
@@ -437,22 +492,21 @@ impl Session {
         {
             return Err(err!(Connect, "sending to {host} failed: {e}"));
         }
-        let Some(body) = framed.body() else {
+        if framed.body().is_none() {
             return Err(
                 err!(Other, "the remote shell did not run the script (no output marker)").with_detail(format!(
-                    "stdout: {}\nstderr: {}",
+                    "stdout ({} bytes before this): {}\nstderr: {}",
+                    framed.noise,
                     String::from_utf8_lossy(&framed.stdout),
                     String::from_utf8_lossy(&framed.stderr)
                 )),
             );
-        };
+        }
         let Some(status) = status.or(framed.status) else {
             return Err(err!(Other, "the remote script ended without an exit status"));
         };
-        let end = framed.end();
-        let body = find(body, end.as_bytes()).map_or(body, |at| &body[..at]);
         Ok(Output {
-            stdout: String::from_utf8_lossy(body).into_owned(),
+            stdout: String::from_utf8_lossy(framed.output()).into_owned(),
             stderr: String::from_utf8_lossy(&framed.stderr).into_owned(),
             status,
         })
@@ -491,10 +545,7 @@ impl Session {
                 super::shown(self.step_timeout)
             )
         })??;
-        let body = framed.body().unwrap_or_default();
-        let end = framed.end();
-        let upto = find(body, end.as_bytes()).unwrap_or(body.len());
-        let output = String::from_utf8_lossy(&body[..upto]).into_owned();
+        let output = String::from_utf8_lossy(framed.output()).into_owned();
         if !ready_seen {
             return Ok(Hold::Ended(Output {
                 stdout: output,
@@ -537,6 +588,7 @@ impl Session {
         let (start, end) = (framed.start(), framed.end());
         let mut pending: Vec<u8> = Vec::new();
         let mut past_start = false;
+        let mut noise = 0usize;
         tokio::pin!(stop);
         loop {
             let msg = tokio::select! {
@@ -553,13 +605,21 @@ impl Session {
                                 pending.drain(..at + start.len());
                                 past_start = true;
                             }
-                            None if pending.len() > MAX_OUTPUT => {
-                                return Err(err!(
-                                    Other,
-                                    "the remote shell printed too much before running the command"
-                                ));
+                            None => {
+                                // Keep only what may be the start of a split marker.
+                                let drop = pending.len().saturating_sub(start.len());
+                                pending.drain(..drop);
+                                noise += drop;
+                                if noise > MAX_OUTPUT {
+                                    return Err(err!(
+                                        Other,
+                                        "the remote shell printed more than {} MiB before running the command; \
+                                         is a login script printing without end?",
+                                        MAX_OUTPUT >> 20
+                                    ));
+                                }
+                                continue;
                             }
-                            None => continue,
                         }
                     }
                     if let Some(at) = find(&pending, end.as_bytes()) {
