@@ -247,3 +247,37 @@ fn absurd_flag_values_and_a_closed_stdout_are_handled_without_a_panic() {
         "{stdout} {stderr}"
     );
 }
+
+#[test]
+fn install_dirs_with_odd_characters_work_and_a_newline_is_refused() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let odd = "~/odd \\ dir 'quoted' $HOME".to_string();
+    for _ in 0..2 {
+        let out = client.deploy(
+            &sshd,
+            &user,
+            &["--artifact", &server(), "--install-dir", &odd, "--json"],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let installed = user.home.join("odd \\ dir 'quoted' $HOME/mlcremote");
+    assert!(installed.is_file(), "not at {}", installed.display());
+    let out = client.command(&sshd, &user, "status", &["--install-dir", &odd, "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(status["healthy"], true, "{}", text(&out));
+
+    let out = client.deploy(
+        &sshd,
+        &user,
+        &["--artifact", &server(), "--install-dir", "~/two\nlines"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("newline"),
+        "{}",
+        text(&out)
+    );
+    assert!(!user.home.join("two").exists());
+}

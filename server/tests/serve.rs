@@ -172,3 +172,55 @@ fn a_client_that_never_finishes_its_headers_is_cut_off() {
     // Everyone else is still served.
     assert_eq!(get(server.port, "/health").0, 200);
 }
+
+/// The log is rotated to `<file>.1` once it passes 10 MiB, while the server runs.
+#[test]
+fn the_log_file_is_rotated_at_10_mib_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("out.log");
+    // Nearly full already: the next lines cross the limit.
+    fs::write(&log, vec![b'x'; 10 * 1024 * 1024 - 64]).unwrap();
+    let log_arg = log.to_string_lossy().into_owned();
+    let server = Server::start(&["--log-file", &log_arg]);
+    for _ in 0..5 {
+        assert_eq!(get(server.port, "/no-such-route").0, 404);
+    }
+    let rotated = dir.path().join("out.log.1");
+    assert!(rotated.exists(), "not rotated");
+    assert!(fs::metadata(&rotated).unwrap().len() <= 10 * 1024 * 1024);
+    let fresh = fs::read_to_string(&log).unwrap();
+    assert!(fresh.contains("GET /no-such-route 404"), "{fresh}");
+    assert!(fresh.len() < 4096, "the new log holds only new lines");
+}
+
+/// A full disk under the log: lines are dropped, requests are answered, the server
+/// stays up.
+#[test]
+fn a_full_disk_under_the_log_never_stops_the_server() {
+    let mount = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(mount.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(mounted, "cannot mount a tmpfs: run the tests as root (CI does)");
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.path());
+    let log = mount.path().join("out.log");
+    let log_arg = log.to_string_lossy().into_owned();
+    let server = Server::start(&["--log-file", &log_arg]);
+    // Fill the disk.
+    let _ = fs::write(mount.path().join("filler"), vec![0u8; 128 * 1024]);
+    for _ in 0..200 {
+        assert_eq!(get(server.port, "/no-such-route").0, 404);
+    }
+    assert_eq!(get(server.port, "/health").0, 200);
+    let mut server = server;
+    assert!(server.child.try_wait().unwrap().is_none(), "the server died");
+    server.terminate();
+}

@@ -34,7 +34,7 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub accept_new_host_key: bool,
     /// Where the server lives on the host.
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_INSTALL_DIR)]
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_INSTALL_DIR, value_parser = parse_install_dir)]
     pub install_dir: String,
     /// Give up connecting after this long [default: ConnectTimeout from ssh config, else 15s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -113,6 +113,18 @@ pub fn parse_start_method(s: &str) -> Result<StartChoice, String> {
 const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
 /// `60s`, `2m`, `500ms`, `1h`, or plain seconds; at most a day.
+/// An install dir: any characters a file name may have, except line breaks (a path
+/// with one would be cut in run.sh, a systemd unit or a log line) and NUL.
+pub fn parse_install_dir(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("the install dir is empty".into());
+    }
+    if s.contains(['\n', '\r', '\0']) {
+        return Err("the install dir must not contain a newline, carriage return or NUL".into());
+    }
+    Ok(s.to_string())
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
