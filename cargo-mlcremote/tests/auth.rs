@@ -399,3 +399,61 @@ fn user_with_password(sshd: &Sshd, password: &str) -> harness::User {
     assert!(chpasswd.wait().unwrap().success());
     user
 }
+
+/// `ProxyCommand` with OpenSSH's tokens, as people reach hosts behind gateways: here
+/// `ssh -W` through another account, the classic form.
+#[test]
+fn a_proxy_command_carries_the_connection_as_openssh_runs_it() {
+    let sshd = Sshd::start().unwrap();
+    let gateway = sshd.user().unwrap();
+    let target = sshd.user().unwrap();
+    let client = Client::new();
+    let kh = sshd.known_hosts().unwrap();
+    let ssh = harness::require("ssh", "openssh-client").unwrap();
+    let config = client.home.path().join("ssh_config");
+    fs::write(
+        &config,
+        format!(
+            "Host viaproxy\n  HostName 127.0.0.1\n  Port {port}\n  User {t}\n  IdentityFile {tk}\n  \
+             ProxyCommand {ssh} -F none -i {gk} -o IdentitiesOnly=yes -o BatchMode=yes \
+             -o UserKnownHostsFile={kh} -o StrictHostKeyChecking=yes -p %p -W %h:%p {g}@%h\n",
+            port = sshd.port(),
+            t = target.name,
+            tk = target.key.display(),
+            ssh = ssh.display(),
+            gk = gateway.key.display(),
+            kh = kh.display(),
+            g = gateway.name,
+        ),
+    )
+    .unwrap();
+    let binary = server();
+    let mut args = vec![
+        "deploy",
+        "--host",
+        "viaproxy",
+        "-F",
+        config.to_str().unwrap(),
+        "--known-hosts",
+        kh.to_str().unwrap(),
+        "--artifact",
+        &binary,
+        "--json",
+    ];
+    let dir = target.install_dir.as_ref().map(|d| d.to_string_lossy().into_owned());
+    if let Some(dir) = &dir {
+        args.extend(["--install-dir", dir]);
+    }
+    let out = client.run_with(&args, &[], "");
+    assert!(out.status.success(), "{}\n{}", text(&out), sshd.log());
+    assert_eq!(report(&out)["health"]["status"], "ok");
+    let log = sshd.log();
+    assert!(
+        log.contains(&format!("Accepted publickey for {}", gateway.name)),
+        "the ProxyCommand did not run: {log}"
+    );
+    assert!(
+        log.contains(&format!("Accepted publickey for {}", target.name)),
+        "{log}"
+    );
+}
