@@ -276,7 +276,7 @@ fn an_artifact_that_cannot_run_there_exits_6_and_installs_nothing() {
     let out = client.deploy(&sshd, &user, &["--artifact", &script.to_string_lossy()]);
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot run on this host"),
+        String::from_utf8_lossy(&out.stderr).contains("is not an mlcremote server"),
         "{}",
         text(&out)
     );

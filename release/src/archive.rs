@@ -262,13 +262,22 @@ pub fn read_binary(path: &Path) -> Result<FoundBinary, ReadError> {
 }
 
 fn read_tar_gz(path: &Path) -> Result<FoundBinary, ReadError> {
-    let shown = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| io_error(path, source))?;
+    read_tar_gz_from(file, &path.display().to_string())
+}
+
+fn read_zip(path: &Path) -> Result<FoundBinary, ReadError> {
+    let file = std::fs::File::open(path).map_err(|source| io_error(path, source))?;
+    read_zip_from(file, &path.display().to_string())
+}
+
+/// The server binary out of a `.tar.gz` read from `reader`; `shown` names it in errors.
+pub fn read_tar_gz_from(reader: impl Read, shown: &str) -> Result<FoundBinary, ReadError> {
     let damaged = |why: &dyn std::fmt::Display| ReadError::Damaged {
-        path: shown.clone(),
+        path: shown.to_string(),
         why: why.to_string(),
     };
-    let file = std::fs::File::open(path).map_err(|source| io_error(path, source))?;
-    let mut archive = tar::Archive::new(GzDecoder::new(file));
+    let mut archive = tar::Archive::new(GzDecoder::new(reader));
     let entries = archive.entries().map_err(|e| damaged(&e))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| damaged(&e))?;
@@ -277,19 +286,18 @@ fn read_tar_gz(path: &Path) -> Result<FoundBinary, ReadError> {
             continue;
         }
         let size = entry.size();
-        return take(&mut entry, size, inner, &shown);
+        return take(&mut entry, size, inner, shown);
     }
-    Err(ReadError::NoBinary { path: shown })
+    Err(ReadError::NoBinary { path: shown.into() })
 }
 
-fn read_zip(path: &Path) -> Result<FoundBinary, ReadError> {
-    let shown = path.display().to_string();
+/// The server binary out of a `.zip` read from `reader`; `shown` names it in errors.
+pub fn read_zip_from(reader: impl Read + std::io::Seek, shown: &str) -> Result<FoundBinary, ReadError> {
     let damaged = |why: &dyn std::fmt::Display| ReadError::Damaged {
-        path: shown.clone(),
+        path: shown.to_string(),
         why: why.to_string(),
     };
-    let file = std::fs::File::open(path).map_err(|source| io_error(path, source))?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| damaged(&e))?;
+    let mut zip = zip::ZipArchive::new(reader).map_err(|e| damaged(&e))?;
     for index in 0..zip.len() {
         let mut entry = zip.by_index(index).map_err(|e| damaged(&e))?;
         let inner = entry.name().map_err(|e| damaged(&e))?.into_owned();
@@ -297,9 +305,9 @@ fn read_zip(path: &Path) -> Result<FoundBinary, ReadError> {
             continue;
         }
         let size = entry.size();
-        return take(&mut entry, size, inner, &shown);
+        return take(&mut entry, size, inner, shown);
     }
-    Err(ReadError::NoBinary { path: shown })
+    Err(ReadError::NoBinary { path: shown.into() })
 }
 
 /// Read the binary entry out of an archive, bounded by [`MAX_BINARY`].
@@ -310,7 +318,8 @@ fn take(entry: &mut impl Read, size: u64, inner: String, shown: &str) -> Result<
             inner,
         });
     }
-    let mut bytes = Vec::with_capacity(size.min(MAX_BINARY) as usize);
+    // The header's size is only a claim: reserve little, grow with what arrives.
+    let mut bytes = Vec::with_capacity(size.min(1 << 20) as usize);
     entry
         .take(MAX_BINARY + 1)
         .read_to_end(&mut bytes)

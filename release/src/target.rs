@@ -107,15 +107,21 @@ pub enum WrongBinary {
 /// server keeps in itself (`mlcremote-version 0.1.0 (x86_64-unknown-linux-musl, commit
 /// abc1234)`) without running it.
 pub fn embedded_version(bytes: &[u8], triple: &str) -> Option<String> {
+    let (version, marked) = version_mark(bytes)?;
+    (marked == triple).then_some(version)
+}
+
+/// The version and target an mlcremote server binary carries in its version mark
+/// (`\0mlcremote-version <version> (<triple>, commit <c>)\0`); `None` for any other file.
+pub fn version_mark(bytes: &[u8]) -> Option<(String, String)> {
     const MARK: &[u8] = b"\0mlcremote-version ";
     let at = bytes.windows(MARK.len()).position(|w| w == MARK)? + MARK.len();
     let rest = &bytes[at..bytes.len().min(at + 200)];
     let end = rest.iter().position(|b| *b == 0)?;
     let line = std::str::from_utf8(&rest[..end]).ok()?;
     let (version, after) = line.split_once(' ')?;
-    after
-        .starts_with(&format!("({triple}, commit "))
-        .then(|| version.to_string())
+    let triple = after.strip_prefix('(')?.split_once(", commit ")?.0;
+    Some((version.to_string(), triple.to_string()))
 }
 
 /// Whether an ELF binary is statically linked (no `PT_INTERP`): how a bare musl

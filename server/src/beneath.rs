@@ -307,4 +307,56 @@ mod tests {
         assert_eq!(made.rel, b"new/deeper/x");
         assert!(root_dir.join("new/deeper").is_dir());
     }
+
+    /// Any path built from names, `..`, `.`, links to inside and outside, absolute
+    /// prefixes: what it resolves to is inside the root, judged by the kernel's own
+    /// name for the folder handle (`/proc/self/fd`), not by our bookkeeping.
+    #[cfg(target_os = "linux")]
+    mod confinement {
+        use std::os::{fd::AsRawFd, unix::fs::symlink};
+
+        use proptest::prelude::*;
+
+        use super::super::Root;
+
+        fn part() -> impl Strategy<Value = &'static str> {
+            prop::sample::select(vec![
+                "a", "b", "..", ".", "", "in", "in_abs", "out", "out_abs", "file", "loop", "new", "a/..", "//",
+            ])
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            #[test]
+            fn no_generated_path_escapes_the_root(
+                parts in prop::collection::vec(part(), 0..8),
+                prefix in prop::sample::select(vec!["", "@ROOT@/", "/", "/etc/", "@BASE@/"]),
+                follow in any::<bool>(),
+            ) {
+                let tmp = tempfile::tempdir().unwrap();
+                let base = tmp.path().canonicalize().unwrap();
+                let root_dir = base.join("root");
+                std::fs::create_dir_all(root_dir.join("a/b")).unwrap();
+                std::fs::create_dir_all(base.join("outside")).unwrap();
+                std::fs::write(root_dir.join("file"), "x").unwrap();
+                symlink("a/b", root_dir.join("in")).unwrap();
+                symlink(root_dir.join("a"), root_dir.join("in_abs")).unwrap();
+                symlink("../outside", root_dir.join("out")).unwrap();
+                symlink(base.join("outside"), root_dir.join("out_abs")).unwrap();
+                symlink("loop", root_dir.join("loop")).unwrap();
+                let root = Root::open(&root_dir).unwrap();
+                let prefix = prefix
+                    .replace("@ROOT@", &root_dir.to_string_lossy())
+                    .replace("@BASE@", &base.to_string_lossy());
+                let raw = format!("{prefix}{}", parts.join("/"));
+                if let Ok(at) = root.locate(raw.as_bytes(), follow) {
+                    let held = std::fs::read_link(format!("/proc/self/fd/{}", at.dir.as_raw_fd())).unwrap();
+                    prop_assert!(held.starts_with(&root_dir), "{raw:?} → a handle on {held:?}");
+                    if let Some(name) = &at.name {
+                        prop_assert!(!name.is_empty() && name != ".." && !name.to_string_lossy().contains('/'));
+                    }
+                }
+            }
+        }
+    }
 }

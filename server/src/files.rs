@@ -84,8 +84,7 @@ fn errno(what: &'static str) -> impl Fn(Errno) -> ApiError {
 /// The `path` query value as bytes (`%XX` and `+` decoded), `""` when absent.
 fn path_query(uri: &Uri) -> Vec<u8> {
     uri.query()
-        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("path=")))
-        .map(crate::app::percent_decode_bytes)
+        .and_then(|q| crate::query::value(q, "path"))
         .unwrap_or_default()
 }
 
@@ -231,9 +230,15 @@ pub async fn read(State(app): State<Arc<AppState>>, uri: Uri) -> ApiResult<Respo
 
 /// Written to a temp file beside the target, fsynced, then renamed over it: a reader
 /// sees the old content or the new, never half of it. An existing file keeps its mode
-/// (and owner and group, where allowed).
+/// (and owner and group, where allowed); missing folders on the way are made.
 pub async fn write(State(app): State<Arc<AppState>>, uri: Uri, body: Body) -> ApiResult<StatusCode> {
-    let at = Arc::new(locate(&app, path_query(&uri), true).await?);
+    // Missing folders on the way are made, as "save as" into a new folder expects.
+    let raw = path_query(&uri);
+    let at = {
+        let app = app.clone();
+        blocking(move || app.root.locate_creating(&raw).map_err(refused)).await?
+    };
+    let at = Arc::new(at);
     let Some(name) = at.name.clone() else {
         return Err(ApiError::new(StatusCode::CONFLICT, "a directory is in the way"));
     };

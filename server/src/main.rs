@@ -9,6 +9,8 @@ mod files;
 mod health;
 mod home;
 mod log;
+mod query;
+mod resize;
 mod serve;
 mod state;
 mod terminal;

@@ -29,14 +29,6 @@ pub struct TerminalQuery {
     shell: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Resize {
-    #[serde(rename = "type")]
-    kind: String,
-    cols: u16,
-    rows: u16,
-}
-
 pub async fn upgrade(
     State(app): State<Arc<AppState>>,
     Query(q): Query<TerminalQuery>,
@@ -127,9 +119,9 @@ async fn run(
                 Some(Ok(Message::Binary(data))) => { unanswered = 0; writer.write_all(&data).await? }
                 Some(Ok(Message::Text(text))) => {
                     unanswered = 0;
-                    match serde_json::from_str::<Resize>(text.as_str()) {
-                        Ok(r) if r.kind == "resize" => writer.resize(pty_process::Size::new(r.rows.max(1), r.cols.max(1)))?,
-                        _ => writer.write_all(text.as_bytes()).await?,
+                    match crate::resize::parse(text.as_str()) {
+                        Some((cols, rows)) => writer.resize(pty_process::Size::new(rows, cols))?,
+                        None => writer.write_all(text.as_bytes()).await?,
                     }
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => unanswered = 0,

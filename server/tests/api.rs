@@ -98,6 +98,12 @@ fn files_can_be_listed_read_written_renamed_and_deleted() {
         204
     );
     assert_eq!(fs::read(dir.join("work/src/a.txt")).unwrap(), b"hello again");
+    // Into folders that do not exist yet: they are made (it was a 404).
+    assert_eq!(
+        api.call("PUT", "/api/file?path=notes/2026/hello.txt", b"hi".to_vec()).0,
+        201
+    );
+    assert_eq!(fs::read(dir.join("notes/2026/hello.txt")).unwrap(), b"hi");
     assert_eq!(
         api.call("GET", "/api/file?path=work/src/a.txt", vec![]),
         (200, b"hello again".to_vec())

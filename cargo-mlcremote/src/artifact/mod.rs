@@ -221,6 +221,15 @@ pub fn load(source: &Source) -> Result<Option<Loaded>> {
                 .file_name()
                 .and_then(|n| archive::triple_of(&n.to_string_lossy()).map(str::to_owned));
             let found = archive::read_binary(path)?;
+            // Any executable would upload and run; only one of ours carries the mark.
+            if mlcremote_release::target::version_mark(&found.bytes).is_none() {
+                return Err(err!(
+                    Artifact,
+                    "{} is not an mlcremote server: it carries no mlcremote version mark (every server this \
+                     project builds does); pass an archive or binary from `cargo xtask dist` or a release",
+                    path.display()
+                ));
+            }
             let sha256 = checksum::sha256_hex(&found.bytes);
             Ok(Some(Loaded::Artifact {
                 path: path.clone(),

@@ -377,10 +377,13 @@ pub async fn probe(args: ProbeArgs) -> ExitCode {
         }
         let lines = [
             format!(
-                "{}: {} ({})",
+                "{}: {}, {}",
                 report.host,
                 report.uname,
-                report.target.as_deref().unwrap_or("unsupported")
+                report
+                    .target
+                    .as_deref()
+                    .map_or_else(|| "no release target fits".to_string(), |t| format!("deploy picks {t}"))
             ),
             format!(
                 "  shell {}, home {}, install dir {}",

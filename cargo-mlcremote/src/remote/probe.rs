@@ -67,6 +67,11 @@ done
     s
 }
 
+/// Probe output that does not say what it must.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadProbe(pub String);
+
 /// What the probe found.
 #[derive(Clone, Debug, Default)]
 pub struct Probe {
@@ -159,21 +164,21 @@ impl Probe {
         ];
         if let Some(fs) = self.fs.as_deref().filter(|fs| PSEUDO.contains(fs)) {
             return Some(format!(
-                "cannot install into {}: {} is on a {fs} file system, which holds no files; pass --install-dir                  under your home (default ~/.mlcremote)",
+                "cannot install into {}: {} is on a {fs} file system, which holds no files; pass --install-dir under your home (default ~/.mlcremote)",
                 self.dir, self.exists_at
             ));
         }
         let installed = self.installed_sha256.is_some() || self.installed_version.is_some();
         if !self.writable && !installed && !self.exists_at.is_empty() && self.exists_at != self.dir {
             return Some(format!(
-                "cannot create {}: {} is not writable by this account; pass --install-dir under your home                  (default ~/.mlcremote)",
+                "cannot create {}: {} is not writable by this account; pass --install-dir under your home (default ~/.mlcremote)",
                 self.dir, self.exists_at
             ));
         }
         None
     }
 
-    pub fn parse(out: &Output) -> Result<Probe, String> {
+    pub fn parse(out: &Output) -> Result<Probe, BadProbe> {
         let mut probe = Probe::default();
         for (key, value) in out.fields() {
             let value = value.trim();
@@ -210,10 +215,10 @@ impl Probe {
             }
         }
         if probe.dir.is_empty() || !probe.dir.starts_with('/') {
-            return Err(format!(
+            return Err(BadProbe(format!(
                 "the probe did not resolve the install dir (got {:?}); is HOME set on the host?",
                 probe.dir
-            ));
+            )));
         }
         Ok(probe)
     }
