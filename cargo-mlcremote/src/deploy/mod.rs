@@ -816,14 +816,8 @@ const LOCK_WAIT: Duration = Duration::from_secs(300);
 /// Take the deploy lock, waiting (bounded) while another live deploy holds it.
 /// Returns the holder and whether we had to wait.
 async fn lock(session: &Session, dir: &str, options: &DeployOptions) -> Result<(crate::ssh::Held, bool)> {
-    let owner = format!(
-        "cargo-mlcremote pid {} on {} since {}",
-        std::process::id(),
-        local_host_name(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    );
+    // The host adds when (`since 2026-11-25T16:10:51Z`), by its own clock.
+    let owner = format!("cargo-mlcremote pid {} on {}", std::process::id(), local_host_name());
     let deadline = Instant::now() + LOCK_WAIT.max(options.health_timeout);
     let mut waited = false;
     loop {

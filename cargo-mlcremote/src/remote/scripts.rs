@@ -26,7 +26,7 @@ if ! mkdir "$l" 2>/dev/null; then
   printf 'stale=%s\n' "$holder"
 fi
 printf '%s\n' "$$" >"$l/pid"
-printf '%s\n' "$owner" >"$l/owner"
+printf '%s since %s\n' "$owner" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$l/owner"
 printf 'holder=%s\n' "$$"
 # Remove the lock only while it is still ours: the client may have released it already.
 trap '[ "$(cat "$l/pid" 2>/dev/null)" = "$$" ] && rm -rf "$l"' EXIT
@@ -153,6 +153,35 @@ pub fn health_script(dir: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Run by `sh` for real: the lock says who holds it and since when, readably.
+    #[test]
+    fn the_lock_names_its_holder_and_when_it_was_taken() {
+        use std::io::BufRead;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("install");
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(lock_script(&dir.to_string_lossy(), "cargo-mlcremote pid 7 on desk"))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let locked = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l == "locked=1");
+        let owner = std::fs::read_to_string(dir.join(".lock/owner")).unwrap_or_default();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(locked);
+        let (who, since) = owner.trim().rsplit_once(" since ").unwrap();
+        assert_eq!(who, "cargo-mlcremote pid 7 on desk");
+        assert!(
+            since.len() == 20 && since.starts_with("20") && since.ends_with('Z') && since.contains('T'),
+            "{since}"
+        );
+    }
 
     #[test]
     fn uninstall_names_what_it_removes_and_asks_the_agent_to_stop() {
