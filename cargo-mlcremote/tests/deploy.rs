@@ -276,7 +276,7 @@ fn an_artifact_that_cannot_run_there_exits_6_and_installs_nothing() {
     let out = client.deploy(&sshd, &user, &["--artifact", &script.to_string_lossy()]);
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("is not an mlcremote server"),
+        String::from_utf8_lossy(&out.stderr).contains("cannot run on this host"),
         "{}",
         text(&out)
     );
@@ -413,10 +413,27 @@ fn take_turns(sshd: &Sshd) {
     let binary = server();
     // The lock is held on the host only while a deploy installs (a fraction of a second
     // after its upload), so two deploys started together may not meet there. A holder
-    // that lives for two seconds more makes them: both wait, then take turns.
+    // that lets go only once both deploys wait for it (two `agent install`s on the
+    // host) makes them meet, however slow the machine: then they take turns.
     let dir = user.mlcremote_dir();
     fs::create_dir_all(dir.join(".lock")).unwrap();
-    let mut holder = std::process::Command::new("sleep").arg("2").spawn().unwrap();
+    let mut holder = std::process::Command::new("sleep").arg("120").spawn().unwrap();
+    let holder_pid = holder.id().to_string();
+    let account = user.name.clone();
+    let watcher = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        while std::time::Instant::now() < deadline {
+            // The agent runs as the upload it came in (the shell that started it has
+            // `"$t" agent install` in its own command line, unexpanded).
+            let pattern = "upload-[0-9]+-[0-9a-f]+ agent install";
+            let waiting = harness::output("pgrep", &["-c", "-u", &account, "-f", pattern]).unwrap_or_default();
+            if waiting.trim() == "2" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = harness::output("kill", &[&holder_pid]);
+    });
     fs::write(dir.join(".lock/pid"), format!("{}\n", holder.id())).unwrap();
     fs::write(
         dir.join(".lock/owner"),
@@ -435,10 +452,15 @@ fn take_turns(sshd: &Sshd) {
         assert!(out.status.success(), "{}", text(out));
         assert_eq!(report(out)["result"], "installed");
     }
+    let _ = watcher.join();
     let waited = outputs
         .iter()
         .any(|o| String::from_utf8_lossy(&o.stderr).contains("waiting for the deploy lock"));
-    assert!(waited, "one deploy should have waited for the other's lock");
+    assert!(
+        waited,
+        "one deploy should have waited for the other's lock: {}",
+        outputs.iter().map(text).collect::<Vec<_>>().join("\n---\n")
+    );
     let _ = reaper.join();
     assert!(!dir.join(".lock").exists(), "the lock was left behind");
     let state = server_json(&user);

@@ -67,7 +67,12 @@ impl Drop for HttpServer {
 
 /// A release `v0.1.0` of `acme/mlcremote` as GitHub lays it out, made by `cargo xtask dist`.
 fn publish(root: &Path) -> std::path::PathBuf {
-    let dir = root.join("acme/mlcremote/releases/download/v0.1.0");
+    publish_as(root, "acme/mlcremote", "v0.1.0")
+}
+
+/// The same for `repo` and `tag`.
+fn publish_as(root: &Path, repo: &str, tag: &str) -> std::path::PathBuf {
+    let dir = root.join(repo).join("releases/download").join(tag);
     fs::create_dir_all(&dir).unwrap();
     let xtask = harness::binary("xtask", "xtask").unwrap();
     let out = Command::new(xtask)
@@ -358,6 +363,75 @@ fn a_host_that_cannot_reach_the_release_gets_it_from_the_client_unless_host_only
         text(&out)
     );
     assert_eq!(cached_archives(&client).len(), 1);
+}
+
+/// A person with only the client (an extracted client archive, no checkout, no dist/)
+/// and a mirror of GitHub: deploy takes the release of the client's own version.
+#[test]
+fn outside_any_checkout_deploy_uses_the_release_of_the_clients_own_version() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = env!("CARGO_PKG_REPOSITORY").trim_start_matches("https://github.com/");
+    publish_as(root.path(), repo, &format!("v{}", env!("CARGO_PKG_VERSION")));
+    let http = HttpServer::serve(root.path());
+
+    // The client as a release ships it: `cargo xtask dist --client`, unpacked by tar.
+    let packed = tempfile::tempdir().unwrap();
+    let xtask = harness::binary("xtask", "xtask").unwrap();
+    let out = Command::new(xtask)
+        .args(["dist", "--client", "--target", "x86_64-unknown-linux-gnu", "--prebuilt"])
+        .arg(env!("CARGO_BIN_EXE_cargo-mlcremote"))
+        .arg("--out")
+        .arg(packed.path())
+        .current_dir(harness::workspace_root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let empty = tempfile::tempdir().unwrap();
+    let tar = Command::new("tar")
+        .arg("-xzf")
+        .arg(packed.path().join("cargo-mlcremote-x86_64-unknown-linux-gnu.tar.gz"))
+        .arg("-C")
+        .arg(empty.path())
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let client_bin = empty
+        .path()
+        .join("cargo-mlcremote-x86_64-unknown-linux-gnu/cargo-mlcremote");
+
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let mut args = vec!["mlcremote".to_string(), "deploy".into(), "--json".into()];
+    args.extend(common::connection_args(&sshd, &user));
+    let run = |extra: &[&str], base: &str| {
+        Command::new(&client_bin)
+            .args(&args)
+            .args(extra)
+            .current_dir(empty.path())
+            .env("HOME", client.home.path())
+            .env("MLCREMOTE_RELEASE_BASE_URL", base)
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&[], &http.base_url());
+    assert!(out.status.success(), "{}", text(&out));
+    let report = report(&out);
+    assert_eq!(report["origin"], "release", "{report}");
+    assert_eq!(report["health"]["status"], "ok");
+
+    // No such release there: exit 6, naming the URL and saying what to do instead.
+    let empty_mirror = tempfile::tempdir().unwrap();
+    let other = HttpServer::serve(empty_mirror.path());
+    let out = run(&["--force"], &other.base_url());
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("404") && stderr.contains("cargo xtask dist"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -40,12 +40,45 @@ impl Format {
 
 /// `mlcremote-<triple>`: the archive's top folder, and its name without extension.
 pub fn stem(triple: &str) -> String {
-    format!("{BINARY_NAME}-{triple}")
+    Product::Server.stem(triple)
 }
 
 /// `mlcremote-<triple>.<ext>`.
 pub fn archive_name(triple: &str, format: Format) -> String {
-    format!("{}.{}", stem(triple), format.extension())
+    Product::Server.archive_name(triple, format)
+}
+
+/// What a release carries: the server for hosts, the client for desktops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Product {
+    Server,
+    Client,
+}
+
+impl Product {
+    /// The cargo package and binary name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Product::Server => BINARY_NAME,
+            Product::Client => "cargo-mlcremote",
+        }
+    }
+
+    /// The binary's file name for `target` (`.exe` on Windows).
+    pub fn binary_file(self, target: &crate::target::Target) -> String {
+        let ext = if target.is_windows() { ".exe" } else { "" };
+        format!("{}{ext}", self.name())
+    }
+
+    /// `<name>-<triple>`: the archive's top folder.
+    pub fn stem(self, triple: &str) -> String {
+        format!("{}-{triple}", self.name())
+    }
+
+    /// `<name>-<triple>.<ext>`.
+    pub fn archive_name(self, triple: &str, format: Format) -> String {
+        format!("{}.{}", self.stem(triple), format.extension())
+    }
 }
 
 /// The target triple an archive name stands for, if it is one of ours.

@@ -40,19 +40,25 @@ impl Builder {
 
     /// The program and arguments that build the server for `triple`.
     pub fn command(self, triple: &str) -> (&'static str, Vec<String>) {
+        self.command_for(crate::archive::Product::Server, triple)
+    }
+
+    /// The command that builds `product` for `triple` in release mode.
+    pub fn command_for(self, product: crate::archive::Product, triple: &str) -> (&'static str, Vec<String>) {
         let (program, sub) = match self {
             Builder::Zigbuild => ("cargo", "zigbuild"),
             Builder::Cross => ("cross", "build"),
             Builder::Cargo | Builder::Auto => ("cargo", "build"),
         };
+        let name = product.name();
         let args = [
             sub,
             "--release",
             "--locked",
             "--package",
-            "mlcremote",
+            name,
             "--bin",
-            "mlcremote",
+            name,
             "--target",
             triple,
         ];
@@ -113,8 +119,19 @@ fn quietly_succeeds(program: &str, args: &[&str]) -> bool {
 
 /// Where the build leaves the binary.
 pub fn built_binary(workspace: &Path, triple: &str) -> PathBuf {
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from);
-    target_dir.join(triple).join("release").join(BINARY_NAME)
+    target_dir(workspace).join(triple).join("release").join(BINARY_NAME)
+}
+
+/// Where a release build of `product` for `target` leaves its binary.
+pub fn built_binary_of(product: crate::archive::Product, workspace: &Path, target: &crate::target::Target) -> PathBuf {
+    target_dir(workspace)
+        .join(target.triple)
+        .join("release")
+        .join(product.binary_file(target))
+}
+
+fn target_dir(workspace: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from)
 }
 
 /// Build the server for `triple` in `workspace` (the mlcremote source tree); returns

@@ -57,10 +57,66 @@ pub fn default_targets() -> &'static [Target] {
     &TARGETS[..6]
 }
 
+/// Where the client runs (SPEC §3 `--client`): the release targets, then Windows GNU
+/// (the cross-built stand-in for the MSVC build made on a Windows runner) and Linux GNU
+/// (a client built the usual way on Linux).
+pub const CLIENT_TARGETS: &[Target] = &[
+    Target {
+        triple: "x86_64-pc-windows-msvc",
+        os: "windows",
+        arch: "x86_64",
+    },
+    Target {
+        triple: "x86_64-apple-darwin",
+        os: "macos",
+        arch: "x86_64",
+    },
+    Target {
+        triple: "aarch64-apple-darwin",
+        os: "macos",
+        arch: "aarch64",
+    },
+    Target {
+        triple: "x86_64-unknown-linux-musl",
+        os: "linux",
+        arch: "x86_64",
+    },
+    Target {
+        triple: "aarch64-unknown-linux-musl",
+        os: "linux",
+        arch: "aarch64",
+    },
+    Target {
+        triple: "x86_64-pc-windows-gnu",
+        os: "windows",
+        arch: "x86_64",
+    },
+    Target {
+        triple: "x86_64-unknown-linux-gnu",
+        os: "linux",
+        arch: "x86_64",
+    },
+];
+
+/// The client's release set: the first five of [`CLIENT_TARGETS`].
+pub fn default_client_targets() -> &'static [Target] {
+    &CLIENT_TARGETS[..5]
+}
+
 impl Target {
     /// Look a triple up in [`TARGETS`].
     pub fn get(triple: &str) -> Option<Target> {
         TARGETS.iter().copied().find(|t| t.triple == triple)
+    }
+
+    /// Look a triple up in [`CLIENT_TARGETS`].
+    pub fn client(triple: &str) -> Option<Target> {
+        CLIENT_TARGETS.iter().copied().find(|t| t.triple == triple)
+    }
+
+    /// Whether binaries for it end in `.exe`.
+    pub fn is_windows(&self) -> bool {
+        self.os == "windows"
     }
 
     /// Refuse a binary whose format or architecture does not match this target, so a
@@ -68,10 +124,10 @@ impl Target {
     pub fn check_binary(&self, bytes: &[u8]) -> Result<(), WrongBinary> {
         let file = object::File::parse(bytes).map_err(|e| WrongBinary::NotExecutable(e.to_string()))?;
         let (format, arch) = (file.format(), file.architecture());
-        let want_format = if self.os == "macos" {
-            BinaryFormat::MachO
-        } else {
-            BinaryFormat::Elf
+        let want_format = match self.os {
+            "macos" => BinaryFormat::MachO,
+            "windows" => BinaryFormat::Pe,
+            _ => BinaryFormat::Elf,
         };
         let want_arch = match self.arch {
             "x86_64" => Architecture::X86_64,

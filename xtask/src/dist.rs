@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 pub use mlcremote_release::build::Builder;
 use mlcremote_release::{
-    archive::{self, Entry, Format},
+    archive::{self, Entry, Format, Product},
     build, checksum,
     manifest::{self, Manifest},
     target::{self, Target},
@@ -39,6 +39,10 @@ pub struct Dist {
     /// Package this already-built binary instead of building (one --target only).
     #[arg(long, value_name = "PATH", requires = "targets")]
     pub prebuilt: Option<PathBuf>,
+    /// Build and package the client instead (`cargo-mlcremote-<triple>.tar.gz`, `.zip`
+    /// for Windows); `--all` means the client's release targets.
+    #[arg(long)]
+    pub client: bool,
 }
 
 impl Dist {
@@ -52,7 +56,12 @@ impl Dist {
             format: vec!["tar.gz".into()],
             source: false,
             prebuilt: None,
+            client: false,
         }
+    }
+
+    fn product(&self) -> Product {
+        if self.client { Product::Client } else { Product::Server }
     }
 
     /// Build and package; returns the manifest written to `--out`.
@@ -76,13 +85,20 @@ impl Dist {
         let epoch = source_date_epoch(sh);
         let commit = cmd!(sh, "git rev-parse HEAD").quiet().ignore_stderr().read().ok();
 
+        let product = self.product();
         let mut artifacts = Vec::new();
         for target in &targets {
             let binary = match &self.prebuilt {
                 Some(path) => path.clone(),
-                None => build(sh, self.builder, target.triple, epoch)?,
+                None => build(sh, self.builder, product, target, epoch)?,
             };
-            artifacts.extend(package(sh, target, &binary, &formats, &out, epoch)?);
+            // SPEC §3: a client for Windows ships as a .zip, the others as .tar.gz.
+            let formats = match product {
+                Product::Client if target.is_windows() => vec![Format::Zip],
+                Product::Client => vec![Format::TarGz],
+                Product::Server => formats.clone(),
+            };
+            artifacts.extend(package(sh, product, target, &binary, &formats, &out, epoch)?);
         }
         if self.source {
             let bundle = mlcremote_release::source::bundle(&sh.current_dir(), epoch)?;
@@ -111,6 +127,9 @@ impl Dist {
     }
 
     fn targets(&self, defaults: &Defaults) -> Result<Vec<Target>> {
+        if self.client {
+            return self.client_targets();
+        }
         if self.all {
             return Ok(target::default_targets().to_vec());
         }
@@ -131,6 +150,31 @@ impl Dist {
                 Target::get(t).with_context(|| {
                     let known: Vec<_> = target::TARGETS.iter().map(|t| t.triple).collect();
                     format!("unknown target `{t}`; known: {}", known.join(", "))
+                })
+            })
+            .collect()
+    }
+}
+
+impl Dist {
+    /// `--client`: the given targets, the client's release set with `--all`, else this
+    /// machine's.
+    fn client_targets(&self) -> Result<Vec<Target>> {
+        if self.all {
+            return Ok(target::default_client_targets().to_vec());
+        }
+        let host = target::host_triple();
+        let triples = if self.targets.is_empty() {
+            vec![host.to_string()]
+        } else {
+            self.targets.clone()
+        };
+        triples
+            .iter()
+            .map(|t| {
+                Target::client(t).with_context(|| {
+                    let known: Vec<_> = target::CLIENT_TARGETS.iter().map(|t| t.triple).collect();
+                    format!("the client is not built for `{t}`; its targets: {}", known.join(", "))
                 })
             })
             .collect()
@@ -200,20 +244,22 @@ pub fn source_date_epoch(sh: &Shell) -> u64 {
 }
 
 /// Build with the library's choice of builder and command (shared with `deploy --build`).
-fn build(sh: &Shell, builder: Builder, triple: &str, epoch: u64) -> Result<PathBuf> {
+fn build(sh: &Shell, builder: Builder, product: Product, target: &Target, epoch: u64) -> Result<PathBuf> {
+    let triple = target.triple;
     let builder = builder.resolve(triple, build::container_engine, build::zigbuild_installed)?;
-    let (program, args) = builder.command(triple);
-    eprintln!("building mlcremote for {triple} with {builder:?}");
+    let (program, args) = builder.command_for(product, triple);
+    eprintln!("building {} for {triple} with {builder:?}", product.name());
     cmd!(sh, "{program} {args...}")
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
         .run()
         .with_context(|| format!("building for {triple} failed"))?;
-    Ok(build::built_binary(&sh.current_dir(), triple))
+    Ok(build::built_binary_of(product, &sh.current_dir(), target))
 }
 
 /// Check the binary's header against the target, then write its archives.
 fn package(
     sh: &Shell,
+    product: Product,
     target: &Target,
     binary: &Path,
     formats: &[Format],
@@ -226,9 +272,10 @@ fn package(
         .map_err(|why| anyhow::anyhow!("refusing to package {}: {why}", binary.display()))?;
     let readme = sh.read_binary_file("README.md")?;
     let license = sh.read_binary_file("LICENSE")?;
+    let binary_file = product.binary_file(target);
     let entries = [
         Entry {
-            name: archive::BINARY_NAME,
+            name: &binary_file,
             data: &bytes,
             mode: 0o755,
         },
@@ -243,9 +290,9 @@ fn package(
             mode: 0o644,
         },
     ];
-    let stem = archive::stem(target.triple);
+    let stem = product.stem(target.triple);
     let binary_info = manifest::Binary {
-        path: format!("{stem}/{}", archive::BINARY_NAME),
+        path: format!("{stem}/{binary_file}"),
         size: bytes.len() as u64,
         sha256: checksum::sha256_hex(&bytes),
     };
@@ -255,7 +302,7 @@ fn package(
             Format::TarGz => archive::write_tar_gz(&stem, &entries, epoch)?,
             Format::Zip => archive::write_zip(&stem, &entries, epoch)?,
         };
-        let name = archive::archive_name(target.triple, *format);
+        let name = product.archive_name(target.triple, *format);
         let sha256 = checksum::sha256_hex(&data);
         archive::write_atomic(&out.join(&name), &data)?;
         archive::write_atomic(

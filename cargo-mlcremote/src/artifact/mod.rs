@@ -27,6 +27,21 @@ pub enum Source {
     Release(release::Release),
     /// `--build`: build the server from the source tree we run in.
     Build(BuildWhere),
+    /// No source given (SPEC §6): `dist/` when it holds an archive for the host, else
+    /// the release of this client's own version.
+    Default { dist: PathBuf, release: release::Release },
+}
+
+impl Source {
+    /// What can be read here before the host is known: `--artifact`, `--dist`, or the
+    /// `dist/` folder a default deploy looks in first (when it exists).
+    pub fn local(&self) -> Option<Source> {
+        match self {
+            Source::Artifact(_) | Source::Dist(_) => Some(self.clone()),
+            Source::Default { dist, .. } if dist.is_dir() => Some(Source::Dist(dist.clone())),
+            _ => None,
+        }
+    }
 }
 
 /// Where `--build` builds.
@@ -190,6 +205,15 @@ pub fn choose(source: &Source, platform: &Platform, progress: &mut dyn FnMut(Pro
             Some(loaded) => pick(&loaded, platform),
             None => Err(err!(Other, "nothing to load from {source:?}")),
         },
+        Source::Default { dist, release } => {
+            let from_dist = dist
+                .is_dir()
+                .then(|| choose(&Source::Dist(dist.clone()), platform, progress));
+            match from_dist {
+                Some(Ok(chosen)) => Ok(chosen),
+                _ => choose(&Source::Release(release.clone()), platform, progress),
+            }
+        }
     }
 }
 
@@ -263,7 +287,7 @@ pub fn load(source: &Source) -> Result<Option<Loaded>> {
                 found,
             }))
         }
-        Source::Release(_) | Source::Build(_) => Ok(None),
+        Source::Release(_) | Source::Build(_) | Source::Default { .. } => Ok(None),
     }
 }
 

@@ -50,7 +50,26 @@ pub struct Remote {
 const MAX_DOWNLOAD: u64 = 512 * 1024 * 1024;
 const ATTEMPTS: u32 = 3;
 
+/// Where a mirror of GitHub Releases is, when not github.com (SPEC §6).
+pub const BASE_URL_ENV: &str = "MLCREMOTE_RELEASE_BASE_URL";
+pub const GITHUB: &str = "https://github.com";
+
 impl Release {
+    /// The release of this client's own version from the repository it was built from
+    /// (`repository` in its Cargo.toml), at `base_url`.
+    pub fn own(base_url: String) -> Option<Release> {
+        let repo = env!("CARGO_PKG_REPOSITORY")
+            .trim_end_matches('/')
+            .trim_end_matches(".git")
+            .strip_prefix("https://github.com/")?
+            .to_string();
+        Some(Release {
+            tag: format!("v{}", env!("CARGO_PKG_VERSION")),
+            repo,
+            base_url,
+        })
+    }
+
     fn url(&self, file: &str) -> String {
         format!(
             "{}/{}/releases/download/{}/{file}",

@@ -5,7 +5,10 @@ use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use clap::Args;
 use mlcremote_client::{
-    artifact::{BuildWhere, DownloadOn, Source, release::Release},
+    artifact::{
+        BuildWhere, DownloadOn, Source,
+        release::{self, Release},
+    },
     delegate::Reporter,
     deploy::{self, DeployOptions, Outcome, Report},
     err,
@@ -38,12 +41,14 @@ pub struct DeployArgs {
     /// Deploy a published release: download its archive, verified against SHA256SUMS.
     #[arg(long, value_name = "TAG", conflicts_with = "artifact")]
     pub release: Option<String>,
-    /// GitHub OWNER/NAME of the release [default: `repo` in [workspace.metadata.mlcremote]].
-    #[arg(long, value_name = "OWNER/NAME", requires = "release")]
+    /// GitHub OWNER/NAME of the release [default: `repo` in [workspace.metadata.mlcremote],
+    /// else the repository this client was built from].
+    #[arg(long, value_name = "OWNER/NAME")]
     pub repo: Option<String>,
-    /// Where releases are downloaded from (a mirror laid out like GitHub works).
-    #[arg(long, value_name = "URL", default_value = "https://github.com", requires = "release")]
-    pub base_url: String,
+    /// Where releases are downloaded from: a mirror laid out like GitHub works
+    /// [default: $MLCREMOTE_RELEASE_BASE_URL, else https://github.com].
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
     /// Who downloads a release: the host itself when it has curl or wget and reaches the
     /// URL (auto), only the host, or this machine, which then uploads the binary.
     #[arg(long, value_enum, value_name = "WHO", default_value = "auto")]
@@ -100,20 +105,37 @@ fn source(args: &DeployArgs) -> Result<Source> {
         }
         return Ok(Source::Dist(dir.clone()));
     }
+    let base_url = args
+        .base_url
+        .clone()
+        .or_else(|| std::env::var(release::BASE_URL_ENV).ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| release::GITHUB.to_string());
+    let own = Release::own(base_url.clone());
+    let repo = args
+        .repo
+        .clone()
+        .or_else(workspace_repo)
+        .or_else(|| own.as_ref().map(|r| r.repo.clone()));
     if let Some(tag) = &args.release {
-        let repo = args.repo.clone().or_else(workspace_repo).ok_or_else(|| {
-            err!(
-                Usage,
-                "--release needs --repo OWNER/NAME (or `repo` in [workspace.metadata.mlcremote])"
-            )
-        })?;
+        let repo = repo.ok_or_else(|| err!(Usage, "--release needs --repo OWNER/NAME"))?;
         return Ok(Source::Release(Release {
             tag: tag.clone(),
             repo,
-            base_url: args.base_url.clone(),
+            base_url,
         }));
     }
-    Ok(Source::Dist(PathBuf::from("dist")))
+    // SPEC §6: dist/ when it has an archive for the host, else this client's own release.
+    let dist = PathBuf::from("dist");
+    Ok(match own {
+        Some(own) => Source::Default {
+            dist,
+            release: Release {
+                repo: repo.unwrap_or(own.repo),
+                ..own
+            },
+        },
+        None => Source::Dist(dist),
+    })
 }
 
 /// `repo` from `[workspace.metadata.mlcremote]` of the workspace we run in, if any.

@@ -101,9 +101,10 @@ type BySha<T> = Vec<(String, T)>;
 impl RunCache {
     /// Start reading what `source` holds, so it is ready when a host's platform is known.
     pub fn prefetch(&self, source: &Source) {
-        if matches!(source, Source::Artifact(_) | Source::Dist(_)) && !self.loaded.initialized() {
+        if let Some(source) = source.local()
+            && !self.loaded.initialized()
+        {
             let cache = self.clone();
-            let source = source.clone();
             tokio::spawn(async move {
                 cache.load(&source).await;
             });
@@ -370,15 +371,26 @@ async fn deploy_on(session: &Session, route: &Route, options: &DeployOptions, st
 
 /// The binary for this host: for a release, the archive the host downloads itself when
 /// it can (`--download-on auto|host`), else the one this machine downloads and uploads.
+/// With no source given, `dist/` first when it has an archive for the host.
 async fn choose(
     options: &DeployOptions,
     probe: &Probe,
     platform: &mlcremote_release::target::Platform,
     reporter: &Reporter,
 ) -> Result<Arc<Chosen>> {
-    if let Source::Release(release) = &options.source
-        && options.download_on != DownloadOn::Client
-    {
+    let release = match &options.source {
+        Source::Release(release) => release,
+        Source::Default { release, .. } => {
+            if let Some(local) = options.source.local()
+                && let Ok(chosen) = options.cache.get(&local, platform, reporter).await
+            {
+                return Ok(chosen);
+            }
+            release
+        }
+        other => return options.cache.get(other, platform, reporter).await,
+    };
+    if options.download_on != DownloadOn::Client {
         let host_only = options.download_on == DownloadOn::Host;
         match probe.cannot_download() {
             Some(why) if host_only => {
@@ -388,9 +400,9 @@ async fn choose(
                 ));
             }
             Some(_) => {}
-            None => match options.cache.remote(release, platform).await? {
-                Some(chosen) => return Ok(chosen),
-                None if host_only => {
+            None => match options.cache.remote(release, platform).await {
+                Ok(Some(chosen)) => return Ok(chosen),
+                Ok(None) if host_only => {
                     return Err(err!(
                         Artifact,
                         "--download-on host: release {} of {} has no .tar.gz archive described in its dist-manifest.json, \
@@ -399,11 +411,37 @@ async fn choose(
                         release.repo
                     ));
                 }
-                None => {}
+                Ok(None) => {}
+                Err(e) => return Err(not_released(&options.source, e)),
             },
         }
     }
-    options.cache.get(&options.source, platform, reporter).await
+    options
+        .cache
+        .get(&Source::Release(release.clone()), platform, reporter)
+        .await
+        .map_err(|e| not_released(&options.source, e))
+}
+
+/// A default deploy whose release cannot be had says what to do instead.
+fn not_released(source: &Source, error: Error) -> Error {
+    let Source::Default { dist, release } = source else {
+        return error;
+    };
+    let message = format!(
+        "{}. With no --artifact, --dist, --release or --build, deploy uses {}/ when it has an archive \
+         for the host, else release {} of {}: in a checkout, run `cargo xtask dist` first (or pass --build \
+         local), or point MLCREMOTE_RELEASE_BASE_URL at a mirror",
+        error.message(),
+        dist.display(),
+        release.tag,
+        release.repo
+    );
+    let renamed = Error::new(error.kind(), message);
+    match error.detail() {
+        Some(detail) => renamed.with_detail(detail.to_string()),
+        None => renamed,
+    }
 }
 
 impl Report {
