@@ -259,7 +259,8 @@ fn the_source_bundle_builds_offline_from_its_vendored_dependencies() {
 #[test]
 fn combine_merges_per_target_outputs_into_one_release() {
     let binary = harness::server_binary().unwrap();
-    let parts: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let client = harness::binary("cargo-mlcremote", "cargo-mlcremote").unwrap();
+    let parts: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     for (dir, triple) in parts
         .iter()
         .zip(["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl"])
@@ -275,6 +276,18 @@ fn combine_merges_per_target_outputs_into_one_release() {
         ]);
         assert!(result.status.success(), "{}", text(&result));
     }
+    // And a client part, as the release's client jobs make them.
+    let result = xtask(&[
+        "dist",
+        "--client",
+        "--target",
+        "x86_64-unknown-linux-gnu",
+        "--prebuilt",
+        client.to_str().unwrap(),
+        "--out",
+        parts[2].path().to_str().unwrap(),
+    ]);
+    assert!(result.status.success(), "{}", text(&result));
     let out = tempfile::tempdir().unwrap();
     let o = out.path().to_str().unwrap();
     let result = xtask(&[
@@ -283,6 +296,7 @@ fn combine_merges_per_target_outputs_into_one_release() {
         o,
         parts[0].path().to_str().unwrap(),
         parts[1].path().to_str().unwrap(),
+        parts[2].path().to_str().unwrap(),
     ]);
     assert!(result.status.success(), "{}", text(&result));
     sums_check(out.path());
@@ -291,11 +305,22 @@ fn combine_merges_per_target_outputs_into_one_release() {
     assert_eq!(
         names,
         [
+            "cargo-mlcremote-x86_64-unknown-linux-gnu.tar.gz",
             "mlcremote-x86_64-unknown-linux-gnu.tar.gz",
             "mlcremote-x86_64-unknown-linux-musl.tar.gz"
         ]
     );
-    assert_eq!(manifest(out.path()).artifacts.len(), 2);
+    let merged = manifest(out.path());
+    assert_eq!(merged.artifacts.len(), 3);
+    let client_entry = merged
+        .artifacts
+        .iter()
+        .find(|a| a.name.starts_with("cargo-mlcremote-"))
+        .unwrap();
+    assert_eq!(
+        client_entry.binary.as_ref().map(|b| b.path.as_str()),
+        Some("cargo-mlcremote-x86_64-unknown-linux-gnu/cargo-mlcremote")
+    );
 
     // A tampered part is refused.
     let bad = parts[1].path().join("mlcremote-x86_64-unknown-linux-musl.tar.gz");
@@ -314,4 +339,53 @@ fn combine_merges_per_target_outputs_into_one_release() {
         "{}",
         text(&result)
     );
+}
+
+/// `cargo binstall cargo-mlcremote` finds the archives `dist --client` makes, for every
+/// client release target, and the binary inside.
+#[test]
+fn binstall_metadata_points_at_the_client_archives() {
+    let root = harness::workspace_root();
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let package = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "cargo-mlcremote")
+        .unwrap();
+    let binstall = &package["metadata"]["binstall"];
+    let version = package["version"].as_str().unwrap();
+    let repo = package["repository"].as_str().unwrap();
+    for target in mlcremote_release::target::default_client_targets() {
+        let over = &binstall["overrides"][target.triple];
+        let pkg_url = over["pkg-url"].as_str().or(binstall["pkg-url"].as_str()).unwrap();
+        let url = pkg_url
+            .replace("{ repo }", repo)
+            .replace("{ version }", version)
+            .replace("{ target }", target.triple);
+        let format = if target.is_windows() {
+            mlcremote_release::archive::Format::Zip
+        } else {
+            mlcremote_release::archive::Format::TarGz
+        };
+        let archive = mlcremote_release::archive::Product::Client.archive_name(target.triple, format);
+        assert_eq!(url, format!("{repo}/releases/download/v{version}/{archive}"));
+        let bin_dir = binstall["bin-dir"]
+            .as_str()
+            .unwrap()
+            .replace("{ target }", target.triple)
+            .replace("{ bin }", "cargo-mlcremote")
+            .replace("{ binary-ext }", if target.is_windows() { ".exe" } else { "" });
+        let product = mlcremote_release::archive::Product::Client;
+        assert_eq!(
+            bin_dir,
+            format!("{}/{}", product.stem(target.triple), product.binary_file(target))
+        );
+    }
 }
