@@ -581,7 +581,7 @@ pub fn module_cycles(src: &Path) -> Result<Vec<String>> {
     let modules: Vec<Vec<String>> = files.iter().map(|f| module_of(f)).collect();
     let mut edges: Vec<(usize, usize)> = Vec::new();
     for (from, file) in files.iter().enumerate() {
-        let text = fs::read_to_string(file)?;
+        let text = flatten_inline_modules(&fs::read_to_string(file)?);
         let here = &modules[from];
         // A child module is named without `self::` too: `child::item`.
         let children: Vec<&String> = modules
@@ -659,6 +659,66 @@ fn collect_rs(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
     }
     files.sort();
     Ok(())
+}
+
+/// The file's text with `super::` paths inside inline modules (`mod tests { … }`)
+/// rewritten relative to the file's own module: `super::x` one level in is `self::x`.
+fn flatten_inline_modules(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut opened_at: Vec<i64> = Vec::new();
+    let mut depth = 0i64;
+    for line in text.lines() {
+        out.push_str(&rewrite_supers(line, opened_at.len()));
+        out.push('\n');
+        let trimmed = line.trim_start();
+        let declaration = trimmed
+            .strip_prefix("pub(crate) ")
+            .or_else(|| trimmed.strip_prefix("pub "))
+            .unwrap_or(trimmed);
+        if declaration.starts_with("mod ") && trimmed.trim_end().ends_with('{') {
+            opened_at.push(depth);
+        }
+        let code = line.split("//").next().unwrap_or_default();
+        depth += code.matches('{').count() as i64 - code.matches('}').count() as i64;
+        while opened_at.last().is_some_and(|&at| depth <= at) {
+            opened_at.pop();
+        }
+    }
+    out
+}
+
+/// `line` with each run of `k` leading `super::` written as seen from `inline` levels out.
+fn rewrite_supers(line: &str, inline: usize) -> String {
+    if inline == 0 {
+        return line.to_string();
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find("super::") {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        if out
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+        {
+            out.push_str("super::");
+            rest = &rest["super::".len()..];
+            continue;
+        }
+        let mut k = 0;
+        while let Some(r) = rest.strip_prefix("super::") {
+            k += 1;
+            rest = r;
+        }
+        if k <= inline {
+            out.push_str("self::");
+        } else {
+            out.push_str(&"super::".repeat(k - inline));
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `crate::a::b`, `super::x`, `self::y` and `child::z` paths in Rust source: `use`

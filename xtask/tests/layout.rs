@@ -28,6 +28,18 @@ fn the_checker_finds_a_circle_made_on_purpose() {
     std::fs::write(src.join("a/inner.rs"), "use super::super::b;\npub struct Thing;\n").unwrap();
     std::fs::write(src.join("b.rs"), "pub fn helper() {}\n").unwrap();
     assert_eq!(harness::module_cycles(src).unwrap(), Vec::<String>::new());
+    // `super::` inside an inline module names the file's own module, not its parent.
+    std::fs::write(
+        src.join("b.rs"),
+        "pub fn helper() {}\n#[cfg(test)]\nmod tests {\n    use super::helper;\n    mod deeper {\n        use super::super::helper;\n    }\n}\n",
+    )
+    .unwrap();
+    assert_eq!(harness::module_cycles(src).unwrap(), Vec::<String>::new());
+    std::fs::write(src.join("b.rs"), "mod tests {\n    use super::super::a::Thing;\n}\n").unwrap();
+    assert!(
+        harness::module_cycles(src).unwrap().iter().any(|c| c.contains("b")),
+        "a circle through an inline module's super::super is still found"
+    );
     std::fs::write(
         src.join("b.rs"),
         "use crate::{x, a::inner::Thing};\npub fn helper() {}\n",
