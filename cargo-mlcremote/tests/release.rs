@@ -3,94 +3,13 @@
 
 mod common;
 
-use std::{
-    fs,
-    net::TcpStream,
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{fs, process::Command};
 
-use common::{Client, report, server, text};
+use common::{Client, HttpServer, publish, publish_as, report, text};
 use harness::{
     Sshd,
     proxy::{Link, Proxy},
 };
-
-/// `python3 -m http.server` on 127.0.0.1, stopped by pid on drop.
-struct HttpServer {
-    child: Child,
-    port: u16,
-}
-
-impl HttpServer {
-    fn serve(root: &Path) -> HttpServer {
-        let python = harness::require("python3", "python3").unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(python)
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &port.to_string(),
-                "--directory",
-            ])
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the HTTP server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        HttpServer { child, port }
-    }
-
-    fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A release `v0.1.0` of `acme/mlcremote` as GitHub lays it out, made by `cargo xtask dist`.
-fn publish(root: &Path) -> std::path::PathBuf {
-    publish_as(root, "acme/mlcremote", "v0.1.0")
-}
-
-/// The same for `repo` and `tag`.
-fn publish_as(root: &Path, repo: &str, tag: &str) -> std::path::PathBuf {
-    let dir = root.join(repo).join("releases/download").join(tag);
-    fs::create_dir_all(&dir).unwrap();
-    let xtask = harness::binary("xtask", "xtask").unwrap();
-    let out = Command::new(xtask)
-        .args([
-            "dist",
-            "--target",
-            mlcremote_release::target::host_triple(),
-            "--prebuilt",
-            &server(),
-            "--out",
-        ])
-        .arg(&dir)
-        .current_dir(harness::workspace_root())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    dir
-}
 
 fn deploy_release(
     client: &Client,
@@ -371,7 +290,7 @@ fn a_host_that_cannot_reach_the_release_gets_it_from_the_client_unless_host_only
 fn outside_any_checkout_deploy_uses_the_release_of_the_clients_own_version() {
     let root = tempfile::tempdir().unwrap();
     let repo = env!("CARGO_PKG_REPOSITORY").trim_start_matches("https://github.com/");
-    publish_as(root.path(), repo, &format!("v{}", env!("CARGO_PKG_VERSION")));
+    publish_as(root.path(), repo, &format!("v{}", env!("CARGO_PKG_VERSION")), false);
     let http = HttpServer::serve(root.path());
 
     // The client as a release ships it: `cargo xtask dist --client`, unpacked by tar.

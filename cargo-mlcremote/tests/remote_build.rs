@@ -314,23 +314,89 @@ fn with_yes_an_account_without_rust_gets_a_verified_toolchain_and_a_healthy_serv
     );
 }
 
+/// Outside a checkout there is no source tree: `--build remote` and `--build local`
+/// build from the source bundle of the client's own release (verified against its
+/// SHA256SUMS); with no release to be had, exit 6 naming the URL, and nothing on the host.
 #[test]
-fn outside_a_checkout_there_is_nothing_to_build_and_the_host_is_untouched() {
+fn outside_a_checkout_build_remote_and_local_build_the_releases_source_bundle() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = env!("CARGO_PKG_REPOSITORY").trim_start_matches("https://github.com/");
+    common::publish_as(root.path(), repo, &format!("v{}", env!("CARGO_PKG_VERSION")), true);
+    let http = common::HttpServer::serve(root.path());
     let sshd = Sshd::start().unwrap();
-    let user = sshd.user().unwrap();
     let client = Client::new();
     let elsewhere = tempfile::tempdir().unwrap();
-    let out = client
-        .plugin()
-        .arg("deploy")
-        .args(common::connection_args(&sshd, &user))
-        .args(["--build", "remote"])
-        .current_dir(elsewhere.path())
-        .envs(common::toolchain_env())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let run_building =
+        |client: &Client, user: &harness::User, base: &str, cache: Option<&std::path::Path>, how: &str| {
+            let mut cmd = client.plugin();
+            cmd.arg("deploy")
+                .args(common::connection_args(&sshd, user))
+                .args(["--build", how, "--json"])
+                .current_dir(elsewhere.path())
+                .envs(common::toolchain_env())
+                .env("MLCREMOTE_RELEASE_BASE_URL", base);
+            if let Some(cache) = cache {
+                cmd.env("XDG_CACHE_HOME", cache);
+            }
+            cmd.output().unwrap()
+        };
+    let run = |client: &Client, user: &harness::User, base: &str, cache: Option<&std::path::Path>| {
+        run_building(client, user, base, cache, "remote")
+    };
+
+    // The account has cargo (rustup's, off PATH in a non-login session).
+    let user = sshd.own_account().unwrap();
+    let out = run(&client, &user, &http.base_url(), None);
+    assert!(out.status.success(), "{}", text(&out));
+    let report = report(&out);
+    assert_eq!(report["health"]["status"], "ok", "{report}");
+    assert_eq!(
+        report["artifact"],
+        format!("built on {} with cargo", sshd.destination(&user))
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--build needs the mlcremote source"), "{stderr}");
-    assert!(!user.mlcremote_dir().exists(), "nothing may be created on the host");
+    assert!(
+        stderr.contains("building from the source bundle of release"),
+        "{stderr}"
+    );
+    harness::kill_server(&user.mlcremote_dir().join("server.json"));
+
+    // Built here, in the bundle unpacked under the user cache dir, for the probed target.
+    let cache = tempfile::tempdir().unwrap();
+    let local = sshd.user().unwrap();
+    let out = run_building(&client, &local, &http.base_url(), Some(cache.path()), "local");
+    assert!(out.status.success(), "{}", text(&out));
+    let built = common::report(&out);
+    assert_eq!(built["origin"], "built_here", "{built}");
+    assert_eq!(built["health"]["status"], "ok", "{built}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("building from the source bundle of release"),
+        "{stderr}"
+    );
+    assert!(
+        cache.path().join("mlcremote/src").is_dir(),
+        "the bundle is unpacked under the cache dir"
+    );
+    harness::kill_server(&local.mlcremote_dir().join("server.json"));
+
+    // No release there, and none cached (a fresh client): exit 6, naming the URL; the
+    // host is untouched.
+    let nobody = sshd.user().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let no_cache = tempfile::tempdir().unwrap();
+    let out = run(
+        &Client::new(),
+        &nobody,
+        &format!("http://127.0.0.1:{closed}"),
+        Some(no_cache.path()),
+    );
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("127.0.0.1:{closed}")), "{stderr}");
+    assert!(!nobody.mlcremote_dir().exists(), "nothing may be created on the host");
 }

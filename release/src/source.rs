@@ -30,6 +30,43 @@ impl Bundle {
     }
 }
 
+impl Bundle {
+    /// Unpack into `dir` (once: an earlier unpacking of the same bytes is reused, so a
+    /// second build is incremental); returns the source tree, `<dir>/<stem>`.
+    pub fn unpack(&self, dir: &Path) -> Result<PathBuf, BundleError> {
+        let tree = dir.join(&self.stem);
+        let stamp = dir.join(format!("{}.sha256", self.stem));
+        let sha = crate::checksum::sha256_hex(&self.data);
+        if tree.is_dir() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == sha) {
+            return Ok(tree);
+        }
+        let failed = |e: std::io::Error| {
+            BundleError(format!(
+                "cannot unpack {} into {}: {e}",
+                self.file_name(),
+                dir.display()
+            ))
+        };
+        if tree.exists() {
+            std::fs::remove_dir_all(&tree).map_err(failed)?;
+        }
+        std::fs::create_dir_all(dir).map_err(failed)?;
+        // tar refuses entries that would land outside `dir` (absolute, `..`).
+        tar::Archive::new(flate2::read::GzDecoder::new(&self.data[..]))
+            .unpack(dir)
+            .map_err(failed)?;
+        if !tree.join("Cargo.toml").is_file() {
+            return Err(BundleError(format!(
+                "{} holds no {}/Cargo.toml",
+                self.file_name(),
+                self.stem
+            )));
+        }
+        std::fs::write(&stamp, &sha).map_err(failed)?;
+        Ok(tree)
+    }
+}
+
 /// `mlcremote-<version>-src`: the bundle's one top folder, and its name without `.tar.gz`.
 pub fn stem() -> String {
     format!("mlcremote-{}-src", env!("CARGO_PKG_VERSION"))

@@ -161,33 +161,8 @@ pub fn choose(source: &Source, platform: &Platform, progress: &mut dyn FnMut(Pro
     let candidates = platform.targets();
     match source {
         Source::Build(_) => {
-            let workspace = std::env::current_dir()?;
-            let workspace = mlcremote_release::build::workspace_at(&workspace)?;
-            let mut failures = Vec::new();
-            for target in &candidates {
-                let built = mlcremote_release::build::build(
-                    &workspace,
-                    mlcremote_release::build::Builder::Auto,
-                    target.triple,
-                    &mut |line| progress(Progress::Build(line)),
-                );
-                match built {
-                    Ok(binary) => {
-                        let bytes = std::fs::read(&binary)
-                            .map_err(|e| err!(Artifact, "cannot read {}: {e}", binary.display()))?;
-                        target
-                            .check_binary(&bytes)
-                            .map_err(|why| err!(Artifact, "the build produced the wrong binary: {why}"))?;
-                        return Ok(Chosen::here(*target, bytes, Origin::BuiltHere, &binary));
-                    }
-                    Err(e) => failures.push(format!("{}: {e}", target.triple)),
-                }
-            }
-            Err(err!(
-                Artifact,
-                "cannot build the server for this host: {}",
-                failures.join("; ")
-            ))
+            let workspace = mlcremote_release::build::workspace_at(&std::env::current_dir()?)?;
+            build_here(&workspace, platform, progress)
         }
         Source::Release(release) => {
             let (target, path) = release.fetch(&candidates, &mut |done, total| {
@@ -215,6 +190,36 @@ pub fn choose(source: &Source, platform: &Platform, progress: &mut dyn FnMut(Pro
             }
         }
     }
+}
+
+/// Build the server for `platform` here, in the source tree `workspace` (a checkout, or
+/// a release's unpacked source bundle), trying its targets in order.
+pub fn build_here(workspace: &Path, platform: &Platform, progress: &mut dyn FnMut(Progress<'_>)) -> Result<Chosen> {
+    let mut failures = Vec::new();
+    for target in &platform.targets() {
+        let built = mlcremote_release::build::build(
+            workspace,
+            mlcremote_release::build::Builder::Auto,
+            target.triple,
+            &mut |line| progress(Progress::Build(line)),
+        );
+        match built {
+            Ok(binary) => {
+                let bytes =
+                    std::fs::read(&binary).map_err(|e| err!(Artifact, "cannot read {}: {e}", binary.display()))?;
+                target
+                    .check_binary(&bytes)
+                    .map_err(|why| err!(Artifact, "the build produced the wrong binary: {why}"))?;
+                return Ok(Chosen::here(*target, bytes, Origin::BuiltHere, &binary));
+            }
+            Err(e) => failures.push(format!("{}: {e}", target.triple)),
+        }
+    }
+    Err(err!(
+        Artifact,
+        "cannot build the server for this host: {}",
+        failures.join("; ")
+    ))
 }
 
 /// What an `--artifact` or `--dist` holds, read, verified and hashed before the host's

@@ -103,6 +103,35 @@ impl Release {
         Ok((target, path))
     }
 
+    /// The release's vendored source bundle (`mlcremote-<version>-src.tar.gz`), verified
+    /// against `SHA256SUMS` and cached: what `--build` builds from outside a checkout.
+    pub fn source_bundle(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<mlcremote_release::source::Bundle> {
+        let sums = self.small_file(SUMS_NAME)?;
+        let sums = checksum::parse_sums(&sums)
+            .map_err(|e| Error::from(e).context(format_args!("{SUMS_NAME} of {} {}", self.repo, self.tag)))?;
+        let (sha, name) = sums
+            .iter()
+            .find(|(_, n)| n.starts_with("mlcremote-") && n.ends_with("-src.tar.gz"))
+            .ok_or_else(|| {
+                err!(
+                    Artifact,
+                    "release {} of {} has no source bundle (mlcremote-<version>-src.tar.gz) to build from",
+                    self.tag,
+                    self.repo
+                )
+            })?;
+        let path = self.cache_dir()?.join(name);
+        if !(path.is_file() && checksum::sha256_file(&path).is_ok_and(|s| s == *sha)) {
+            self.download_to(name, Some(sha), &path, progress)
+                .map_err(|e| self.unreachable(e, name))?;
+        }
+        let data = std::fs::read(&path).map_err(|e| err!(Artifact, "cannot read {}: {e}", path.display()))?;
+        Ok(mlcremote_release::source::Bundle {
+            stem: name.trim_end_matches(".tar.gz").to_string(),
+            data,
+        })
+    }
+
     /// What the host needs to download the archive itself, verified against what the
     /// release says: its URL and sha256 (`SHA256SUMS`), and the binary's path, size and
     /// sha256 inside it (`dist-manifest.json`). `None` when the release does not say

@@ -10,7 +10,7 @@ use mlcremote_client::{
         release::{self, Release},
     },
     delegate::Reporter,
-    deploy::{self, DeployOptions, Outcome, Report},
+    deploy::{self, DeployOptions, Outcome, Report, RunCache},
     err,
     error::{Error, Kind, Result},
 };
@@ -105,37 +105,42 @@ fn source(args: &DeployArgs) -> Result<Source> {
         }
         return Ok(Source::Dist(dir.clone()));
     }
-    let base_url = args
-        .base_url
-        .clone()
-        .or_else(|| std::env::var(release::BASE_URL_ENV).ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| release::GITHUB.to_string());
-    let own = Release::own(base_url.clone());
-    let repo = args
-        .repo
-        .clone()
-        .or_else(workspace_repo)
-        .or_else(|| own.as_ref().map(|r| r.repo.clone()));
+    let own = own_release(args);
     if let Some(tag) = &args.release {
-        let repo = repo.ok_or_else(|| err!(Usage, "--release needs --repo OWNER/NAME"))?;
+        let repo = args
+            .repo
+            .clone()
+            .or_else(workspace_repo)
+            .or_else(|| own.as_ref().map(|r| r.repo.clone()))
+            .ok_or_else(|| err!(Usage, "--release needs --repo OWNER/NAME"))?;
         return Ok(Source::Release(Release {
             tag: tag.clone(),
             repo,
-            base_url,
+            base_url: base_url(args),
         }));
     }
     // SPEC §6: dist/ when it has an archive for the host, else this client's own release.
     let dist = PathBuf::from("dist");
     Ok(match own {
-        Some(own) => Source::Default {
-            dist,
-            release: Release {
-                repo: repo.unwrap_or(own.repo),
-                ..own
-            },
-        },
+        Some(release) => Source::Default { dist, release },
         None => Source::Dist(dist),
     })
+}
+
+/// `--base-url`, else `$MLCREMOTE_RELEASE_BASE_URL`, else GitHub.
+fn base_url(args: &DeployArgs) -> String {
+    args.base_url
+        .clone()
+        .or_else(|| std::env::var(release::BASE_URL_ENV).ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| release::GITHUB.to_string())
+}
+
+/// The release of this client's own version (SPEC §6), from `--repo`, the workspace's
+/// `repo`, else the repository the client was built from.
+fn own_release(args: &DeployArgs) -> Option<Release> {
+    let own = Release::own(base_url(args))?;
+    let repo = args.repo.clone().or_else(workspace_repo).unwrap_or(own.repo.clone());
+    Some(Release { repo, ..own })
 }
 
 /// `repo` from `[workspace.metadata.mlcremote]` of the workspace we run in, if any.
@@ -149,6 +154,7 @@ fn workspace_repo() -> Option<String> {
 async fn deploy(args: DeployArgs) -> Result<ExitCode> {
     let hosts = args.hosts.list()?;
     let source = source(&args)?;
+    let source_release = own_release(&args);
     let display = if args.quiet || args.json {
         Display::Quiet
     } else {
@@ -166,7 +172,7 @@ async fn deploy(args: DeployArgs) -> Result<ExitCode> {
         dry_run: args.dry_run,
         yes: args.yes,
         download_on: args.download_on,
-        cache: Default::default(),
+        cache: RunCache::with_source_release(source_release),
     };
     terminal.hosts(&hosts);
     let options = Arc::new(options);

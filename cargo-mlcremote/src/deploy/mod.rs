@@ -83,6 +83,9 @@ pub struct RunCache {
     bundle: Arc<tokio::sync::OnceCell<Arc<mlcremote_release::source::Bundle>>>,
     /// Each binary gzip-compressed (by sha256), or `None` where that does not pay.
     gzipped: Arc<tokio::sync::Mutex<BySha<Option<Bytes>>>>,
+    /// Where the server's source comes from outside a checkout (`--build`): this
+    /// release's source bundle.
+    source_release: Option<artifact::release::Release>,
     /// `--artifact`/`--dist` read and hashed while the first host connects.
     loaded: Arc<tokio::sync::OnceCell<Arc<Result<Option<artifact::Loaded>>>>>,
 }
@@ -99,6 +102,14 @@ type Bytes = Arc<[u8]>;
 type BySha<T> = Vec<(String, T)>;
 
 impl RunCache {
+    /// A cache whose `--build` falls back to `release`'s source bundle outside a checkout.
+    pub fn with_source_release(release: Option<artifact::release::Release>) -> RunCache {
+        RunCache {
+            source_release: release,
+            ..RunCache::default()
+        }
+    }
+
     /// Start reading what `source` holds, so it is ready when a host's platform is known.
     pub fn prefetch(&self, source: &Source) {
         if let Some(source) = source.local()
@@ -142,17 +153,26 @@ impl RunCache {
         if let Some((_, chosen)) = cache.iter().find(|(p, _)| p == platform) {
             return Ok(chosen.clone());
         }
+        // A build here needs a source tree: the checkout, or the release's bundle.
+        let workspace = match source {
+            Source::Build(_) => Some(self.workspace(reporter).await?),
+            _ => None,
+        };
         // Choosing may download or build: keep that off the async workers.
         let (source, on) = (source.clone(), platform.clone());
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
         let task = tokio::task::spawn_blocking(move || {
-            artifact::choose(&source, &on, &mut |progress| {
+            let mut report = |progress: artifact::Progress<'_>| {
                 let event = match progress {
                     artifact::Progress::Download { done, total } => Event::Download { done, total },
                     artifact::Progress::Build(line) => Event::BuildOutput { line: line.to_string() },
                 };
                 let _ = tx.send(event);
-            })
+            };
+            if let Some(workspace) = &workspace {
+                return artifact::build_here(workspace, &on, &mut report);
+            }
+            artifact::choose(&source, &on, &mut report)
         });
         // Ends when the chooser is done and drops its sender.
         while let Some(event) = rx.recv().await {
@@ -217,13 +237,25 @@ impl RunCache {
         }
     }
 
-    /// The source bundle of the tree we run in, made on first use.
-    async fn bundle(&self) -> Result<Arc<mlcremote_release::source::Bundle>> {
-        let made = self.bundle.get_or_try_init(|| async {
-            let bundle = tokio::task::spawn_blocking(|| -> Result<_> {
+    /// The source bundle of the checkout we run in, made on first use; outside a
+    /// checkout, the release's, downloaded and verified.
+    async fn bundle(&self, reporter: &Reporter) -> Result<Arc<mlcremote_release::source::Bundle>> {
+        let release = self.source_release.clone();
+        let reporter = reporter.clone();
+        let made = self.bundle.get_or_try_init(|| async move {
+            let bundle = tokio::task::spawn_blocking(move || -> Result<_> {
                 let here = std::env::current_dir()?;
-                let workspace = mlcremote_release::build::workspace_at(&here)?;
-                Ok(mlcremote_release::source::bundle(&workspace, 0)?)
+                match (mlcremote_release::build::workspace_at(&here), release) {
+                    (Ok(workspace), _) => Ok(mlcremote_release::source::bundle(&workspace, 0)?),
+                    (Err(_), Some(release)) => {
+                        reporter.note(format!(
+                            "not in an mlcremote checkout: building from the source bundle of release {} of {}",
+                            release.tag, release.repo
+                        ));
+                        release.source_bundle(&mut |done, total| reporter.event(Event::Download { done, total }))
+                    }
+                    (Err(e), None) => Err(e.into()),
+                }
             });
             match bundle.await {
                 Ok(bundle) => Ok(Arc::new(bundle?)),
@@ -231,6 +263,25 @@ impl RunCache {
             }
         });
         made.await.cloned()
+    }
+
+    /// A source tree to build in here: the checkout we run in, or the release's source
+    /// bundle unpacked under the user cache dir.
+    async fn workspace(&self, reporter: &Reporter) -> Result<std::path::PathBuf> {
+        let here = std::env::current_dir()?;
+        if let Ok(workspace) = mlcremote_release::build::workspace_at(&here) {
+            return Ok(workspace);
+        }
+        let bundle = self.bundle(reporter).await?;
+        let cache = dirs::cache_dir()
+            .ok_or_else(|| err!(Other, "no user cache dir on this machine"))?
+            .join("mlcremote")
+            .join("src");
+        let unpacked = tokio::task::spawn_blocking(move || bundle.unpack(&cache)).await;
+        match unpacked {
+            Ok(tree) => Ok(tree?),
+            Err(e) => Err(err!(Other, "unpacking the source bundle crashed: {e}")),
+        }
     }
 }
 
@@ -569,7 +620,7 @@ impl<'a> Executor<'a> {
     /// the host (or here), then install with the lock handed to the agent.
     async fn build_then_install(&mut self, channels: Vec<crate::ssh::Channel>) -> Result<Installed> {
         // The bundle first: without it there is nothing to build, and nothing to lock for.
-        let bundle = self.options.cache.bundle().await?;
+        let bundle = self.options.cache.bundle(self.steps.reporter()).await?;
         self.steps.start(Step::Lock);
         let (held, _) = lock(self.session, &self.probe.dir, self.options).await?;
         self.steps.done(Step::Lock);

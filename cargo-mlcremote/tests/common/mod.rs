@@ -3,8 +3,10 @@
 
 use std::{
     fs,
+    net::TcpStream,
     path::Path,
-    process::{Command, Output, Stdio},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
 };
 
 use harness::{Sshd, User};
@@ -380,4 +382,80 @@ impl Pty {
         }
         (status.code(), self.text())
     }
+}
+
+/// `python3 -m http.server` on 127.0.0.1, stopped by pid on drop.
+pub struct HttpServer {
+    child: Child,
+    port: u16,
+}
+
+impl HttpServer {
+    pub fn serve(root: &Path) -> HttpServer {
+        let python = harness::require("python3", "python3").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(python)
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+                "--directory",
+            ])
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the HTTP server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        HttpServer { child, port }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A release `v0.1.0` of `acme/mlcremote` as GitHub lays it out, made by `cargo xtask dist`.
+pub fn publish(root: &Path) -> std::path::PathBuf {
+    publish_as(root, "acme/mlcremote", "v0.1.0", false)
+}
+
+/// The same for `repo` and `tag`; with `source`, the vendored source bundle too.
+pub fn publish_as(root: &Path, repo: &str, tag: &str, source: bool) -> std::path::PathBuf {
+    let dir = root.join(repo).join("releases/download").join(tag);
+    fs::create_dir_all(&dir).unwrap();
+    let xtask = harness::binary("xtask", "xtask").unwrap();
+    let out = Command::new(xtask)
+        .args([
+            "dist",
+            "--target",
+            mlcremote_release::target::host_triple(),
+            "--prebuilt",
+            &server(),
+            "--out",
+        ])
+        .arg(&dir)
+        .args(source.then_some("--source"))
+        .current_dir(harness::workspace_root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    dir
 }
