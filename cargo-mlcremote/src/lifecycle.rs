@@ -255,15 +255,9 @@ pub fn probe_report(host: &str, probe: &Probe) -> ProbeReport {
     }
 }
 
-/// `cargo mlcremote tunnel`: forward `127.0.0.1:local_port` to the server over the SSH
-/// connection until `stop` resolves. `ready` gets the local URL with the token.
-pub async fn tunnel(
-    session: Session,
-    probe: &Probe,
-    local_port: u16,
-    ready: impl FnOnce(&str),
-    stop: impl Future<Output = ()>,
-) -> Result<()> {
+/// The running server's port and token, read over the SSH connection (the token travels
+/// over SSH only), for front ends that forward to the server.
+pub async fn server_token(session: &Session, probe: &Probe) -> Result<(u16, String)> {
     let Some(server) = probe.running_server().cloned() else {
         return Err(err!(
             Other,
@@ -276,12 +270,26 @@ pub async fn tunnel(
     let Some(token) = token else {
         return Err(script_error(&out, &probe.dir));
     };
+    Ok((server.port, token))
+}
+
+/// `cargo mlcremote tunnel`: forward `127.0.0.1:local_port` to the server over the SSH
+/// connection until `stop` resolves. `ready` gets the local API base URL and the token
+/// (the server takes it as `Authorization: Bearer`, or `?token=` on WebSockets).
+pub async fn tunnel(
+    session: Session,
+    probe: &Probe,
+    local_port: u16,
+    ready: impl FnOnce(&str, &str),
+    stop: impl Future<Output = ()>,
+) -> Result<()> {
+    let (server_port, token) = server_token(&session, probe).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", local_port))
         .await
         .map_err(|e| err!(Other, "cannot listen on 127.0.0.1:{local_port}: {e}"))?;
     let port = listener.local_addr()?.port();
     // Check the path through before telling the user it works.
-    match session.forward(server.port).await {
+    match session.forward(server_port).await {
         Ok(_) => {}
         Err(HttpError::ForwardingRefused) => {
             return Err(err!(
@@ -293,12 +301,11 @@ pub async fn tunnel(
         Err(HttpError::Failed(e)) => {
             return Err(err!(
                 Unhealthy,
-                "cannot reach the server on the host's port {}: {e}",
-                server.port
+                "cannot reach the server on the host's port {server_port}: {e}",
             ));
         }
     }
-    ready(&format!("http://127.0.0.1:{port}/?token={token}"));
+    ready(&format!("http://127.0.0.1:{port}/api/"), &token);
     let session = Arc::new(session);
     tokio::pin!(stop);
     loop {
@@ -308,7 +315,7 @@ pub async fn tunnel(
                 let Ok((mut local, _)) = accepted else { continue };
                 let session = session.clone();
                 tokio::spawn(async move {
-                    if let Ok(mut remote) = session.forward(server.port).await {
+                    if let Ok(mut remote) = session.forward(server_port).await {
                         let _ = tokio::io::copy_bidirectional(&mut local, &mut remote).await;
                     }
                 });

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use mlcremote_client::error::Kind;
 
-use cli::{config, deploy, lifecycle};
+use cli::{config, deploy, lifecycle, ui};
 
 /// Invoked by cargo as `cargo-mlcremote mlcremote …`; also works as `cargo-mlcremote …`.
 #[derive(Parser)]
@@ -37,6 +37,8 @@ enum Command {
     Probe(lifecycle::ProbeArgs),
     /// The ssh options used for a host, from ~/.ssh/config, without connecting (like `ssh -G`).
     Config(config::ConfigArgs),
+    /// The browser UI on 127.0.0.1: pick a host, install, then files and terminals.
+    Ui(ui::UiArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,14 @@ fn main() -> ExitCode {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "mlcremote") {
         args.remove(1);
+    }
+    // Started with no arguments and no terminal to type into (double-clicked; on Windows
+    // a double-click gets a fresh console no one types commands into): the UI.
+    use std::io::IsTerminal;
+    #[allow(clippy::disallowed_methods)] // the front end, not the library
+    let typed_at = std::io::stdin().is_terminal();
+    if args.len() == 1 && (cfg!(windows) || !typed_at) {
+        args.push("ui".into());
     }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
@@ -73,6 +83,7 @@ fn main() -> ExitCode {
             Command::Tunnel(args) => lifecycle::tunnel(args).await,
             Command::Probe(args) => lifecycle::probe(args).await,
             Command::Config(args) => config::run(args),
+            Command::Ui(args) => ui::run(args).await,
         }
     })
 }

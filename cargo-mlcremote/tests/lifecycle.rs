@@ -143,7 +143,15 @@ fn tunnel_forwards_a_local_port_to_the_server_until_ctrl_c() {
     let rest = url
         .strip_prefix("http://127.0.0.1:")
         .unwrap_or_else(|| panic!("not a local URL: {url:?}"));
-    let (port, token) = rest.split_once("/?token=").unwrap();
+    let port = rest
+        .strip_suffix("/api/")
+        .unwrap_or_else(|| panic!("not the API base: {url:?}"));
+    let mut header = String::new();
+    stdout.read_line(&mut header).unwrap();
+    let token = header
+        .trim()
+        .strip_prefix("Authorization: Bearer ")
+        .unwrap_or_else(|| panic!("not the header to send: {header:?}"));
     let token_file = std::fs::read_to_string(user.mlcremote_dir().join("token")).unwrap();
     assert_eq!(token, token_file.trim());
 
@@ -155,7 +163,7 @@ fn tunnel_forwards_a_local_port_to_the_server_until_ctrl_c() {
     assert_eq!(
         http(port, "/api/tree", Some(token)).0,
         200,
-        "through the tunnel, the token works"
+        "through the tunnel, the printed URL with the printed header works"
     );
 
     interrupt(&tunnel);
@@ -261,7 +269,8 @@ fn many_hosts_deploy_in_parallel_and_one_unreachable_gives_exit_9_and_a_table() 
 
 /// A real HTTP/1.1 GET, optionally with the token header.
 fn http(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
-    let headers: Vec<(&str, &str)> = token.map(|t| ("x-auth-token", t)).into_iter().collect();
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("authorization", b.as_str())).collect();
     let (status, body) = common::http(port, "GET", path, &headers, Vec::new()).unwrap();
     (status, String::from_utf8_lossy(&body).into_owned())
 }

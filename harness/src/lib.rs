@@ -22,6 +22,7 @@ use std::{
 
 use anyhow::{Context, Result, bail, ensure};
 
+pub mod browser;
 pub mod proxy;
 
 /// Which SSH server to run.

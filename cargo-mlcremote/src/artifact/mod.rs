@@ -44,6 +44,25 @@ impl Source {
     }
 }
 
+/// In plain words, for front ends that show where the binary will come from.
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Artifact(path) => write!(f, "the file {}", path.display()),
+            Source::Dist(dir) => write!(f, "the archives in {}", dir.display()),
+            Source::Release(r) => write!(f, "release {} of {}", r.tag, r.repo),
+            Source::Build(how) => write!(f, "a build ({})", how.name()),
+            Source::Default { dist, release } => write!(
+                f,
+                "{} when it holds an archive for the host, else release {} of {}",
+                dist.display(),
+                release.tag,
+                release.repo
+            ),
+        }
+    }
+}
+
 /// Where `--build` builds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BuildWhere {

@@ -119,12 +119,30 @@ fn source(args: &DeployArgs) -> Result<Source> {
             base_url: base_url(args),
         }));
     }
-    // SPEC §6: dist/ when it has an archive for the host, else this client's own release.
+    Ok(no_source_given(own))
+}
+
+/// SPEC §6: dist/ when it has an archive for the host, else this client's own release.
+fn no_source_given(own: Option<Release>) -> Source {
     let dist = PathBuf::from("dist");
-    Ok(match own {
+    match own {
         Some(release) => Source::Default { dist, release },
         None => Source::Dist(dist),
-    })
+    }
+}
+
+/// What deploy takes when no source is given, for a front end with no flags (the UI),
+/// and the release whose source bundle `--build` falls back to.
+pub fn default_source() -> (Source, Option<Release>) {
+    let base = std::env::var(release::BASE_URL_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| release::GITHUB.to_string());
+    let own = Release::own(base).map(|own| Release {
+        repo: workspace_repo().unwrap_or(own.repo.clone()),
+        ..own
+    });
+    (no_source_given(own.clone()), own)
 }
 
 /// `--base-url`, else `$MLCREMOTE_RELEASE_BASE_URL`, else GitHub.

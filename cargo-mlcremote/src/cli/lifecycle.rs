@@ -353,12 +353,15 @@ pub async fn logs(args: LogsArgs) -> ExitCode {
 
 pub async fn tunnel(args: TunnelArgs) -> ExitCode {
     with_one(&args.host, &args.connect, |route, session, probe| async move {
-        let ready = |url: &str| {
+        // The API base and the header to send: what the URL opens without the header is
+        // 401, so printing one URL "with the token" would not be true.
+        let ready = |url: &str, token: &str| {
             output::out(url);
+            output::out(&format!("Authorization: Bearer {token}"));
             use std::io::Write;
             let _ = writeln!(
                 std::io::stderr(),
-                "forwarding to mlcremote on {}; Ctrl-C ends the tunnel",
+                "forwarding to mlcremote on {}: send that header with each request (WebSockets: ?token=); Ctrl-C ends the tunnel",
                 route.name
             );
         };

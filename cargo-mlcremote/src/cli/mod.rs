@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod lifecycle;
 pub mod output;
 pub mod terminal;
+pub mod ui;
 
 use std::{collections::BTreeSet, path::PathBuf, process::ExitCode, time::Duration};
 

@@ -44,6 +44,11 @@ pub fn json(value: &impl serde::Serialize) -> Result<(), Error> {
     Ok(())
 }
 
+/// `warning: <message>` on stderr.
+pub fn warn(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "warning: {}", sanitize(message));
+}
+
 /// `error: <message>` and, with `-v` or when it is a server log, the detail under it.
 pub fn error(message: &str, detail: Option<&str>, verbose: bool) {
     let mut stderr = std::io::stderr().lock();

@@ -1,0 +1,521 @@
+//! `cargo mlcremote ui` (SPEC §9): its security rules checked with a real HTTP client,
+//! and the whole flow driven in a real headless Chromium against a real sshd: pick the
+//! ssh-config host, trust its key, install, browse, edit and save, upload, download,
+//! run a command in a terminal, stop the server. Screenshots go to
+//! `target/ui-screenshots/` (the README's pictures come from there).
+
+mod common;
+
+use std::{
+    fs,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use common::Client;
+use harness::{Sshd, User, browser::Browser};
+use serde_json::{Value, json};
+
+/// A running `cargo mlcremote ui --no-browser`.
+struct Ui {
+    child: Child,
+    port: u16,
+    launch: String,
+}
+
+impl Ui {
+    fn start(client: &Client, config: &Path, cwd: &Path, env: &[(&str, String)]) -> Ui {
+        let mut child = client
+            .plugin()
+            .args(["ui", "--no-browser", "-F"])
+            .arg(config)
+            .current_dir(cwd)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("XDG_CONFIG_HOME", client.home.path().join(".config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("mlcremote ui: http://127.0.0.1:")
+            .unwrap_or_else(|| panic!("not the launch line: {line:?}"));
+        let (port, launch) = url.split_once("/?launch=").unwrap();
+        Ui {
+            child,
+            port: port.parse().unwrap(),
+            launch: launch.to_string(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/?launch={}", self.port, self.launch)
+    }
+
+    fn own(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request with a real client (hyper); the status, the headers, the body.
+fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, String) {
+    use http_body_util::{BodyExt, Empty};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn.with_upgrades());
+        let mut request = hyper::Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = sender
+            .send_request(request.body(Empty::<hyper::body::Bytes>::new()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect();
+        let body = if status == 101 {
+            Vec::new()
+        } else {
+            response.into_body().collect().await.unwrap().to_bytes().to_vec()
+        };
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    })
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// An ssh config with `devbox`, the harness sshd as `user`, keys and known_hosts
+/// under the client's home (the known_hosts empty: the page asks to trust).
+fn ssh_config(client: &Client, sshd: &Sshd, user: &User) -> PathBuf {
+    let known = client.home.path().join(".ssh/known_hosts");
+    fs::write(&known, "").unwrap();
+    let config = client.home.path().join(".ssh/config");
+    fs::write(
+        &config,
+        format!(
+            "Host devbox\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}\n\
+             Host *.internal\n  User nobody\n",
+            sshd.port(),
+            user.name,
+            user.key.display(),
+            known.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// The launch link works once, for an HttpOnly, SameSite=Strict cookie and a 303 to
+/// `/`; without the cookie, 401; a foreign Host, 403 (DNS rebinding); a foreign
+/// Origin on what changes state and on WebSocket upgrades, 403; no CORS headers.
+#[test]
+fn the_ui_admits_only_its_own_page() {
+    let client = Client::new();
+    let config = client.home.path().join(".ssh/config");
+    let cwd = tempfile::tempdir().unwrap();
+    let ui = Ui::start(&client, &config, cwd.path(), &[]);
+    let own = ui.own();
+    let host = [("host", own.as_str())];
+
+    // No cookie: nothing but the launch link.
+    for path in ["/", "/assets/app.js", "/ui/hosts", "/h/devbox/api/tree?path="] {
+        let (status, _, body) = request(ui.port, "GET", path, &host);
+        assert_eq!(status, 401, "{path}: {body}");
+    }
+    let (status, _, _) = request(ui.port, "GET", "/?launch=0123", &host);
+    assert_eq!(status, 401, "a wrong launch token");
+
+    let launch = format!("/?launch={}", ui.launch);
+    // A foreign Host is refused before the launch token is even looked at.
+    let (status, _, _) = request(ui.port, "GET", &launch, &[("host", "evil.example")]);
+    assert_eq!(status, 403);
+    let (status, headers, _) = request(ui.port, "GET", &launch, &host);
+    assert_eq!(status, 303);
+    assert_eq!(header(&headers, "location"), Some("/"));
+    let set = header(&headers, "set-cookie").unwrap().to_string();
+    for part in ["mlcremote_ui=", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(part), "{set}");
+    }
+    let cookie = set.split(';').next().unwrap().to_string();
+    assert!(!cookie.contains(&ui.launch), "the cookie is not the launch token");
+    let (status, _, _) = request(ui.port, "GET", &launch, &host);
+    assert_eq!(status, 401, "the launch link works once");
+
+    fn with_cookie<'a>(own: &'a str, cookie: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut h = vec![("host", own), ("cookie", cookie)];
+        h.extend_from_slice(extra);
+        h
+    }
+    let with = |extra: &[(&'static str, &'static str)]| with_cookie(&own, &cookie, extra);
+    let (status, headers, body) = request(ui.port, "GET", "/", &with(&[]));
+    assert_eq!(status, 200);
+    assert!(body.contains("/assets/app.js"), "{body}");
+    assert!(header(&headers, "content-security-policy").is_some());
+    let localhost = format!("localhost:{}", ui.port);
+    let (status, _, _) = request(ui.port, "GET", "/", &[("host", &localhost), ("cookie", &cookie)]);
+    assert_eq!(status, 200, "localhost:<port> is the UI too");
+
+    // DNS rebinding: the cookie would not be sent to another name, but refuse anyway.
+    for foreign in ["evil.example", "127.0.0.1", "127.0.0.1:1", "localhost.evil.example:80"] {
+        let (status, _, _) = request(ui.port, "GET", "/", &[("host", foreign), ("cookie", &cookie)]);
+        assert_eq!(status, 403, "Host {foreign}");
+    }
+
+    // What changes state needs the UI's own Origin; reads do not (same-origin GETs
+    // carry none).
+    let own_origin = format!("http://{own}");
+    let mkdir = "/h/devbox/api/mkdir";
+    for origin in [
+        None,
+        Some("http://evil.example"),
+        Some("null"),
+        Some("https://127.0.0.1:1"),
+    ] {
+        let mut h = with(&[]);
+        if let Some(o) = origin {
+            h.push(("origin", o));
+        }
+        let (status, _, _) = request(ui.port, "POST", mkdir, &h);
+        assert_eq!(status, 403, "POST with Origin {origin:?}");
+    }
+    let (status, _, body) = request(
+        ui.port,
+        "POST",
+        mkdir,
+        &with_cookie(&own, &cookie, &[("origin", &own_origin)]),
+    );
+    assert_eq!(status, 409, "own origin passes; the host is not connected: {body}");
+
+    let upgrade = [
+        ("connection", "upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    let mut foreign = with(&upgrade);
+    foreign.push(("origin", "http://evil.example"));
+    assert_eq!(request(ui.port, "GET", "/ui/ws", &foreign).0, 403);
+    assert_eq!(request(ui.port, "GET", "/ui/ws", &with(&upgrade)).0, 403, "no Origin");
+    let mut ours = with_cookie(&own, &cookie, &upgrade);
+    ours.push(("origin", &own_origin));
+    assert_eq!(request(ui.port, "GET", "/ui/ws", &ours).0, 101);
+
+    // No CORS: nothing invites another origin to read.
+    let (_, headers, _) = request(ui.port, "GET", "/ui/hosts", &with(&[("origin", "http://evil.example")]));
+    assert!(
+        headers.iter().all(|(k, _)| !k.starts_with("access-control-")),
+        "{headers:?}"
+    );
+}
+
+/// The page, run as a person would, in Chromium.
+#[test]
+fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    fs::write(user.home.join("notes.txt"), "hello\n").unwrap();
+    let client = Client::new();
+    let config = ssh_config(&client, &sshd, &user);
+    // The client's own release, served from here (no dist/ where the UI runs).
+    let releases = tempfile::tempdir().unwrap();
+    let repo = env!("CARGO_PKG_REPOSITORY").trim_start_matches("https://github.com/");
+    common::publish_as(releases.path(), repo, &format!("v{}", env!("CARGO_PKG_VERSION")), false);
+    let http = common::HttpServer::serve(releases.path());
+    let cwd = tempfile::tempdir().unwrap();
+    let ui = Ui::start(
+        &client,
+        &config,
+        cwd.path(),
+        &[("MLCREMOTE_RELEASE_BASE_URL", http.base_url())],
+    );
+    let shots = harness::workspace_root().join("target/ui-screenshots");
+    let b = Browser::start().unwrap();
+    let long = Duration::from_secs(90);
+    let short = Duration::from_secs(15);
+
+    // The launch link sets the cookie and lands on the host list, without the token.
+    b.goto(&ui.url()).unwrap();
+    let connect = b
+        .wait(r#"#hosts li[data-host="devbox"] button.connect"#, short)
+        .unwrap();
+    let address = b.eval("return location.href;", vec![]).unwrap();
+    assert_eq!(address, json!(format!("http://{}/", ui.own())));
+    assert!(
+        !b.page_text().unwrap().contains("*.internal"),
+        "wildcard patterns are not hosts"
+    );
+    b.screenshot(&shots.join("hosts.png")).unwrap();
+
+    // Connect: the host key is unknown; the page shows its fingerprint; trust it.
+    b.click(&connect).unwrap();
+    let trust = b.wait("#dialog button.trust", long).unwrap();
+    let fingerprint = b.text_of("#fingerprint").unwrap();
+    assert_eq!(fingerprint, fingerprint_of(&sshd));
+    b.click(&trust).unwrap();
+    let install = b.wait("#act-install", long).unwrap();
+    let known = fs::read_to_string(client.home.path().join(".ssh/known_hosts")).unwrap();
+    assert!(known.contains(&format!("[127.0.0.1]:{}", sshd.port())), "{known}");
+
+    // Install: each step live, up to a healthy server; where the binary came from.
+    b.click(&install).unwrap();
+    b.wait_text("#source", "release", long).unwrap();
+    b.wait(r#".steps li[data-step="health"].done"#, long).unwrap();
+    b.wait("#deploy-result", long).unwrap();
+    b.screenshot(&shots.join("deploy.png")).unwrap();
+    b.wait_text(r#"dd[data-field="health"]"#, "ok", short).unwrap();
+    let server = common::server_json(&user);
+    let token = fs::read_to_string(user.mlcremote_dir().join("token")).unwrap();
+    let token = token.trim();
+
+    // The workspace: the tree, a file opened, edited and saved (on disk after).
+    let open = b.wait("#act-open-workspace", short).unwrap();
+    b.click(&open).unwrap();
+    let file = b.wait(r#"#tree li[data-path="notes.txt"] .name"#, long).unwrap();
+    b.click(&file).unwrap();
+    b.wait_text("#status-line", "opened notes.txt", short).unwrap();
+    assert_eq!(b.text_of("#editor").unwrap(), "hello\n");
+    let editor = b.find("#editor").unwrap();
+    b.clear(&editor).unwrap();
+    b.type_into(&editor, "hello from the browser\n").unwrap();
+    b.click(&b.find("#save").unwrap()).unwrap();
+    b.wait_text("#status-line", "saved notes.txt", short).unwrap();
+    assert_eq!(
+        fs::read_to_string(user.home.join("notes.txt")).unwrap(),
+        "hello from the browser\n"
+    );
+
+    // Changed on the host since it was opened: the page asks; cancel keeps the host's.
+    fs::write(user.home.join("notes.txt"), "changed on the host, longer\n").unwrap();
+    b.type_into(&editor, "more").unwrap();
+    b.click(&b.find("#save").unwrap()).unwrap();
+    b.wait_text("#dialog-text", "changed on the host", short).unwrap();
+    b.click(&b.find(r#"#dialog button[data-value="false"]"#).unwrap())
+        .unwrap();
+    b.wait_text("#status-line", "not saved", short).unwrap();
+    assert_eq!(
+        fs::read_to_string(user.home.join("notes.txt")).unwrap(),
+        "changed on the host, longer\n"
+    );
+    // Deleted on the host: the page asks; saving again writes it back.
+    fs::remove_file(user.home.join("notes.txt")).unwrap();
+    b.click(&b.find("#save").unwrap()).unwrap();
+    b.wait_text("#dialog-text", "was deleted on the host", short).unwrap();
+    b.click(&b.find(r#"#dialog button[data-value="true"]"#).unwrap())
+        .unwrap();
+    b.wait_text("#status-line", "saved notes.txt", short).unwrap();
+    assert_eq!(
+        fs::read_to_string(user.home.join("notes.txt")).unwrap(),
+        "hello from the browser\nmore"
+    );
+
+    // Upload through the file picker (streamed PUT), then download it back.
+    let local = tempfile::tempdir().unwrap();
+    let upload = local.path().join("report.bin");
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    fs::write(&upload, &payload).unwrap();
+    b.type_into(&b.find("#upload-input").unwrap(), upload.to_str().unwrap())
+        .unwrap();
+    b.wait_text("#status-line", "uploaded report.bin", long).unwrap();
+    assert_eq!(fs::read(user.home.join("report.bin")).unwrap(), payload);
+    let download = b.wait(r#"#tree li[data-path="report.bin"] a.download"#, short).unwrap();
+    let href = b
+        .eval(
+            "return arguments[0].href;",
+            vec![json!({"element-6066-11e4-a52e-4f735466cecf": element_id(&download)})],
+        )
+        .unwrap();
+    let fetched = b
+        .eval_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(arguments[0]).then(r => r.arrayBuffer()).then(a => {
+               const v = new Uint8Array(a); let sum = 0; for (const x of v) sum = (sum * 31 + x) >>> 0;
+               done([v.length, sum]); });",
+            vec![href],
+        )
+        .unwrap();
+    let sum = payload
+        .iter()
+        .fold(0u32, |s, &x| s.wrapping_mul(31).wrapping_add(u32::from(x)));
+    assert_eq!(fetched, json!([payload.len(), sum]));
+
+    // A terminal: type a command, read its output from the terminal's buffer.
+    b.click(&b.find("#new-terminal").unwrap()).unwrap();
+    let input = b.wait(".term .xterm-helper-textarea", short).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    b.type_into(&input, "echo ui-$((6*7))\n").unwrap();
+    let buffer = "const b = window.mlc.terminals[0].buffer.active; let s = '';
+                  for (let i = 0; i < b.length; i++) s += b.getLine(i).translateToString(true) + '\\n';
+                  return s;";
+    let deadline = std::time::Instant::now() + long;
+    loop {
+        let text = b.eval(buffer, vec![]).unwrap();
+        if text.as_str().unwrap_or_default().contains("ui-42") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no ui-42 in the terminal: {text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    b.screenshot(&shots.join("workspace.png")).unwrap();
+
+    // The server's token is in nothing the browser got.
+    let html = b.eval("return document.documentElement.outerHTML;", vec![]).unwrap();
+    assert!(!html.to_string().contains(token));
+    let cookies = b.eval("return document.cookie;", vec![]).unwrap();
+    assert_eq!(cookies, json!(""), "the cookie is HttpOnly");
+
+    // Stop the server from the host page.
+    b.click(&b.find("#host-page").unwrap()).unwrap();
+    let stop = b.wait("#act-stop", short).unwrap();
+    b.click(&stop).unwrap();
+    b.wait_text(r#"dd[data-field="running"]"#, "no", long).unwrap();
+    let pid = server["pid"].as_u64().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while common::pid_alive(pid) {
+        assert!(std::time::Instant::now() < deadline, "the server still runs");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(b);
+
+    // Used before: remembered, without secrets.
+    let recent = fs::read_to_string(client.home.path().join(".config/mlcremote/ui-hosts.json")).unwrap();
+    let recent: Value = serde_json::from_str(&recent).unwrap();
+    assert_eq!(recent, json!(["devbox"]));
+}
+
+/// Bad cases in the browser: a changed host key is refused naming the known_hosts line;
+/// a wrong password says what was tried.
+#[test]
+fn in_a_browser_a_changed_key_and_a_wrong_password_fail_in_plain_words() {
+    assert!(harness::is_root(), "password logins need a throwaway user: run as root");
+    let sshd = Sshd::start_with(harness::Daemon::OpenSsh, "PasswordAuthentication yes").unwrap();
+    let user = sshd.user().unwrap();
+    let mut chpasswd = Command::new("chpasswd").stdin(Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(
+        chpasswd.stdin.as_mut().unwrap(),
+        format!("{}:right-Pass1\n", user.name).as_bytes(),
+    )
+    .unwrap();
+    assert!(chpasswd.wait().unwrap().success());
+    let client = Client::new();
+    let config = ssh_config(&client, &sshd, &user);
+    let known = client.home.path().join(".ssh/known_hosts");
+    // Another key recorded for this host: what a man in the middle looks like.
+    fs::write(
+        &known,
+        format!(
+            "[127.0.0.1]:{} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n",
+            sshd.port()
+        ),
+    )
+    .unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let ui = Ui::start(&client, &config, cwd.path(), &[]);
+    let b = Browser::start().unwrap();
+    let long = Duration::from_secs(60);
+    b.goto(&ui.url()).unwrap();
+    let connect = b.wait(r#"#hosts li[data-host="devbox"] button.connect"#, long).unwrap();
+    b.click(&connect).unwrap();
+    let failure = b.wait_text("#failure", "failed", long).unwrap();
+    assert!(failure.contains("CHANGED") || failure.contains("changed"), "{failure}");
+    assert!(failure.contains(&format!("line 1 of {}", known.display())), "{failure}");
+    assert!(b.find("#dialog button.trust").is_err() || b.text_of("#dialog").unwrap().is_empty());
+
+    // The right key recorded; a typed host with a wrong password and no key.
+    fs::write(&known, fs::read_to_string(sshd.known_hosts().unwrap()).unwrap()).unwrap();
+    b.click(&b.find(r#"button[data-tab="hosts"]"#).unwrap()).unwrap();
+    let host = b.wait("#f-host", long).unwrap();
+    b.type_into(&host, "127.0.0.1").unwrap();
+    b.type_into(&b.find("#f-port").unwrap(), &sshd.port().to_string())
+        .unwrap();
+    b.type_into(&b.find("#f-user").unwrap(), &user.name).unwrap();
+    b.type_into(&b.find("#f-password").unwrap(), "wrong-Pass1").unwrap();
+    b.click(&b.find("#f-connect").unwrap()).unwrap();
+    // Asked again in the page after the typed one failed: cancel.
+    let deadline = std::time::Instant::now() + long;
+    let failure = loop {
+        if b.text_of("#dialog-text").unwrap().contains("Password for")
+            && b.eval("return !document.querySelector('#dialog').hidden;", vec![])
+                .unwrap()
+                == json!(true)
+        {
+            b.click(&b.find(r#"#dialog button[data-value="false"]"#).unwrap())
+                .unwrap();
+        }
+        let text = b.text_of("#failure").unwrap();
+        if !text.is_empty() {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failure shown: {}",
+            b.page_text().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(failure.contains("password"), "{failure}");
+    assert!(!failure.contains("wrong-Pass1"), "{failure}");
+    b.screenshot(&harness::workspace_root().join("target/ui-screenshots/auth-failed.png"))
+        .unwrap();
+    drop(b);
+    // Nothing the UI wrote holds the password.
+    for entry in walk(client.home.path()) {
+        let text = fs::read(&entry).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&text).contains("wrong-Pass1"),
+            "{} holds the password",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// `SHA256:…` of the sshd's host key, as `ssh-keygen -lf` prints it.
+fn fingerprint_of(sshd: &Sshd) -> String {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    fs::write(file.path(), sshd.host_public_key().unwrap()).unwrap();
+    let line = harness::output("ssh-keygen", &["-lf", file.path().to_str().unwrap()]).unwrap();
+    line.split_whitespace().nth(1).unwrap().to_string()
+}
+
+fn element_id(e: &harness::browser::Element) -> String {
+    e.id().to_string()
+}
