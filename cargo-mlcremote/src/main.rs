@@ -39,6 +39,8 @@ enum Command {
     Config(config::ConfigArgs),
     /// The browser UI on 127.0.0.1: pick a host, install, then files and terminals.
     Ui(ui::UiArgs),
+    /// The browser UI on one host's workspace, deploying first if no healthy server runs.
+    Open(ui::OpenArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
             Command::Probe(args) => lifecycle::probe(args).await,
             Command::Config(args) => config::run(args),
             Command::Ui(args) => ui::run(args).await,
+            Command::Open(args) => ui::open(args).await,
         }
     })
 }

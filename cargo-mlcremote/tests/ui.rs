@@ -27,9 +27,15 @@ struct Ui {
 
 impl Ui {
     fn start(client: &Client, config: &Path, cwd: &Path, env: &[(&str, String)]) -> Ui {
+        Ui::start_as(client, &["ui"], config, cwd, env)
+    }
+
+    /// `cargo mlcremote <command…> --no-browser -F config`.
+    fn start_as(client: &Client, command: &[&str], config: &Path, cwd: &Path, env: &[(&str, String)]) -> Ui {
         let mut child = client
             .plugin()
-            .args(["ui", "--no-browser", "-F"])
+            .args(command)
+            .args(["--no-browser", "-F"])
             .arg(config)
             .current_dir(cwd)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -370,19 +376,69 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
     let input = b.wait(".term .xterm-helper-textarea", short).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     b.type_into(&input, "echo ui-$((6*7))\n").unwrap();
-    let buffer = "const b = window.mlc.terminals[0].buffer.active; let s = '';
-                  for (let i = 0; i < b.length; i++) s += b.getLine(i).translateToString(true) + '\\n';
-                  return s;";
+    wait_terminal(&b, 0, "ui-42", long);
+    // The shell sees the terminal's size, and a new one when the box changes.
+    let size = |b: &Browser| {
+        b.eval(
+            "const t = window.mlc.terminals[0]; return `${t.rows} ${t.cols}`;",
+            vec![],
+        )
+        .unwrap()
+    };
+    let before = size(&b);
+    b.type_into(&input, "stty size\n").unwrap();
+    wait_terminal(&b, 0, before.as_str().unwrap(), long);
+    b.eval("document.querySelector('.term').style.height = '140px';", vec![])
+        .unwrap();
+    let deadline = std::time::Instant::now() + short;
+    while size(&b) == before {
+        assert!(std::time::Instant::now() < deadline, "the terminal did not resize");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = size(&b);
+    b.type_into(&input, "clear; stty size\n").unwrap();
+    wait_terminal(&b, 0, after.as_str().unwrap(), long);
+    b.eval("document.querySelector('.term').style.height = '';", vec![])
+        .unwrap();
+    // A second terminal at once, with its own shell.
+    b.click(&b.find("#new-terminal").unwrap()).unwrap();
+    let second = b.wait(".term:nth-of-type(2) .xterm-helper-textarea", short).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    b.type_into(&second, "echo second-$((2*21))\n").unwrap();
+    wait_terminal(&b, 1, "second-42", long);
+    b.screenshot(&shots.join("workspace.png")).unwrap();
+
+    // The SSH connection drops (sshd's processes for it killed): the page says so, and
+    // comes back on a new connection by itself.
+    // (The per-connection "sshd: user@notty" runs as the user and holds the socket too.)
+    let killed = Command::new("pkill")
+        .args(["-KILL", "-x", "-u", &user.name, "sshd"])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "no SSH connection to drop");
+    let _ = Command::new("pkill")
+        .args(["-KILL", "-P", &sshd.pid().to_string()])
+        .status();
+    b.wait(".term .gone", long).unwrap();
+    // Back: no terminal says it is disconnected, and stays so for a second.
+    let gone = |b: &Browser| {
+        b.eval("return document.querySelectorAll('.term .gone').length;", vec![])
+            .unwrap()
+    };
     let deadline = std::time::Instant::now() + long;
     loop {
-        let text = b.eval(buffer, vec![]).unwrap();
-        if text.as_str().unwrap_or_default().contains("ui-42") {
-            break;
+        if gone(&b) == json!(0) {
+            std::thread::sleep(Duration::from_secs(1));
+            if gone(&b) == json!(0) {
+                break;
+            }
         }
-        assert!(std::time::Instant::now() < deadline, "no ui-42 in the terminal: {text}");
+        assert!(std::time::Instant::now() < deadline, "the terminals did not come back");
         std::thread::sleep(Duration::from_millis(100));
     }
-    b.screenshot(&shots.join("workspace.png")).unwrap();
+    let input = b.find(".term .xterm-helper-textarea").unwrap();
+    b.type_into(&input, "echo back-$((40+2))\n").unwrap();
+    wait_terminal(&b, 0, "back-42", long);
 
     // The server's token is in nothing the browser got.
     let html = b.eval("return document.documentElement.outerHTML;", vec![]).unwrap();
@@ -492,6 +548,80 @@ fn in_a_browser_a_changed_key_and_a_wrong_password_fail_in_plain_words() {
             "{} holds the password",
             entry.display()
         );
+    }
+}
+
+/// `open --host devbox`: connect, install (nothing runs there yet), then the workspace.
+/// And the client started with no arguments and no terminal (double-clicked) is the UI.
+#[test]
+fn open_installs_then_shows_the_workspace_and_a_bare_start_is_the_ui() {
+    let client = Client::new();
+    let mut bare = Command::new(env!("CARGO_BIN_EXE_cargo-mlcremote"))
+        .env("HOME", client.home.path())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(bare.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = bare.kill();
+    let _ = bare.wait();
+    assert!(line.starts_with("mlcremote ui: http://127.0.0.1:"), "{line:?}");
+
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    fs::write(user.home.join("todo.txt"), "open me\n").unwrap();
+    let config = ssh_config(&client, &sshd, &user);
+    fs::copy(sshd.known_hosts().unwrap(), client.home.path().join(".ssh/known_hosts")).unwrap();
+    // A dist/ where the UI runs, with the archive for this host.
+    let cwd = tempfile::tempdir().unwrap();
+    let dist = cwd.path().join("dist");
+    let xtask = harness::binary("xtask", "xtask").unwrap();
+    let out = Command::new(xtask)
+        .args([
+            "dist",
+            "--target",
+            mlcremote_release::target::host_triple(),
+            "--prebuilt",
+        ])
+        .arg(common::server())
+        .arg("--out")
+        .arg(&dist)
+        .current_dir(harness::workspace_root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out));
+    let ui = Ui::start_as(&client, &["open", "--host", "devbox"], &config, cwd.path(), &[]);
+    let b = Browser::start().unwrap();
+    b.goto(&ui.url()).unwrap();
+    let long = Duration::from_secs(90);
+    let file = b.wait(r#"#tree li[data-path="todo.txt"] .name"#, long).unwrap();
+    b.click(&file).unwrap();
+    b.wait_text("#editor", "open me", long).unwrap();
+    assert_eq!(common::server_json(&user)["version"], env!("CARGO_PKG_VERSION"));
+}
+
+/// Wait for `text` in terminal `index`'s buffer.
+fn wait_terminal(b: &Browser, index: usize, text: &str, within: Duration) {
+    let script = "const b = window.mlc.terminals[arguments[0]].buffer.active; let s = '';
+                  for (let i = 0; i < b.length; i++) s += b.getLine(i).translateToString(true) + '\\n';
+                  return s;";
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let shown = b.eval(script, vec![json!(index)]).unwrap();
+        if shown.as_str().unwrap_or_default().contains(text) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {text:?} in terminal {index}: {shown}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -164,7 +164,12 @@ async function showHosts() {
     h("span"), h("div", {}, h("button.primary#f-connect", { type: "submit" }, "Connect")));
   main.replaceChildren(card, h("section.card", {}, h("h2", {}, "Another host"), form), h("p.error#connect-error"));
   const response = await fetch("/ui/hosts");
-  const { hosts, warning } = await response.json();
+  const { hosts, warning, open } = await response.json();
+  if (open && !state.opened) {
+    state.opened = true; // `cargo mlcremote open --host H`: straight to H's workspace
+    openHost(open);
+    return;
+  }
   if (warning) card.append(h("p.error", {}, warning));
   if (!hosts.length) list.append(h("li.muted", {}, "No hosts in ~/.ssh/config yet; type one below."));
   for (const { name, from } of hosts) {
@@ -185,6 +190,18 @@ function connectForm(form) {
   connect(host, args);
 }
 
+/// Connect, install when no healthy server runs, then open the workspace.
+async function openHost(host) {
+  if (!await connect(host)) return;
+  if (!state.hosts.get(host)?.healthy) {
+    const view = hostView(host);
+    renderHost(host, view);
+    if (!await deploy(host, view, false)) return;
+  }
+  state.hosts.get(host).workspace = true;
+  showWorkspace(host);
+}
+
 async function connect(host, args = {}) {
   state.hosts.set(host, state.hosts.get(host) || {});
   state.view = `host:${host}`;
@@ -196,8 +213,10 @@ async function connect(host, args = {}) {
     setStatus(host, status);
     renderHost(host, view);
     view.note(status.healthy ? `Connected; the server on ${host} is healthy.` : `Connected to ${host}.`);
+    return true;
   } catch (e) {
     view.failed("connect", e);
+    return false;
   }
 }
 
@@ -295,9 +314,11 @@ async function deploy(host, view, force) {
     setStatus(host, status);
     renderHost(host, view);
     $("#op-out").append(h("p#deploy-result", {}, `${report.result} mlcremote ${report.version || ""} (${report.target}) from ${report.artifact}`));
+    return true;
   } catch (e) {
     view.failed("install", e);
     renderHost(host, view);
+    return false;
   }
 }
 
@@ -531,6 +552,8 @@ function newTerminal(host, area) {
     box.querySelector(".gone")?.remove();
     ws = new WebSocket(`ws://${location.host}/h/${encodeURIComponent(host)}/ws/terminal?cols=${term.cols}&rows=${term.rows}`);
     ws.binaryType = "arraybuffer";
+    // The box may have been fitted again while connecting: say the size it has now.
+    ws.onopen = () => ws.send(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows }));
     ws.onmessage = (m) => term.write(typeof m.data === "string" ? m.data : new Uint8Array(m.data));
     ws.onclose = () => {
       const gone = h("div.gone", {}, "Disconnected. ", h("button.reconnect", { onclick: connect }, "Reconnect"));

@@ -204,6 +204,11 @@ impl Session {
         &self.reporter
     }
 
+    /// Whether the connection has ended (the host, the network or a jump host dropped it).
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed() || self._jumps.as_ref().is_some_and(|j| j.is_closed())
+    }
+
     /// Say goodbye politely; errors here change nothing.
     pub async fn close(self) {
         let _ = self.handle.disconnect(Disconnect::ByApplication, "", "en").await;

@@ -20,8 +20,9 @@ const FILES: &[(&str, &str, &[u8])] = &[
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-/// Scripts and styles from this origin only; no inline script, no frames.
-const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+/// Scripts from this origin only (no inline script), no frames. Styles may be inline:
+/// xterm.js writes its theme and cell sizes into a `<style>` element it creates.
+const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
                       connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 pub async fn index() -> Response {

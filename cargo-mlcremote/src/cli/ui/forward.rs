@@ -12,6 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use hyper_util::rt::TokioIo;
+use mlcremote_client::ssh::HttpError;
 
 use super::{Ui, error};
 
@@ -35,22 +36,40 @@ pub async fn forward(
     if !(rest.starts_with("api/") || rest == "ws/terminal") {
         return error(StatusCode::NOT_FOUND, "no such route");
     }
-    let Some(held) = ui.held(&host).await else {
+    let Some(mut held) = ui.held(&host).await else {
         return error(StatusCode::CONFLICT, &format!("not connected to {host}: connect first"));
     };
-    let Some((port, token)) = held.state.read().await.server.clone() else {
-        return error(
-            StatusCode::CONFLICT,
-            &format!("no server is running on {host}: install or restart it first"),
-        );
-    };
-    let stream = match held.session.forward(port).await {
-        Ok(s) => s,
-        Err(e) => {
+    let mut again = true;
+    let (stream, port, token) = loop {
+        let Some((port, token)) = held.state.read().await.server.clone() else {
             return error(
-                StatusCode::BAD_GATEWAY,
-                &format!("cannot reach the server on {host}: {e}"),
+                StatusCode::CONFLICT,
+                &format!("no server is running on {host}: install or restart it first"),
             );
+        };
+        match held.session.forward(port).await {
+            Ok(stream) => break (stream, port, token),
+            // The SSH connection dropped (russh may not call its handle closed yet: a
+            // channel that cannot even be asked for says enough): one new connection,
+            // then the request again.
+            Err(HttpError::Failed(_)) if again => {
+                again = false;
+                match super::ops::reconnect(&ui, &host).await {
+                    Some(new) => held = new,
+                    None => {
+                        return error(
+                            StatusCode::BAD_GATEWAY,
+                            &format!("the connection to {host} dropped and connecting again failed"),
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_GATEWAY,
+                    &format!("cannot reach the server on {host}: {e}"),
+                );
+            }
         }
     };
     let (mut sender, connection) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
@@ -104,7 +123,18 @@ pub async fn forward(
         let server = hyper::upgrade::on(&mut response);
         tokio::spawn(async move {
             if let (Ok(browser), Ok(server)) = (browser.await, server.await) {
-                let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(browser), &mut TokioIo::new(server)).await;
+                let (mut browser, mut server) = (TokioIo::new(browser), TokioIo::new(server));
+                // A channel of a dropped connection may never see its end: watch the
+                // connection too, so the page learns of the drop and reconnects.
+                let dropped = async {
+                    while !held.session.is_closed() {
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut browser, &mut server) => {}
+                    () = dropped => {}
+                }
             }
         });
         let (parts, _) = response.into_parts();

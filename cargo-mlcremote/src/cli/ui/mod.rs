@@ -46,6 +46,15 @@ pub struct UiArgs {
     pub connect: ConnectArgs,
 }
 
+#[derive(Args)]
+pub struct OpenArgs {
+    /// `[user@]host[:port]` or a Host alias from ~/.ssh/config.
+    #[arg(long = "host", value_name = "H")]
+    pub host: String,
+    #[command(flatten)]
+    pub ui: UiArgs,
+}
+
 /// The cookie the launch link sets.
 const COOKIE: &str = "mlcremote_ui";
 
@@ -76,6 +85,8 @@ pub struct Ui {
     pub held: tokio::sync::Mutex<HashMap<String, Arc<Held>>>,
     /// How each host was reached (with a typed password, in memory only).
     pub routes: Mutex<HashMap<String, Route>>,
+    /// `open --host H`: the host the page connects to (installing if needed) and opens.
+    pub open: Option<String>,
 }
 
 impl Ui {
@@ -84,7 +95,17 @@ impl Ui {
     }
 }
 
+/// `cargo mlcremote open --host H`: the UI, straight to `H`'s workspace (deploying first
+/// when no healthy server runs there).
+pub async fn open(args: OpenArgs) -> ExitCode {
+    serve(args.ui, Some(args.host)).await
+}
+
 pub async fn run(args: UiArgs) -> ExitCode {
+    serve(args, None).await
+}
+
+async fn serve(args: UiArgs, open: Option<String>) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
         Ok(l) => l,
         Err(e) => {
@@ -114,6 +135,7 @@ pub async fn run(args: UiArgs) -> ExitCode {
         connect: args.connect,
         held: Default::default(),
         routes: Default::default(),
+        open,
     });
     let url = format!("http://127.0.0.1:{port}/?launch={launch}");
     output::out(&format!("mlcremote ui: {url}"));

@@ -59,7 +59,7 @@ pub async fn hosts(State(ui): State<Arc<Ui>>) -> Json<Value> {
         }
     }
     let warning = config.err().map(|e| e.to_string());
-    Json(json!({ "hosts": list, "warning": warning }))
+    Json(json!({ "hosts": list, "warning": warning, "open": ui.open }))
 }
 
 /// Hosts connected to before, as the user named them (no secrets), newest first.
@@ -330,6 +330,17 @@ fn known_route(ui: &Ui, op: &Op) -> Result<Route> {
         Some(route) => Ok(route),
         None => resolve(ui, op),
     }
+}
+
+/// The held connection to `host` dropped (network, sleep, sshd restart): connect again
+/// the way the page did, without asking anything (the key is known by now), and hold
+/// the new connection. `None` when that fails too.
+pub async fn reconnect(ui: &Ui, host: &str) -> Option<Arc<Held>> {
+    let route = ui.routes.lock().unwrap_or_else(|e| e.into_inner()).get(host).cloned()?;
+    let reporter = Reporter::silent(host);
+    let (session, probe) = lifecycle::open(&route, &ui.connect.install_dir, &reporter).await.ok()?;
+    hold(ui, host, session, probe).await.ok()?;
+    ui.held(host).await
 }
 
 async fn connected(ui: &Ui, host: &str) -> Result<Arc<Held>> {
