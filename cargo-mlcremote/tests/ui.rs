@@ -450,7 +450,7 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
     b.click(&b.find("#host-page").unwrap()).unwrap();
     let stop = b.wait("#act-stop", short).unwrap();
     b.click(&stop).unwrap();
-    b.wait_text(r#"dd[data-field="running"]"#, "no", long).unwrap();
+    wait_equal(&b, r#"dd[data-field="running"]"#, "no", long);
     let pid = server["pid"].as_u64().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while common::pid_alive(pid) {
@@ -606,6 +606,23 @@ fn open_installs_then_shows_the_workspace_and_a_bare_start_is_the_ui() {
     assert_eq!(common::server_json(&user)["version"], env!("CARGO_PKG_VERSION"));
 }
 
+/// Wait for the text of `css` to be exactly `want`.
+fn wait_equal(b: &Browser, css: &str, want: &str, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let now = b.text_of(css).unwrap();
+        if now == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{css} says {now:?}, not {want:?}: {}",
+            b.page_text().unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Wait for `text` in terminal `index`'s buffer.
 fn wait_terminal(b: &Browser, index: usize, text: &str, within: Duration) {
     let script = "const b = window.mlc.terminals[arguments[0]].buffer.active; let s = '';
@@ -623,6 +640,136 @@ fn wait_terminal(b: &Browser, index: usize, text: &str, within: Duration) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Two hosts open at once, each with its own files; new folder and file, rename, delete
+/// (confirmed); binary and huge files are not opened as text; logs; uninstall (confirmed).
+#[test]
+fn in_a_browser_two_hosts_files_managed_binaries_kept_closed_logs_and_uninstall() {
+    let sshd = Sshd::start().unwrap();
+    let ann = sshd.user().unwrap();
+    let bob = sshd.user().unwrap();
+    fs::write(ann.home.join("ann.txt"), "ann's\n").unwrap();
+    fs::write(bob.home.join("bob.txt"), "bob's\n").unwrap();
+    fs::write(ann.home.join("image.bin"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+    fs::write(ann.home.join("huge.log"), vec![b'x'; 3 * 1024 * 1024]).unwrap();
+    let client = Client::new();
+    let config = ssh_config(&client, &sshd, &ann);
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "Host other\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}\n",
+        sshd.port(),
+        bob.name,
+        bob.key.display(),
+        client.home.path().join(".ssh/known_hosts").display()
+    ));
+    fs::write(&config, text).unwrap();
+    fs::copy(sshd.known_hosts().unwrap(), client.home.path().join(".ssh/known_hosts")).unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let xtask = harness::binary("xtask", "xtask").unwrap();
+    let out = Command::new(xtask)
+        .args([
+            "dist",
+            "--target",
+            mlcremote_release::target::host_triple(),
+            "--prebuilt",
+        ])
+        .arg(common::server())
+        .arg("--out")
+        .arg(cwd.path().join("dist"))
+        .current_dir(harness::workspace_root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out));
+    let ui = Ui::start_as(&client, &["open", "--host", "devbox"], &config, cwd.path(), &[]);
+    let b = Browser::start().unwrap();
+    let long = Duration::from_secs(90);
+    let short = Duration::from_secs(15);
+    b.goto(&ui.url()).unwrap();
+    b.wait(r#"#tree li[data-path="ann.txt"]"#, long).unwrap();
+    let answer = |b: &Browser, text: &str| {
+        let input = b.wait("#dialog-input", short).unwrap();
+        b.clear(&input).unwrap();
+        b.type_into(&input, text).unwrap();
+        b.click(&b.find(r#"#dialog button[data-value="true"]"#).unwrap())
+            .unwrap();
+    };
+
+    // New folder, new file, rename, delete.
+    b.click(&b.find("#new-folder").unwrap()).unwrap();
+    answer(&b, "proj");
+    b.wait(r#"#tree li[data-path="proj"]"#, short).unwrap();
+    assert!(ann.home.join("proj").is_dir());
+    b.click(&b.find("#new-file").unwrap()).unwrap();
+    answer(&b, "draft.txt");
+    b.wait_text("#status-line", "opened draft.txt", short).unwrap();
+    assert_eq!(fs::read(ann.home.join("draft.txt")).unwrap(), b"");
+    b.click(
+        &b.wait(r#"#tree li[data-path="draft.txt"] button.rename"#, short)
+            .unwrap(),
+    )
+    .unwrap();
+    answer(&b, "proj/final.txt");
+    b.wait(r#"#tree li[data-path="proj"]"#, short).unwrap();
+    assert!(ann.home.join("proj/final.txt").is_file() && !ann.home.join("draft.txt").exists());
+    b.click(&b.wait(r#"#tree li[data-path="proj"] .name"#, short).unwrap())
+        .unwrap();
+    let delete = b
+        .wait(r#"#tree li[data-path="proj/final.txt"] button.delete"#, short)
+        .unwrap();
+    b.click(&delete).unwrap();
+    b.wait_text("#dialog-text", "Delete proj/final.txt?", short).unwrap();
+    b.click(&b.find(r#"#dialog button[data-value="true"]"#).unwrap())
+        .unwrap();
+    let deadline = std::time::Instant::now() + short;
+    while ann.home.join("proj/final.txt").exists() {
+        assert!(std::time::Instant::now() < deadline, "not deleted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Not text: said so, and the editor keeps what it had.
+    b.click(&b.wait(r#"#tree li[data-path="image.bin"] .name"#, short).unwrap())
+        .unwrap();
+    b.wait_text("#status-line", "image.bin is not text", short).unwrap();
+    b.click(&b.wait(r#"#tree li[data-path="huge.log"] .name"#, short).unwrap())
+        .unwrap();
+    b.wait_text("#status-line", "too large to open as text", short).unwrap();
+    assert_eq!(b.text_of("#editor").unwrap(), "");
+
+    // A second host at once: its own tab, its own files.
+    b.click(&b.find(r#"button[data-tab="hosts"]"#).unwrap()).unwrap();
+    let other = b.wait(r#"#hosts li[data-host="other"] button.connect"#, short).unwrap();
+    b.click(&other).unwrap();
+    let install = b.wait("#act-install", long).unwrap();
+    b.click(&install).unwrap();
+    b.wait("#deploy-result", long).unwrap();
+    b.click(&b.wait("#act-open-workspace:enabled", short).unwrap()).unwrap();
+    b.wait(r#"#tree li[data-path="bob.txt"]"#, long).unwrap();
+    assert!(b.find(r#"#tree li[data-path="ann.txt"]"#).is_err());
+    b.click(&b.find(r#"button[data-tab="host:devbox"]"#).unwrap()).unwrap();
+    b.wait(r#"#tree li[data-path="ann.txt"]"#, long).unwrap();
+    assert!(b.find(r#"#tree li[data-path="bob.txt"]"#).is_err());
+
+    // Logs, then uninstall (confirmed) on devbox.
+    b.click(&b.find("#host-page").unwrap()).unwrap();
+    b.click(&b.wait("#act-logs", short).unwrap()).unwrap();
+    b.wait_text("#logs", "listening", long).unwrap();
+    b.click(&b.find("#act-uninstall").unwrap()).unwrap();
+    b.wait_text("#dialog-text", "remove what deploy installed", short)
+        .unwrap();
+    b.click(&b.find(r#"#dialog button[data-value="true"]"#).unwrap())
+        .unwrap();
+    wait_equal(&b, r#"dd[data-field="installed"]"#, "no", long);
+    assert!(
+        !ann.mlcremote_dir().exists(),
+        "the install dir is left with {:?}; the page says {}",
+        walk(&ann.mlcremote_dir()),
+        b.page_text().unwrap()
+    );
+    assert!(
+        bob.mlcremote_dir().join("mlcremote").exists(),
+        "the other host keeps its server"
+    );
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
