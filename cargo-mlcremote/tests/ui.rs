@@ -580,22 +580,7 @@ fn open_installs_then_shows_the_workspace_and_a_bare_start_is_the_ui() {
     fs::copy(sshd.known_hosts().unwrap(), client.home.path().join(".ssh/known_hosts")).unwrap();
     // A dist/ where the UI runs, with the archive for this host.
     let cwd = tempfile::tempdir().unwrap();
-    let dist = cwd.path().join("dist");
-    let xtask = harness::binary("xtask", "xtask").unwrap();
-    let out = Command::new(xtask)
-        .args([
-            "dist",
-            "--target",
-            mlcremote_release::target::host_triple(),
-            "--prebuilt",
-        ])
-        .arg(common::server())
-        .arg("--out")
-        .arg(&dist)
-        .current_dir(harness::workspace_root())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", common::text(&out));
+    common::dist_into(&cwd.path().join("dist"), false);
     let ui = Ui::start_as(&client, &["open", "--host", "devbox"], &config, cwd.path(), &[]);
     let b = Browser::start().unwrap();
     b.goto(&ui.url()).unwrap();
@@ -666,21 +651,7 @@ fn in_a_browser_two_hosts_files_managed_binaries_kept_closed_logs_and_uninstall(
     fs::write(&config, text).unwrap();
     fs::copy(sshd.known_hosts().unwrap(), client.home.path().join(".ssh/known_hosts")).unwrap();
     let cwd = tempfile::tempdir().unwrap();
-    let xtask = harness::binary("xtask", "xtask").unwrap();
-    let out = Command::new(xtask)
-        .args([
-            "dist",
-            "--target",
-            mlcremote_release::target::host_triple(),
-            "--prebuilt",
-        ])
-        .arg(common::server())
-        .arg("--out")
-        .arg(cwd.path().join("dist"))
-        .current_dir(harness::workspace_root())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", common::text(&out));
+    common::dist_into(&cwd.path().join("dist"), false);
     let ui = Ui::start_as(&client, &["open", "--host", "devbox"], &config, cwd.path(), &[]);
     let b = Browser::start().unwrap();
     let long = Duration::from_secs(90);

@@ -437,10 +437,10 @@ pub fn publish(root: &Path) -> std::path::PathBuf {
     publish_as(root, "acme/mlcremote", "v0.1.0", false)
 }
 
-/// The same for `repo` and `tag`; with `source`, the vendored source bundle too.
-pub fn publish_as(root: &Path, repo: &str, tag: &str, source: bool) -> std::path::PathBuf {
-    let dir = root.join(repo).join("releases/download").join(tag);
-    fs::create_dir_all(&dir).unwrap();
+/// `cargo xtask dist` of the test server for this machine into `dir` (made if missing);
+/// with `source`, the vendored source bundle too.
+pub fn dist_into(dir: &Path, source: bool) {
+    fs::create_dir_all(dir).unwrap();
     let xtask = harness::binary("xtask", "xtask").unwrap();
     let out = Command::new(xtask)
         .args([
@@ -451,11 +451,17 @@ pub fn publish_as(root: &Path, repo: &str, tag: &str, source: bool) -> std::path
             &server(),
             "--out",
         ])
-        .arg(&dir)
+        .arg(dir)
         .args(source.then_some("--source"))
         .current_dir(harness::workspace_root())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
+}
+
+/// A release of `repo` at `tag` as `publish` makes one; with `source`, the source bundle too.
+pub fn publish_as(root: &Path, repo: &str, tag: &str, source: bool) -> std::path::PathBuf {
+    let dir = root.join(repo).join("releases/download").join(tag);
+    dist_into(&dir, source);
     dir
 }
