@@ -443,6 +443,19 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
     // The server's token is in nothing the browser got.
     let html = b.eval("return document.documentElement.outerHTML;", vec![]).unwrap();
     assert!(!html.to_string().contains(token));
+    let seen = b
+        .eval_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/h/devbox/api/tree?path=').then(async r => {
+               let all = r.status + '\\n';
+               r.headers.forEach((v, k) => { all += k + ': ' + v + '\\n'; });
+               done(all + await r.text()); });",
+            vec![],
+        )
+        .unwrap();
+    let seen = seen.as_str().unwrap();
+    assert!(seen.starts_with("200") && seen.contains("notes.txt"), "{seen}");
+    assert!(!seen.contains(token), "the token came back to the browser: {seen}");
     let cookies = b.eval("return document.cookie;", vec![]).unwrap();
     assert_eq!(cookies, json!(""), "the cookie is HttpOnly");
 
@@ -466,7 +479,7 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
 }
 
 /// Bad cases in the browser: a changed host key is refused naming the known_hosts line;
-/// a wrong password says what was tried.
+/// a password is asked in the page; a wrong one says what was tried; neither is kept.
 #[test]
 fn in_a_browser_a_changed_key_and_a_wrong_password_fail_in_plain_words() {
     assert!(harness::is_root(), "password logins need a throwaway user: run as root");
@@ -503,16 +516,30 @@ fn in_a_browser_a_changed_key_and_a_wrong_password_fail_in_plain_words() {
     assert!(failure.contains(&format!("line 1 of {}", known.display())), "{failure}");
     assert!(b.find("#dialog button.trust").is_err() || b.text_of("#dialog").unwrap().is_empty());
 
-    // The right key recorded; a typed host with a wrong password and no key.
+    // The right key recorded; a host typed in, with no key: the password is asked in
+    // the page, and the right one logs in.
     fs::write(&known, fs::read_to_string(sshd.known_hosts().unwrap()).unwrap()).unwrap();
-    b.click(&b.find(r#"button[data-tab="hosts"]"#).unwrap()).unwrap();
-    let host = b.wait("#f-host", long).unwrap();
-    b.type_into(&host, "127.0.0.1").unwrap();
-    b.type_into(&b.find("#f-port").unwrap(), &sshd.port().to_string())
+    let typed = |password: &str| {
+        b.click(&b.find(r#"button[data-tab="hosts"]"#).unwrap()).unwrap();
+        let host = b.wait("#f-host", long).unwrap();
+        b.type_into(&host, "127.0.0.1").unwrap();
+        b.type_into(&b.find("#f-port").unwrap(), &sshd.port().to_string())
+            .unwrap();
+        b.type_into(&b.find("#f-user").unwrap(), &user.name).unwrap();
+        b.type_into(&b.find("#f-password").unwrap(), password).unwrap();
+        b.click(&b.find("#f-connect").unwrap()).unwrap();
+    };
+    typed("");
+    b.wait_text("#dialog-text", &format!("Password for {}@127.0.0.1", user.name), long)
         .unwrap();
-    b.type_into(&b.find("#f-user").unwrap(), &user.name).unwrap();
-    b.type_into(&b.find("#f-password").unwrap(), "wrong-Pass1").unwrap();
-    b.click(&b.find("#f-connect").unwrap()).unwrap();
+    b.type_into(&b.find("#dialog-input").unwrap(), "right-Pass1").unwrap();
+    b.click(&b.find(r#"#dialog button[data-value="true"]"#).unwrap())
+        .unwrap();
+    wait_equal(&b, r#"dd[data-field="installed"]"#, "no", long);
+    assert!(sshd.log().contains(&format!("Accepted password for {}", user.name)));
+
+    // A wrong one typed into the form.
+    typed("wrong-Pass1");
     // Asked again in the page after the typed one failed: cancel.
     let deadline = std::time::Instant::now() + long;
     let failure = loop {
@@ -543,9 +570,10 @@ fn in_a_browser_a_changed_key_and_a_wrong_password_fail_in_plain_words() {
     // Nothing the UI wrote holds the password.
     for entry in walk(client.home.path()) {
         let text = fs::read(&entry).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
         assert!(
-            !String::from_utf8_lossy(&text).contains("wrong-Pass1"),
-            "{} holds the password",
+            !text.contains("wrong-Pass1") && !text.contains("right-Pass1"),
+            "{} holds a password",
             entry.display()
         );
     }
@@ -741,6 +769,37 @@ fn in_a_browser_two_hosts_files_managed_binaries_kept_closed_logs_and_uninstall(
         bob.mlcremote_dir().join("mlcremote").exists(),
         "the other host keeps its server"
     );
+
+    // Ctrl-C ends the UI and every SSH connection it holds.
+    drop(b);
+    let mut ui = ui;
+    let pid = ui.child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = ui.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the UI did not end on Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    for user in [&ann, &bob] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while Command::new("pgrep")
+            .args(["-u", &user.name, "-x", "sshd"])
+            .status()
+            .unwrap()
+            .success()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "an SSH connection of {} outlived the UI",
+                user.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

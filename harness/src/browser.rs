@@ -130,8 +130,11 @@ impl Browser {
                 "const e = document.querySelector(arguments[0]); return !!e && e.getClientRects().length > 0;",
                 vec![json!(css)],
             )?;
-            if shown == json!(true) {
-                return self.find(css);
+            // The page may redraw between the look and the find: then look again.
+            if shown == json!(true)
+                && let Ok(found) = self.find(css)
+            {
+                return Ok(found);
             }
             if Instant::now() > deadline {
                 bail!(

@@ -14,7 +14,10 @@ use axum::{
 use hyper_util::rt::TokioIo;
 use mlcremote_client::ssh::HttpError;
 
-use super::{Ui, error};
+use crate::cli::ui::{
+    ops,
+    state::{Ui, error},
+};
 
 /// Request headers the host's server gets from the browser; everything else stays here.
 const PASSED: &[HeaderName] = &[
@@ -54,7 +57,7 @@ pub async fn forward(
             // then the request again.
             Err(HttpError::Failed(_)) if again => {
                 again = false;
-                match super::ops::reconnect(&ui, &host).await {
+                match ops::reconnect(&ui, &host).await {
                     Some(new) => held = new,
                     None => {
                         return error(

@@ -10,9 +10,9 @@
 mod assets;
 mod forward;
 mod ops;
+mod state;
 
 use std::{
-    collections::HashMap,
     process::ExitCode,
     sync::{Arc, Mutex},
 };
@@ -27,11 +27,9 @@ use axum::{
     routing::{any, get},
 };
 use clap::Args;
-use mlcremote_client::{
-    remote::Probe,
-    ssh::{Route, Session, random_hex},
-};
+use mlcremote_client::ssh::random_hex;
 
+use self::state::{Held, Ui, error};
 use super::{ConnectArgs, output};
 
 #[derive(Args)]
@@ -57,43 +55,6 @@ pub struct OpenArgs {
 
 /// The cookie the launch link sets.
 const COOKIE: &str = "mlcremote_ui";
-
-/// One host the page has connected to: its SSH connection, kept open while the UI runs
-/// (a file open is a channel on it, not a handshake), and what is known of it.
-pub struct Held {
-    pub session: Session,
-    pub state: tokio::sync::RwLock<HostState>,
-}
-
-/// What the last probe of a held host said.
-pub struct HostState {
-    pub probe: Probe,
-    /// The server's port on the host's loopback and its token (never sent to the page).
-    pub server: Option<(u16, String)>,
-}
-
-/// The UI's state.
-pub struct Ui {
-    /// `127.0.0.1:<port>` and `localhost:<port>`: the only `Host`s answered.
-    hosts: [String; 2],
-    /// The launch token, until it is used.
-    launch: Mutex<Option<String>>,
-    /// The cookie's value.
-    cookie: String,
-    pub connect: ConnectArgs,
-    /// Connected hosts, by the name the page uses.
-    pub held: tokio::sync::Mutex<HashMap<String, Arc<Held>>>,
-    /// How each host was reached (with a typed password, in memory only).
-    pub routes: Mutex<HashMap<String, Route>>,
-    /// `open --host H`: the host the page connects to (installing if needed) and opens.
-    pub open: Option<String>,
-}
-
-impl Ui {
-    pub async fn held(&self, host: &str) -> Option<Arc<Held>> {
-        self.held.lock().await.get(host).cloned()
-    }
-}
 
 /// `cargo mlcremote open --host H`: the UI, straight to `H`'s workspace (deploying first
 /// when no healthy server runs there).
@@ -187,11 +148,6 @@ pub fn router(ui: Arc<Ui>) -> Router {
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page") })
         .layer(middleware::from_fn_with_state(ui.clone(), guard))
         .with_state(ui)
-}
-
-/// A JSON error body, as the host's server writes them.
-pub fn error(status: StatusCode, message: &str) -> Response {
-    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }
 
 /// The rules of SPEC §9, before any route runs.

@@ -39,7 +39,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Held, Ui};
+use crate::cli::ui::state::{Held, HostState, Ui};
 
 /// `GET /ui/hosts`: the ssh config's aliases (no patterns), then hosts used before.
 pub async fn hosts(State(ui): State<Arc<Ui>>) -> Json<Value> {
@@ -376,7 +376,7 @@ async fn refresh(ui: &Ui, op: &Op, reporter: &Reporter) -> Result<Value> {
     Ok(status)
 }
 
-async fn state_of(session: &Session, probe: Probe, host: &str) -> (super::HostState, Value) {
+async fn state_of(session: &Session, probe: Probe, host: &str) -> (HostState, Value) {
     let status = lifecycle::status(session, &probe, host).await;
     let server = if status.healthy {
         lifecycle::server_token(session, &probe).await.ok()
@@ -384,5 +384,5 @@ async fn state_of(session: &Session, probe: Probe, host: &str) -> (super::HostSt
         None
     };
     let value = serde_json::to_value(&status).unwrap_or(Value::Null);
-    (super::HostState { probe, server }, value)
+    (HostState { probe, server }, value)
 }

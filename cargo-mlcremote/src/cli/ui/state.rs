@@ -1,0 +1,60 @@
+//! What every part of the UI shares: its state (the connections it holds) and the
+//! shape of its errors.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use mlcremote_client::{
+    remote::Probe,
+    ssh::{Route, Session},
+};
+
+use crate::cli::ConnectArgs;
+
+/// One host the page has connected to: its SSH connection, kept open while the UI runs
+/// (a file open is a channel on it, not a handshake), and what is known of it.
+pub struct Held {
+    pub session: Session,
+    pub state: tokio::sync::RwLock<HostState>,
+}
+
+/// What the last probe of a held host said.
+pub struct HostState {
+    pub probe: Probe,
+    /// The server's port on the host's loopback and its token (never sent to the page).
+    pub server: Option<(u16, String)>,
+}
+
+/// The UI's state.
+pub struct Ui {
+    /// `127.0.0.1:<port>` and `localhost:<port>`: the only `Host`s answered.
+    pub hosts: [String; 2],
+    /// The launch token, until it is used.
+    pub launch: Mutex<Option<String>>,
+    /// The cookie's value.
+    pub cookie: String,
+    pub connect: ConnectArgs,
+    /// Connected hosts, by the name the page uses.
+    pub held: tokio::sync::Mutex<HashMap<String, Arc<Held>>>,
+    /// How each host was reached (with a typed password, in memory only).
+    pub routes: Mutex<HashMap<String, Route>>,
+    /// `open --host H`: the host the page connects to (installing if needed) and opens.
+    pub open: Option<String>,
+}
+
+impl Ui {
+    pub async fn held(&self, host: &str) -> Option<Arc<Held>> {
+        self.held.lock().await.get(host).cloned()
+    }
+}
+
+/// A JSON error body, as the host's server writes them.
+pub fn error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
