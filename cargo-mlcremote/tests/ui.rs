@@ -617,6 +617,42 @@ fn open_installs_then_shows_the_workspace_and_a_bare_start_is_the_ui() {
     b.click(&file).unwrap();
     b.wait_text("#editor", "open me", long).unwrap();
     assert_eq!(common::server_json(&user)["version"], env!("CARGO_PKG_VERSION"));
+
+    // Restart from the host page: a new server, healthy.
+    let before = common::server_json(&user)["pid"].clone();
+    b.click(&b.find("#host-page").unwrap()).unwrap();
+    b.click(&b.wait("#act-restart", long).unwrap()).unwrap();
+    b.wait_text("#op-result", "restart: done", long).unwrap();
+    assert_ne!(common::server_json(&user)["pid"], before);
+    wait_equal(&b, r#"dd[data-field="health"]"#, "ok", long);
+
+    // A start that fails: the page names the step, says what happened and what was
+    // rolled back, and shows the server's log. (The server cannot write its state file:
+    // a directory stands where it goes.)
+    b.click(&b.find("#act-stop").unwrap()).unwrap();
+    wait_equal(&b, r#"dd[data-field="running"]"#, "no", long);
+    fs::create_dir_all(user.mlcremote_dir().join("server.json/in-the-way")).unwrap();
+    b.click(&b.find("#act-upgrade").unwrap()).unwrap();
+    let failure = b.wait_text("#failure", "install failed at", long).unwrap();
+    let detail = b.text_of("#failure-detail").unwrap();
+    b.screenshot(&harness::workspace_root().join("target/ui-screenshots/deploy-failed.png"))
+        .unwrap();
+    // The step that was running is named and marked; the host's own account of it
+    // (its step, the log) is below.
+    let step = failure
+        .strip_prefix("install failed at ")
+        .and_then(|r| r.split_once(':'))
+        .map(|(step, _)| step)
+        .unwrap_or_else(|| panic!("no step in {failure:?}"));
+    assert!(["install+start", "health"].contains(&step), "{failure}");
+    assert!(detail.contains("failed step: start"), "{detail}");
+    assert!(detail.contains("server.json: Is a directory"), "{detail}");
+    assert!(failure.contains("rolled back"), "{failure}");
+    assert!(detail.contains("logs/out.log"), "{detail}");
+    assert!(
+        b.find(&format!(r#".steps li[data-step="{step}"].failed"#)).is_ok(),
+        "the failed step is marked"
+    );
 }
 
 /// Wait for the text of `css` to be exactly `want`.

@@ -763,6 +763,9 @@ impl<'a> Executor<'a> {
             std::process::id(),
             crate::ssh::config::Local::current().hostname
         );
+        // The host reports steps as they end; each one's end starts the next, so a front
+        // end always knows which step runs (and which one failed).
+        let locked_already = lock_holder.is_some();
         let install = upload::Install {
             dir: &dir,
             id: &id,
@@ -812,9 +815,11 @@ impl<'a> Executor<'a> {
         let main_data: Arc<[u8]> = Arc::from(&payload.data[ranges.first().cloned().unwrap_or(0..0)]);
         let main_line = install.main_line();
         let steps = &mut *self.steps;
+        steps.start(place);
         let mut on_line = |line: &str| {
             if line == "received=1" {
                 steps.done(place);
+                steps.start(if locked_already { Step::InstallStart } else { Step::Lock });
                 return;
             }
             match AgentEvent::parse(line) {
@@ -824,8 +829,14 @@ impl<'a> Executor<'a> {
                     ));
                 }
                 Some(AgentEvent::Step { step, .. }) => match step.as_str() {
-                    "lock" => steps.done(Step::Lock),
-                    "install+start" => steps.done(Step::InstallStart),
+                    "lock" => {
+                        steps.done(Step::Lock);
+                        steps.start(Step::InstallStart);
+                    }
+                    "install+start" => {
+                        steps.done(Step::InstallStart);
+                        steps.start(Step::Health);
+                    }
                     "health" => steps.done(Step::Health),
                     _ => {}
                 },
