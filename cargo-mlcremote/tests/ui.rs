@@ -538,6 +538,22 @@ fn in_a_browser_a_changed_key_and_a_wrong_password_fail_in_plain_words() {
     wait_equal(&b, r#"dd[data-field="installed"]"#, "no", long);
     assert!(sshd.log().contains(&format!("Accepted password for {}", user.name)));
 
+    // Nothing listening there: cannot connect, said so.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    b.click(&b.find(r#"button[data-tab="hosts"]"#).unwrap()).unwrap();
+    b.type_into(&b.wait("#f-host", long).unwrap(), "127.0.0.1").unwrap();
+    b.type_into(&b.find("#f-port").unwrap(), &closed.to_string()).unwrap();
+    b.click(&b.find("#f-connect").unwrap()).unwrap();
+    let failure = b.wait_text("#failure", "failed", long).unwrap();
+    assert!(
+        failure.contains(&format!("cannot connect to 127.0.0.1:{closed}")),
+        "{failure}"
+    );
+
     // A wrong one typed into the form.
     typed("wrong-Pass1");
     // Asked again in the page after the typed one failed: cancel.
@@ -789,6 +805,17 @@ fn in_a_browser_two_hosts_files_managed_binaries_kept_closed_logs_and_uninstall(
     b.click(&b.find("#host-page").unwrap()).unwrap();
     b.click(&b.wait("#act-logs", short).unwrap()).unwrap();
     b.wait_text("#logs", "listening", long).unwrap();
+    // Followed: what the server writes next shows up.
+    b.click(&b.find("#follow").unwrap()).unwrap();
+    b.wait_text("#follow", "Stop following", short).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut log = fs::OpenOptions::new()
+        .append(true)
+        .open(ann.mlcremote_dir().join("logs/out.log"))
+        .unwrap();
+    std::io::Write::write_all(&mut log, b"a line written while followed\n").unwrap();
+    b.wait_text("#logs", "a line written while followed", long).unwrap();
+    b.click(&b.find("#follow").unwrap()).unwrap();
     b.click(&b.find("#act-uninstall").unwrap()).unwrap();
     b.wait_text("#dialog-text", "remove what deploy installed", short)
         .unwrap();

@@ -164,10 +164,13 @@ impl Browser {
         }
     }
 
-    /// The text of the first element matching `css` ("" when there is none).
+    /// The text of the first element matching `css` (a field's value; "" when there is
+    /// none).
     pub fn text_of(&self, css: &str) -> Result<String> {
         let v = self.eval(
-            "const e = document.querySelector(arguments[0]); return e ? (e.value ?? e.textContent) : '';",
+            "const e = document.querySelector(arguments[0]);
+             if (!e) return '';
+             return ['INPUT', 'TEXTAREA', 'SELECT'].includes(e.tagName) ? e.value : e.textContent;",
             vec![json!(css)],
         )?;
         Ok(v.as_str().unwrap_or_default().to_string())

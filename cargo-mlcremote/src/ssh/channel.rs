@@ -632,8 +632,10 @@ impl Session {
                         let _ = running.write.close().await;
                         return Ok(status);
                     }
-                    // Keep back what could be the start of the end line.
-                    let keep = end.len().min(pending.len());
+                    // Keep back only what could be the start of the end line (at most a
+                    // newline and part of the marker), so a followed log shows each line
+                    // as it comes.
+                    let keep = held_back(&pending, end.as_bytes());
                     let flush = pending.len() - keep;
                     if flush > 0 {
                         output(Stream::Stdout, &pending[..flush]);
@@ -651,6 +653,15 @@ impl Session {
         }
         Err(err!(Other, "the remote command ended without an exit status"))
     }
+}
+
+/// How many bytes at the end of `pending` could begin `end`: the longest suffix of one
+/// that is a prefix of the other.
+fn held_back(pending: &[u8], end: &[u8]) -> usize {
+    (1..=end.len().min(pending.len()))
+        .rev()
+        .find(|&n| end.starts_with(&pending[pending.len() - n..]))
+        .unwrap_or(0)
 }
 
 /// Send `input` on `write`, then the end of input; bytes are counted as they go.
@@ -676,6 +687,21 @@ pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A streamed line is held back only while it could be the end marker's start.
+    #[test]
+    fn only_a_possible_start_of_the_end_line_is_held_back() {
+        let end = b"\nmlcremote-abc end ";
+        assert_eq!(held_back(b"a line written while followed", end), 0);
+        assert_eq!(held_back(b"a line\n", end), 1);
+        assert_eq!(held_back(b"a line\nmlcre", end), 6);
+        assert_eq!(
+            held_back(b"mlcremote-abc", end),
+            0,
+            "no newline before it: not the end line"
+        );
+        assert_eq!(held_back(b"", end), 0);
+    }
 
     /// Each login shell deploy may meet passes the command to sh unchanged, whatever
     /// the script holds.
