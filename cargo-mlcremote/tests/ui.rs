@@ -671,6 +671,86 @@ fn open_installs_then_shows_the_workspace_and_a_bare_start_is_the_ui() {
     );
 }
 
+/// A key with a passphrase: asked in the page (never stored); a file dropped on the tree
+/// is uploaded.
+#[test]
+fn in_a_browser_a_key_passphrase_is_asked_and_a_dropped_file_is_uploaded() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    // The user's key, re-encrypted with a passphrase, is the one the config names.
+    let locked = client.home.path().join(".ssh/locked_key");
+    fs::copy(&user.key, &locked).unwrap();
+    let path = locked.to_string_lossy().into_owned();
+    harness::output(
+        "ssh-keygen",
+        &["-q", "-p", "-N", "correct horse", "-P", "", "-f", &path],
+    )
+    .unwrap();
+    let locked_user = User {
+        key: locked.clone(),
+        ..user.clone()
+    };
+    let config = ssh_config(&client, &sshd, &locked_user);
+    fs::copy(sshd.known_hosts().unwrap(), client.home.path().join(".ssh/known_hosts")).unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    common::dist_into(&cwd.path().join("dist"), false);
+    let ui = Ui::start_as(&client, &["open", "--host", "devbox"], &config, cwd.path(), &[]);
+    let b = Browser::start().unwrap();
+    let long = Duration::from_secs(90);
+    b.goto(&ui.url()).unwrap();
+    // Asked in the page for each new connection (connect, then install): answer each.
+    let deadline = std::time::Instant::now() + long;
+    let mut asked = 0;
+    while b.find(r#"#tree li[data-path=".ssh"]"#).is_err() {
+        let open = b
+            .eval("return !document.querySelector('#dialog').hidden;", vec![])
+            .unwrap();
+        if open == json!(true) {
+            let question = b.text_of("#dialog-text").unwrap();
+            assert_eq!(question, format!("Passphrase for {path}"));
+            b.type_into(&b.find("#dialog-input").unwrap(), "correct horse").unwrap();
+            b.click(&b.find(r#"#dialog button[data-value="true"]"#).unwrap())
+                .unwrap();
+            asked += 1;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no workspace: {}",
+            b.page_text().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(asked >= 1, "the passphrase was never asked");
+
+    // Drop a file on the tree, as a file manager would.
+    b.eval(
+        "const dt = new DataTransfer();
+         dt.items.add(new File(['dropped on the tree\\n'], 'dropped.txt', { type: 'text/plain' }));
+         const tree = document.querySelector('#tree');
+         for (const type of ['dragover', 'drop']) {
+           tree.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+         }",
+        vec![],
+    )
+    .unwrap();
+    b.wait_text("#status-line", "uploaded dropped.txt", long).unwrap();
+    assert_eq!(
+        fs::read_to_string(user.home.join("dropped.txt")).unwrap(),
+        "dropped on the tree\n"
+    );
+    b.wait(r#"#tree li[data-path="dropped.txt"]"#, long).unwrap();
+    drop(b);
+    for entry in walk(client.home.path()) {
+        let text = fs::read(&entry).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&text).contains("correct horse"),
+            "{} holds the passphrase",
+            entry.display()
+        );
+    }
+}
+
 /// Wait for the text of `css` to be exactly `want`.
 fn wait_equal(b: &Browser, css: &str, want: &str, within: Duration) {
     let deadline = std::time::Instant::now() + within;
