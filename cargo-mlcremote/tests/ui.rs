@@ -45,10 +45,7 @@ impl Ui {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = first_line(&mut child);
         let url = line
             .trim()
             .strip_prefix("mlcremote ui: http://127.0.0.1:")
@@ -75,6 +72,15 @@ impl Drop for Ui {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The first line a child prints on stdout (the UI's launch line).
+fn first_line(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line
 }
 
 /// One request with a real client (hyper); the status, the headers, the body.
@@ -609,10 +615,7 @@ fn open_installs_then_shows_the_workspace_and_a_bare_start_is_the_ui() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(bare.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = first_line(&mut bare);
     let _ = bare.kill();
     let _ = bare.wait();
     assert!(line.starts_with("mlcremote ui: http://127.0.0.1:"), "{line:?}");

@@ -51,6 +51,20 @@ pub struct ConnectArgs {
     pub verbose: bool,
 }
 
+impl ConnectArgs {
+    /// The connection flags as the library takes them (no password yet).
+    pub fn flags(&self) -> Flags {
+        Flags {
+            identities: self.identity.clone(),
+            known_hosts: self.known_hosts.clone(),
+            accept_new_host_key: self.accept_new_host_key,
+            connect_timeout: self.connect_timeout,
+            password: None,
+            jump_cache: Default::default(),
+        }
+    }
+}
+
 /// One or more hosts, run several at once.
 #[derive(Args, Clone)]
 pub struct HostsArgs {
@@ -149,14 +163,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Every host resolved through the ssh config (warnings about options we ignore are
 /// shown once), with the password from stdin when asked for.
 pub fn routes(args: &ConnectArgs, hosts: &[String], warn: &dyn Fn(&str)) -> Result<Vec<Route>> {
-    let mut flags = Flags {
-        identities: args.identity.clone(),
-        known_hosts: args.known_hosts.clone(),
-        accept_new_host_key: args.accept_new_host_key,
-        connect_timeout: args.connect_timeout,
-        password: None,
-        jump_cache: Default::default(),
-    };
+    let mut flags = args.flags();
     if args.password_stdin {
         flags.password = Some(read_password()?);
     }

@@ -303,18 +303,15 @@ async fn run(ui: &Ui, op: Op, tx: &Outbox, asks: &Arc<Asks>) -> Result<Value> {
 /// password (if any) in memory for this login only.
 fn resolve(ui: &Ui, op: &Op) -> Result<Route> {
     let args = &ui.connect;
-    let mut identities = args.identity.clone();
-    if let Some(key) = op.identity.as_deref().filter(|k| !k.trim().is_empty()) {
-        identities.insert(0, PathBuf::from(key.trim()));
-    }
-    let flags = Flags {
-        identities,
-        known_hosts: args.known_hosts.clone(),
+    let mut flags = Flags {
+        // The page asks about an unknown host key; it is never taken silently.
         accept_new_host_key: false,
-        connect_timeout: args.connect_timeout,
         password: op.password.clone().filter(|p| !p.is_empty()),
-        jump_cache: Default::default(),
+        ..args.flags()
     };
+    if let Some(key) = op.identity.as_deref().filter(|k| !k.trim().is_empty()) {
+        flags.identities.insert(0, PathBuf::from(key.trim()));
+    }
     let config = SshConfig::load(args.ssh_config.as_deref())?;
     ssh::route(&config, &op.host, &flags)
 }
