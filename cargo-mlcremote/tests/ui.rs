@@ -144,9 +144,10 @@ fn ssh_config(client: &Client, sshd: &Sshd, user: &User) -> PathBuf {
     config
 }
 
-/// The launch link works once, for an HttpOnly, SameSite=Strict cookie and a 303 to
-/// `/`; without the cookie, 401; a foreign Host, 403 (DNS rebinding); a foreign
-/// Origin on what changes state and on WebSocket upgrades, 403; no CORS headers.
+/// The launch link works once, for an HttpOnly, SameSite=Strict cookie named after this
+/// UI's port and a 303 to `/#key=<key>`; the page and its assets need the cookie, every
+/// other request the cookie *and* the key (401); a foreign Host, 403 (DNS rebinding); a
+/// foreign Origin on what changes state and on WebSocket upgrades, 403; no CORS headers.
 #[test]
 fn the_ui_admits_only_its_own_page() {
     let client = Client::new();
@@ -170,13 +171,20 @@ fn the_ui_admits_only_its_own_page() {
     assert_eq!(status, 403);
     let (status, headers, _) = request(ui.port, "GET", &launch, &host);
     assert_eq!(status, 303);
-    assert_eq!(header(&headers, "location"), Some("/"));
+    let key = header(&headers, "location")
+        .unwrap()
+        .strip_prefix("/#key=")
+        .unwrap()
+        .to_string();
+    assert_eq!(key.len(), 64, "a key of 256 bits: {key}");
     let set = header(&headers, "set-cookie").unwrap().to_string();
-    for part in ["mlcremote_ui=", "HttpOnly", "SameSite=Strict", "Path=/"] {
+    let name = format!("mlcremote_ui_{}=", ui.port);
+    for part in [name.as_str(), "HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(set.contains(part), "{set}");
     }
     let cookie = set.split(';').next().unwrap().to_string();
     assert!(!cookie.contains(&ui.launch), "the cookie is not the launch token");
+    assert!(!cookie.contains(&key), "the cookie is not the key");
     let (status, _, _) = request(ui.port, "GET", &launch, &host);
     assert_eq!(status, 401, "the launch link works once");
 
@@ -186,13 +194,42 @@ fn the_ui_admits_only_its_own_page() {
         h
     }
     let with = |extra: &[(&'static str, &'static str)]| with_cookie(&own, &cookie, extra);
+    let keyed = |extra: &[(&'static str, &'static str)]| {
+        let mut h = with_cookie(&own, &cookie, &[("x-mlcremote-key", key.as_str())]);
+        h.extend_from_slice(extra);
+        h
+    };
+    // The page and its assets: the cookie is enough (a navigation sends no header).
     let (status, headers, body) = request(ui.port, "GET", "/", &with(&[]));
     assert_eq!(status, 200);
     assert!(body.contains("/assets/app.js"), "{body}");
     assert!(header(&headers, "content-security-policy").is_some());
+    assert_eq!(request(ui.port, "GET", "/assets/app.js", &with(&[])).0, 200);
     let localhost = format!("localhost:{}", ui.port);
     let (status, _, _) = request(ui.port, "GET", "/", &[("host", &localhost), ("cookie", &cookie)]);
     assert_eq!(status, 200, "localhost:<port> is the UI too");
+
+    // Everything else: the cookie alone, the key alone, the other port's cookie name or
+    // a wrong key get nothing; both together pass.
+    let other_port = cookie.replace(&format!("mlcremote_ui_{}=", ui.port), "mlcremote_ui_1=");
+    let (status, _, body) = request(ui.port, "GET", "/ui/hosts", &with(&[]));
+    assert_eq!(status, 401, "cookie without key: {body}");
+    let wrong = "0".repeat(64);
+    for h in [
+        vec![("host", own.as_str()), ("x-mlcremote-key", key.as_str())],
+        vec![
+            ("host", own.as_str()),
+            ("cookie", other_port.as_str()),
+            ("x-mlcremote-key", key.as_str()),
+        ],
+        with_cookie(&own, &cookie, &[("x-mlcremote-key", wrong.as_str())]),
+    ] {
+        for path in ["/ui/hosts", "/h/devbox/api/tree?path="] {
+            assert_eq!(request(ui.port, "GET", path, &h).0, 401, "{path} with {h:?}");
+        }
+    }
+    let (status, _, body) = request(ui.port, "GET", "/ui/hosts", &keyed(&[]));
+    assert_eq!(status, 200, "{body}");
 
     // DNS rebinding: the cookie would not be sent to another name, but refuse anyway.
     for foreign in ["evil.example", "127.0.0.1", "127.0.0.1:1", "localhost.evil.example:80"] {
@@ -210,37 +247,56 @@ fn the_ui_admits_only_its_own_page() {
         Some("null"),
         Some("https://127.0.0.1:1"),
     ] {
-        let mut h = with(&[]);
+        let mut h = keyed(&[]);
         if let Some(o) = origin {
             h.push(("origin", o));
         }
         let (status, _, _) = request(ui.port, "POST", mkdir, &h);
         assert_eq!(status, 403, "POST with Origin {origin:?}");
     }
-    let (status, _, body) = request(
-        ui.port,
-        "POST",
-        mkdir,
-        &with_cookie(&own, &cookie, &[("origin", &own_origin)]),
-    );
+    let mut h = keyed(&[]);
+    h.push(("origin", &own_origin));
+    let (status, _, body) = request(ui.port, "POST", mkdir, &h);
     assert_eq!(status, 409, "own origin passes; the host is not connected: {body}");
 
+    // WebSockets carry the key as a subprotocol, which the answer names.
     let upgrade = [
         ("connection", "upgrade"),
         ("upgrade", "websocket"),
         ("sec-websocket-version", "13"),
         ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
     ];
-    let mut foreign = with(&upgrade);
+    let protocol = format!("mlcremote.key.{key}");
+    let with_protocol = |extra: &[(&'static str, &'static str)]| {
+        let mut h = with_cookie(&own, &cookie, &upgrade);
+        h.push(("sec-websocket-protocol", protocol.as_str()));
+        h.extend_from_slice(extra);
+        h
+    };
+    let mut foreign = with_protocol(&[]);
     foreign.push(("origin", "http://evil.example"));
     assert_eq!(request(ui.port, "GET", "/ui/ws", &foreign).0, 403);
-    assert_eq!(request(ui.port, "GET", "/ui/ws", &with(&upgrade)).0, 403, "no Origin");
-    let mut ours = with_cookie(&own, &cookie, &upgrade);
+    assert_eq!(
+        request(ui.port, "GET", "/ui/ws", &with_protocol(&[])).0,
+        403,
+        "no Origin"
+    );
+    let mut no_key = with(&upgrade);
+    no_key.push(("origin", &own_origin));
+    assert_eq!(request(ui.port, "GET", "/ui/ws", &no_key).0, 401, "no key");
+    let mut ours = with_protocol(&[]);
     ours.push(("origin", &own_origin));
-    assert_eq!(request(ui.port, "GET", "/ui/ws", &ours).0, 101);
+    let (status, headers, _) = request(ui.port, "GET", "/ui/ws", &ours);
+    assert_eq!(status, 101);
+    assert_eq!(header(&headers, "sec-websocket-protocol"), Some(protocol.as_str()));
 
     // No CORS: nothing invites another origin to read.
-    let (_, headers, _) = request(ui.port, "GET", "/ui/hosts", &with(&[("origin", "http://evil.example")]));
+    let (_, headers, _) = request(
+        ui.port,
+        "GET",
+        "/ui/hosts",
+        &keyed(&[("origin", "http://evil.example")]),
+    );
     assert!(
         headers.iter().all(|(k, _)| !k.starts_with("access-control-")),
         "{headers:?}"
@@ -356,22 +412,23 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
         .unwrap();
     b.wait_text("#status-line", "uploaded report.bin", long).unwrap();
     assert_eq!(fs::read(user.home.join("report.bin")).unwrap(), payload);
-    let download = b.wait(r#"#tree li[data-path="report.bin"] a.download"#, short).unwrap();
-    let href = b
-        .eval(
-            "return arguments[0].href;",
-            vec![json!({"element-6066-11e4-a52e-4f735466cecf": element_id(&download)})],
-        )
+    // The download goes through fetch with the key; a bare link (what a tab or another
+    // page would open) gets nothing.
+    let download = b
+        .wait(r#"#tree li[data-path="report.bin"] button.download"#, short)
         .unwrap();
-    let fetched = b
-        .eval_async(
-            "const done = arguments[arguments.length - 1];
-             fetch(arguments[0]).then(r => r.arrayBuffer()).then(a => {
-               const v = new Uint8Array(a); let sum = 0; for (const x of v) sum = (sum * 31 + x) >>> 0;
-               done([v.length, sum]); });",
-            vec![href],
-        )
+    b.click(&download).unwrap();
+    b.wait_text("#status-line", "downloaded report.bin", long).unwrap();
+    let checksum = "const done = arguments[arguments.length - 1];
+         const sum = (a) => { const v = new Uint8Array(a); let s = 0; for (const x of v) s = (s * 31 + x) >>> 0; return [v.length, s]; };
+         const what = arguments[0] ? fetch(arguments[0]).then(r => r.ok ? r.arrayBuffer() : r.status)
+                                   : window.mlc.downloaded.blob.arrayBuffer();
+         what.then(a => done(typeof a === 'number' ? a : sum(a))).catch(e => done(String(e)));";
+    let fetched = b.eval_async(checksum, vec![Value::Null]).unwrap();
+    let bare = b
+        .eval_async(checksum, vec![json!("/h/devbox/api/file?path=report.bin")])
         .unwrap();
+    assert_eq!(bare, json!(401), "a URL without the key");
     let sum = payload
         .iter()
         .fold(0u32, |s, &x| s.wrapping_mul(31).wrapping_add(u32::from(x)));
@@ -452,7 +509,7 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
     let seen = b
         .eval_async(
             "const done = arguments[arguments.length - 1];
-             fetch('/h/devbox/api/tree?path=').then(async r => {
+             fetch('/h/devbox/api/tree?path=', { headers: { 'x-mlcremote-key': localStorage.getItem('mlcremote.key') } }).then(async r => {
                let all = r.status + '\\n';
                r.headers.forEach((v, k) => { all += k + ': ' + v + '\\n'; });
                done(all + await r.text()); });",
@@ -967,8 +1024,4 @@ fn fingerprint_of(sshd: &Sshd) -> String {
     fs::write(file.path(), sshd.host_public_key().unwrap()).unwrap();
     let line = harness::output("ssh-keygen", &["-lf", file.path().to_str().unwrap()]).unwrap();
     line.split_whitespace().nth(1).unwrap().to_string()
-}
-
-fn element_id(e: &harness::browser::Element) -> String {
-    e.id().to_string()
 }

@@ -2,11 +2,27 @@
 // terminals). Plain ES modules, no build step. Everything goes to this page's own
 // origin: /ui/ws runs the library's operations, /h/<host>/… is the host's server API
 // forwarded through SSH by the client (which adds the server's token; the page never
-// sees it).
+// sees it). Every request carries this UI's key (SPEC §9): the header X-Mlcremote-Key,
+// or on a WebSocket the subprotocol mlcremote.key.<key>.
 import { Terminal } from "/assets/xterm.mjs";
 import { FitAddon } from "/assets/addon-fit.mjs";
 
 const $ = (sel, root = document) => root.querySelector(sel);
+
+// The key comes once, in the launch's redirect (/#key=…), and stays in this origin's
+// storage: a reload or a new tab of this UI keeps working; no other port can read it.
+const KEY = (() => {
+  const fromLaunch = new URLSearchParams(location.hash.slice(1)).get("key");
+  if (fromLaunch) {
+    localStorage.setItem("mlcremote.key", fromLaunch);
+    history.replaceState(null, "", "/");
+  }
+  return localStorage.getItem("mlcremote.key") || "";
+})();
+/// fetch, with this UI's key.
+const send = (url, init = {}) => fetch(url, { ...init, headers: { ...init.headers, "X-Mlcremote-Key": KEY } });
+/// A WebSocket to this UI, with its key.
+const socket = (path) => new WebSocket(`ws://${location.host}${path}`, [`mlcremote.key.${KEY}`]);
 const main = $("#main");
 const MAX_TEXT = 2 * 1024 * 1024;
 
@@ -72,7 +88,7 @@ class Ops {
   }
   open() {
     this.ready = new Promise((resolve) => {
-      this.ws = new WebSocket(`ws://${location.host}/ui/ws`);
+      this.ws = socket("/ui/ws");
       this.ws.onopen = () => { banner(null); resolve(); };
       this.ws.onmessage = (m) => this.message(JSON.parse(m.data));
       this.ws.onclose = () => {
@@ -129,7 +145,7 @@ function banner(text) {
 
 const ops = new Ops();
 const state = { hosts: new Map(), view: "hosts" }; // host → { status, workspace }
-window.mlc = { terminals: [] }; // for tests: read terminal buffers
+window.mlc = { terminals: [], clipboardRefused: 0 }; // for tests: read terminal buffers
 
 // ---- Tabs ------------------------------------------------------------------------------
 
@@ -163,7 +179,11 @@ async function showHosts() {
     h("label", { for: "f-password" }, "Password"), h("input#f-password", { name: "password", type: "password", autocomplete: "off", placeholder: "(if the host takes passwords)" }),
     h("span"), h("div", {}, h("button.primary#f-connect", { type: "submit" }, "Connect")));
   main.replaceChildren(card, h("section.card", {}, h("h2", {}, "Another host"), form), h("p.error#connect-error"));
-  const response = await fetch("/ui/hosts");
+  const response = await send("/ui/hosts");
+  if (response.status === 401) {
+    main.replaceChildren(h("p.error#unauthorized", {}, "This page is not yours yet: open the link `cargo mlcremote ui` printed (it works once per start)."));
+    return;
+  }
   const { hosts, warning, open } = await response.json();
   if (open && !state.opened) {
     state.opened = true; // `cargo mlcremote open --host H`: straight to H's workspace
@@ -357,7 +377,7 @@ const api = (host, path) => `/h/${encodeURIComponent(host)}/api/${path}`;
 const q = (p) => encodeURIComponent(p);
 
 async function call(host, method, path, body, headers = {}) {
-  const r = await fetch(api(host, path), { method, body, headers });
+  const r = await send(api(host, path), { method, body, headers });
   if (!r.ok) {
     let message = `${r.status}`;
     try { message = (await r.json()).error || message; } catch { /* not JSON */ }
@@ -420,7 +440,7 @@ async function listInto(host, entry, dir, ul) {
     const acts = h("span.acts", {},
       h("button.rename", { title: "Rename", onclick: () => rename(host, entry, item) }, "✎"),
       h("button.delete", { title: "Delete", onclick: () => remove(host, entry, item) }, "✕"),
-      item.type === "file" ? h("a.download", { href: api(host, `file?path=${q(item.path)}`), download: item.name, title: "Download" }, "⤓") : null);
+      item.type === "file" ? h("button.download", { title: "Download", onclick: () => download(host, item) }, "⤓") : null);
     li.append(h("div.row", {}, name, acts));
     if (item.type === "dir") {
       let open = false;
@@ -436,6 +456,21 @@ async function listInto(host, entry, dir, ul) {
     }
     return li;
   }));
+}
+
+/// Download through fetch (with the key: no bare URL works), saved from a blob.
+async function download(host, item) {
+  const status = $("#status-line");
+  try {
+    const blob = await (await call(host, "GET", `file?path=${q(item.path)}`)).blob();
+    const url = URL.createObjectURL(blob);
+    window.mlc.downloaded = { name: item.name, blob }; // for tests: read what was saved
+    h("a", { href: url, download: item.name }).click();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    status.textContent = `downloaded ${item.path}`;
+  } catch (e) {
+    status.textContent = `cannot download ${item.path}: ${e.message}`;
+  }
 }
 
 async function openFile(host, entry, path) {
@@ -527,6 +562,7 @@ async function uploadFiles(host, entry, files) {
     const ok = await new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
       xhr.open("PUT", api(host, `file?path=${q(path)}`));
+      xhr.setRequestHeader("X-Mlcremote-Key", KEY);
       xhr.upload.onprogress = (e) => { bar.max = e.total || 1; bar.value = e.loaded; };
       xhr.onload = () => resolve(xhr.status < 300 ? true : xhr.responseText);
       xhr.onerror = () => resolve("the connection failed");
@@ -538,10 +574,28 @@ async function uploadFiles(host, entry, files) {
   await loadTree(host, entry);
 }
 
+/// A link from a host: shown, and opened in a new tab (no opener, no referrer) only if
+/// the person says so, and only http(s).
+async function openLink(uri) {
+  let url;
+  try { url = new URL(uri); } catch { return; }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return;
+  const extra = h("p", {}, h("code#link-target", {}, url.href));
+  if (await dialog("The terminal links to another site. Open it in a new tab?", [["Cancel", false], ["Open", true, "primary"]], { extra })) {
+    window.open(url.href, "_blank", "noopener,noreferrer");
+  }
+}
+
 function newTerminal(host, area) {
   const box = h("div.term");
   area.append(box);
-  const term = new Terminal({ fontSize: 13, cursorBlink: true, theme: { background: "#000000", foreground: "#e5e7eb", cursor: "#e5e7eb" } });
+  const term = new Terminal({
+    fontSize: 13, cursorBlink: true, theme: { background: "#000000", foreground: "#e5e7eb", cursor: "#e5e7eb" },
+    // A link the host prints (OSC 8) opens only on a click, after the page shows where to.
+    linkHandler: { activate: (_event, uri) => openLink(uri), allowNonHttpProtocols: false },
+  });
+  // The host may not write the clipboard (OSC 52): the sequence is taken and dropped.
+  term.parser.registerOscHandler(52, () => { window.mlc.clipboardRefused += 1; return true; });
   const fit = new FitAddon();
   term.loadAddon(fit);
   term.open(box);
@@ -550,7 +604,7 @@ function newTerminal(host, area) {
   let ws = null;
   const connect = () => {
     box.querySelector(".gone")?.remove();
-    ws = new WebSocket(`ws://${location.host}/h/${encodeURIComponent(host)}/ws/terminal?cols=${term.cols}&rows=${term.rows}`);
+    ws = socket(`/h/${encodeURIComponent(host)}/ws/terminal?cols=${term.cols}&rows=${term.rows}`);
     ws.binaryType = "arraybuffer";
     // The box may have been fitted again while connecting: say the size it has now.
     ws.onopen = () => ws.send(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows }));

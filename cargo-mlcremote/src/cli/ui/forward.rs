@@ -1,15 +1,20 @@
 //! `/h/<host>/api/…` and `/h/<host>/ws/terminal`: the host's server API, forwarded over
-//! a direct-tcpip channel of that host's SSH connection. The browser's cookie, origin and
-//! any credentials it sends stay here; the server's token is added here and goes no
-//! further back than the host. A WebSocket upgrade is passed through as bytes.
+//! a direct-tcpip channel of that host's SSH connection. The browser's cookie, key,
+//! origin and any credentials it sends stay here; the server's token is added here and
+//! goes no further back than the host. A WebSocket upgrade is passed through as bytes.
+//!
+//! What comes back is untrusted data (a host can be compromised, its server replaced):
+//! only an allowlist of headers passes (no `Set-Cookie`, no redirect), every answer is
+//! sandboxed by its CSP, and anything but JSON is an attachment of opaque bytes, so
+//! nothing a host sends can run as this page.
 
 use std::sync::Arc;
 
 use axum::{
     body::Body,
     extract::{Path, Request, State},
-    http::{HeaderName, StatusCode, header},
-    response::{IntoResponse, Response},
+    http::{HeaderName, HeaderValue, StatusCode, header},
+    response::Response,
 };
 use hyper_util::rt::TokioIo;
 use mlcremote_client::ssh::HttpError;
@@ -30,6 +35,14 @@ const PASSED: &[HeaderName] = &[
     header::SEC_WEBSOCKET_VERSION,
     header::SEC_WEBSOCKET_EXTENSIONS,
 ];
+
+/// Response headers the browser gets from the host's server (see [`untrusted`]).
+const RETURNED: &[HeaderName] = &[header::CONTENT_LENGTH, header::LAST_MODIFIED, header::ETAG];
+/// The same, for the answer that upgrades to a WebSocket.
+const UPGRADED: &[HeaderName] = &[header::UPGRADE, header::CONNECTION, header::SEC_WEBSOCKET_ACCEPT];
+
+/// Whatever a host answered, nothing in it may act as this page (SPEC §9).
+const SANDBOX: &str = "default-src 'none'; sandbox";
 
 pub async fn forward(
     State(ui): State<Arc<Ui>>,
@@ -140,13 +153,50 @@ pub async fn forward(
                 }
             }
         });
-        let (parts, _) = response.into_parts();
-        return Response::from_parts(parts, Body::empty());
+        return untrusted(response.map(|_| Body::empty()));
     }
-    let (mut parts, body) = response.into_parts();
-    for hop in [header::CONNECTION, header::TRANSFER_ENCODING, header::UPGRADE] {
-        parts.headers.remove(hop);
+    untrusted(response.map(Body::new))
+}
+
+/// A host's answer made safe to hand to the page: its status (a redirect becomes an
+/// error: the page follows none from a host), the allowlisted headers, JSON as JSON and
+/// everything else as an attachment of opaque bytes, under a sandboxing CSP.
+fn untrusted(response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    if parts.status.is_redirection() {
+        return error(
+            StatusCode::BAD_GATEWAY,
+            &format!(
+                "the host's server answered with a redirect ({}); not followed",
+                parts.status
+            ),
+        );
     }
-    parts.headers.remove("keep-alive");
-    Response::from_parts(parts, Body::new(body)).into_response()
+    let mut out = Response::new(body);
+    *out.status_mut() = parts.status;
+    let upgraded = parts.status == StatusCode::SWITCHING_PROTOCOLS;
+    let headers = out.headers_mut();
+    for name in if upgraded { UPGRADED } else { RETURNED } {
+        for value in parts.headers.get_all(name) {
+            headers.append(name, value.clone());
+        }
+    }
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if json {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    } else if !upgraded {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
+    }
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(SANDBOX));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    out
 }

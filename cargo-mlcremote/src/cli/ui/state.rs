@@ -15,7 +15,7 @@ use mlcremote_client::{
     ssh::{Route, Session},
 };
 
-use crate::cli::ConnectArgs;
+use crate::cli::{ConnectArgs, ui::access::Access};
 
 /// One host the page has connected to: its SSH connection, kept open while the UI runs
 /// (a file open is a channel on it, not a handshake), and what is known of it.
@@ -33,12 +33,8 @@ pub struct HostState {
 
 /// The UI's state.
 pub struct Ui {
-    /// `127.0.0.1:<port>` and `localhost:<port>`: the only `Host`s answered.
-    pub hosts: [String; 2],
-    /// The launch token, until it is used.
-    pub launch: Mutex<Option<String>>,
-    /// The cookie's value.
-    pub cookie: String,
+    /// Who may use the page: launch token, cookie, key.
+    pub access: Access,
     pub connect: ConnectArgs,
     /// Connected hosts, by the name the page uses.
     pub held: tokio::sync::Mutex<HashMap<String, Arc<Held>>>,
