@@ -32,10 +32,17 @@ impl Ui {
 
     /// `cargo mlcremote <command…> --no-browser -F config`.
     fn start_as(client: &Client, command: &[&str], config: &Path, cwd: &Path, env: &[(&str, String)]) -> Ui {
+        let mut command = command.to_vec();
+        command.push("--no-browser");
+        Ui::spawn(client, &command, config, cwd, env)
+    }
+
+    /// `cargo mlcremote <args…> -F config`; the launch URL from its first line.
+    fn spawn(client: &Client, args: &[&str], config: &Path, cwd: &Path, env: &[(&str, String)]) -> Ui {
         let mut child = client
             .plugin()
-            .args(command)
-            .args(["--no-browser", "-F"])
+            .args(args)
+            .arg("-F")
             .arg(config)
             .current_dir(cwd)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -145,8 +152,8 @@ fn ssh_config(client: &Client, sshd: &Sshd, user: &User) -> PathBuf {
 }
 
 /// The launch link works once, for an HttpOnly, SameSite=Strict cookie named after this
-/// UI's port and a 303 to `/#key=<key>`; the page and its assets need the cookie, every
-/// other request the cookie *and* the key (401); a foreign Host, 403 (DNS rebinding); a
+/// UI's port and a 303 to `/#key=<key>`; the page and its assets are static, every other
+/// request needs the cookie *and* the key (401); a foreign Host, 403 (DNS rebinding); a
 /// foreign Origin on what changes state and on WebSocket upgrades, 403; no CORS headers.
 #[test]
 fn the_ui_admits_only_its_own_page() {
@@ -157,10 +164,13 @@ fn the_ui_admits_only_its_own_page() {
     let own = ui.own();
     let host = [("host", own.as_str())];
 
-    // No cookie: nothing but the launch link.
-    for path in ["/", "/assets/app.js", "/ui/hosts", "/h/devbox/api/tree?path="] {
+    // No cookie: the page and its assets (static, in the binary), nothing with data.
+    for path in ["/ui/hosts", "/h/devbox/api/tree?path="] {
         let (status, _, body) = request(ui.port, "GET", path, &host);
         assert_eq!(status, 401, "{path}: {body}");
+    }
+    for path in ["/", "/assets/app.js"] {
+        assert_eq!(request(ui.port, "GET", path, &host).0, 200, "{path}");
     }
     let (status, _, _) = request(ui.port, "GET", "/?launch=0123", &host);
     assert_eq!(status, 401, "a wrong launch token");
@@ -199,7 +209,6 @@ fn the_ui_admits_only_its_own_page() {
         h.extend_from_slice(extra);
         h
     };
-    // The page and its assets: the cookie is enough (a navigation sends no header).
     let (status, headers, body) = request(ui.port, "GET", "/", &with(&[]));
     assert_eq!(status, 200);
     assert!(body.contains("/assets/app.js"), "{body}");
@@ -1024,4 +1033,438 @@ fn fingerprint_of(sshd: &Sshd) -> String {
     fs::write(file.path(), sshd.host_public_key().unwrap()).unwrap();
     let line = harness::output("ssh-keygen", &["-lf", file.path().to_str().unwrap()]).unwrap();
     line.split_whitespace().nth(1).unwrap().to_string()
+}
+
+/// A small web app of another local user, on another port: it records the cookies the
+/// browser sends it and what its page can read of the UI's storage.
+const OTHER_APP: &str = r#"
+import http.server, os, sys
+log = open(sys.argv[1], "a", buffering=1)
+page = b"""<!doctype html><title>another app</title><script>
+fetch('/report?key=' + encodeURIComponent(String(localStorage.getItem('mlcremote.key'))));
+</script>"""
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        log.write(self.path + " cookie=" + self.headers.get("Cookie", "") + "\n")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), H)
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+server.serve_forever()
+"#;
+
+/// A host's server replaced by a hostile one: script as HTML, a cookie for the UI's
+/// name, CORS, a refresh and redirects.
+const HOSTILE_SERVER: &str = r#"
+import http.server, os, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path.startswith("/api/tree"):
+            self.send_response(302)
+            self.send_header("Location", "http://evil.example/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = b"<script>window.hostile = 1</script><h1>hostile</h1>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Set-Cookie", sys.argv[2] + "=stolen; Path=/")
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Refresh", "0;url=http://evil.example/")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+with open(sys.argv[3] + ".tmp", "w") as f:
+    f.write("ready")
+os.rename(sys.argv[3] + ".tmp", sys.argv[3])
+server.serve_forever()
+"#;
+
+/// `python3 -c script args…` as `user` (its own uid and groups), killed when dropped.
+struct AsUser(Child);
+
+impl AsUser {
+    fn python(user: &harness::User, script: &str, args: &[&str]) -> AsUser {
+        let id = |flag: &str| harness::output("id", &[flag, &user.name]).unwrap().trim().to_string();
+        // setpriv execs (no child of its own to outlive a kill), without root's groups.
+        let child = Command::new(harness::require("setpriv", "util-linux").unwrap())
+            .arg(format!("--reuid={}", id("-u")))
+            .arg(format!("--regid={}", id("-g")))
+            // Debian's python3 (a pyenv shim under /root is not for other users).
+            .args(["--clear-groups", "/usr/bin/python3", "-c", script])
+            .args(args)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        AsUser(child)
+    }
+}
+
+impl Drop for AsUser {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Wait (bounded) for `file` to exist; its content.
+fn wait_file(file: &Path, within: Duration) -> String {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Ok(text) = fs::read_to_string(file) {
+            return text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{} never came", file.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Another local user, and any server on another 127.0.0.1 port that the user's browser
+/// visits, get the UI's cookie (browsers send it to every port) but nothing they can use:
+/// with it and the UI's own Origin, /ui/hosts, /ui/ws and /h/… answer 401 to that user;
+/// the key is in the UI's origin alone. The browser is opened on a 0600 file: the launch
+/// token is in no process's argv.
+#[test]
+fn another_local_user_or_port_gets_nothing_it_can_use() {
+    assert!(harness::is_root(), "a second local user needs root (useradd)");
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let other = sshd.user().unwrap();
+    let client = Client::new();
+    let config = ssh_config(&client, &sshd, &user);
+    // A stand-in for the desktop's opener: it records its argv and the file it was given.
+    let opener = tempfile::tempdir().unwrap();
+    let record = opener.path().join("record");
+    harness::write_script(
+        &opener.path().join("xdg-open"),
+        &format!(
+            "#!/bin/sh\n{{ printf '%s\\n' \"$@\"; stat -c %a \"$1\"; cat \"$1\"; }} > {0}.tmp && mv {0}.tmp {0}\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    let runtime = client.home.path().join("run");
+    fs::create_dir_all(&runtime).unwrap();
+    let path = format!("{}:{}", opener.path().display(), std::env::var("PATH").unwrap());
+    let cwd = tempfile::tempdir().unwrap();
+    let ui = Ui::spawn(
+        &client,
+        &["ui"],
+        &config,
+        cwd.path(),
+        &[
+            ("PATH", path),
+            ("DISPLAY", ":99".into()),
+            ("XDG_RUNTIME_DIR", runtime.display().to_string()),
+        ],
+    );
+    let short = Duration::from_secs(15);
+    let recorded = wait_file(&record, short);
+    let mut lines = recorded.lines();
+    let file = PathBuf::from(lines.next().unwrap());
+    assert!(
+        !recorded.lines().take(1).any(|l| l.contains(&ui.launch)),
+        "the token in argv: {recorded}"
+    );
+    assert_eq!(lines.next(), Some("600"), "the launch file is the user's alone");
+    assert!(file.starts_with(runtime.join("mlcremote")), "{}", file.display());
+    assert!(
+        recorded.contains(&ui.url()),
+        "the file forwards to the launch URL: {recorded}"
+    );
+    let mut in_argv = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&ui.launch) {
+            in_argv.push(entry.file_name());
+        }
+    }
+    assert!(in_argv.is_empty(), "the launch token is in the argv of {in_argv:?}");
+
+    // The user's browser opens the file, lands on the UI, connects to the host.
+    let b = Browser::start().unwrap();
+    b.goto(&format!("file://{}", file.display())).unwrap();
+    let connect = b
+        .wait(r#"#hosts li[data-host="devbox"] button.connect"#, short)
+        .unwrap();
+    assert!(!file.exists(), "the launch file is gone once used");
+    b.click(&connect).unwrap();
+    b.click(&b.wait("#dialog button.trust", short).unwrap()).unwrap();
+    b.wait("#act-install", Duration::from_secs(60)).unwrap();
+
+    // Then it visits another user's app on another port: the cookie goes along.
+    let seen = tempfile::tempdir().unwrap();
+    fs::set_permissions(seen.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let (log, port_file) = (seen.path().join("log"), seen.path().join("port"));
+    let _app = AsUser::python(&other, OTHER_APP, &[log.to_str().unwrap(), port_file.to_str().unwrap()]);
+    let app_port = wait_file(&port_file, short);
+    b.goto(&format!("http://127.0.0.1:{app_port}/")).unwrap();
+    let deadline = std::time::Instant::now() + short;
+    let log_text = loop {
+        let text = fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("/report") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other app's page never reported: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        log_text.contains("/report?key=null"),
+        "another port read the key: {log_text}"
+    );
+    let name = format!("mlcremote_ui_{}=", ui.port);
+    let stolen = log_text
+        .split(['\n', ' ', ';'])
+        .find_map(|part| {
+            part.strip_prefix("cookie=")
+                .or(Some(part))
+                .filter(|p| p.starts_with(&name))
+        })
+        .unwrap_or_else(|| panic!("the browser sent no UI cookie to the other port (nothing to test): {log_text}"))
+        .to_string();
+
+    // As that other user, with the cookie and the UI's own Origin: nothing opens.
+    let own_origin = format!("Origin: http://127.0.0.1:{}", ui.port);
+    let curl = |args: &[&str]| -> String {
+        let mut all = vec![
+            "-u",
+            &other.name,
+            "--",
+            "curl",
+            "-sS",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ];
+        all.extend_from_slice(args);
+        harness::output("runuser", &all).unwrap().trim().to_string()
+    };
+    let base = format!("http://127.0.0.1:{}", ui.port);
+    let cookie = format!("Cookie: {stolen}");
+    for (method, path) in [
+        ("GET", "/ui/hosts"),
+        ("GET", "/h/devbox/api/tree?path="),
+        ("POST", "/h/devbox/api/mkdir"),
+    ] {
+        let url = format!("{base}{path}");
+        let status = curl(&["-X", method, "-H", &cookie, "-H", &own_origin, &url]);
+        assert_eq!(status, "401", "{method} {path} with the stolen cookie");
+    }
+    let ws = format!("{base}/ui/ws");
+    let status = curl(&[
+        "-H",
+        &cookie,
+        "-H",
+        &own_origin,
+        "-H",
+        "Connection: Upgrade",
+        "-H",
+        "Upgrade: websocket",
+        "-H",
+        "Sec-WebSocket-Version: 13",
+        "-H",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "-H",
+        "Sec-WebSocket-Protocol: mlcremote.key.0000",
+        &ws,
+    ]);
+    assert_eq!(status, "401", "/ui/ws with the stolen cookie");
+
+    // The user's page still works, after a reload too.
+    b.goto(&format!("{base}/")).unwrap();
+    b.wait(r#"#hosts li[data-host="devbox"] button.connect"#, short)
+        .unwrap();
+}
+
+/// A host whose server was replaced by a hostile one: its HTML, cookies, CORS, refresh
+/// and redirects change nothing in the page. And what the host prints in a terminal
+/// cannot write the clipboard or open a link without the person's click.
+#[test]
+fn a_hostile_host_changes_nothing_in_the_page() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    fs::write(user.home.join("todo.txt"), "open me\n").unwrap();
+    let client = Client::new();
+    let config = ssh_config(&client, &sshd, &user);
+    fs::copy(sshd.known_hosts().unwrap(), client.home.path().join(".ssh/known_hosts")).unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    common::dist_into(&cwd.path().join("dist"), false);
+    let ui = Ui::start_as(&client, &["open", "--host", "devbox"], &config, cwd.path(), &[]);
+    let b = Browser::start().unwrap();
+    let long = Duration::from_secs(90);
+    let short = Duration::from_secs(15);
+    b.goto(&ui.url()).unwrap();
+    b.wait(r#"#tree li[data-path="todo.txt"] .name"#, long).unwrap();
+
+    // A terminal: the host asks to write the clipboard (OSC 52), and prints a link (OSC 8)
+    // over the whole screen.
+    b.click(&b.find("#new-terminal").unwrap()).unwrap();
+    let input = b.wait(".term .xterm-helper-textarea", short).unwrap();
+    b.type_into(&input, "printf '\\033]52;c;cHduZWQ=\\007'; echo osc52-$((1+1))\n")
+        .unwrap();
+    wait_terminal(&b, 0, "osc52-2", long);
+    assert_eq!(b.eval("return window.mlc.clipboardRefused;", vec![]).unwrap(), json!(1));
+    b.type_into(
+        &input,
+        "clear; printf '\\033]8;;http://evil.example/x\\033\\\\'; printf 'L%.0s' $(seq 4000); printf '\\033]8;;\\033\\\\'; echo; echo link-$((2+2))\n",
+    )
+    .unwrap();
+    wait_terminal(&b, 0, "link-4", long);
+    let screen = b.find(".term .xterm-screen").unwrap();
+    b.hover(&screen).unwrap();
+    b.wait(".term .xterm-cursor-pointer", short).unwrap();
+    let windows = b.windows().unwrap();
+    b.click(&screen).unwrap();
+    b.wait_text("#link-target", "http://evil.example/x", short).unwrap();
+    assert_eq!(b.windows().unwrap(), windows, "a link opened before the person said so");
+    b.click(&b.find(r#"#dialog button[data-value="false"]"#).unwrap())
+        .unwrap();
+    assert_eq!(b.windows().unwrap(), windows, "a cancelled link opened");
+
+    // The host's server is replaced by a hostile one on the same port.
+    let server = common::server_json(&user);
+    let port = server["port"].as_u64().unwrap().to_string();
+    harness::kill_server(&user.mlcremote_dir().join("server.json"));
+    let ready = tempfile::tempdir().unwrap();
+    fs::set_permissions(ready.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let ready_file = ready.path().join("ready");
+    let cookie_name = format!("mlcremote_ui_{}", ui.port);
+    let _hostile = AsUser::python(
+        &user,
+        HOSTILE_SERVER,
+        &[&port, &cookie_name, ready_file.to_str().unwrap()],
+    );
+    wait_file(&ready_file, short);
+
+    // What the page fetches from it is inert data; the page's cookie stays its own.
+    let before = b.cookies().unwrap();
+    let seen = b
+        .eval_async(
+            "const done = arguments[arguments.length - 1];
+             const key = { 'x-mlcremote-key': localStorage.getItem('mlcremote.key') };
+             Promise.all(['file?path=evil.html', 'tree?path='].map(p =>
+               fetch('/h/devbox/api/' + p, { headers: key, redirect: 'manual' }).then(async r => {
+                 let all = r.status + '\\n';
+                 r.headers.forEach((v, k) => { all += k + ': ' + v + '\\n'; });
+                 return all + await r.text(); }))).then(done, e => done(String(e)));",
+            vec![],
+        )
+        .unwrap();
+    let (file, tree) = (seen[0].as_str().unwrap(), seen[1].as_str().unwrap());
+    assert!(file.starts_with("200\n"), "{file}");
+    for want in [
+        "content-type: application/octet-stream",
+        "content-disposition: attachment",
+        "content-security-policy: default-src 'none'; sandbox",
+        "x-content-type-options: nosniff",
+    ] {
+        assert!(file.contains(want), "{want} missing: {file}");
+    }
+    for never in ["access-control-", "refresh:", "text/html"] {
+        assert!(!file.contains(never), "{never} passed: {file}");
+    }
+    assert!(tree.starts_with("502\n") && tree.contains("redirect"), "{tree}");
+    assert!(!tree.contains("evil.example"), "{tree}");
+    assert_eq!(b.cookies().unwrap(), before, "the host set a cookie");
+    // With a real client too: no Set-Cookie, no Location.
+    let key = b.eval("return localStorage.getItem('mlcremote.key');", vec![]).unwrap();
+    let own = ui.own();
+    let cookie = before.iter().find(|c| c.starts_with(&cookie_name)).unwrap().clone();
+    let key = key.as_str().unwrap();
+    let headers = [
+        ("host", own.as_str()),
+        ("cookie", cookie.as_str()),
+        ("x-mlcremote-key", key),
+    ];
+    let (status, got, _) = request(ui.port, "GET", "/h/devbox/api/file?path=evil.html", &headers);
+    assert_eq!(status, 200);
+    assert!(header(&got, "set-cookie").is_none(), "{got:?}");
+    let (status, got, _) = request(ui.port, "GET", "/h/devbox/api/tree?path=", &headers);
+    assert_eq!(status, 502);
+    assert!(header(&got, "location").is_none(), "{got:?}");
+
+    // Opened in a tab (a link, a download), a host URL has no key: the script never runs.
+    b.goto(&format!("http://{own}/h/devbox/api/file?path=evil.html"))
+        .unwrap();
+    assert_eq!(
+        b.eval("return window.hostile === undefined;", vec![]).unwrap(),
+        json!(true)
+    );
+    assert!(
+        b.page_text().unwrap().contains("open the link"),
+        "{}",
+        b.page_text().unwrap()
+    );
+    // And the page works after all that, reloaded.
+    b.goto(&format!("http://{own}/")).unwrap();
+    b.wait(r#"#tabs button[data-tab="hosts"]"#, short).unwrap();
+    assert_eq!(b.cookies().unwrap(), before);
+    let hosts = b
+        .eval_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/ui/hosts', { headers: { 'x-mlcremote-key': localStorage.getItem('mlcremote.key') } }).then(r => done(r.status));",
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(hosts, json!(200));
+}
+
+/// Two UIs in one browser (each its own port, cookie name and key): both keep working,
+/// after reloads too; a page without the key says how to get in.
+#[test]
+fn two_uis_in_one_browser_both_keep_working() {
+    let client = Client::new();
+    let config = client.home.path().join(".ssh/config");
+    let cwd = tempfile::tempdir().unwrap();
+    let first = Ui::start(&client, &config, cwd.path(), &[]);
+    let second = Ui::start(&client, &config, cwd.path(), &[]);
+    let b = Browser::start().unwrap();
+    let short = Duration::from_secs(15);
+    b.goto(&first.url()).unwrap();
+    b.wait("#f-connect", short).unwrap();
+    b.goto(&second.url()).unwrap();
+    b.wait("#f-connect", short).unwrap();
+    for _ in 0..2 {
+        for ui in [&first, &second] {
+            b.goto(&format!("http://{}/", ui.own())).unwrap();
+            b.wait("#f-connect", short).unwrap();
+        }
+    }
+    let names: Vec<String> = b
+        .cookies()
+        .unwrap()
+        .iter()
+        .map(|c| c.split('=').next().unwrap().to_string())
+        .collect();
+    for ui in [&first, &second] {
+        assert!(names.contains(&format!("mlcremote_ui_{}", ui.port)), "{names:?}");
+    }
+    // A link from elsewhere with a wrong key does not replace the right one.
+    b.goto(&format!("http://{}/#key={}", first.own(), "0".repeat(64)))
+        .unwrap();
+    b.wait("#f-connect", short).unwrap();
+    b.goto(&format!("http://{}/", first.own())).unwrap();
+    b.wait("#f-connect", short).unwrap();
+    // Without the key (storage cleared), the cookie alone shows only how to get in.
+    b.goto(&format!("http://{}/", first.own())).unwrap();
+    b.wait("#f-connect", short).unwrap();
+    b.eval("localStorage.clear();", vec![]).unwrap();
+    b.goto(&format!("http://{}/", first.own())).unwrap();
+    b.wait_text("#unauthorized", "open the link", short).unwrap();
 }

@@ -11,13 +11,18 @@ const $ = (sel, root = document) => root.querySelector(sel);
 
 // The key comes once, in the launch's redirect (/#key=…), and stays in this origin's
 // storage: a reload or a new tab of this UI keeps working; no other port can read it.
-const KEY = (() => {
-  const fromLaunch = new URLSearchParams(location.hash.slice(1)).get("key");
-  if (fromLaunch) {
-    localStorage.setItem("mlcremote.key", fromLaunch);
-    history.replaceState(null, "", "/");
+// A key offered in the address is taken only if this UI accepts it (a page elsewhere
+// could link here with a wrong one).
+const KEY = await (async () => {
+  const stored = localStorage.getItem("mlcremote.key") || "";
+  const offered = new URLSearchParams(location.hash.slice(1)).get("key");
+  if (!offered) return stored;
+  history.replaceState(null, "", "/");
+  if (offered !== stored && (await fetch("/ui/hosts", { headers: { "X-Mlcremote-Key": offered } })).ok) {
+    localStorage.setItem("mlcremote.key", offered);
+    return offered;
   }
-  return localStorage.getItem("mlcremote.key") || "";
+  return stored;
 })();
 /// fetch, with this UI's key.
 const send = (url, init = {}) => fetch(url, { ...init, headers: { ...init.headers, "X-Mlcremote-Key": KEY } });

@@ -198,6 +198,35 @@ impl Browser {
         self.post(&format!("/element/{}/clear", element.0), json!({})).map(drop)
     }
 
+    /// Every cookie the browser holds for the page's site, `HttpOnly` ones too: `name=value`.
+    pub fn cookies(&self) -> Result<Vec<String>> {
+        let all = self.get_json("/cookie")?;
+        Ok(all
+            .as_array()
+            .context("cookies are a list")?
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}={}",
+                    c["name"].as_str().unwrap_or_default(),
+                    c["value"].as_str().unwrap_or_default()
+                )
+            })
+            .collect())
+    }
+
+    /// Move the mouse over the middle of `element` (and leave it there).
+    pub fn hover(&self, element: &Element) -> Result<()> {
+        let mouse = json!({"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+            "actions": [{"type": "pointerMove", "duration": 0, "x": 0, "y": 0, "origin": {ELEMENT: element.0}}]});
+        self.post("/actions", json!({ "actions": [mouse] })).map(drop)
+    }
+
+    /// How many windows and tabs are open.
+    pub fn windows(&self) -> Result<usize> {
+        Ok(self.get_json("/window/handles")?.as_array().map_or(0, Vec::len))
+    }
+
     /// Save a PNG of the window to `path`.
     pub fn screenshot(&self, path: &Path) -> Result<()> {
         let shot = self.get_json("/screenshot")?;

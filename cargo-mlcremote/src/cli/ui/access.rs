@@ -5,10 +5,10 @@
 //!   on a 0600 file that forwards to the launch URL ([`LaunchFile`]).
 //! - The launch answers 303 to `/#key=<key>` and sets the cookie `mlcremote_ui_<port>`.
 //!   Browsers send cookies to every port of a host, so the cookie alone proves nothing:
-//!   every request but the page and its assets (which a navigation or a `<script>` fetch
-//!   and which hold no secret) needs the key too, as `X-Mlcremote-Key` or, on a WebSocket,
-//!   the subprotocol `mlcremote.key.<key>`. The key lives in the page's own origin's
-//!   storage, which no other port can read.
+//!   every request but the page and its assets (static, the same for everyone) needs the
+//!   key too, as `X-Mlcremote-Key` or, on a WebSocket, the subprotocol
+//!   `mlcremote.key.<key>`. The key lives in the page's own origin's storage, which no
+//!   other port can read.
 //! - A foreign `Host` is refused (DNS rebinding), and so is a foreign `Origin` on anything
 //!   that changes state or upgrades to a WebSocket.
 
@@ -156,10 +156,13 @@ pub async fn guard(State(ui): State<Arc<Ui>>, request: Request, next: Next) -> R
     {
         return access.exchange(&token);
     }
-    // The page and its assets are what a navigation and a `<script>` load, which send no
-    // header: the cookie admits those (they hold no secret); everything else needs the key.
+    // The page and its assets are the same bytes for everyone (they are in the binary)
+    // and hold no secret: a navigation sends no key, and one that comes from elsewhere
+    // (the launch file, a link) carries no `SameSite=Strict` cookie either. Everything
+    // else needs both.
     let page = *request.method() == Method::GET && (path == "/" || path.starts_with("/assets/"));
-    if !access.has_cookie(headers) || !(page || access.has_key(headers)) {
+    let admitted = page || (access.has_cookie(headers) && access.has_key(headers));
+    if !admitted {
         return error(
             StatusCode::UNAUTHORIZED,
             "open the link `cargo mlcremote ui` printed (it works once per start)",

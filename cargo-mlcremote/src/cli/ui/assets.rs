@@ -48,6 +48,23 @@ pub async fn asset(Path(name): Path<String>) -> Response {
 mod tests {
     use sha2::Digest;
 
+    /// Host text (names, output, logs) reaches the page as text: our script never hands a
+    /// string to the HTML parser.
+    #[test]
+    fn the_page_never_parses_text_as_markup() {
+        let app = include_str!("../../../ui/app.js");
+        for sink in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "DOMParser",
+            "eval(",
+        ] {
+            assert!(!app.contains(sink), "ui/app.js uses {sink}");
+        }
+    }
+
     /// The embedded third-party files are the ones `ui/vendor/SHA256SUMS` pins.
     #[test]
     fn vendored_files_match_their_pinned_sums() {
