@@ -90,6 +90,12 @@ impl Error {
         self
     }
 
+    /// The same failure, saying it happened during `step`.
+    pub fn during(mut self, step: &str) -> Error {
+        self.message = format!("{} (during {step})", self.message);
+        self
+    }
+
     /// Keep `source` as the cause.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Error {
         self.source = Some(Box::new(source));

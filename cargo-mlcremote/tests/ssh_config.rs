@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, fs, path::Path, process::Command};
 
 /// The fields compared: where and how a connection goes.
-const FIELDS: [&str; 11] = [
+const FIELDS: [&str; 13] = [
     "hostname",
     "port",
     "user",
@@ -15,6 +15,8 @@ const FIELDS: [&str; 11] = [
     "userknownhostsfile",
     "stricthostkeychecking",
     "connecttimeout",
+    "serveraliveinterval",
+    "serveralivecountmax",
     "identitiesonly",
     "identityagent",
 ];

@@ -1,6 +1,8 @@
 //! A TCP proxy on loopback that makes a link slow the way real networks are: each byte
 //! arrives half a round trip after it was sent, at most `bandwidth` bytes a second each
-//! way. It also counts the bytes that cross it. No kernel support needed (no netem).
+//! way. It also counts the bytes that cross it, and can break a connection the ways real
+//! links break ([`Fault`]: a FIN, a reset, or silence after so many bytes). No kernel
+//! support needed (no netem).
 //!
 //! Bounded: a connection limit, a bounded queue per direction (the sender waits, as TCP
 //! would), everything stopped when the proxy is dropped.
@@ -44,6 +46,37 @@ impl Link {
     }
 }
 
+/// How a link breaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cut {
+    /// Both ends get a FIN (the peer closed).
+    Fin,
+    /// Both ends get a reset.
+    Rst,
+    /// Nothing more crosses either way, and nothing says so (a dead route, a sleeping
+    /// laptop): only a keepalive or a timeout can tell.
+    Stall,
+}
+
+/// Which way the bytes that trigger a [`Fault`] go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Way {
+    /// Client to target (an upload).
+    Up,
+    /// Target to client.
+    Down,
+}
+
+/// Break the first `connections` connections once `after` bytes went `way`: exactly
+/// `after` bytes arrive, then the link breaks as `cut` says. Later connections pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub after: u64,
+    pub way: Way,
+    pub cut: Cut,
+    pub connections: usize,
+}
+
 /// The most connections at once.
 const MAX_CONNECTIONS: usize = 256;
 /// Chunks queued per direction before the reader waits.
@@ -56,8 +89,56 @@ pub struct Proxy {
     /// Bytes client → target, and target → client.
     up: Arc<AtomicU64>,
     down: Arc<AtomicU64>,
-    sockets: Arc<Mutex<Vec<TcpStream>>>,
+    conns: Arc<Mutex<Vec<std::sync::Weak<Conn>>>>,
+    /// Connections a fault broke so far.
+    broken: Arc<AtomicUsize>,
     acceptor: Option<thread::JoinHandle<()>>,
+}
+
+/// One proxied connection: both sockets, and whether (how) it was broken.
+struct Conn {
+    client: TcpStream,
+    server: TcpStream,
+    fault: Option<Fault>,
+    /// 0: passing; 1: cut (FIN or reset); 2: stalled.
+    state: std::sync::atomic::AtomicU8,
+    broken: Arc<AtomicUsize>,
+}
+
+impl Conn {
+    fn cut(&self) -> bool {
+        self.state.load(Ordering::SeqCst) != 0
+    }
+
+    fn stalled(&self) -> bool {
+        self.state.load(Ordering::SeqCst) == 2
+    }
+
+    fn break_as(&self, cut: Cut) {
+        self.broken.fetch_add(1, Ordering::SeqCst);
+        match cut {
+            Cut::Fin => {
+                self.state.store(1, Ordering::SeqCst);
+                let _ = self.client.shutdown(Shutdown::Both);
+                let _ = self.server.shutdown(Shutdown::Both);
+            }
+            Cut::Rst => {
+                self.state.store(1, Ordering::SeqCst);
+                // An abortive close once the last descriptor goes: the readers wake (no
+                // FIN is sent by a read shutdown) and every thread lets go of its copy.
+                for s in [&self.client, &self.server] {
+                    let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
+                    let _ = s.shutdown(Shutdown::Read);
+                }
+            }
+            Cut::Stall => self.state.store(2, Ordering::SeqCst),
+        }
+    }
+
+    fn close(&self) {
+        let _ = self.client.shutdown(Shutdown::Both);
+        let _ = self.server.shutdown(Shutdown::Both);
+    }
 }
 
 impl Proxy {
@@ -69,16 +150,27 @@ impl Proxy {
     /// The same, but the first `drop_first` connections are closed as soon as they are
     /// accepted, as sshd does to connections beyond its `MaxStartups`.
     pub fn start_dropping(target: u16, link: Link, drop_first: usize) -> Result<Proxy> {
+        Proxy::launch(target, link, drop_first, None)
+    }
+
+    /// A fast link that breaks as `fault` says.
+    pub fn start_faulty(target: u16, fault: Fault) -> Result<Proxy> {
+        Proxy::launch(target, Link::FAST, 0, Some(fault))
+    }
+
+    fn launch(target: u16, link: Link, drop_first: usize, fault: Option<Fault>) -> Result<Proxy> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let stop = Arc::new(AtomicBool::new(false));
         let (up, down) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let sockets: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let conns: Arc<Mutex<Vec<std::sync::Weak<Conn>>>> = Arc::default();
+        let broken = Arc::new(AtomicUsize::new(0));
         let live = Arc::new(AtomicUsize::new(0));
         let acceptor = {
-            let (stop, up, down, sockets) = (stop.clone(), up.clone(), down.clone(), sockets.clone());
+            let (stop, up, down, conns, broken) =
+                (stop.clone(), up.clone(), down.clone(), conns.clone(), broken.clone());
             thread::spawn(move || {
-                let mut dropped = 0;
+                let (mut dropped, mut accepted) = (0, 0);
                 for client in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
@@ -97,19 +189,27 @@ impl Proxy {
                     };
                     let _ = client.set_nodelay(true);
                     let _ = server.set_nodelay(true);
-                    if let (Ok(c), Ok(s)) = (client.try_clone(), server.try_clone())
-                        && let Ok(mut all) = sockets.lock()
-                    {
-                        all.extend([c, s]);
+                    accepted += 1;
+                    let conn = Arc::new(Conn {
+                        client,
+                        server,
+                        fault: fault.filter(|f| accepted <= f.connections),
+                        state: Default::default(),
+                        broken: broken.clone(),
+                    });
+                    if let Ok(mut all) = conns.lock() {
+                        all.retain(|c| c.strong_count() > 0);
+                        all.push(Arc::downgrade(&conn));
                     }
                     live.fetch_add(2, Ordering::SeqCst);
-                    for (from, to, count) in [
-                        (client.try_clone(), server.try_clone(), up.clone()),
-                        (server.try_clone(), client.try_clone(), down.clone()),
-                    ] {
+                    for way in [Way::Up, Way::Down] {
+                        let (from, to, count) = match way {
+                            Way::Up => (conn.client.try_clone(), conn.server.try_clone(), up.clone()),
+                            Way::Down => (conn.server.try_clone(), conn.client.try_clone(), down.clone()),
+                        };
                         if let (Ok(from), Ok(to)) = (from, to) {
                             let live = live.clone();
-                            pipe(from, to, link, count, move || {
+                            pipe(from, to, link, count, conn.clone(), way, move || {
                                 live.fetch_sub(1, Ordering::SeqCst);
                             });
                         }
@@ -122,9 +222,15 @@ impl Proxy {
             stop,
             up,
             down,
-            sockets,
+            conns,
+            broken,
             acceptor: Some(acceptor),
         })
+    }
+
+    /// How many connections a fault broke so far.
+    pub fn broken(&self) -> usize {
+        self.broken.load(Ordering::SeqCst)
     }
 
     pub fn port(&self) -> u16 {
@@ -147,9 +253,9 @@ impl Drop for Proxy {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the acceptor, and end every connection.
         let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Ok(all) = self.sockets.lock() {
-            for socket in all.iter() {
-                let _ = socket.shutdown(Shutdown::Both);
+        if let Ok(all) = self.conns.lock() {
+            for conn in all.iter().filter_map(std::sync::Weak::upgrade) {
+                conn.close();
             }
         }
         if let Some(acceptor) = self.acceptor.take() {
@@ -159,12 +265,15 @@ impl Drop for Proxy {
 }
 
 /// One direction: a reader stamps what arrives; a sender delivers each chunk half a
-/// round trip later, no faster than the bandwidth.
+/// round trip later, no faster than the bandwidth, and breaks the connection where its
+/// fault says.
 fn pipe(
     mut from: TcpStream,
     mut to: TcpStream,
     link: Link,
     count: Arc<AtomicU64>,
+    conn: Arc<Conn>,
+    way: Way,
     done: impl FnOnce() + Send + 'static,
 ) {
     let (tx, rx) = mpsc::sync_channel::<(Instant, Vec<u8>)>(QUEUE);
@@ -186,6 +295,8 @@ fn pipe(
         let one_way = link.rtt / 2;
         // When the link is free again (bandwidth).
         let mut free_at = Instant::now();
+        // Bytes this way may still carry before the fault breaks the link.
+        let mut budget = conn.fault.filter(|f| f.way == way).map(|f| f.after);
         for (arrived, chunk) in rx {
             let mut at = arrived + one_way;
             if let Some(rate) = link.bandwidth {
@@ -198,12 +309,31 @@ fn pipe(
             if at > now {
                 thread::sleep(at - now);
             }
-            if to.write_all(&chunk).is_err() {
+            if conn.stalled() {
+                continue;
+            }
+            if conn.cut() {
+                break;
+            }
+            let mut chunk = &chunk[..];
+            let breaks = budget.is_some_and(|left| chunk.len() as u64 >= left);
+            if let Some(left) = budget.as_mut() {
+                let n = chunk.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+                chunk = &chunk[..n];
+                *left -= n as u64;
+            }
+            if to.write_all(chunk).is_err() {
                 break;
             }
             count.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+            if breaks && let Some(fault) = conn.fault {
+                budget = None;
+                conn.break_as(fault.cut);
+            }
         }
-        let _ = to.shutdown(Shutdown::Write);
+        if !conn.cut() {
+            let _ = to.shutdown(Shutdown::Write);
+        }
         done();
     });
 }

@@ -345,7 +345,7 @@ pub async fn deploy(route: &Route, options: &DeployOptions, reporter: &Reporter)
     steps.done(Step::Connect);
     let result = deploy_on(&session, route, options, &mut steps).await;
     session.close().await;
-    result
+    result.map_err(|e| steps.failed(e))
 }
 
 async fn deploy_on(session: &Session, route: &Route, options: &DeployOptions, steps: &mut Steps) -> Result<Report> {

@@ -278,7 +278,7 @@ impl Session {
         let opened = futures_util::future::join_all((0..n).map(|_| self.handle.channel_open_session())).await;
         opened
             .into_iter()
-            .map(|c| c.map_err(|e| err!(Connect, "cannot open a channel to {}: {e}", self.destination)))
+            .map(|c| c.map_err(|e| self.or_lost(err!(Connect, "cannot open a channel to {}: {e}", self.destination))))
             .collect()
     }
 
@@ -309,6 +309,7 @@ impl Session {
             Ok(running) => self.collect(running, Framed::new(marker), timeout, on_line).await,
             Err(e) => Err(e),
         };
+        let output = output.map_err(|e| self.or_lost(e));
         self.report(script, &output, started);
         output
     }
@@ -335,6 +336,7 @@ impl Session {
             Ok(running) => self.collect(running, Framed::new(marker), timeout, on_line).await,
             Err(e) => Err(e),
         };
+        let output = output.map_err(|e| self.or_lost(e));
         self.report(script, &output, started);
         output
     }
@@ -518,7 +520,10 @@ impl Session {
     pub async fn hold(&self, script: &str, ready_line: &str) -> Result<Hold> {
         let marker = format!("mlcremote-{}", super::random_hex(12));
         let command = command_for(&frame(&marker, script, false));
-        let mut running = self.start(None, &command, &Input::default()).await?;
+        let mut running = self
+            .start(None, &command, &Input::default())
+            .await
+            .map_err(|e| self.or_lost(e))?;
         let mut framed = Framed::new(marker);
         let host = self.destination.to_string();
         let ready = format!("{ready_line}\n");
@@ -538,13 +543,20 @@ impl Session {
                 }
             }
         };
-        let ready_seen = tokio::time::timeout(self.step_timeout, wait).await.map_err(|_| {
-            err!(
-                Connect,
-                "{host} did not answer within {}",
-                super::shown(self.step_timeout)
-            )
-        })??;
+        let ready_seen = tokio::time::timeout(self.step_timeout, wait)
+            .await
+            .map_err(|_| {
+                err!(
+                    Connect,
+                    "{host} did not answer within {}",
+                    super::shown(self.step_timeout)
+                )
+            })
+            .and_then(|r| r)
+            .map_err(|e| self.or_lost(e))?;
+        if !ready_seen && let Some(lost) = self.lost() {
+            return Err(lost);
+        }
         let output = String::from_utf8_lossy(framed.output()).into_owned();
         if !ready_seen {
             return Ok(Hold::Ended(Output {
@@ -583,7 +595,10 @@ impl Session {
     ) -> Result<u32> {
         let marker = format!("mlcremote-{}", super::random_hex(12));
         let command = command_for(&frame(&marker, script, false));
-        let mut running = self.start(None, &command, &Input::default()).await?;
+        let mut running = self
+            .start(None, &command, &Input::default())
+            .await
+            .map_err(|e| self.or_lost(e))?;
         let framed = Framed::new(marker);
         let (start, end) = (framed.start(), framed.end());
         let mut pending: Vec<u8> = Vec::new();
@@ -651,7 +666,7 @@ impl Session {
                 None => break,
             }
         }
-        Err(err!(Other, "the remote command ended without an exit status"))
+        Err(self.or_lost(err!(Other, "the remote command ended without an exit status")))
     }
 }
 

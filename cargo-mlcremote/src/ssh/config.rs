@@ -94,6 +94,12 @@ pub struct HostConfig {
     /// Seconds; `None` prints as `none`.
     #[serde(serialize_with = "none_or_number")]
     pub connecttimeout: Option<u64>,
+    /// Seconds between keepalives when the host is silent; `None`: not set (ssh's 0,
+    /// off; this client's default is on, see [`crate::ssh::Keepalive`]).
+    #[serde(serialize_with = "zero_or_number")]
+    pub serveraliveinterval: Option<u64>,
+    /// Keepalives unanswered before the connection counts as dead.
+    pub serveralivecountmax: u64,
     /// Record new host keys hashed.
     #[serde(skip)]
     pub hashknownhosts: bool,
@@ -103,6 +109,10 @@ pub struct HostConfig {
     /// Options we do not implement that change where or how `ssh` would connect.
     #[serde(skip)]
     pub warnings: Vec<String>,
+}
+
+fn zero_or_number<S: serde::Serializer>(value: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(value.unwrap_or(0))
 }
 
 fn none_or_number<S: serde::Serializer>(value: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
@@ -349,6 +359,8 @@ struct Options {
     global_known_hosts: Option<Vec<String>>,
     strict: Option<Strict>,
     connect_timeout: Option<Option<u64>>,
+    server_alive_interval: Option<u64>,
+    server_alive_count_max: Option<u64>,
     hash_known_hosts: Option<bool>,
     ignore_unknown: Option<String>,
 }
@@ -659,6 +671,16 @@ impl Eval<'_> {
                 };
                 o.connect_timeout.get_or_insert(secs.filter(|s| *s > 0));
             }
+            "serveraliveinterval" => {
+                let v = first()?;
+                let secs = parse_time(&v).ok_or(format!("invalid time value {v}"))?;
+                o.server_alive_interval.get_or_insert(secs);
+            }
+            "serveralivecountmax" => {
+                let v = first()?;
+                let count = v.parse::<u64>().map_err(|_| format!("invalid count {v}"))?;
+                o.server_alive_count_max.get_or_insert(count);
+            }
             "hashknownhosts" => {
                 let v = yes_no(&first()?)?;
                 o.hash_known_hosts.get_or_insert(v);
@@ -754,6 +776,8 @@ impl Eval<'_> {
                 .unwrap_or_else(|| default_known(&["ssh_known_hosts", "ssh_known_hosts2"], Path::new(SSH_DIR))),
             stricthostkeychecking: o.strict.unwrap_or(Strict::Ask),
             connecttimeout: o.connect_timeout.flatten(),
+            serveraliveinterval: o.server_alive_interval,
+            serveralivecountmax: o.server_alive_count_max.unwrap_or(3),
             hashknownhosts: o.hash_known_hosts.unwrap_or(false),
             identityfile_given,
             warnings: self.warnings.into_iter().collect(),
@@ -857,6 +881,11 @@ impl HostConfig {
             Some(t) => out.push_str(&format!("connecttimeout {t}\n")),
             None => out.push_str("connecttimeout none\n"),
         }
+        out.push_str(&format!(
+            "serveraliveinterval {}\nserveralivecountmax {}\n",
+            self.serveraliveinterval.unwrap_or(0),
+            self.serveralivecountmax
+        ));
         if let Some(jump) = &self.proxyjump {
             out.push_str(&format!("proxyjump {jump}\n"));
         }

@@ -14,7 +14,7 @@ use russh::{
 };
 
 use super::{
-    Destination, KnownHosts,
+    ConnectOptions, Destination, KnownHosts,
     config::Strict,
     known_hosts::{self, Verdict},
 };
@@ -110,28 +110,38 @@ fn dropped(e: &russh::Error) -> bool {
     }
 }
 
-/// The SSH handshake on `stream`, with `to`'s host key checked against known_hosts.
+/// Why a connection ended, once it has (see [`Client::disconnected`]).
+pub(super) type Lost = Arc<Mutex<Option<String>>>;
+
+/// The SSH handshake on `stream`, with `to`'s host key checked against known_hosts; the
+/// connection keeps itself alive as `options.keepalive` says, and `lost` learns why it
+/// ended.
 pub(super) async fn handshake<S>(
     stream: S,
     to: &Destination,
-    known: &KnownHosts,
-    timeout: Duration,
+    options: &ConnectOptions,
     reporter: &Reporter,
+    lost: &Lost,
 ) -> std::result::Result<Handle<Client>, Failed>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let timeout = options.connect_timeout;
     let problem = Arc::new(Mutex::new(None));
     let handler = Client {
         host: to.host.clone(),
         port: to.port,
-        known: known.clone(),
+        known: options.known_hosts.clone(),
         reporter: reporter.clone(),
         problem: problem.clone(),
+        keepalive: options.keepalive,
+        lost: lost.clone(),
     };
     let config = Arc::new(client::Config {
-        keepalive_interval: Some(Duration::from_secs(15)),
-        keepalive_max: 4,
+        keepalive_interval: options.keepalive.interval,
+        // russh gives up when a keepalive finds more than this many unanswered: after
+        // (max + 1) intervals of silence; ssh after `ServerAliveCountMax` intervals.
+        keepalive_max: options.keepalive.count_max.saturating_sub(1).max(1) as usize,
         nodelay: true,
         preferred: russh::Preferred {
             cipher: std::borrow::Cow::Borrowed(CIPHERS),
@@ -178,6 +188,9 @@ pub(super) struct Client {
     reporter: Reporter,
     /// Why the key was refused, for the caller to report with exit code 5.
     problem: Arc<Mutex<Option<Error>>>,
+    keepalive: super::Keepalive,
+    /// Why the connection ended, for every operation still waiting on it.
+    lost: Lost,
 }
 
 impl Client {
@@ -260,6 +273,18 @@ impl Client {
 
 impl client::Handler for Client {
     type Error = russh::Error;
+
+    /// The session ended: say why in words, for whatever still waits on it.
+    async fn disconnected(&mut self, reason: client::DisconnectReason<Self::Error>) -> Result<(), Self::Error> {
+        let (why, result) = match reason {
+            client::DisconnectReason::ReceivedDisconnect(info) => {
+                (format!("the host ended the session ({})", info.message.trim()), Ok(()))
+            }
+            client::DisconnectReason::Error(e) => (self.keepalive.explain(&e), Err(e)),
+        };
+        self.lost.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(why);
+        result
+    }
 
     async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
         Ok(match key {

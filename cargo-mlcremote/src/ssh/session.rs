@@ -10,7 +10,7 @@ use std::{
 
 use russh::{Disconnect, client::Handle};
 
-use super::{ConnectOptions, Destination, auth, handshake};
+use super::{ConnectOptions, Destination, auth, handshake, handshake::Lost};
 use crate::{delegate::Reporter, err, error::Result};
 
 /// An authenticated connection to one host (through its jump hosts, kept open here).
@@ -24,6 +24,8 @@ pub struct Session {
     pub(super) step_timeout: Duration,
     /// What the last command's channel could have in flight (0: none ran yet).
     pub(super) windows: std::sync::atomic::AtomicU32,
+    /// Why the connection ended, once it has.
+    lost: Lost,
 }
 
 /// Authenticated connections to a row of jump hosts; the last one reaches the host.
@@ -93,6 +95,7 @@ async fn reach(
     to: &Destination,
     options: &ConnectOptions,
     reporter: &Reporter,
+    lost: &Lost,
 ) -> Result<(Handle<handshake::Client>, Option<tokio::process::Child>)> {
     let timeout = options.connect_timeout;
     let mut pause = Duration::from_millis(250);
@@ -101,13 +104,13 @@ async fn reach(
         let tried = match &options.proxy_command {
             Some(command) => {
                 let (stream, child) = proxy_command(command, to)?;
-                handshake::handshake(stream, to, &options.known_hosts, timeout, reporter)
+                handshake::handshake(stream, to, options, reporter, lost)
                     .await
                     .map(|h| (h, Some(child)))
             }
             None => {
                 let tcp = handshake::tcp_connect(to, timeout).await?;
-                handshake::handshake(tcp, to, &options.known_hosts, timeout, reporter)
+                handshake::handshake(tcp, to, options, reporter, lost)
                     .await
                     .map(|h| (h, None))
             }
@@ -133,11 +136,13 @@ async fn connect_jumps(options: &ConnectOptions, reporter: &Reporter) -> Result<
     let Some((first, rest)) = options.jumps.split_first() else {
         return Err(err!(Other, "no jump hosts to connect to"));
     };
-    let (mut handle, proxy) = reach(&first.destination, options, reporter).await?;
+    // A jump host's end shows as the end of the connections through it.
+    let lost = Lost::default();
+    let (mut handle, proxy) = reach(&first.destination, options, reporter, &lost).await?;
     auth::authenticate(&mut handle, &first.destination, &first.login, reporter).await?;
     let mut handles = vec![handle];
     for hop in rest {
-        let mut next = through(&handles, &hop.destination, options, reporter).await?;
+        let mut next = through(&handles, &hop.destination, options, reporter, &lost).await?;
         auth::authenticate(&mut next, &hop.destination, &hop.login, reporter).await?;
         handles.push(next);
     }
@@ -150,6 +155,7 @@ async fn through(
     to: &Destination,
     options: &ConnectOptions,
     reporter: &Reporter,
+    lost: &Lost,
 ) -> Result<Handle<handshake::Client>> {
     let Some(via) = handles.last() else {
         return Err(err!(Other, "no jump host to go through"));
@@ -158,27 +164,22 @@ async fn through(
         .channel_open_direct_tcpip(to.host.clone(), u32::from(to.port), "127.0.0.1", 0)
         .await
         .map_err(|e| err!(Connect, "cannot reach {}:{} through a jump host: {e}", to.host, to.port))?;
-    handshake::handshake(
-        channel.into_stream(),
-        to,
-        &options.known_hosts,
-        options.connect_timeout,
-        reporter,
-    )
-    .await
-    .map_err(|failed| failed.error)
+    handshake::handshake(channel.into_stream(), to, options, reporter, lost)
+        .await
+        .map_err(|failed| failed.error)
 }
 
 impl Session {
     /// Connect (through a `ProxyCommand` and any `ProxyJump` hosts), verify each host
     /// key, authenticate.
     pub async fn connect(destination: &Destination, options: &ConnectOptions, reporter: &Reporter) -> Result<Session> {
+        let lost = Lost::default();
         let (mut handle, jumps, proxy) = if options.jumps.is_empty() {
-            let (handle, proxy) = reach(destination, options, reporter).await?;
+            let (handle, proxy) = reach(destination, options, reporter, &lost).await?;
             (handle, None, proxy)
         } else {
             let chain = options.jump_cache.chain(options, reporter).await?;
-            let handle = through(&chain.handles, destination, options, reporter).await?;
+            let handle = through(&chain.handles, destination, options, reporter, &lost).await?;
             (handle, Some(chain), None)
         };
         auth::authenticate(&mut handle, destination, &options.login, reporter).await?;
@@ -191,6 +192,7 @@ impl Session {
             connect_timeout: options.connect_timeout,
             step_timeout: options.step_timeout,
             windows: std::sync::atomic::AtomicU32::new(0),
+            lost,
         })
     }
 
@@ -207,6 +209,23 @@ impl Session {
     /// Whether the connection has ended (the host, the network or a jump host dropped it).
     pub fn is_closed(&self) -> bool {
         self.handle.is_closed() || self._jumps.as_ref().is_some_and(|j| j.is_closed())
+    }
+
+    /// If the connection has ended: the error every operation on it fails with (exit 3),
+    /// saying why it ended.
+    pub fn lost(&self) -> Option<crate::error::Error> {
+        if !self.is_closed() {
+            return None;
+        }
+        let why = self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let why = why.unwrap_or_else(|| "the connection ended".to_string());
+        Some(err!(Connect, "lost the connection to {}: {why}", self.destination))
+    }
+
+    /// `e`, or the lost connection behind it: an operation that failed because the
+    /// connection ended says so (exit 3), whatever the channel saw.
+    pub fn or_lost(&self, e: crate::error::Error) -> crate::error::Error {
+        self.lost().unwrap_or(e)
     }
 
     /// Say goodbye politely; errors here change nothing.
