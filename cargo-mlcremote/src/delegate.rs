@@ -241,8 +241,8 @@ pub struct Steps {
     started: Instant,
     answering_at_start: Duration,
     done: Vec<StepTime>,
-    /// The step announced last and not done yet.
-    current: std::sync::Mutex<Option<Step>>,
+    /// The step announced last and not done yet, and the last one done.
+    current: std::sync::Mutex<(Option<Step>, Option<Step>)>,
 }
 
 impl Steps {
@@ -253,7 +253,7 @@ impl Steps {
             started: Instant::now(),
             answering_at_start,
             done: Vec::new(),
-            current: std::sync::Mutex::new(None),
+            current: std::sync::Mutex::new((None, None)),
         }
     }
 
@@ -263,17 +263,23 @@ impl Steps {
 
     /// Announce `step` (for progress displays); its time runs from the last step's end.
     pub fn start(&self, step: Step) {
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(step);
+        self.current.lock().unwrap_or_else(|p| p.into_inner()).0 = Some(step);
         self.reporter.event(Event::StepStarted { step });
     }
 
     /// `e`, saying which step it broke when the connection failed under it (a lost
-    /// connection is the same error whatever the step; the person needs to know where).
+    /// connection is the same error whatever the step; the person needs to know where,
+    /// and whether the last step had ended: then the host may have finished).
     pub fn failed(&self, e: crate::error::Error) -> crate::error::Error {
-        let current = *self.current.lock().unwrap_or_else(|p| p.into_inner());
-        match current {
-            Some(step) if e.kind() == crate::error::Kind::Connect => e.during(step.name()),
-            _ => e,
+        if e.kind() != crate::error::Kind::Connect {
+            return e;
+        }
+        match *self.current.lock().unwrap_or_else(|p| p.into_inner()) {
+            (Some(step), _) => e.during(step.name()),
+            (None, Some(last)) => e.during(&format!(
+                "the step after {last}; `cargo mlcremote status` says what runs now"
+            )),
+            (None, None) => e,
         }
     }
 
@@ -285,7 +291,7 @@ impl Steps {
             .elapsed()
             .saturating_sub(answering.saturating_sub(self.answering_at_start));
         let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = (None, Some(step));
         self.reporter.event(Event::StepDone { step, ms });
         self.done.push(StepTime { name: step, ms });
         self.started = Instant::now();

@@ -90,9 +90,11 @@ impl Error {
         self
     }
 
-    /// The same failure, saying it happened during `step`.
+    /// The same failure, saying it happened during `step` (unless it says when already).
     pub fn during(mut self, step: &str) -> Error {
-        self.message = format!("{} (during {step})", self.message);
+        if !self.message.contains(" during ") {
+            self.message = format!("{} (during {step})", self.message);
+        }
         self
     }
 

@@ -10,7 +10,10 @@ use std::{
 };
 
 use common::{Client, connection_args, pid_alive, server, server_json, text};
-use harness::{Sshd, User};
+use harness::{
+    Sshd, User,
+    proxy::{Cut, Fault, Proxy, Way},
+};
 use mlcremote_release::checksum::sha256_file;
 
 /// A tmpfs owned by `user`, unmounted on drop.
@@ -176,4 +179,290 @@ fn cut_upload(sshd: &Sshd) {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert!(!dir.join(".lock").exists());
+}
+
+// ---- Links that break: every wait ends (issue "Every wait ends when the link dies") ----
+//
+// A proxy between the client and sshd breaks the connection after N bytes (a sweep:
+// inside the handshake, then every 256 KiB across the upload; and the other way), by
+// FIN, by reset, or by silence. Each case ends within BOUND with exit 3 (or 0 where the
+// break came too early to matter, the handshake being tried again, or too late), the
+// installed server untouched and healthy, and the host as it was: no upload files, no
+// process of the account but the server.
+
+/// Keepalives every second, two unanswered: a silent link is found dead in 2 s (and
+/// before the login, where there are none yet, in the connect timeout's 5 s).
+const KEEPALIVE: &str = "Host *\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n  ConnectTimeout 5\n";
+/// However a link breaks, a command ends within this: 30 s, plus the keepalive's 2 s.
+const BOUND: Duration = Duration::from_secs(32);
+const CUTS: [Cut; 3] = [Cut::Fin, Cut::Rst, Cut::Stall];
+
+/// A host with a server deployed, and a client that reaches it through proxies.
+struct Matrix<'a> {
+    sshd: &'a Sshd,
+    user: User,
+    client: Client,
+    /// The server binary each cut deploy sends (stripped: a 2 MiB upload, not 6).
+    artifact: String,
+    artifact_sha: String,
+    /// The installed server's pid and binary checksum.
+    installed: (u64, String),
+    /// Exit codes seen: (cases that broke a connection and ended 3, all cases).
+    failed_fast: usize,
+    cases: usize,
+}
+
+impl<'a> Matrix<'a> {
+    fn new(sshd: &'a Sshd) -> Matrix<'a> {
+        let user = sshd.user().unwrap();
+        let client = Client::new();
+        fs::write(client.home.path().join(".ssh/config"), KEEPALIVE).unwrap();
+        let artifact = client.home.path().join("mlcremote-stripped");
+        fs::copy(server(), &artifact).unwrap();
+        let strip = harness::require("strip", "binutils").unwrap();
+        assert!(Command::new(strip).arg(&artifact).status().unwrap().success());
+        let out = client.deploy(sshd, &user, &["--artifact", &server()]);
+        assert!(out.status.success(), "{}", text(&out));
+        let mut m = Matrix {
+            sshd,
+            user,
+            client,
+            artifact_sha: sha256_file(&artifact).unwrap(),
+            artifact: artifact.to_string_lossy().into_owned(),
+            installed: (0, String::new()),
+            failed_fast: 0,
+            cases: 0,
+        };
+        m.installed = m.now_installed();
+        m
+    }
+
+    fn now_installed(&self) -> (u64, String) {
+        let dir = self.user.mlcremote_dir();
+        (
+            server_json(&self.user)["pid"].as_u64().unwrap(),
+            sha256_file(&dir.join("mlcremote")).unwrap(),
+        )
+    }
+
+    /// `cargo mlcremote <command> <args>` to the host through `proxy`, ended (killed)
+    /// and failed if it is still running after BOUND.
+    fn run(&self, proxy: &Proxy, command: &str, args: &[&str]) -> (Option<i32>, String) {
+        let known = self.sshd.known_hosts_for(proxy.port()).unwrap();
+        let mut child = self
+            .client
+            .plugin()
+            .arg(command)
+            .arg("--host")
+            .arg(format!("{}@127.0.0.1:{}", self.user.name, proxy.port()))
+            .arg("-i")
+            .arg(&self.user.key)
+            .arg("--known-hosts")
+            .arg(&known)
+            .args(
+                self.user
+                    .install_dir
+                    .iter()
+                    .flat_map(|d| [std::ffi::OsStr::new("--install-dir"), d.as_os_str()]),
+            )
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut { stderr }, &mut text);
+            let _ = tx.send((child.wait().map(|s| s.code()).unwrap_or(None), text));
+        });
+        match rx.recv_timeout(BOUND) {
+            Ok(done) => done,
+            Err(_) => {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                panic!(
+                    "`{command} {args:?}` through {:?} still ran after {BOUND:?}: a wait without an end",
+                    proxy.fault()
+                );
+            }
+        }
+    }
+
+    /// One deploy through a link that breaks as `fault` says; then the host is checked.
+    fn deploy_cut(&mut self, fault: Fault, extra: &[&str]) {
+        let proxy = Proxy::start_faulty(self.sshd.port(), fault).unwrap();
+        let artifact = self.artifact.clone();
+        let mut args = vec!["--artifact", artifact.as_str(), "--force"];
+        args.extend_from_slice(extra);
+        let (code, stderr) = self.run(&proxy, "deploy", &args);
+        let broke = proxy.broken() > 0;
+        // The link comes back (as a dead one does, eventually): the host's side ends too.
+        drop(proxy);
+        self.after(fault, code, &stderr, broke, "deploy");
+    }
+
+    /// Check a case's outcome and the host after it.
+    fn after(&mut self, fault: Fault, code: Option<i32>, stderr: &str, broke: bool, what: &str) {
+        let case = format!("{what} {fault:?}: exit {code:?}: {stderr}");
+        self.cases += 1;
+        match code {
+            Some(0) => {}
+            Some(3) => {
+                assert!(broke, "{case}");
+                let last = stderr
+                    .lines()
+                    .rev()
+                    .find(|l| l.starts_with("error:"))
+                    .unwrap_or_default();
+                let clear = ["lost the connection", "cannot connect", "handshake", "did not answer"];
+                assert!(clear.iter().any(|c| last.contains(c)), "not a clear line: {case}");
+                if what == "deploy" {
+                    assert!(last.contains("during "), "which step? {case}");
+                }
+                self.failed_fast += 1;
+            }
+            _ => panic!("{case}"),
+        }
+        self.settle(&case);
+        // The host holds the old server or, where the whole upload had come before the
+        // link broke, the new one, installed whole (the client may not have heard).
+        let now = self.now_installed();
+        if now != self.installed {
+            assert_eq!(now.1, self.artifact_sha, "half installed: {case}");
+            self.installed = now;
+        }
+        assert!(pid_alive(self.installed.0), "no server runs: {case}");
+        let status = self.client.command(self.sshd, &self.user, "status", &["--json"]);
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
+        assert_eq!(status["healthy"], true, "{status} after {case}");
+    }
+
+    /// Wait (bounded) until the host is as a finished deploy leaves it: no upload files,
+    /// and no process of the account but the server.
+    fn settle(&self, case: &str) {
+        let dir = self.user.mlcremote_dir();
+        let uid = harness::output("id", &["-u", &self.user.name])
+            .unwrap()
+            .trim()
+            .to_string();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let files: Vec<String> = fs::read_dir(&dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| upload_file(n))
+                .collect();
+            let server = server_json(&self.user)["pid"].as_u64().unwrap_or(0);
+            let others = processes_of(&uid, server);
+            if files.is_empty() && others.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "30 s after {case}\nthe host still has {files:?} and runs {others:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The live processes of `uid` but `except` (and its children), as `pid command` lines.
+fn processes_of(uid: &str, except: u64) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u64>() else {
+            continue;
+        };
+        let status = fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+        };
+        let zombie = field("State:").is_some_and(|s| s == "Z");
+        if field("Uid:").as_deref() != Some(uid)
+            || zombie
+            || pid == except
+            || field("PPid:") == Some(except.to_string())
+        {
+            continue;
+        }
+        let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        found.push(format!(
+            "{pid} {}",
+            String::from_utf8_lossy(&cmdline).replace('\0', " ")
+        ));
+    }
+    found
+}
+
+/// Points to break at: inside the handshake, then every 256 KiB up to `total`.
+fn sweep(total: u64) -> Vec<u64> {
+    let mut points = vec![300, 1500, 3000];
+    points.extend((1..).map(|k| k * 256 * 1024).take_while(|&n| n < total));
+    points
+}
+
+/// How many bytes a clean deploy of the matrix's artifact sends each way.
+fn traffic(m: &Matrix) -> (u64, u64) {
+    let proxy = Proxy::start(m.sshd.port(), harness::proxy::Link::FAST).unwrap();
+    let (code, stderr) = m.run(&proxy, "deploy", &["--artifact", &m.artifact, "--force"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    (proxy.bytes_up(), proxy.bytes_down())
+}
+
+fn deploy_matrix(sshd: &Sshd) {
+    let mut m = Matrix::new(sshd);
+    let (up, down) = traffic(&m);
+    m.installed = m.now_installed();
+    for cut in CUTS {
+        for after in sweep(up) {
+            m.deploy_cut(
+                Fault {
+                    after,
+                    way: Way::Up,
+                    cut,
+                    connections: 1,
+                },
+                &[],
+            );
+        }
+        for after in (1..).map(|k| k * 1500).take_while(|&n| n < down) {
+            m.deploy_cut(
+                Fault {
+                    after,
+                    way: Way::Down,
+                    cut,
+                    connections: 1,
+                },
+                &[],
+            );
+        }
+    }
+    // Most breaks land where they matter: the command failed fast, with exit 3.
+    assert!(
+        m.failed_fast * 4 >= m.cases * 3,
+        "{} of {} cases ended 3",
+        m.failed_fast,
+        m.cases
+    );
+    // And the next deploy over a good link installs.
+    let out = m.client.deploy(sshd, &m.user, &["--artifact", &server(), "--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn every_break_of_a_deploy_over_openssh_ends_fast_and_leaves_the_host_as_it_was() {
+    deploy_matrix(&Sshd::start().unwrap());
+}
+
+/// Dropbear's 24 KiB channel window splits the upload over eight channels.
+#[test]
+fn every_break_of_a_split_upload_over_dropbear_ends_fast_and_leaves_the_host_as_it_was() {
+    deploy_matrix(&Sshd::start_dropbear().unwrap());
 }

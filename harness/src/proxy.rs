@@ -92,6 +92,7 @@ pub struct Proxy {
     conns: Arc<Mutex<Vec<std::sync::Weak<Conn>>>>,
     /// Connections a fault broke so far.
     broken: Arc<AtomicUsize>,
+    fault: Option<Fault>,
     acceptor: Option<thread::JoinHandle<()>>,
 }
 
@@ -224,8 +225,25 @@ impl Proxy {
             down,
             conns,
             broken,
+            fault,
             acceptor: Some(acceptor),
         })
+    }
+
+    /// Break every connection open now as `cut` says (later ones pass).
+    pub fn break_all(&self, cut: Cut) {
+        if let Ok(all) = self.conns.lock() {
+            for conn in all.iter().filter_map(std::sync::Weak::upgrade) {
+                if !conn.cut() {
+                    conn.break_as(cut);
+                }
+            }
+        }
+    }
+
+    /// The fault this proxy injects, if any.
+    pub fn fault(&self) -> Option<Fault> {
+        self.fault
     }
 
     /// How many connections a fault broke so far.

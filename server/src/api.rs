@@ -19,6 +19,8 @@ pub struct AppState {
     pub root: crate::beneath::Root,
     /// Largest accepted `PUT /api/file` body, in bytes.
     pub max_upload: u64,
+    /// A request body that sends no byte for this long ends (and its temp file goes).
+    pub body_idle: std::time::Duration,
     /// One permit per terminal that may be open.
     pub terminals: std::sync::Arc<tokio::sync::Semaphore>,
     pub max_terminals: usize,

@@ -272,7 +272,7 @@ pub async fn write(State(app): State<Arc<AppState>>, uri: Uri, body: Body) -> Ap
         .await
     };
     let (file, existed) = opened?;
-    let result = stream_to(tokio::fs::File::from_std(file), body, app.max_upload).await;
+    let result = stream_to(tokio::fs::File::from_std(file), body, app.max_upload, app.body_idle).await;
     let done = {
         let at = at.clone();
         let tmp = tmp.clone();
@@ -294,10 +294,19 @@ pub async fn write(State(app): State<Arc<AppState>>, uri: Uri, body: Body) -> Ap
     })
 }
 
-async fn stream_to(mut file: tokio::fs::File, mut body: Body, limit: u64) -> ApiResult<()> {
+/// The body into `file`, at most `limit` bytes; a body that falls silent for `idle`
+/// ends here (a client that stalls or vanished holds no temp file for long).
+async fn stream_to(mut file: tokio::fs::File, mut body: Body, limit: u64, idle: std::time::Duration) -> ApiResult<()> {
     use http_body_util::BodyExt;
     let mut written = 0u64;
-    while let Some(frame) = body.frame().await {
+    loop {
+        let Ok(next) = tokio::time::timeout(idle, body.frame()).await else {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("upload interrupted: no byte came for {} s", idle.as_secs()),
+            ));
+        };
+        let Some(frame) = next else { break };
         let frame = frame.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("upload interrupted: {e}")))?;
         let Ok(chunk) = frame.into_data() else { continue };
         written += chunk.len() as u64;

@@ -38,6 +38,9 @@ pub struct ServeArgs {
     /// Close a connection that has not sent its request headers within this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout_secs: u64,
+    /// End an upload (PUT /api/file) that sends no byte for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..), hide = true)]
+    pub body_idle_secs: u64,
     /// Largest file accepted by PUT /api/file, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub max_upload_mib: u64,
@@ -97,6 +100,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         token,
         root,
         max_upload: args.max_upload_mib.saturating_mul(1024 * 1024),
+        body_idle: Duration::from_secs(args.body_idle_secs),
         terminals: Arc::new(tokio::sync::Semaphore::new(args.max_terminals)),
         max_terminals: args.max_terminals,
         terminal_ping: Duration::from_secs(args.terminal_ping_secs),

@@ -233,28 +233,38 @@ fn swapping_a_folder_for_a_link_mid_request_never_reaches_outside() {
     fs::create_dir(dir.join("sub")).unwrap();
     fs::write(dir.join("sub/secret"), "inside").unwrap();
     symlink(outside.path(), dir.join("sub-link")).unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The swapper stays in each whole state (`sub` the folder, `sub` the link) until two
+    // more reads have ended: the second of them ran wholly in that state. So reads meet
+    // both states and the moments between, on any machine, however it schedules.
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let reads = std::sync::Arc::new(AtomicU64::new(0));
     let swapper = {
-        let (dir, stop) = (dir.clone(), stop.clone());
+        let (dir, stop, reads) = (dir.clone(), stop.clone(), reads.clone());
         std::thread::spawn(move || {
+            let settle = || {
+                let from = reads.load(Ordering::SeqCst);
+                while reads.load(Ordering::SeqCst) < from + 2 && !stop.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+            };
             let mut swaps = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::SeqCst) {
                 let _ = fs::rename(dir.join("sub"), dir.join("sub-dir"));
                 let _ = fs::rename(dir.join("sub-link"), dir.join("sub"));
+                settle();
                 let _ = fs::rename(dir.join("sub"), dir.join("sub-link"));
                 let _ = fs::rename(dir.join("sub-dir"), dir.join("sub"));
+                settle();
                 swaps += 1;
             }
             swaps
         })
     };
     let (mut leaked, mut written, mut ok) = (0, 0, 0);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    for i in 0..1500 {
-        if std::time::Instant::now() > deadline {
-            break;
-        }
+    for i in 0..600 {
         let (status, body) = api.call("GET", "/api/file?path=sub/secret", vec![]);
+        reads.fetch_add(1, Ordering::SeqCst);
         if body == b"OUTSIDE" {
             leaked += 1;
         }
@@ -266,7 +276,7 @@ fn swapping_a_folder_for_a_link_mid_request_never_reaches_outside() {
             written += 1;
         }
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, Ordering::SeqCst);
     let swaps = swapper.join().unwrap();
     let outside_files: Vec<_> = fs::read_dir(outside.path())
         .unwrap()
@@ -279,8 +289,9 @@ fn swapping_a_folder_for_a_link_mid_request_never_reaches_outside() {
         "{swaps} swaps; outside now holds {outside_files:?}"
     );
     assert_eq!(outside_files, ["secret"], "something was written outside");
+    // 600 reads, four a swap at the most: at least 150 swaps, and a read in each state.
     assert!(
-        ok > 0 && swaps > 100,
+        ok > 0 && swaps >= 100,
         "the race did not run: {ok} reads ok, {swaps} swaps"
     );
 }
@@ -354,6 +365,50 @@ fn put_is_atomic_for_a_multi_megabyte_file_and_bounded_in_size() {
         .filter(|n| n.to_string_lossy().contains("mlcremote-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// An upload that falls silent ends (408) and its temp file goes: a client that stalls
+/// or vanished mid-upload holds nothing on the host for long.
+#[test]
+fn a_silent_upload_ends_and_leaves_no_temp_file() {
+    use std::io::{Read, Write};
+    let api = Api::start(&["--body-idle-secs", "2"]);
+    let dir = root(&api);
+    fs::write(dir.join("kept.txt"), "before").unwrap();
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", api.server.port)).unwrap();
+    write!(
+        tcp,
+        "PUT /api/file?path=kept.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+         Content-Length: 1073741824\r\n\r\n",
+        api.token
+    )
+    .unwrap();
+    tcp.write_all(&[b'x'; 1024]).unwrap();
+    // The upload has begun once its temp file is there.
+    let temp = || {
+        fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().contains("mlcremote-"))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !temp() {
+        assert!(std::time::Instant::now() < deadline, "the upload never began");
+        std::thread::yield_now();
+    }
+    // Then nothing more: the server answers by itself.
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("\r\n\r\n") {
+        let n = tcp.read(&mut buf).expect("the server never ended the silent upload");
+        assert!(n > 0, "closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(!temp(), "the temp file stayed");
+    assert_eq!(fs::read_to_string(dir.join("kept.txt")).unwrap(), "before");
 }
 
 #[test]

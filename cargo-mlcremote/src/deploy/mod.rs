@@ -341,7 +341,9 @@ pub async fn deploy(route: &Route, options: &DeployOptions, reporter: &Reporter)
     options.cache.prefetch(&options.source);
     let mut steps = Steps::new(reporter.clone());
     steps.start(Step::Connect);
-    let session = Session::connect(&route.destination, &route.options, reporter).await?;
+    let session = Session::connect(&route.destination, &route.options, reporter)
+        .await
+        .map_err(|e| steps.failed(e))?;
     steps.done(Step::Connect);
     let result = deploy_on(&session, route, options, &mut steps).await;
     session.close().await;
@@ -740,6 +742,7 @@ impl<'a> Executor<'a> {
                 let receive = upload::Receive::Upload {
                     parts: payload.parts(parts).len(),
                     compressed: payload.compressed,
+                    total: payload.data.len(),
                 };
                 (payload, receive, Step::Upload)
             }
@@ -777,6 +780,7 @@ impl<'a> Executor<'a> {
             health_timeout_secs: self.options.health_timeout.as_secs(),
             owner: &owner,
             lock_holder,
+            wait_secs: self.session.connect_timeout().as_secs().max(1),
         };
         let timeout = self.options.health_timeout + LOCK_WAIT + Duration::from_secs(3600);
         let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));

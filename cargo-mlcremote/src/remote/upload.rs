@@ -34,14 +34,19 @@ impl Payload {
 
     /// `n` byte ranges of the payload, in order, none empty (fewer when it is small).
     pub fn parts(&self, n: usize) -> Vec<std::ops::Range<usize>> {
-        let len = self.data.len();
-        let n = n.clamp(1, len.max(1));
-        let size = len.div_ceil(n).max(1);
-        (0..len)
-            .step_by(size)
-            .map(|start| start..(start + size).min(len))
-            .collect()
+        part_ranges(self.data.len(), n)
     }
+}
+
+/// `n` byte ranges of `len` bytes, in order, none empty (fewer when `len` is small): how
+/// a payload is split over channels, and what each receiver on the host expects.
+fn part_ranges(len: usize, n: usize) -> Vec<std::ops::Range<usize>> {
+    let n = n.clamp(1, len.max(1));
+    let size = len.div_ceil(n).max(1);
+    (0..len)
+        .step_by(size)
+        .map(|start| start..(start + size).min(len))
+        .collect()
 }
 
 /// `data` gzip-compressed, when that pays.
@@ -115,13 +120,20 @@ pub struct Install<'a> {
     pub owner: &'a str,
     /// The client already holds the lock (through this process on the host).
     pub lock_holder: Option<u32>,
+    /// How long a receiver waits for another part whose channel has not started (the
+    /// client gives up on an exec that gets no answer after as long).
+    pub wait_secs: u64,
 }
 
 /// How the binary gets to the host.
 #[derive(Clone, Copy, Debug)]
 pub enum Receive<'a> {
-    /// Over `parts` exec channels, gzip-compressed or not.
-    Upload { parts: usize, compressed: bool },
+    /// `total` bytes over `parts` exec channels, gzip-compressed or not.
+    Upload {
+        parts: usize,
+        compressed: bool,
+        total: usize,
+    },
     /// On the host already (built there): copied.
     Copy { from: &'a str },
     /// A release archive the host downloads with curl or wget, checks against the
@@ -137,11 +149,13 @@ pub enum Receive<'a> {
 impl Install<'_> {
     /// `d=…; r=…` and the upload's name, `$t`: `.mlcremote.upload-<pid>-<id>`, so a later
     /// deploy can tell an upload whose receiver is gone. A failure removes the upload,
-    /// and the install dir if this deploy made it and it is empty.
+    /// and the install dir if this deploy made it and it is empty; so does the end of
+    /// the connection (sshd's hangup, or a write to the closed channel).
     fn head(&self) -> String {
         format!(
             "d={d}; r={id}; t=\"$d/.mlcremote.upload-$$-$r\"; m=; [ -d \"$d\" ] || m=1; \
              fail() {{ code=$1; shift; rm -f \"$t\"; [ -z \"$m\" ] || rmdir \"$d\" 2>/dev/null; printf 'error=%s\\n' \"$*\"; exit \"$code\"; }}; \
+             trap 'rm -f \"$t\" \"$d/.mlcremote.part-$r\"-*; exit 1' HUP PIPE TERM; \
              (umask 077; mkdir -p \"$d\") 2>/dev/null || fail {failed} \"cannot create $d: $(mkdir -p \"$d\" 2>&1 | sed 's/^mkdir: //')\"; ",
             d = quote(self.dir),
             id = quote(self.id),
@@ -163,26 +177,55 @@ impl Install<'_> {
                 archive_sha256,
                 inner,
             } => download(url, archive_sha256, inner),
-            Receive::Upload { parts: 1, compressed } => format!(
-                "{unpack} >\"$t\" || fail {} \"the upload to $d was cut or could not be written (is the disk full?)\"; ",
-                status::CORRUPT_UPLOAD,
+            Receive::Upload {
+                parts: 1, compressed, ..
+            } => format!(
+                "{unpack} >\"$t\" || fail {corrupt} \"{cut}\"; ",
+                corrupt = status::CORRUPT_UPLOAD,
                 unpack = unpack(compressed),
+                cut = CUT,
             ),
-            Receive::Upload { parts: n, compressed } => {
-                // Part 0 comes on this channel; wait (bounded) for the others. `$t`
-                // exists from the start: it tells a later deploy whether the parts'
-                // receiver is still there.
+            Receive::Upload {
+                parts: n,
+                compressed,
+                total,
+            } => {
+                // Part 0 comes on this channel; wait for the others while someone writes
+                // one (its receiver's pid is in its name) or, for a part whose channel
+                // has not started, as long as the client waits for an exec. A receiver
+                // that saw its input end early says so (`.cut`): then everything goes at
+                // once. `$t` exists from the start: it tells a later deploy, and the
+                // parts, whether the receiver of this upload is still there.
+                let first = part_ranges(total, n).first().map_or(0, ExactSizeIterator::len);
                 format!(
-                    "p=\"$d/.mlcremote.part-$r\"; : >\"$t\"; cat >\"$p-0\" || fail {corrupt} \"cannot write to $d (is the disk full?)\"; \
-                     i=0; while :; do k=1; all=1; while [ $k -lt {n} ]; do [ -f \"$p-$k\" ] || all=; k=$((k+1)); done; \
-                     [ -n \"$all\" ] && break; i=$((i+1)); [ $i -gt 12000 ] && {{ rm -f \"$p\"-*; fail {corrupt} \"the upload's other parts never came\"; }}; \
+                    "p=\"$d/.mlcremote.part-$r\"; : >\"$t\"; cat >\"$p-0\" || {{ rm -f \"$p\"-*; fail {corrupt} \"cannot write to $d (is the disk full?)\"; }}; \
+                     [ $(wc -c <\"$p-0\") -eq {first} ] || {{ rm -f \"$p\"-*; fail {corrupt} \"{cut}\"; }}; \
+                     w=$(date +%s); while :; do k=1; all=1; while [ $k -lt {n} ]; do [ -f \"$p-$k\" ] || all=; k=$((k+1)); done; \
+                     [ -n \"$all\" ] && break; \
+                     for c in \"$p\"-*.cut; do [ -f \"$c\" ] && {{ rm -f \"$p\"-*; fail {corrupt} \"{cut}\"; }}; done; \
+                     for f in \"$p\"-*.tmp.*; do [ -f \"$f\" ] && kill -0 \"${{f##*.}}\" 2>/dev/null && w=$(date +%s); done; \
+                     [ $(($(date +%s) - w)) -gt {wait} ] && {{ rm -f \"$p\"-*; fail {corrupt} \"the upload's other parts never came\"; }}; \
                      sleep 0.05 2>/dev/null || sleep 1; done; \
                      k=0; while [ $k -lt {n} ]; do cat \"$p-$k\"; k=$((k+1)); done | {unpack} >\"$t\"; s=$?; rm -f \"$p\"-*; \
-                     [ $s = 0 ] || fail {corrupt} \"the upload to $d was cut or could not be written (is the disk full?)\"; ",
+                     [ $s = 0 ] || fail {corrupt} \"the upload to $d could not be written (is the disk full?)\"; ",
                     corrupt = status::CORRUPT_UPLOAD,
                     unpack = unpack(compressed),
+                    cut = CUT,
+                    wait = self.wait_secs,
                 )
             }
+        };
+        // Whatever arrived must be the whole binary: a cut upload is found here, not by
+        // running half a binary.
+        let receive = if matches!(self.receive, Receive::Upload { .. }) {
+            format!(
+                "{receive}[ $(wc -c <\"$t\") -eq {size} ] || fail {corrupt} \"{cut}\"; ",
+                size = self.size,
+                corrupt = status::CORRUPT_UPLOAD,
+                cut = CUT,
+            )
+        } else {
+            receive
         };
         let methods: Vec<&str> = self.methods.iter().map(|m| m.name()).collect();
         let holder = self
@@ -211,17 +254,38 @@ impl Install<'_> {
         )
     }
 
-    /// The line channel `k` (1…) runs: store its part of the payload.
+    /// The line channel `k` (1…) runs: store its part of the payload, under a name with
+    /// this receiver's pid while it comes. Cut short, it is removed, and the main
+    /// receiver told (`.cut`, taken back once the main receiver is gone, which may have
+    /// looked before the mark came) so that it stops waiting; a part whose main receiver
+    /// never started removes itself too (one whose receiver took it already is done).
     pub fn part_line(&self, k: usize) -> String {
+        let Receive::Upload { parts, total, .. } = self.receive else {
+            return String::new();
+        };
+        let size = part_ranges(total, parts).get(k).map_or(0, ExactSizeIterator::len);
         format!(
-            "d={d}; p=\"$d/.mlcremote.part-\"{id}; mkdir -p \"$d\" && cat >\"$p-{k}.tmp\" && mv -f \"$p-{k}.tmp\" \"$p-{k}\" \
-             || {{ rm -f \"$p-{k}.tmp\"; printf 'error=cannot write to %s (is the disk full?)\\n' \"$d\"; exit {failed}; }}",
+            "d={d}; r={id}; p=\"$d/.mlcremote.part-$r\"; f=\"$p-{k}.tmp.$$\"; c=\"$p-{k}.cut\"; \
+             main() {{ for m in \"$d\"/.mlcremote.upload-*-\"$r\"; do [ -f \"$m\" ] && return 0; done; return 1; }}; \
+             trap 'rm -f \"$f\" \"$c\"; main || rm -f \"$p-{k}\"; exit 1' HUP PIPE TERM; \
+             mkdir -p \"$d\" && cat >\"$f\" || {{ rm -f \"$f\"; printf 'error=cannot write to %s (is the disk full?)\\n' \"$d\"; exit {failed}; }}; \
+             if [ $(wc -c <\"$f\") -ne {size} ]; then rm -f \"$f\"; main && : >\"$c\"; \
+             w=$(date +%s); while main && [ -f \"$c\" ] && [ $(($(date +%s) - w)) -le {wait} ]; do sleep 0.05 2>/dev/null || sleep 1; done; rm -f \"$c\"; \
+             printf 'error=%s\\n' \"{cut}\"; exit {corrupt}; fi; \
+             mv -f \"$f\" \"$p-{k}\" || exit {failed}; \
+             w=$(date +%s); until main || [ ! -f \"$p-{k}\" ]; do [ $(($(date +%s) - w)) -gt {wait} ] && {{ rm -f \"$p-{k}\"; exit {corrupt}; }}; sleep 0.05 2>/dev/null || sleep 1; done",
             d = quote(self.dir),
             id = quote(self.id),
             failed = status::INSTALL_FAILED,
+            corrupt = status::CORRUPT_UPLOAD,
+            cut = CUT,
+            wait = self.wait_secs,
         )
     }
 }
+
+/// What a receiver says when its input ended before the whole payload came.
+const CUT: &str = "the upload to $d was cut: the connection ended before all of it came";
 
 #[cfg(test)]
 mod tests {
@@ -274,6 +338,7 @@ mod tests {
                 receive: Receive::Upload {
                     parts,
                     compressed: gzip,
+                    total: payload.data.len(),
                 },
                 sha256: "00",
                 size: binary.len() as u64,
@@ -282,13 +347,20 @@ mod tests {
                 health_timeout_secs: 5,
                 owner: "me",
                 lock_holder: None,
+                wait_secs: 5,
             };
             let ranges = payload.parts(parts);
-            let mut children = Vec::new();
-            for (k, range) in ranges.iter().enumerate().skip(1) {
-                children.push(run(&install.part_line(k), &payload.data[range.clone()]));
-            }
-            let main = run(&install.main_line(), &payload.data[ranges[0].clone()]);
+            // The main receiver, then the parts (which wait for it), as channels do.
+            let (main, children) = std::thread::scope(|s| {
+                let main = s.spawn(|| run(&install.main_line(), &payload.data[ranges[0].clone()]));
+                let children: Vec<_> = ranges
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                    .map(|(k, range)| run(&install.part_line(k), &payload.data[range.clone()]))
+                    .collect();
+                (main.join().unwrap(), children)
+            });
             for child in children {
                 assert!(child.status.success(), "{}", String::from_utf8_lossy(&child.stdout));
             }
@@ -308,6 +380,85 @@ mod tests {
                 .collect();
             assert!(leftovers.is_empty(), "{leftovers:?}");
         }
+    }
+
+    /// A cut upload, seen from the host: each receiver finds its input short, and the
+    /// install dir is left as it was, at once (no receiver waits for what will not come).
+    #[test]
+    fn a_cut_upload_leaves_nothing_and_nobody_waiting() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("d");
+        std::fs::create_dir_all(&dir).unwrap();
+        let payload = Payload::new(
+            (0..90_000u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>().into(),
+            false,
+        );
+        let ranges = payload.parts(3);
+        let dir_text = dir.to_string_lossy().into_owned();
+        let install = |parts, wait_secs| Install {
+            dir: &dir_text,
+            id: "cut",
+            receive: Receive::Upload {
+                parts,
+                compressed: false,
+                total: payload.data.len(),
+            },
+            sha256: "00",
+            size: payload.data.len() as u64,
+            port: 0,
+            methods: &[StartMethod::Nohup],
+            health_timeout_secs: 5,
+            owner: "me",
+            lock_holder: None,
+            wait_secs,
+        };
+        let listing = || -> Vec<String> {
+            std::fs::read_dir(&dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        };
+        // One part, cut: refused before anything runs it.
+        let one = install(1, 5);
+        let out = run(&one.main_line(), &payload.data[..1000]);
+        assert_eq!(out.status.code(), Some(status::CORRUPT_UPLOAD as i32));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("was cut"), "{out:?}");
+        assert!(listing().is_empty(), "{:?}", listing());
+
+        // Three parts: part 2 cut while the main receiver waits; the main one stops at
+        // once (the wait for a part that never starts is 3600 s here).
+        let three = install(3, 3600);
+        let started = std::time::Instant::now();
+        let (main, part1, part2) = std::thread::scope(|s| {
+            let main = s.spawn(|| run(&three.main_line(), &payload.data[ranges[0].clone()]));
+            // The main receiver is there before the cut part looks for it.
+            while !listing().iter().any(|n| n.starts_with(".mlcremote.upload-")) {
+                std::thread::yield_now();
+            }
+            let part1 = run(&three.part_line(1), &payload.data[ranges[1].clone()]);
+            let part2 = run(
+                &three.part_line(2),
+                &payload.data[ranges[2].start..ranges[2].start + 10],
+            );
+            (main.join().unwrap(), part1, part2)
+        });
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "someone waited");
+        assert_eq!(main.status.code(), Some(status::CORRUPT_UPLOAD as i32), "{main:?}");
+        assert!(String::from_utf8_lossy(&main.stdout).contains("was cut"), "{main:?}");
+        assert!(part1.status.success(), "{part1:?}");
+        assert_eq!(part2.status.code(), Some(status::CORRUPT_UPLOAD as i32), "{part2:?}");
+        assert!(listing().is_empty(), "{:?}", listing());
+
+        // Main cut short in its own part: it removes what the others brought.
+        let main = run(&three.main_line(), &payload.data[..10]);
+        assert_eq!(main.status.code(), Some(status::CORRUPT_UPLOAD as i32));
+        assert!(listing().is_empty(), "{:?}", listing());
+        // A part whose main receiver never starts removes itself after its wait.
+        let lonely = install(3, 1);
+        let part = run(&lonely.part_line(1), &payload.data[ranges[1].clone()]);
+        assert_eq!(part.status.code(), Some(status::CORRUPT_UPLOAD as i32));
+        assert!(listing().is_empty(), "{:?}", listing());
     }
 
     fn run(line: &str, stdin: &[u8]) -> std::process::Output {

@@ -15,14 +15,42 @@ use crate::{
     error::Result,
 };
 
+/// Log in with what `login` offers, within `limit` (not counting the time the person
+/// answers questions): a link that falls silent here has no keepalive yet.
 pub(super) async fn authenticate(
     handle: &mut Handle<Client>,
     to: &Destination,
     login: &Login,
     reporter: &Reporter,
+    ended: &super::handshake::Lost,
+    limit: std::time::Duration,
+) -> Result<()> {
+    match super::within(limit, reporter, offer(handle, to, login, reporter, ended)).await {
+        Some(done) => done,
+        None => Err(err!(
+            Connect,
+            "{to} did not answer the login within {}; is the network or the host overloaded?",
+            super::shown(limit)
+        )),
+    }
+}
+
+async fn offer(
+    handle: &mut Handle<Client>,
+    to: &Destination,
+    login: &Login,
+    reporter: &Reporter,
+    ended: &super::handshake::Lost,
 ) -> Result<()> {
     let user = to.user.clone();
-    let lost = |e: russh::Error| err!(Connect, "connection to {to} lost during authentication: {e}");
+    let lost = |e: russh::Error| {
+        let why = ended.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let why = why.unwrap_or_else(|| match e {
+            russh::Error::Disconnect => "the host or the network closed the connection".to_string(),
+            e => format!("the connection ended ({e})"),
+        });
+        err!(Connect, "lost the connection to {to} during authentication: {why}")
+    };
     let mut tried = Vec::new();
 
     if !login.identities_only {
@@ -74,6 +102,10 @@ pub(super) async fn authenticate(
             return Ok(());
         }
         tried.push(shown);
+        // A refusal from a connection that ended is no refusal (and asks nobody more).
+        if handle.is_closed() {
+            return Err(lost(russh::Error::Disconnect));
+        }
     }
 
     let password = match &login.password {
@@ -103,6 +135,9 @@ pub(super) async fn authenticate(
             return Ok(());
         }
         tried.push("keyboard-interactive".into());
+    }
+    if handle.is_closed() {
+        return Err(lost(russh::Error::Disconnect));
     }
     if tried.is_empty() {
         return Err(err!(

@@ -151,32 +151,24 @@ where
     });
     let target = format!("{}:{}", to.host, to.port);
     // Time spent answering the host key question does not count against the timeout.
-    let answering = reporter.answering();
-    let started = tokio::time::Instant::now();
-    let connect = client::connect_stream(config, stream, handler);
-    tokio::pin!(connect);
-    loop {
-        let deadline = started + timeout + reporter.answering().saturating_sub(answering);
-        tokio::select! {
-            done = &mut connect => return match done {
-                Ok(handle) => Ok(handle),
-                Err(e) => {
-                    let problem = problem.lock().unwrap_or_else(|p| p.into_inner()).take();
-                    Err(match problem {
-                        Some(error) => Failed::from(error),
-                        None => Failed {
-                            error: err!(Connect, "SSH handshake with {target} failed: {e}"),
-                            dropped: dropped(&e),
-                        },
-                    })
-                }
-            },
-            () = tokio::time::sleep_until(deadline) => {
-                if started + timeout + reporter.answering().saturating_sub(answering) <= tokio::time::Instant::now() {
-                    return Err(err!(Connect, "SSH handshake with {target} timed out after {}", super::shown(timeout)).into());
-                }
-            }
+    match super::within(timeout, reporter, client::connect_stream(config, stream, handler)).await {
+        Some(Ok(handle)) => Ok(handle),
+        Some(Err(e)) => {
+            let problem = problem.lock().unwrap_or_else(|p| p.into_inner()).take();
+            Err(match problem {
+                Some(error) => Failed::from(error),
+                None => Failed {
+                    error: err!(Connect, "SSH handshake with {target} failed: {e}"),
+                    dropped: dropped(&e),
+                },
+            })
         }
+        None => Err(err!(
+            Connect,
+            "SSH handshake with {target} timed out after {}",
+            super::shown(timeout)
+        )
+        .into()),
     }
 }
 

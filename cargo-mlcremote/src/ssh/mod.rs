@@ -90,6 +90,29 @@ pub struct ConnectOptions {
     pub jump_cache: JumpCache,
 }
 
+/// `work`'s result, unless it takes longer than `limit`, not counting the time the
+/// person spends answering questions meanwhile (a host key, a passphrase): `None` then.
+async fn within<T>(
+    limit: Duration,
+    reporter: &crate::delegate::Reporter,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let answering = reporter.answering();
+    let started = tokio::time::Instant::now();
+    tokio::pin!(work);
+    loop {
+        let deadline = started + limit + reporter.answering().saturating_sub(answering);
+        tokio::select! {
+            done = &mut work => return Some(done),
+            () = tokio::time::sleep_until(deadline) => {
+                if started + limit + reporter.answering().saturating_sub(answering) <= tokio::time::Instant::now() {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
 /// `ServerAliveInterval` and `ServerAliveCountMax`: when the host has been silent for
 /// `interval`, ask it for an answer; `count_max` questions unanswered in a row and the
 /// connection is dead, and so fails every operation waiting on it. Unlike `ssh`, on by

@@ -139,11 +139,27 @@ async fn connect_jumps(options: &ConnectOptions, reporter: &Reporter) -> Result<
     // A jump host's end shows as the end of the connections through it.
     let lost = Lost::default();
     let (mut handle, proxy) = reach(&first.destination, options, reporter, &lost).await?;
-    auth::authenticate(&mut handle, &first.destination, &first.login, reporter).await?;
+    auth::authenticate(
+        &mut handle,
+        &first.destination,
+        &first.login,
+        reporter,
+        &lost,
+        options.connect_timeout,
+    )
+    .await?;
     let mut handles = vec![handle];
     for hop in rest {
         let mut next = through(&handles, &hop.destination, options, reporter, &lost).await?;
-        auth::authenticate(&mut next, &hop.destination, &hop.login, reporter).await?;
+        auth::authenticate(
+            &mut next,
+            &hop.destination,
+            &hop.login,
+            reporter,
+            &lost,
+            options.connect_timeout,
+        )
+        .await?;
         handles.push(next);
     }
     Ok(Chain { handles, _proxy: proxy })
@@ -182,7 +198,15 @@ impl Session {
             let handle = through(&chain.handles, destination, options, reporter, &lost).await?;
             (handle, Some(chain), None)
         };
-        auth::authenticate(&mut handle, destination, &options.login, reporter).await?;
+        auth::authenticate(
+            &mut handle,
+            destination,
+            &options.login,
+            reporter,
+            &lost,
+            options.connect_timeout,
+        )
+        .await?;
         Ok(Session {
             handle,
             _jumps: jumps,
@@ -199,6 +223,11 @@ impl Session {
     /// How long one remote command may take, unless the step says otherwise.
     pub fn step_timeout(&self) -> Duration {
         self.step_timeout
+    }
+
+    /// How long connecting, and an exec's answer, may take.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
     }
 
     /// The reporter this session tells about remote commands.

@@ -283,9 +283,11 @@ fn verify(upload: &Path, sha256: &str, size: u64) -> Result<(), Failed> {
 }
 
 /// Remove what interrupted deploys left: uploads whose receiving process is gone
-/// (`.mlcremote.upload-<pid>-<id>`, and `….tar.gz` a host download left), and the
-/// parts of split uploads (`.mlcremote.part-<id>-<k>`) whose receiver is gone, or which
-/// have no receiver and were last written two minutes ago or earlier.
+/// (`.mlcremote.upload-<pid>-<id>`, and `….tar.gz` a host download left); parts of split
+/// uploads still coming (`.mlcremote.part-<id>-<k>.tmp.<pid>`) whose writer is gone;
+/// whole parts (`.mlcremote.part-<id>-<k>`) and cut marks (`….cut`) whose receiver is
+/// gone; and whole parts with no receiver last written two minutes ago or earlier (a
+/// receiver may be about to start; a cut mark without one is over at once).
 fn clean_uploads(layout: &Layout, ours: &Path) {
     let Ok(entries) = fs::read_dir(&layout.dir) else { return };
     let entries: Vec<fs::DirEntry> = entries.flatten().collect();
@@ -311,15 +313,19 @@ fn clean_uploads(layout: &Layout, ours: &Path) {
         };
         let id = rest.split('-').next().unwrap_or("");
         let receiver = receivers.iter().find(|(r, _)| r == id).map(|(_, alive)| *alive);
+        let writer = rest
+            .rsplit_once(".tmp.")
+            .map(|(_, pid)| pid.parse::<u32>().is_ok_and(process::alive));
         let old = || {
             entry
                 .metadata()
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > std::time::Duration::from_secs(120)))
         };
-        let stale = match receiver {
-            Some(alive) => !alive,
-            None => old(),
+        let stale = match (writer, receiver) {
+            (Some(alive), _) => !alive,
+            (None, Some(alive)) => !alive,
+            (None, None) => rest.ends_with(".cut") || old(),
         };
         if stale {
             let _ = fs::remove_file(entry.path());
@@ -667,10 +673,15 @@ mod tests {
             format!(".mlcremote.upload-{dead}-aaa"),
             format!(".mlcremote.upload-{dead}-aaa.tar.gz"),
             ".mlcremote.part-aaa-1".to_string(),
-            ".mlcremote.part-aaa-2.tmp".to_string(),
+            format!(".mlcremote.part-aaa-2.tmp.{dead}"),
+            ".mlcremote.part-aaa-3.cut".to_string(),
             format!(".mlcremote.upload-{me}-bbb"),
             ".mlcremote.part-bbb-1".to_string(),
+            format!(".mlcremote.part-bbb-2.tmp.{me}"),
             ".mlcremote.part-ccc-1".to_string(),
+            format!(".mlcremote.part-ccc-2.tmp.{dead}"),
+            ".mlcremote.part-ccc-3.cut".to_string(),
+            format!(".mlcremote.part-eee-1.tmp.{me}"),
             ".mlcremote.part-ddd-1".to_string(),
             "mlcremote".to_string(),
         ];
@@ -696,7 +707,9 @@ mod tests {
         let mut expected = vec![
             format!(".mlcremote.upload-{me}-bbb"),
             ".mlcremote.part-bbb-1".to_string(),
+            format!(".mlcremote.part-bbb-2.tmp.{me}"),
             ".mlcremote.part-ccc-1".to_string(),
+            format!(".mlcremote.part-eee-1.tmp.{me}"),
             "mlcremote".to_string(),
         ];
         expected.sort();
