@@ -291,13 +291,17 @@ impl<'a> Matrix<'a> {
         }
     }
 
-    /// One deploy through a link that breaks as `fault` says; then the host is checked.
-    fn deploy_cut(&mut self, fault: Fault, extra: &[&str]) {
-        let proxy = Proxy::start_faulty(self.sshd.port(), fault).unwrap();
+    /// One deploy of the artifact through a link that breaks as `fault` says; then the
+    /// host is checked.
+    fn deploy_cut(&mut self, fault: Fault) {
         let artifact = self.artifact.clone();
-        let mut args = vec!["--artifact", artifact.as_str(), "--force"];
-        args.extend_from_slice(extra);
-        let (code, stderr) = self.run(&proxy, "deploy", &args);
+        self.deploy_cut_with(fault, &["--artifact", artifact.as_str(), "--force"]);
+    }
+
+    /// The same, for a deploy with `args`.
+    fn deploy_cut_with(&mut self, fault: Fault, args: &[&str]) {
+        let proxy = Proxy::start_faulty(self.sshd.port(), fault).unwrap();
+        let (code, stderr) = self.run(&proxy, "deploy", args);
         let broke = proxy.broken() > 0;
         // The link comes back (as a dead one does, eventually): the host's side ends too.
         drop(proxy);
@@ -357,7 +361,7 @@ impl<'a> Matrix<'a> {
                 .filter(|n| upload_file(n))
                 .collect();
             let server = server_json(&self.user)["pid"].as_u64().unwrap_or(0);
-            let others = processes_of(&uid, server);
+            let others = common::processes_of(&uid, server);
             if files.is_empty() && others.is_empty() {
                 return;
             }
@@ -368,37 +372,6 @@ impl<'a> Matrix<'a> {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-}
-
-/// The live processes of `uid` but `except` (and its children), as `pid command` lines.
-fn processes_of(uid: &str, except: u64) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u64>() else {
-            continue;
-        };
-        let status = fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
-        };
-        let zombie = field("State:").is_some_and(|s| s == "Z");
-        if field("Uid:").as_deref() != Some(uid)
-            || zombie
-            || pid == except
-            || field("PPid:") == Some(except.to_string())
-        {
-            continue;
-        }
-        let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        found.push(format!(
-            "{pid} {}",
-            String::from_utf8_lossy(&cmdline).replace('\0', " ")
-        ));
-    }
-    found
 }
 
 /// Points to break at: inside the handshake, then every 256 KiB up to `total`.
@@ -422,26 +395,20 @@ fn deploy_matrix(sshd: &Sshd) {
     m.installed = m.now_installed();
     for cut in CUTS {
         for after in sweep(up) {
-            m.deploy_cut(
-                Fault {
-                    after,
-                    way: Way::Up,
-                    cut,
-                    connections: 1,
-                },
-                &[],
-            );
+            m.deploy_cut(Fault {
+                after,
+                way: Way::Up,
+                cut,
+                connections: 1,
+            });
         }
         for after in (1..).map(|k| k * 1500).take_while(|&n| n < down) {
-            m.deploy_cut(
-                Fault {
-                    after,
-                    way: Way::Down,
-                    cut,
-                    connections: 1,
-                },
-                &[],
-            );
+            m.deploy_cut(Fault {
+                after,
+                way: Way::Down,
+                cut,
+                connections: 1,
+            });
         }
     }
     // Most breaks land where they matter: the command failed fast, with exit 3.
@@ -465,4 +432,141 @@ fn every_break_of_a_deploy_over_openssh_ends_fast_and_leaves_the_host_as_it_was(
 #[test]
 fn every_break_of_a_split_upload_over_dropbear_ends_fast_and_leaves_the_host_as_it_was() {
     deploy_matrix(&Sshd::start_dropbear().unwrap());
+}
+
+/// Points every `step` bytes up to `total` (at least one).
+fn every(step: u64, total: u64) -> Vec<u64> {
+    let mut points: Vec<u64> = (1..).map(|k| k * step).take_while(|&n| n < total).collect();
+    if points.is_empty() {
+        points.push(total / 2);
+    }
+    points
+}
+
+/// Bytes each way of one clean `command args` through a counting proxy.
+fn traffic_of(m: &Matrix, command: &str, args: &[&str]) -> (u64, u64) {
+    let proxy = Proxy::start(m.sshd.port(), harness::proxy::Link::FAST).unwrap();
+    let (code, stderr) = m.run(&proxy, command, args);
+    assert_eq!(code, Some(0), "{command}: {stderr}");
+    (proxy.bytes_up(), proxy.bytes_down())
+}
+
+/// `command args` through links that break after N bytes each way, as each cut.
+fn sweep_command(m: &mut Matrix, command: &str, args: &[&str], step: u64) {
+    let (up, down) = traffic_of(m, command, args);
+    for cut in CUTS {
+        for (way, total) in [(Way::Up, up), (Way::Down, down)] {
+            for after in every(step, total) {
+                let fault = Fault {
+                    after,
+                    way,
+                    cut,
+                    connections: 1,
+                };
+                let proxy = Proxy::start_faulty(m.sshd.port(), fault).unwrap();
+                let (code, stderr) = m.run(&proxy, command, args);
+                let broke = proxy.broken() > 0;
+                drop(proxy);
+                m.after(fault, code, &stderr, broke, command);
+            }
+        }
+    }
+}
+
+#[test]
+fn status_and_a_deploy_the_host_downloads_end_fast_when_the_link_breaks() {
+    let sshd = Sshd::start().unwrap();
+    let mut m = Matrix::new(&sshd);
+    sweep_command(&mut m, "status", &[], 1500);
+
+    // The host downloads the release itself: little crosses the link, the host waits
+    // on its own download.
+    let releases = tempfile::tempdir().unwrap();
+    common::publish(releases.path());
+    let http = common::HttpServer::serve(releases.path());
+    let base = http.base_url();
+    let args = [
+        "--release",
+        "v0.1.0",
+        "--repo",
+        "acme/mlcremote",
+        "--base-url",
+        base.as_str(),
+        "--download-on",
+        "host",
+        "--force",
+    ];
+    let (up, down) = traffic_of(&m, "deploy", &args);
+    m.installed = m.now_installed();
+    m.artifact_sha = m.installed.1.clone();
+    for cut in CUTS {
+        for (way, total) in [(Way::Up, up), (Way::Down, down)] {
+            for after in every(2500, total) {
+                m.deploy_cut_with(
+                    Fault {
+                        after,
+                        way,
+                        cut,
+                        connections: 1,
+                    },
+                    &args,
+                );
+            }
+        }
+    }
+}
+
+/// `logs --follow` while the link breaks under it: it ends, exit 3, saying so.
+#[test]
+fn a_followed_log_ends_when_the_link_breaks() {
+    let sshd = Sshd::start().unwrap();
+    let mut m = Matrix::new(&sshd);
+    for cut in CUTS {
+        let proxy = Proxy::start(sshd.port(), harness::proxy::Link::FAST).unwrap();
+        let known = sshd.known_hosts_for(proxy.port()).unwrap();
+        let mut child = m
+            .client
+            .plugin()
+            .args(["logs", "--follow", "--host"])
+            .arg(format!("{}@127.0.0.1:{}", m.user.name, proxy.port()))
+            .arg("-i")
+            .arg(&m.user.key)
+            .arg("--known-hosts")
+            .arg(&known)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Following: its first lines came.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = tx.send(line);
+        });
+        let first = rx.recv_timeout(BOUND).expect("logs --follow printed nothing");
+        assert!(!first.is_empty(), "logs --follow ended at once");
+        proxy.break_all(cut);
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let out = child.wait_with_output().unwrap();
+            let _ = tx.send((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()));
+        });
+        let (code, stderr) = rx.recv_timeout(BOUND).unwrap_or_else(|_| {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("logs --follow still ran {BOUND:?} after the link broke ({cut:?})")
+        });
+        drop(proxy);
+        let fault = Fault {
+            after: 0,
+            way: Way::Down,
+            cut,
+            connections: 1,
+        };
+        assert_eq!(code, Some(3), "{cut:?}: {stderr}");
+        m.after(fault, code, &stderr, true, "logs");
+    }
 }

@@ -192,8 +192,13 @@ fn logs_follow_streams_until_ctrl_c() {
     let mut stdout = follow.stdout.take().unwrap();
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
-    // Something new appears in the log while we follow it: a restart.
-    std::thread::sleep(Duration::from_millis(300));
+    // Following once the last line came; then something new appears in the log: a
+    // restart.
+    while !seen.contains(&b'\n') {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "logs --follow ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
     assert!(client.command(&sshd, &user, "restart", &[]).status.success());
     while !String::from_utf8_lossy(&seen).contains("SIGTERM") {
         let n = stdout.read(&mut buf).unwrap();

@@ -65,6 +65,16 @@ impl Ui {
         }
     }
 
+    /// `cargo mlcremote open --host devbox` (the config's), its key trusted, with a
+    /// `dist/` for the host where it runs (kept while the returned dir lives).
+    fn open_devbox(client: &Client, sshd: &Sshd, config: &Path) -> (Ui, tempfile::TempDir) {
+        fs::copy(sshd.known_hosts().unwrap(), client.home.path().join(".ssh/known_hosts")).unwrap();
+        let cwd = tempfile::tempdir().unwrap();
+        common::dist_into(&cwd.path().join("dist"), false);
+        let ui = Ui::start_as(client, &["open", "--host", "devbox"], config, cwd.path(), &[]);
+        (ui, cwd)
+    }
+
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}/?launch={}", self.port, self.launch)
     }
@@ -445,8 +455,9 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
 
     // A terminal: type a command, read its output from the terminal's buffer.
     b.click(&b.find("#new-terminal").unwrap()).unwrap();
-    let input = b.wait(".term .xterm-helper-textarea", short).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let input = b
+        .wait(r#".term[data-state="open"] .xterm-helper-textarea"#, short)
+        .unwrap();
     b.type_into(&input, "echo ui-$((6*7))\n").unwrap();
     wait_terminal(&b, 0, "ui-42", long);
     // The shell sees the terminal's size, and a new one when the box changes.
@@ -474,8 +485,12 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
         .unwrap();
     // A second terminal at once, with its own shell.
     b.click(&b.find("#new-terminal").unwrap()).unwrap();
-    let second = b.wait(".term:nth-of-type(2) .xterm-helper-textarea", short).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let second = b
+        .wait(
+            r#".term:nth-of-type(2)[data-state="open"] .xterm-helper-textarea"#,
+            short,
+        )
+        .unwrap();
     b.type_into(&second, "echo second-$((2*21))\n").unwrap();
     wait_terminal(&b, 1, "second-42", long);
     b.screenshot(&shots.join("workspace.png")).unwrap();
@@ -690,11 +705,7 @@ fn open_installs_then_shows_the_workspace_and_a_bare_start_is_the_ui() {
     let user = sshd.user().unwrap();
     fs::write(user.home.join("todo.txt"), "open me\n").unwrap();
     let config = ssh_config(&client, &sshd, &user);
-    fs::copy(sshd.known_hosts().unwrap(), client.home.path().join(".ssh/known_hosts")).unwrap();
-    // A dist/ where the UI runs, with the archive for this host.
-    let cwd = tempfile::tempdir().unwrap();
-    common::dist_into(&cwd.path().join("dist"), false);
-    let ui = Ui::start_as(&client, &["open", "--host", "devbox"], &config, cwd.path(), &[]);
+    let (ui, _cwd) = Ui::open_devbox(&client, &sshd, &config);
     let b = Browser::start().unwrap();
     b.goto(&ui.url()).unwrap();
     let long = Duration::from_secs(90);
@@ -761,10 +772,7 @@ fn in_a_browser_a_key_passphrase_is_asked_and_a_dropped_file_is_uploaded() {
         ..user.clone()
     };
     let config = ssh_config(&client, &sshd, &locked_user);
-    fs::copy(sshd.known_hosts().unwrap(), client.home.path().join(".ssh/known_hosts")).unwrap();
-    let cwd = tempfile::tempdir().unwrap();
-    common::dist_into(&cwd.path().join("dist"), false);
-    let ui = Ui::start_as(&client, &["open", "--host", "devbox"], &config, cwd.path(), &[]);
+    let (ui, _cwd) = Ui::open_devbox(&client, &sshd, &config);
     let b = Browser::start().unwrap();
     let long = Duration::from_secs(90);
     b.goto(&ui.url()).unwrap();
@@ -878,10 +886,7 @@ fn in_a_browser_two_hosts_files_managed_binaries_kept_closed_logs_and_uninstall(
         client.home.path().join(".ssh/known_hosts").display()
     ));
     fs::write(&config, text).unwrap();
-    fs::copy(sshd.known_hosts().unwrap(), client.home.path().join(".ssh/known_hosts")).unwrap();
-    let cwd = tempfile::tempdir().unwrap();
-    common::dist_into(&cwd.path().join("dist"), false);
-    let ui = Ui::start_as(&client, &["open", "--host", "devbox"], &config, cwd.path(), &[]);
+    let (ui, _cwd) = Ui::open_devbox(&client, &sshd, &config);
     let b = Browser::start().unwrap();
     let long = Duration::from_secs(90);
     let short = Duration::from_secs(15);
@@ -957,7 +962,8 @@ fn in_a_browser_two_hosts_files_managed_binaries_kept_closed_logs_and_uninstall(
     // Followed: what the server writes next shows up.
     b.click(&b.find("#follow").unwrap()).unwrap();
     b.wait_text("#follow", "Stop following", short).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Following once the log's last lines came again.
+    b.wait_text("#logs", "listening", long).unwrap();
     let mut log = fs::OpenOptions::new()
         .append(true)
         .open(ann.mlcremote_dir().join("logs/out.log"))
@@ -1302,10 +1308,7 @@ fn a_hostile_host_changes_nothing_in_the_page() {
     fs::write(user.home.join("todo.txt"), "open me\n").unwrap();
     let client = Client::new();
     let config = ssh_config(&client, &sshd, &user);
-    fs::copy(sshd.known_hosts().unwrap(), client.home.path().join(".ssh/known_hosts")).unwrap();
-    let cwd = tempfile::tempdir().unwrap();
-    common::dist_into(&cwd.path().join("dist"), false);
-    let ui = Ui::start_as(&client, &["open", "--host", "devbox"], &config, cwd.path(), &[]);
+    let (ui, _cwd) = Ui::open_devbox(&client, &sshd, &config);
     let b = Browser::start().unwrap();
     let long = Duration::from_secs(90);
     let short = Duration::from_secs(15);
@@ -1315,7 +1318,9 @@ fn a_hostile_host_changes_nothing_in_the_page() {
     // A terminal: the host asks to write the clipboard (OSC 52), and prints a link (OSC 8)
     // over the whole screen.
     b.click(&b.find("#new-terminal").unwrap()).unwrap();
-    let input = b.wait(".term .xterm-helper-textarea", short).unwrap();
+    let input = b
+        .wait(r#".term[data-state="open"] .xterm-helper-textarea"#, short)
+        .unwrap();
     b.type_into(&input, "printf '\\033]52;c;cHduZWQ=\\007'; echo osc52-$((1+1))\n")
         .unwrap();
     wait_terminal(&b, 0, "osc52-2", long);
@@ -1467,4 +1472,131 @@ fn two_uis_in_one_browser_both_keep_working() {
     b.eval("localStorage.clear();", vec![]).unwrap();
     b.goto(&format!("http://{}/", first.own())).unwrap();
     b.wait_text("#unauthorized", "open the link", short).unwrap();
+}
+
+/// The UI's held SSH connection breaks (FIN, reset, silence) under a file being read, a
+/// terminal and the requests after: what was in flight fails (no hang), the terminal
+/// says so and comes back, the next file GET and PUT work on a new connection, each
+/// within 30 s plus the keepalive; and nothing of it is left running on the host.
+#[test]
+fn in_a_browser_every_break_of_the_link_ends_in_flight_work_and_the_page_reconnects() {
+    use harness::proxy::{Cut, Link, Proxy};
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let big: Vec<u8> = (0..64 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    fs::write(user.home.join("big.bin"), &big).unwrap();
+    let client = Client::new();
+    assert!(
+        client
+            .deploy(&sshd, &user, &["--artifact", &common::server()])
+            .status
+            .success()
+    );
+    let proxy = Proxy::start(sshd.port(), Link::FAST).unwrap();
+    let known = client.home.path().join(".ssh/known_hosts");
+    fs::copy(sshd.known_hosts_for(proxy.port()).unwrap(), &known).unwrap();
+    let config = client.home.path().join(".ssh/config");
+    fs::write(
+        &config,
+        format!(
+            "Host devbox\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}\n  \
+             ServerAliveInterval 1\n  ServerAliveCountMax 2\n  ConnectTimeout 5\n",
+            proxy.port(),
+            user.name,
+            user.key.display(),
+            known.display()
+        ),
+    )
+    .unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let ui = Ui::start(&client, &config, cwd.path(), &[]);
+    let b = Browser::start().unwrap();
+    let bound = Duration::from_secs(32);
+    b.goto(&ui.url()).unwrap();
+    b.click(
+        &b.wait(r#"#hosts li[data-host="devbox"] button.connect"#, bound)
+            .unwrap(),
+    )
+    .unwrap();
+    b.click(&b.wait("#act-open-workspace:not([disabled])", bound).unwrap())
+        .unwrap();
+    b.wait(r#"#tree li[data-path="big.bin"]"#, bound).unwrap();
+    b.click(&b.find("#new-terminal").unwrap()).unwrap();
+    let input = b
+        .wait(r#".term[data-state="open"] .xterm-helper-textarea"#, bound)
+        .unwrap();
+    b.type_into(&input, "echo before-$((1+1))\n").unwrap();
+    wait_terminal(&b, 0, "before-2", bound);
+
+    for (round, cut) in [Cut::Fin, Cut::Rst, Cut::Stall].into_iter().enumerate() {
+        // A big file being read: the first bytes came, the rest waits for the page.
+        b.eval(
+            "window.reading = 'starting';
+             (async () => {
+               const r = await fetch('/h/devbox/api/file?path=big.bin', { headers: { 'x-mlcremote-key': localStorage.getItem('mlcremote.key') } });
+               const reader = r.body.getReader();
+               await reader.read();
+               window.reading = 'paused';
+               await new Promise(go => { window.resume = go; });
+               try { while (!(await reader.read()).done) {} window.reading = 'whole'; }
+               catch (e) { window.reading = 'failed: ' + e; }
+             })().catch(e => { window.reading = 'failed early: ' + e; });",
+            vec![],
+        )
+        .unwrap();
+        wait_js(&b, "return window.reading === 'paused';", bound);
+
+        proxy.break_all(cut);
+        b.eval("window.resume();", vec![]).unwrap();
+        // In flight: it ends, and not whole (64 MiB cannot have been buffered).
+        wait_js(&b, "return window.reading.startsWith('failed');", bound);
+        // The terminal says so and comes back on a new connection.
+        b.wait(".term .gone", bound).unwrap();
+        b.wait(r#".term[data-state="open"]"#, bound).unwrap();
+        let input = b.find(".term .xterm-helper-textarea").unwrap();
+        b.type_into(&input, &format!("echo back-$(({round}+40))\n")).unwrap();
+        wait_terminal(&b, 0, &format!("back-{}", round + 40), bound);
+        // The next GET and PUT work.
+        let done = b
+            .eval_async(
+                "const done = arguments[arguments.length - 1];
+                 const key = { 'x-mlcremote-key': localStorage.getItem('mlcremote.key') };
+                 fetch('/h/devbox/api/file?path=' + arguments[0], { method: 'PUT', headers: key, body: 'round ' + arguments[1] })
+                   .then(r => fetch('/h/devbox/api/file?path=' + arguments[0], { headers: key }).then(async g => done([r.status, g.status, await g.text()])))
+                   .catch(e => done(String(e)));",
+                vec![json!(format!("after-{round}.txt")), json!(round)],
+            )
+            .unwrap();
+        assert_eq!(done, json!([201, 200, format!("round {round}")]), "{cut:?}");
+    }
+    drop(b);
+    drop(ui);
+    drop(proxy);
+    // Nothing of the page's is left on the host: only the server runs there.
+    let uid = harness::output("id", &["-u", &user.name]).unwrap().trim().to_string();
+    let server = common::server_json(&user)["pid"].as_u64().unwrap();
+    let deadline = std::time::Instant::now() + bound;
+    loop {
+        let others = common::processes_of(&uid, server);
+        if others.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "left running: {others:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Wait (bounded) until `script` returns true in the page.
+fn wait_js(b: &Browser, script: &str, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    while b.eval(script, vec![]).unwrap() != json!(true) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{script} never held; reading: {}",
+            b.eval("return String(window.reading);", vec![]).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

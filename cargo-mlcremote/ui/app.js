@@ -612,9 +612,10 @@ function newTerminal(host, area) {
     ws = socket(`/h/${encodeURIComponent(host)}/ws/terminal?cols=${term.cols}&rows=${term.rows}`);
     ws.binaryType = "arraybuffer";
     // The box may have been fitted again while connecting: say the size it has now.
-    ws.onopen = () => ws.send(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows }));
+    ws.onopen = () => { box.dataset.state = "open"; ws.send(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows })); };
     ws.onmessage = (m) => term.write(typeof m.data === "string" ? m.data : new Uint8Array(m.data));
     ws.onclose = () => {
+      box.dataset.state = "closed";
       const gone = h("div.gone", {}, "Disconnected. ", h("button.reconnect", { onclick: connect }, "Reconnect"));
       box.append(gone);
       setTimeout(() => { if (box.isConnected && ws.readyState === WebSocket.CLOSED && box.querySelector(".gone")) connect(); }, 3000);

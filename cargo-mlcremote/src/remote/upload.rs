@@ -155,7 +155,7 @@ impl Install<'_> {
         format!(
             "d={d}; r={id}; t=\"$d/.mlcremote.upload-$$-$r\"; m=; [ -d \"$d\" ] || m=1; \
              fail() {{ code=$1; shift; rm -f \"$t\"; [ -z \"$m\" ] || rmdir \"$d\" 2>/dev/null; printf 'error=%s\\n' \"$*\"; exit \"$code\"; }}; \
-             trap 'rm -f \"$t\" \"$d/.mlcremote.part-$r\"-*; exit 1' HUP PIPE TERM; \
+             trap 'rm -f \"$t\" \"$t\".tar.gz* \"$d/.mlcremote.part-$r\"-*; exit 1' HUP PIPE TERM; \
              (umask 077; mkdir -p \"$d\") 2>/dev/null || fail {failed} \"cannot create $d: $(mkdir -p \"$d\" 2>&1 | sed 's/^mkdir: //')\"; ",
             d = quote(self.dir),
             id = quote(self.id),

@@ -175,8 +175,11 @@ impl Framed {
         format!("{}\n", self.marker)
     }
 
+    /// The end line begins with a byte no text output holds (RS, 0x1e), not with a
+    /// newline: so a streamed line's own newline is never held back as a possible start
+    /// of the end (a followed log passes each line on whole, `| grep` sees it at once).
     fn end(&self) -> String {
-        format!("\n{} end ", self.marker)
+        format!("\u{1e}{} end ", self.marker)
     }
 
     /// Take one message; an error when the host sends too much.
@@ -261,7 +264,7 @@ fn frame(marker: &str, script: &str, payload: bool) -> String {
     let stdin = if payload { "" } else { " </dev/null" };
     format!(
         "mlcremote_main() {{\n{script}\n}}\nprintf '%s\\n' '{marker}'\n(mlcremote_main){stdin}\n\
-         mlcr_status=$?\nprintf '\\n%s end %s\\n' '{marker}' \"$mlcr_status\"\nexit \"$mlcr_status\"\n"
+         mlcr_status=$?\nprintf '\\036%s end %s\\n' '{marker}' \"$mlcr_status\"\nexit \"$mlcr_status\"\n"
     )
 }
 
@@ -703,17 +706,19 @@ pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    /// A streamed line is held back only while it could be the end marker's start.
+    /// A streamed line is held back only while it could be the end marker's start; a
+    /// whole line, newline and all, never is.
     #[test]
     fn only_a_possible_start_of_the_end_line_is_held_back() {
-        let end = b"\nmlcremote-abc end ";
+        let end = Framed::new("mlcremote-abc".into()).end();
+        let end = end.as_bytes();
         assert_eq!(held_back(b"a line written while followed", end), 0);
-        assert_eq!(held_back(b"a line\n", end), 1);
-        assert_eq!(held_back(b"a line\nmlcre", end), 6);
+        assert_eq!(held_back(b"a line\n", end), 0);
+        assert_eq!(held_back(b"a line\n\x1emlcre", end), 6);
         assert_eq!(
             held_back(b"mlcremote-abc", end),
             0,
-            "no newline before it: not the end line"
+            "no separator before it: not the end line"
         );
         assert_eq!(held_back(b"", end), 0);
     }

@@ -135,12 +135,48 @@ impl Client {
             .spawn()
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
-        // Give the prompt time to appear before typing, as a person would.
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        stdin.write_all(input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
+        // The screen as it comes; the input is typed once a question shows (a line that
+        // ends in `?`, `:` or `[y/N]`), as a person would, or never if the command ends
+        // first.
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut screen = Vec::new();
+        if !input.is_empty() {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            loop {
+                let text = String::from_utf8_lossy(&screen);
+                if text.trim_end().ends_with(['?', ':', ']']) {
+                    let _ = stdin.write_all(input.as_bytes());
+                    break;
+                }
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(chunk) => screen.extend_from_slice(&chunk),
+                    Err(_) => break, // ended (or never asked): nothing to type
+                }
+            }
+        }
+        let status = child.wait().unwrap();
         drop(stdin);
-        out
+        reader.join().unwrap();
+        screen.extend(rx.try_iter().flatten());
+        let mut stderr = Vec::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_end(&mut e, &mut stderr);
+        }
+        Output {
+            status,
+            stdout: screen,
+            stderr,
+        }
     }
 
     /// `cargo mlcremote <args>` with extra environment and `stdin` fed in.
@@ -464,4 +500,35 @@ pub fn publish_as(root: &Path, repo: &str, tag: &str, source: bool) -> std::path
     let dir = root.join(repo).join("releases/download").join(tag);
     dist_into(&dir, source);
     dir
+}
+
+/// The live processes of `uid` but `except` (and its children), as `pid command` lines.
+pub fn processes_of(uid: &str, except: u64) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u64>() else {
+            continue;
+        };
+        let status = fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+        };
+        let zombie = field("State:").is_some_and(|s| s == "Z");
+        if field("Uid:").as_deref() != Some(uid)
+            || zombie
+            || pid == except
+            || field("PPid:") == Some(except.to_string())
+        {
+            continue;
+        }
+        let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        found.push(format!(
+            "{pid} {}",
+            String::from_utf8_lossy(&cmdline).replace('\0', " ")
+        ));
+    }
+    found
 }

@@ -122,10 +122,12 @@ pub async fn forward(
     let mut response = match sender.send_request(upstream).await {
         Ok(r) => r,
         Err(e) => {
-            return error(
-                StatusCode::BAD_GATEWAY,
-                &format!("the server on {host} did not answer: {e}"),
+            // The connection may have died under the request: then say that.
+            let why = held.session.lost().map_or_else(
+                || format!("the server on {host} did not answer: {e}"),
+                |lost| lost.to_string(),
             );
+            return error(StatusCode::BAD_GATEWAY, &why);
         }
     };
 
