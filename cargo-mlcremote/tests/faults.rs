@@ -303,6 +303,11 @@ impl<'a> Matrix<'a> {
         let proxy = Proxy::start_faulty(self.sshd.port(), fault).unwrap();
         let (code, stderr) = self.run(&proxy, "deploy", args);
         let broke = proxy.broken() > 0;
+        if fault.cut == Cut::Stall {
+            // Still silent, no FIN: sshd does not know, but the receivers on the host
+            // give up by themselves, as soon as the client did, and clean up.
+            self.settle(&format!("{fault:?}, the link still silent"), false);
+        }
         // The link comes back (as a dead one does, eventually): the host's side ends too.
         drop(proxy);
         self.after(fault, code, &stderr, broke, "deploy");
@@ -330,7 +335,7 @@ impl<'a> Matrix<'a> {
             }
             _ => panic!("{case}"),
         }
-        self.settle(&case);
+        self.settle(&case, true);
         // The host holds the old server or, where the whole upload had come before the
         // link broke, the new one, installed whole (the client may not have heard).
         let now = self.now_installed();
@@ -345,8 +350,8 @@ impl<'a> Matrix<'a> {
     }
 
     /// Wait (bounded) until the host is as a finished deploy leaves it: no upload files,
-    /// and no process of the account but the server.
-    fn settle(&self, case: &str) {
+    /// and (with `processes`) no process of the account but the server.
+    fn settle(&self, case: &str, processes: bool) {
         let dir = self.user.mlcremote_dir();
         let uid = harness::output("id", &["-u", &self.user.name])
             .unwrap()
@@ -361,7 +366,11 @@ impl<'a> Matrix<'a> {
                 .filter(|n| upload_file(n))
                 .collect();
             let server = server_json(&self.user)["pid"].as_u64().unwrap_or(0);
-            let others = common::processes_of(&uid, server);
+            let others = if processes {
+                common::processes_of(&uid, server)
+            } else {
+                Vec::new()
+            };
             if files.is_empty() && others.is_empty() {
                 return;
             }

@@ -781,6 +781,7 @@ impl<'a> Executor<'a> {
             owner: &owner,
             lock_holder,
             wait_secs: self.session.connect_timeout().as_secs().max(1),
+            idle_secs: self.session.dead_after().as_secs().max(1),
         };
         let timeout = self.options.health_timeout + LOCK_WAIT + Duration::from_secs(3600);
         let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));

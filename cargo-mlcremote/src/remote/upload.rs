@@ -123,6 +123,9 @@ pub struct Install<'a> {
     /// How long a receiver waits for another part whose channel has not started (the
     /// client gives up on an exec that gets no answer after as long).
     pub wait_secs: u64,
+    /// How long a receiver waits for more of the payload while none comes (the client
+    /// finds a silent link dead after as long): the host never waits longer than it.
+    pub idle_secs: u64,
 }
 
 /// How the binary gets to the host.
@@ -153,13 +156,28 @@ impl Install<'_> {
     /// the connection (sshd's hangup, or a write to the closed channel).
     fn head(&self) -> String {
         format!(
-            "d={d}; r={id}; t=\"$d/.mlcremote.upload-$$-$r\"; m=; [ -d \"$d\" ] || m=1; \
+            "d={d}; r={id}; t=\"$d/.mlcremote.upload-$$-$r\"; m=; [ -d \"$d\" ] || m=1; {recv}\
              fail() {{ code=$1; shift; rm -f \"$t\"; [ -z \"$m\" ] || rmdir \"$d\" 2>/dev/null; printf 'error=%s\\n' \"$*\"; exit \"$code\"; }}; \
-             trap 'rm -f \"$t\" \"$t\".tar.gz* \"$d/.mlcremote.part-$r\"-*; exit 1' HUP PIPE TERM; \
+             trap '[ -z \"$rp\" ] || kill $rp 2>/dev/null; rm -f \"$t\" \"$t\".tar.gz* \"$d/.mlcremote.part-$r\"-*; exit 1' HUP PIPE TERM; \
              (umask 077; mkdir -p \"$d\") 2>/dev/null || fail {failed} \"cannot create $d: $(mkdir -p \"$d\" 2>&1 | sed 's/^mkdir: //')\"; ",
             d = quote(self.dir),
             id = quote(self.id),
             failed = status::INSTALL_FAILED,
+            recv = self.recv(),
+        )
+    }
+
+    /// `recv FILE COMMAND…`: COMMAND reads the payload (this channel's stdin) into FILE,
+    /// and is ended once FILE has not grown for `idle_secs` (a link that went silent
+    /// without a FIN leaves a reader waiting until sshd notices, which can be hours). Its
+    /// status is COMMAND's; `$rp` is its pid while it runs.
+    fn recv(&self) -> String {
+        format!(
+            "rp=; exec 3<&0; recv() {{ o=$1; shift; \"$@\" <&3 >\"$o\" & rp=$!; \
+             (n=-1; i=0; while kill -0 $rp 2>/dev/null; do s=$(wc -c <\"$o\" 2>/dev/null); \
+             if [ \"$s\" = \"$n\" ]; then i=$((i+1)); [ $i -gt {idle} ] && kill $rp 2>/dev/null; else i=0; n=$s; fi; \
+             sleep 1; done) >/dev/null 2>&1 & {{ wait $rp; }} 2>/dev/null; }}; ",
+            idle = self.idle_secs,
         )
     }
 
@@ -180,7 +198,7 @@ impl Install<'_> {
             Receive::Upload {
                 parts: 1, compressed, ..
             } => format!(
-                "{unpack} >\"$t\" || fail {corrupt} \"{cut}\"; ",
+                "recv \"$t\" {unpack} || fail {corrupt} \"{cut}\"; ",
                 corrupt = status::CORRUPT_UPLOAD,
                 unpack = unpack(compressed),
                 cut = CUT,
@@ -198,7 +216,7 @@ impl Install<'_> {
                 // parts, whether the receiver of this upload is still there.
                 let first = part_ranges(total, n).first().map_or(0, ExactSizeIterator::len);
                 format!(
-                    "p=\"$d/.mlcremote.part-$r\"; : >\"$t\"; cat >\"$p-0\" || {{ rm -f \"$p\"-*; fail {corrupt} \"cannot write to $d (is the disk full?)\"; }}; \
+                    "p=\"$d/.mlcremote.part-$r\"; : >\"$t\"; recv \"$p-0\" cat || {{ rm -f \"$p\"-*; fail {corrupt} \"cannot write to $d (is the disk full?)\"; }}; \
                      [ $(wc -c <\"$p-0\") -eq {first} ] || {{ rm -f \"$p\"-*; fail {corrupt} \"{cut}\"; }}; \
                      w=$(date +%s); while :; do k=1; all=1; while [ $k -lt {n} ]; do [ -f \"$p-$k\" ] || all=; k=$((k+1)); done; \
                      [ -n \"$all\" ] && break; \
@@ -265,10 +283,10 @@ impl Install<'_> {
         };
         let size = part_ranges(total, parts).get(k).map_or(0, ExactSizeIterator::len);
         format!(
-            "d={d}; r={id}; p=\"$d/.mlcremote.part-$r\"; f=\"$p-{k}.tmp.$$\"; c=\"$p-{k}.cut\"; \
+            "d={d}; r={id}; p=\"$d/.mlcremote.part-$r\"; f=\"$p-{k}.tmp.$$\"; c=\"$p-{k}.cut\"; {recv}\
              main() {{ for m in \"$d\"/.mlcremote.upload-*-\"$r\"; do [ -f \"$m\" ] && return 0; done; return 1; }}; \
-             trap 'rm -f \"$f\" \"$c\"; main || rm -f \"$p-{k}\"; exit 1' HUP PIPE TERM; \
-             mkdir -p \"$d\" && cat >\"$f\" || {{ rm -f \"$f\"; printf 'error=cannot write to %s (is the disk full?)\\n' \"$d\"; exit {failed}; }}; \
+             trap '[ -z \"$rp\" ] || kill $rp 2>/dev/null; rm -f \"$f\" \"$c\"; main || rm -f \"$p-{k}\"; exit 1' HUP PIPE TERM; \
+             mkdir -p \"$d\" && recv \"$f\" cat || {{ rm -f \"$f\"; printf 'error=cannot write to %s (is the disk full?)\\n' \"$d\"; exit {failed}; }}; \
              if [ $(wc -c <\"$f\") -ne {size} ]; then rm -f \"$f\"; main && : >\"$c\"; \
              w=$(date +%s); while main && [ -f \"$c\" ] && [ $(($(date +%s) - w)) -le {wait} ]; do sleep 0.05 2>/dev/null || sleep 1; done; rm -f \"$c\"; \
              printf 'error=%s\\n' \"{cut}\"; exit {corrupt}; fi; \
@@ -280,6 +298,7 @@ impl Install<'_> {
             corrupt = status::CORRUPT_UPLOAD,
             cut = CUT,
             wait = self.wait_secs,
+            recv = self.recv(),
         )
     }
 }
@@ -348,6 +367,7 @@ mod tests {
                 owner: "me",
                 lock_holder: None,
                 wait_secs: 5,
+                idle_secs: 5,
             };
             let ranges = payload.parts(parts);
             // The main receiver, then the parts (which wait for it), as channels do.
@@ -411,6 +431,7 @@ mod tests {
             owner: "me",
             lock_holder: None,
             wait_secs,
+            idle_secs: 5,
         };
         let listing = || -> Vec<String> {
             std::fs::read_dir(&dir)
@@ -459,6 +480,60 @@ mod tests {
         let part = run(&lonely.part_line(1), &payload.data[ranges[1].clone()]);
         assert_eq!(part.status.code(), Some(status::CORRUPT_UPLOAD as i32));
         assert!(listing().is_empty(), "{:?}", listing());
+    }
+
+    /// A link that falls silent (no FIN: the channel stays open, nothing comes) ends the
+    /// receiver after `idle_secs`, which cleans up: the host waits no longer than the
+    /// client would.
+    #[test]
+    fn a_receiver_whose_input_falls_silent_ends_and_cleans_up() {
+        use std::io::Write;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("d");
+        let dir_text = dir.to_string_lossy().into_owned();
+        let install = Install {
+            dir: &dir_text,
+            id: "quiet",
+            receive: Receive::Upload {
+                parts: 1,
+                compressed: false,
+                total: 1 << 20,
+            },
+            sha256: "00",
+            size: 1 << 20,
+            port: 0,
+            methods: &[StartMethod::Nohup],
+            health_timeout_secs: 5,
+            owner: "me",
+            lock_holder: None,
+            wait_secs: 1,
+            idle_secs: 1,
+        };
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(install.main_line())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(&[7u8; 1000]).unwrap();
+        // The input stays open and silent; the receiver ends by itself.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        let out = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the receiver waited on a silent input")
+            .unwrap();
+        drop(input);
+        assert_eq!(out.status.code(), Some(status::CORRUPT_UPLOAD as i32), "{out:?}");
+        // The dir it made goes too; nothing is left in it in any case.
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     fn run(line: &str, stdin: &[u8]) -> std::process::Output {

@@ -26,6 +26,7 @@ pub struct Session {
     pub(super) windows: std::sync::atomic::AtomicU32,
     /// Why the connection ended, once it has.
     lost: Lost,
+    keepalive: super::Keepalive,
 }
 
 /// Authenticated connections to a row of jump hosts; the last one reaches the host.
@@ -217,6 +218,7 @@ impl Session {
             step_timeout: options.step_timeout,
             windows: std::sync::atomic::AtomicU32::new(0),
             lost,
+            keepalive: options.keepalive,
         })
     }
 
@@ -228,6 +230,16 @@ impl Session {
     /// How long connecting, and an exec's answer, may take.
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
+    }
+
+    /// How long this client waits on a host that fell silent before it calls the
+    /// connection dead (the keepalives, then a connect timeout's grace; ten minutes with
+    /// keepalives off): what the host may wait for this client, at most.
+    pub fn dead_after(&self) -> Duration {
+        match self.keepalive.interval {
+            Some(every) => every * self.keepalive.count_max + self.connect_timeout,
+            None => Duration::from_secs(600),
+        }
     }
 
     /// The reporter this session tells about remote commands.
