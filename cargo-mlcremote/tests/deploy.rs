@@ -470,10 +470,11 @@ fn take_turns(sshd: &Sshd) {
         .lines()
         .filter(|pid| pid.trim().parse().is_ok_and(common::pid_alive))
         .collect();
+    let ps = harness::output("ps", &["-o", "pid,ppid,stat,lstart,args", "-u", &user.name]).unwrap_or_default();
     assert_eq!(
         running,
         [state["pid"].to_string()],
-        "exactly one server must run: {found}"
+        "exactly one server must run:\n{ps}"
     );
 }
 

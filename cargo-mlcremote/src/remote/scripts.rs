@@ -20,8 +20,15 @@ chmod 700 "$d" || fail {failed} "cannot make $d private"
 l="$d/.lock"
 if ! mkdir "$l" 2>/dev/null; then
   holder=$(cat "$l/pid" 2>/dev/null)
+  # A lock with no pid yet may be being written: give it a moment, as the agent does.
+  [ -n "$holder" ] || {{ sleep 2; holder=$(cat "$l/pid" 2>/dev/null); }}
   if mlcr_alive "$holder"; then printf 'busy=%s\n' "$(cat "$l/owner" 2>/dev/null)"; exit {locked}; fi
-  rm -rf "$l"
+  # One deploy at a time takes a stale lock over, as the agent does: two that both saw
+  # the holder gone must not remove each other's fresh lock.
+  if mkdir "$l.takeover" 2>/dev/null; then
+    [ "$(cat "$l/pid" 2>/dev/null)" = "$holder" ] && rm -rf "$l"
+    rmdir "$l.takeover"
+  fi
   mkdir "$l" 2>/dev/null || {{ printf 'busy=another deploy\n'; exit {locked}; }}
   printf 'stale=%s\n' "$holder"
 fi

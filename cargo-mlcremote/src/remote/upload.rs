@@ -158,7 +158,7 @@ impl Install<'_> {
         format!(
             "d={d}; r={id}; t=\"$d/.mlcremote.upload-$$-$r\"; m=; [ -d \"$d\" ] || m=1; {recv}\
              fail() {{ code=$1; shift; rm -f \"$t\"; [ -z \"$m\" ] || rmdir \"$d\" 2>/dev/null; printf 'error=%s\\n' \"$*\"; exit \"$code\"; }}; \
-             trap '[ -z \"$rp\" ] || kill $rp 2>/dev/null; rm -f \"$t\" \"$t\".tar.gz* \"$d/.mlcremote.part-$r\"-*; exit 1' HUP PIPE TERM; \
+             trap 'kill $rp $wd 2>/dev/null; rm -f \"$t\" \"$t\".tar.gz* \"$d/.mlcremote.part-$r\"-*; exit 1' HUP PIPE TERM; \
              (umask 077; mkdir -p \"$d\") 2>/dev/null || fail {failed} \"cannot create $d: $(mkdir -p \"$d\" 2>&1 | sed 's/^mkdir: //')\"; ",
             d = quote(self.dir),
             id = quote(self.id),
@@ -170,13 +170,15 @@ impl Install<'_> {
     /// `recv FILE COMMAND…`: COMMAND reads the payload (this channel's stdin) into FILE,
     /// and is ended once FILE has not grown for `idle_secs` (a link that went silent
     /// without a FIN leaves a reader waiting until sshd notices, which can be hours). Its
-    /// status is COMMAND's; `$rp` is its pid while it runs.
+    /// status is COMMAND's; `$rp` is its pid and `$wd` its watchdog's while it runs, and
+    /// the watchdog (with its `sleep`) is gone when it returns.
     fn recv(&self) -> String {
         format!(
-            "rp=; exec 3<&0; recv() {{ o=$1; shift; \"$@\" <&3 >\"$o\" & rp=$!; \
-             (n=-1; i=0; while kill -0 $rp 2>/dev/null; do s=$(wc -c <\"$o\" 2>/dev/null); \
+            "rp=; wd=; exec 3<&0; recv() {{ o=$1; shift; \"$@\" <&3 >\"$o\" & rp=$!; \
+             (trap 'kill $z 2>/dev/null; exit 0' TERM; n=-1; i=0; while kill -0 $rp 2>/dev/null; do s=$(wc -c <\"$o\" 2>/dev/null); \
              if [ \"$s\" = \"$n\" ]; then i=$((i+1)); [ $i -gt {idle} ] && kill $rp 2>/dev/null; else i=0; n=$s; fi; \
-             sleep 1; done) >/dev/null 2>&1 & {{ wait $rp; }} 2>/dev/null; }}; ",
+             sleep 1 & z=$!; wait $z; done) >/dev/null 2>&1 & wd=$!; \
+             {{ wait $rp; }} 2>/dev/null; s=$?; kill $wd 2>/dev/null; wait $wd 2>/dev/null; rp=; wd=; return $s; }}; ",
             idle = self.idle_secs,
         )
     }
@@ -285,7 +287,7 @@ impl Install<'_> {
         format!(
             "d={d}; r={id}; p=\"$d/.mlcremote.part-$r\"; f=\"$p-{k}.tmp.$$\"; c=\"$p-{k}.cut\"; {recv}\
              main() {{ for m in \"$d\"/.mlcremote.upload-*-\"$r\"; do [ -f \"$m\" ] && return 0; done; return 1; }}; \
-             trap '[ -z \"$rp\" ] || kill $rp 2>/dev/null; rm -f \"$f\" \"$c\"; main || rm -f \"$p-{k}\"; exit 1' HUP PIPE TERM; \
+             trap 'kill $rp $wd 2>/dev/null; rm -f \"$f\" \"$c\"; main || rm -f \"$p-{k}\"; exit 1' HUP PIPE TERM; \
              mkdir -p \"$d\" && recv \"$f\" cat || {{ rm -f \"$f\"; printf 'error=cannot write to %s (is the disk full?)\\n' \"$d\"; exit {failed}; }}; \
              if [ $(wc -c <\"$f\") -ne {size} ]; then rm -f \"$f\"; main && : >\"$c\"; \
              w=$(date +%s); while main && [ -f \"$c\" ] && [ $(($(date +%s) - w)) -le {wait} ]; do sleep 0.05 2>/dev/null || sleep 1; done; rm -f \"$c\"; \

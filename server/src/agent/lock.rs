@@ -86,12 +86,43 @@ impl Lock {
                         .and_then(|t| t.elapsed().ok())
                         .unwrap_or(Duration::MAX);
                     if holder.is_some() || age > Duration::from_secs(2) {
-                        let _ = fs::remove_dir_all(&dir);
+                        take_over(&dir, holder);
                     } else {
                         std::thread::sleep(Duration::from_millis(20));
                     }
                 }
             }
+        }
+    }
+}
+
+/// Remove the stale lock `dir` whose holder was `seen`, one deploy at a time: two that
+/// both found the holder gone must not both remove it, or the second removes the lock
+/// the first has just taken, and both install at once.
+fn take_over(dir: &std::path::Path, seen: Option<u32>) {
+    let guard = dir.with_file_name(".lock.takeover");
+    match fs::create_dir(&guard) {
+        Ok(()) => {
+            let now: Option<u32> = fs::read_to_string(dir.join("pid"))
+                .ok()
+                .and_then(|p| p.trim().parse().ok());
+            if now == seen {
+                let _ = fs::remove_dir_all(dir);
+            }
+            let _ = fs::remove_dir(&guard);
+        }
+        Err(_) => {
+            // Another deploy is taking it over; one that died doing so left this long ago
+            // (a takeover takes microseconds).
+            let old = fs::metadata(&guard)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(10));
+            if old {
+                let _ = fs::remove_dir(&guard);
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
