@@ -26,7 +26,7 @@ use axum::{
 };
 use mlcremote_client::ssh::random_hex;
 
-use crate::cli::ui::state::{Ui, error};
+use crate::cli::ui::reply::error;
 
 /// The header that carries the key on requests.
 pub const KEY_HEADER: &str = "x-mlcremote-key";
@@ -140,8 +140,7 @@ impl Access {
 }
 
 /// The rules of SPEC §9, before any route runs.
-pub async fn guard(State(ui): State<Arc<Ui>>, request: Request, next: Next) -> Response {
-    let access = &ui.access;
+pub async fn guard(State(access): State<Arc<Access>>, request: Request, next: Next) -> Response {
     let headers = request.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     if !access.hosts.iter().any(|h| h == host) {

@@ -40,7 +40,7 @@ pub async fn index() -> Response {
 pub async fn asset(Path(name): Path<String>) -> Response {
     match FILES.iter().find(|(n, _, _)| *n == name) {
         Some((_, kind, bytes)) => ([(header::CONTENT_TYPE, *kind)], *bytes).into_response(),
-        None => crate::cli::ui::state::error(StatusCode::NOT_FOUND, "no such asset"),
+        None => crate::cli::ui::reply::error(StatusCode::NOT_FOUND, "no such asset"),
     }
 }
 

@@ -19,10 +19,7 @@ use axum::{
 use hyper_util::rt::TokioIo;
 use mlcremote_client::ssh::HttpError;
 
-use crate::cli::ui::{
-    ops,
-    state::{Ui, error},
-};
+use crate::cli::ui::{ops, reply::error, state::Ui};
 
 /// Request headers the host's server gets from the browser; everything else stays here.
 const PASSED: &[HeaderName] = &[

@@ -9,13 +9,15 @@ mod access;
 mod assets;
 mod forward;
 mod ops;
+mod reply;
 mod state;
 
 use std::{process::ExitCode, sync::Arc};
 
 use self::{
     access::{Access, LaunchFile},
-    state::{Held, Ui, error},
+    reply::error,
+    state::{Held, Ui},
 };
 use super::{ConnectArgs, output};
 use axum::{
@@ -80,7 +82,7 @@ async fn serve(args: UiArgs, open: Option<String>) -> ExitCode {
         }
     };
     let ui = Arc::new(Ui {
-        access: Access::new(port),
+        access: Arc::new(Access::new(port)),
         connect: args.connect,
         held: Default::default(),
         routes: Default::default(),
@@ -147,6 +149,6 @@ pub fn router(ui: Arc<Ui>) -> Router {
         .route("/ui/ws", get(ops::socket))
         .route("/h/{host}/{*rest}", any(forward::forward))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page") })
-        .layer(middleware::from_fn_with_state(ui.clone(), access::guard))
+        .layer(middleware::from_fn_with_state(ui.access.clone(), access::guard))
         .with_state(ui)
 }

@@ -1,15 +1,11 @@
-//! What every part of the UI shares: its state (the connections it holds) and the
-//! shape of its errors.
+//! What every part of the UI shares: its state (who may use it, the connections it
+//! holds).
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
 };
 
-use axum::{
-    http::StatusCode,
-    response::{IntoResponse, Response},
-};
 use mlcremote_client::{
     remote::Probe,
     ssh::{Route, Session},
@@ -33,8 +29,8 @@ pub struct HostState {
 
 /// The UI's state.
 pub struct Ui {
-    /// Who may use the page: launch token, cookie, key.
-    pub access: Access,
+    /// Who may use the page: launch token, cookie, key (the guard's own state too).
+    pub access: Arc<Access>,
     pub connect: ConnectArgs,
     /// Connected hosts, by the name the page uses.
     pub held: tokio::sync::Mutex<HashMap<String, Arc<Held>>>,
@@ -48,9 +44,4 @@ impl Ui {
     pub async fn held(&self, host: &str) -> Option<Arc<Held>> {
         self.held.lock().await.get(host).cloned()
     }
-}
-
-/// A JSON error body, as the host's server writes them.
-pub fn error(status: StatusCode, message: &str) -> Response {
-    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }
