@@ -94,6 +94,16 @@ fn upload_file(name: &str) -> bool {
     name.starts_with(".mlcremote.upload") || name.starts_with(".mlcremote.part")
 }
 
+/// The names in `dir` that an upload wrote (see [`upload_file`]).
+fn upload_files(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| upload_file(n))
+        .collect()
+}
+
 #[test]
 fn a_cut_upload_leaves_the_old_binary_and_server_and_the_next_deploy_cleans_up() {
     // OpenSSH, then Dropbear (whose small channel window splits the upload finely).
@@ -171,12 +181,7 @@ fn cut_upload(sshd: &Sshd) {
     // The next deploy is not blocked by the dead deploy's lock and removes its leftovers.
     let out = client.deploy(sshd, &user, &["--artifact", &server(), "--force"]);
     assert!(out.status.success(), "{}", text(&out));
-    let leftovers: Vec<_> = fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| upload_file(n))
-        .collect();
+    let leftovers = upload_files(&dir);
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert!(!dir.join(".lock").exists());
 }
@@ -359,12 +364,7 @@ impl<'a> Matrix<'a> {
             .to_string();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let files: Vec<String> = fs::read_dir(&dir)
-                .unwrap()
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| upload_file(n))
-                .collect();
+            let files = upload_files(&dir);
             let server = server_json(&self.user)["pid"].as_u64().unwrap_or(0);
             let others = if processes {
                 common::processes_of(&uid, server)
