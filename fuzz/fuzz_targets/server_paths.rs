@@ -53,6 +53,12 @@ fn tree() -> &'static Tree {
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let _ = resize::parse(&text);
+    // A Range header: any part it names lies inside the file.
+    for size in [0u64, 1, 1000] {
+        if let query::Ranged::Part(start, end) = query::byte_range(&text, size) {
+            assert!(start <= end && end < size, "{text:?} on {size} bytes: {start}-{end}");
+        }
+    }
     let raw = query::value(&text, "path").unwrap_or_else(|| query::percent_decode_bytes(&text));
     let tree = tree();
     for follow in [false, true] {

@@ -21,6 +21,8 @@ pub struct AppState {
     pub max_upload: u64,
     /// A request body that sends no byte for this long ends (and its temp file goes).
     pub body_idle: std::time::Duration,
+    /// Where deleted files go until restored or removed (`~/.mlcremote/trash`).
+    pub trash: Option<std::path::PathBuf>,
     /// One permit per terminal that may be open.
     pub terminals: std::sync::Arc<tokio::sync::Semaphore>,
     pub max_terminals: usize,

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::{
     api::{ApiError, AppState},
-    build_info, files, log, terminal,
+    build_info, files, log, manage, terminal,
 };
 
 /// Requests other than the terminal and file transfers must finish within this.
@@ -30,6 +30,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/file", get(files::read).put(files::write).delete(files::delete))
         .route("/rename", post(files::rename))
         .route("/mkdir", post(files::mkdir))
+        .route("/copy", post(manage::copy))
+        .route("/chmod", post(manage::chmod))
+        .route("/trash", post(manage::trash))
+        .route("/untrash", post(manage::untrash))
         .route_layer(middleware::from_fn(timeout));
     let ws = Router::new().route("/terminal", get(terminal::upgrade));
     let guarded = Router::new()

@@ -7,7 +7,10 @@
 use std::{
     ffi::OsStr,
     io::ErrorKind,
-    os::{fd::OwnedFd, unix::ffi::OsStrExt},
+    os::{
+        fd::{AsFd, OwnedFd},
+        unix::ffi::OsStrExt,
+    },
     sync::Arc,
 };
 
@@ -15,7 +18,7 @@ use axum::{
     Json,
     body::Body,
     extract::State,
-    http::{StatusCode, Uri, header},
+    http::{HeaderMap, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
 use rustix::{
@@ -51,7 +54,7 @@ fn forbidden() -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "path is outside the root")
 }
 
-fn refused(why: Refused) -> ApiError {
+pub(crate) fn refused(why: Refused) -> ApiError {
     match why {
         Refused::Outside => forbidden(),
         Refused::Nul => ApiError::new(StatusCode::BAD_REQUEST, "path contains a NUL byte"),
@@ -60,7 +63,7 @@ fn refused(why: Refused) -> ApiError {
     }
 }
 
-fn io_error(err: std::io::Error, what: &str) -> ApiError {
+pub(crate) fn io_error(err: std::io::Error, what: &str) -> ApiError {
     let status = match err.kind() {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
@@ -77,7 +80,7 @@ fn io_error(err: std::io::Error, what: &str) -> ApiError {
     ApiError::new(status, format!("{what}: {reason}"))
 }
 
-fn errno(what: &'static str) -> impl Fn(Errno) -> ApiError {
+pub(crate) fn errno(what: &'static str) -> impl Fn(Errno) -> ApiError {
     move |e| io_error(e.into(), what)
 }
 
@@ -89,7 +92,7 @@ fn path_query(uri: &Uri) -> Vec<u8> {
 }
 
 /// Blocking file-system work, off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the request failed"))?
@@ -120,7 +123,7 @@ fn entry(rel: &[u8], name: &[u8], st: &rfs::Stat) -> Entry {
     }
 }
 
-fn percent_encode(bytes: &[u8]) -> String {
+pub(crate) fn percent_encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 3);
     for b in bytes {
         if b.is_ascii_alphanumeric() || b"/-_.~".contains(b) {
@@ -130,6 +133,16 @@ fn percent_encode(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// A file's version as `PUT` preconditions compare it: inode, size and mtime (to the
+/// nanosecond). A save replaces the inode, so any write by anyone changes it.
+#[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+pub fn etag(st: &rfs::Stat) -> String {
+    format!(
+        "\"{:x}-{:x}-{:x}.{:x}\"",
+        st.st_ino as u64, st.st_size, st.st_mtime, st.st_mtime_nsec
+    )
 }
 
 fn stat_of(at: &Located) -> Result<rfs::Stat, Errno> {
@@ -190,9 +203,10 @@ pub async fn stat(State(app): State<Arc<AppState>>, uri: Uri) -> ApiResult<Json<
 }
 
 /// Streamed: the file is never held in memory as a whole.
-pub async fn read(State(app): State<Arc<AppState>>, uri: Uri) -> ApiResult<Response> {
+/// A `Range` of one span is honoured (206), so a viewer can page through or tail a file.
+pub async fn read(State(app): State<Arc<AppState>>, uri: Uri, headers: HeaderMap) -> ApiResult<Response> {
     let at = locate(&app, path_query(&uri), true).await?;
-    let (file, size) = blocking(move || {
+    let (file, size, tag) = blocking(move || {
         let Some(name) = &at.name else {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "is a directory; use /api/tree"));
         };
@@ -213,27 +227,81 @@ pub async fn read(State(app): State<Arc<AppState>>, uri: Uri) -> ApiResult<Respo
             _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, "not a regular file")),
         }
         rfs::fcntl_setfl(&fd, OFlags::empty()).map_err(errno("open"))?;
-        Ok((std::fs::File::from(fd), u64::try_from(st.st_size).unwrap_or(0)))
+        Ok((
+            std::fs::File::from(fd),
+            u64::try_from(st.st_size).unwrap_or(0),
+            etag(&st),
+        ))
     })
     .await?;
-    let file = tokio::fs::File::from_std(file);
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024));
-    Ok((
+    use crate::query::{Ranged, byte_range};
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(spec) => match byte_range(spec, size) {
+            Ranged::Whole => None,
+            Ranged::Part(start, end) => Some((start, end)),
+            Ranged::Unsatisfiable => {
+                return Ok((
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    [(header::CONTENT_RANGE, format!("bytes */{size}"))],
+                    Json(serde_json::json!({ "error": format!("the range is outside the file ({size} bytes)") })),
+                )
+                    .into_response());
+            }
+        },
+        None => None,
+    };
+    let mut file = tokio::fs::File::from_std(file);
+    let (status, length) = match range {
+        Some((start, end)) => {
+            use tokio::io::AsyncSeekExt;
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(|e| io_error(e, "read"))?;
+            (StatusCode::PARTIAL_CONTENT, end - start + 1)
+        }
+        None => (StatusCode::OK, size),
+    };
+    use tokio::io::AsyncReadExt;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        file.take(length),
+        64 * 1024,
+    ));
+    let mut response = (
+        status,
         [
-            (header::CONTENT_TYPE, "application/octet-stream"),
-            (header::CONTENT_LENGTH, &size.to_string()),
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, length.to_string()),
+            (header::ACCEPT_RANGES, "bytes".to_string()),
+            (header::ETAG, tag),
         ],
         body,
     )
-        .into_response())
+        .into_response();
+    if let Some((start, end)) = range
+        && let Ok(v) = format!("bytes {start}-{end}/{size}").parse()
+    {
+        response.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    Ok(response)
 }
 
 /// Written to a temp file beside the target, fsynced, then renamed over it: a reader
 /// sees the old content or the new, never half of it. An existing file keeps its mode
 /// (and owner and group, where allowed); missing folders on the way are made.
-pub async fn write(State(app): State<Arc<AppState>>, uri: Uri, body: Body) -> ApiResult<StatusCode> {
-    // Missing folders on the way are made, as "save as" into a new folder expects.
+///
+/// Preconditions, so a save never silently undoes someone else's: `create=1` (or
+/// `If-None-Match: *`) answers 409 if the file exists (the final rename refuses to
+/// replace, so a file made meanwhile is kept too); `If-Match: <etag>` answers 412 unless
+/// the file is still the version the client read (checked before the body is taken and
+/// again just before the rename). The answer carries the new version's `ETag`.
+pub async fn write(State(app): State<Arc<AppState>>, uri: Uri, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     let raw = path_query(&uri);
+    let create = uri.query().and_then(|q| crate::query::value(q, "create")).as_deref() == Some(b"1")
+        || headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == b"*");
+    let if_match = headers
+        .get(header::IF_MATCH)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string());
+    // Missing folders on the way are made, as "save as" into a new folder expects.
     let at = {
         let app = app.clone();
         blocking(move || app.root.locate_creating(&raw).map_err(refused)).await?
@@ -243,13 +311,15 @@ pub async fn write(State(app): State<Arc<AppState>>, uri: Uri, body: Body) -> Ap
         return Err(ApiError::new(StatusCode::CONFLICT, "a directory is in the way"));
     };
     let tmp = format!(".{}.mlcremote-{:08x}", name.to_string_lossy(), rand_u32());
+    let precondition = Arc::new(Precondition { create, if_match });
     let opened = {
-        let (at, tmp) = (at.clone(), tmp.clone());
+        let (at, tmp, precondition) = (at.clone(), tmp.clone(), precondition.clone());
         blocking(move || {
             let existing = rfs::statat(&at.dir, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW).ok();
             if existing.is_some_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory) {
                 return Err(ApiError::new(StatusCode::CONFLICT, "a directory is in the way"));
             }
+            precondition.check(existing.as_ref())?;
             // A new file gets 0666 less the umask, as any editor's would.
             let mode = if existing.is_some() { 0o600 } else { 0o666 };
             let fd = rfs::openat(
@@ -277,26 +347,74 @@ pub async fn write(State(app): State<Arc<AppState>>, uri: Uri, body: Body) -> Ap
         let at = at.clone();
         let tmp = tmp.clone();
         blocking(move || {
-            result?;
+            let written = result?;
             let name = at.name.as_deref().unwrap_or_default();
-            rfs::renameat(&at.dir, tmp.as_str(), &at.dir, name).map_err(errno("write"))
+            if precondition.create {
+                match rfs::renameat_with(&at.dir, tmp.as_str(), &at.dir, name, RenameFlags::NOREPLACE) {
+                    Ok(()) => return Ok(written),
+                    Err(Errno::EXIST) => return Err(exists_already()),
+                    Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {}
+                    Err(e) => return Err(errno("write")(e)),
+                }
+            }
+            let now = rfs::statat(&at.dir, name, AtFlags::SYMLINK_NOFOLLOW).ok();
+            precondition.check(now.as_ref())?;
+            rfs::renameat(&at.dir, tmp.as_str(), &at.dir, name).map_err(errno("write"))?;
+            Ok(written)
         })
         .await
     };
     if done.is_err() {
         let _ = blocking(move || Ok(rfs::unlinkat(&at.dir, tmp.as_str(), AtFlags::empty()))).await;
     }
-    done?;
-    Ok(if existed {
+    let written = done?;
+    let status = if existed {
         StatusCode::NO_CONTENT
     } else {
         StatusCode::CREATED
-    })
+    };
+    Ok((status, [(header::ETAG, etag(&written))]).into_response())
+}
+
+fn exists_already() -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "the file exists already")
+}
+
+/// What a `PUT` requires of the file it replaces.
+struct Precondition {
+    create: bool,
+    if_match: Option<String>,
+}
+
+impl Precondition {
+    fn check(&self, existing: Option<&rfs::Stat>) -> ApiResult<()> {
+        if self.create && existing.is_some() {
+            return Err(exists_already());
+        }
+        if let Some(wanted) = &self.if_match {
+            let now = existing.map(etag);
+            if wanted != "*" && now.as_deref() != Some(wanted.as_str()) || wanted == "*" && now.is_none() {
+                let why = if now.is_some() {
+                    "the file changed since it was read"
+                } else {
+                    "the file is gone since it was read"
+                };
+                return Err(ApiError::new(StatusCode::PRECONDITION_FAILED, why));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The body into `file`, at most `limit` bytes; a body that falls silent for `idle`
-/// ends here (a client that stalls or vanished holds no temp file for long).
-async fn stream_to(mut file: tokio::fs::File, mut body: Body, limit: u64, idle: std::time::Duration) -> ApiResult<()> {
+/// ends here (a client that stalls or vanished holds no temp file for long). Returns the
+/// written file's metadata (its version once renamed into place).
+async fn stream_to(
+    mut file: tokio::fs::File,
+    mut body: Body,
+    limit: u64,
+    idle: std::time::Duration,
+) -> ApiResult<rfs::Stat> {
     use http_body_util::BodyExt;
     let mut written = 0u64;
     loop {
@@ -319,25 +437,32 @@ async fn stream_to(mut file: tokio::fs::File, mut body: Body, limit: u64, idle: 
         file.write_all(&chunk).await.map_err(|e| io_error(e, "write"))?;
     }
     file.sync_all().await.map_err(|e| io_error(e, "write"))?;
-    Ok(())
+    let file = file.into_std().await;
+    rfs::fstat(&file).map_err(errno("write"))
 }
 
-fn rand_u32() -> u32 {
+pub(crate) fn rand_u32() -> u32 {
     let mut b = [0u8; 4];
     let _ = getrandom::fill(&mut b);
     u32::from_le_bytes(b)
 }
 
-fn root_itself(what: &str) -> ApiError {
+pub(crate) fn root_itself(what: &str) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, format!("the root itself cannot be {what}"))
 }
 
+/// A folder only when empty, unless `recursive=1` (then everything in it; links are
+/// removed, never followed).
 pub async fn delete(State(app): State<Arc<AppState>>, uri: Uri) -> ApiResult<StatusCode> {
+    let recursive = uri.query().and_then(|q| crate::query::value(q, "recursive")).as_deref() == Some(b"1");
     let at = locate(&app, path_query(&uri), false).await?;
     blocking(move || {
         let Some(name) = &at.name else {
             return Err(root_itself("deleted"));
         };
+        if recursive {
+            return crate::manage::remove_tree(at.dir.as_fd(), name).map_err(errno("delete"));
+        }
         let st = rfs::statat(&at.dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(errno("delete"))?;
         let flags = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
             AtFlags::REMOVEDIR
@@ -351,7 +476,7 @@ pub async fn delete(State(app): State<Arc<AppState>>, uri: Uri) -> ApiResult<Sta
 }
 
 /// JSON bodies are accepted whatever their Content-Type says; bad JSON is a 400.
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
 }
 

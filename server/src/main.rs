@@ -9,6 +9,7 @@ mod files;
 mod health;
 mod home;
 mod log;
+mod manage;
 mod query;
 mod resize;
 mod serve;

@@ -1,5 +1,6 @@
 //! Query values as the file API and the WebSocket token take them: `%XX` and `+`
-//! decoded to bytes (a file name need not be UTF-8). Pure functions, fuzzed.
+//! decoded to bytes (a file name need not be UTF-8), and the `Range` header of a read.
+//! Pure functions, fuzzed.
 
 /// `%XX` decoding for a query value (tokens are hex, but clients may encode anything).
 pub fn percent_decode(s: &str) -> String {
@@ -42,6 +43,52 @@ pub fn value(query: &str, key: &str) -> Option<Vec<u8>> {
     })
 }
 
+/// What a `Range` header asks of a file of `size` bytes.
+#[derive(Debug, PartialEq)]
+pub enum Ranged {
+    /// No usable range (absent, malformed, or several ranges): the whole file, 200.
+    Whole,
+    /// Bytes `start..=end`, 206.
+    Part(u64, u64),
+    /// A well-formed range that misses the file: 416.
+    Unsatisfiable,
+}
+
+/// `bytes=A-B`, `bytes=A-` or `bytes=-N` (the last N bytes); anything else is served whole,
+/// as HTTP allows.
+pub fn byte_range(spec: &str, size: u64) -> Ranged {
+    let Some(spec) = spec.trim().strip_prefix("bytes=") else {
+        return Ranged::Whole;
+    };
+    if spec.contains(',') {
+        return Ranged::Whole;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Ranged::Whole;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let number = |s: &str| s.parse::<u64>().ok();
+    match (a.is_empty(), b.is_empty()) {
+        (true, false) => match number(b) {
+            Some(0) => Ranged::Unsatisfiable,
+            Some(_) if size == 0 => Ranged::Unsatisfiable,
+            Some(n) => Ranged::Part(size.saturating_sub(n), size - 1),
+            None => Ranged::Whole,
+        },
+        (false, _) => {
+            let Some(start) = number(a) else { return Ranged::Whole };
+            let end = if b.is_empty() { Some(u64::MAX) } else { number(b) };
+            match end {
+                None => Ranged::Whole,
+                Some(end) if end < start => Ranged::Whole,
+                Some(_) if start >= size => Ranged::Unsatisfiable,
+                Some(end) => Ranged::Part(start, end.min(size - 1)),
+            }
+        }
+        (true, true) => Ranged::Whole,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +101,21 @@ mod tests {
         assert_eq!(percent_decode_bytes("caf%E9"), b"caf\xe9");
         assert_eq!(value("a=1&path=x%2Fy&path=z", "path"), Some(b"x/y".to_vec()));
         assert_eq!(value("pathx=1", "path"), None);
+    }
+
+    #[test]
+    fn byte_ranges() {
+        assert_eq!(byte_range("bytes=0-9", 100), Ranged::Part(0, 9));
+        assert_eq!(byte_range("bytes=90-200", 100), Ranged::Part(90, 99));
+        assert_eq!(byte_range("bytes=90-", 100), Ranged::Part(90, 99));
+        assert_eq!(byte_range("bytes=-10", 100), Ranged::Part(90, 99));
+        assert_eq!(byte_range("bytes=-1000", 100), Ranged::Part(0, 99));
+        assert_eq!(byte_range("bytes=100-", 100), Ranged::Unsatisfiable);
+        assert_eq!(byte_range("bytes=-0", 100), Ranged::Unsatisfiable);
+        assert_eq!(byte_range("bytes=-5", 0), Ranged::Unsatisfiable);
+        assert_eq!(byte_range("bytes=0-", 0), Ranged::Unsatisfiable);
+        for whole in ["bytes=9-1", "bytes=a-b", "bytes=-", "bytes=1-2,4-5", "items=1-2", ""] {
+            assert_eq!(byte_range(whole, 100), Ranged::Whole, "{whole}");
+        }
     }
 }

@@ -41,6 +41,9 @@ pub struct ServeArgs {
     /// End an upload (PUT /api/file) that sends no byte for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..), hide = true)]
     pub body_idle_secs: u64,
+    /// Where deleted files go (default ~/.mlcremote/trash).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub trash_dir: Option<PathBuf>,
     /// Largest file accepted by PUT /api/file, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub max_upload_mib: u64,
@@ -101,6 +104,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         root,
         max_upload: args.max_upload_mib.saturating_mul(1024 * 1024),
         body_idle: Duration::from_secs(args.body_idle_secs),
+        trash: args.trash_dir.clone().or_else(|| default_path("trash").ok()),
         terminals: Arc::new(tokio::sync::Semaphore::new(args.max_terminals)),
         max_terminals: args.max_terminals,
         terminal_ping: Duration::from_secs(args.terminal_ping_secs),

@@ -588,3 +588,217 @@ fn alive(pid: u32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| !r.trim_start().starts_with('Z')))
 }
+
+impl Api {
+    /// A call with extra request headers; the answer's headers too.
+    fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, hyper::HeaderMap, Vec<u8>) {
+        let auth = format!("Bearer {}", self.token);
+        let mut all = vec![("authorization", auth.as_str())];
+        all.extend_from_slice(headers);
+        common::exchange(self.server.port, method, path, &all, body.to_vec())
+    }
+}
+
+fn header(headers: &hyper::HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_range_reads_one_part_or_the_tail_of_a_file() {
+    let api = Api::start(&[]);
+    let bytes: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    fs::write(root(&api).join("big.log"), &bytes).unwrap();
+    let url = "/api/file?path=big.log";
+
+    let (status, headers, body) = api.exchange("GET", url, &[], b"");
+    assert_eq!((status, body.len()), (200, 1000));
+    assert_eq!(header(&headers, "accept-ranges"), "bytes");
+    assert!(header(&headers, "etag").starts_with('"'), "{headers:?}");
+
+    for (range, from, to) in [
+        ("bytes=10-19", 10, 19),
+        ("bytes=-5", 995, 999),
+        ("bytes=990-", 990, 999),
+        ("bytes=995-5000", 995, 999),
+    ] {
+        let (status, headers, body) = api.exchange("GET", url, &[("range", range)], b"");
+        assert_eq!(status, 206, "{range}");
+        assert_eq!(
+            header(&headers, "content-range"),
+            format!("bytes {from}-{to}/1000"),
+            "{range}"
+        );
+        assert_eq!(body, &bytes[from..=to], "{range}");
+    }
+    let (status, headers, body) = api.exchange("GET", url, &[("range", "bytes=1000-")], b"");
+    assert_eq!(status, 416);
+    assert_eq!(header(&headers, "content-range"), "bytes */1000");
+    assert!(String::from_utf8_lossy(&body).contains("outside the file"));
+    // Several ranges, or nonsense: the whole file, as HTTP allows.
+    for range in ["bytes=0-1,5-6", "lines=1-2", "bytes=x-"] {
+        let (status, _, body) = api.exchange("GET", url, &[("range", range)], b"");
+        assert_eq!((status, body.len()), (200, 1000), "{range}");
+    }
+}
+
+#[test]
+fn a_save_never_undoes_another_write_and_new_file_never_truncates() {
+    let api = Api::start(&[]);
+    let file = root(&api).join("README.md");
+    fs::write(&file, "the original\n").unwrap();
+
+    // "New file" onto an existing name: 409, the file as it was.
+    for (url, extra) in [
+        ("/api/file?path=README.md&create=1", vec![]),
+        ("/api/file?path=README.md", vec![("if-none-match", "*")]),
+    ] {
+        let (status, _, body) = api.exchange("PUT", url, &extra, b"");
+        assert_eq!(status, 409, "{url}: {}", String::from_utf8_lossy(&body));
+        assert!(String::from_utf8_lossy(&body).contains("exists already"));
+        assert_eq!(fs::read_to_string(&file).unwrap(), "the original\n");
+    }
+    assert!(leftovers(&root(&api)).is_empty(), "{:?}", leftovers(&root(&api)));
+    let (status, headers, _) = api.exchange("PUT", "/api/file?path=new/empty.txt&create=1", &[], b"");
+    assert_eq!(status, 201);
+    let created = header(&headers, "etag");
+    assert_eq!(
+        header(&api.exchange("GET", "/api/file?path=new/empty.txt", &[], b"").1, "etag"),
+        created
+    );
+
+    // A save based on what was read: fine while nobody else wrote, 412 once someone did.
+    let (_, headers, _) = api.exchange("GET", "/api/file?path=README.md", &[], b"");
+    let read = header(&headers, "etag");
+    let (status, headers, _) = api.exchange("PUT", "/api/file?path=README.md", &[("if-match", &read)], b"mine\n");
+    assert_eq!(status, 204);
+    let mine = header(&headers, "etag");
+    assert_ne!(mine, read);
+    assert_eq!(
+        header(&api.exchange("GET", "/api/file?path=README.md", &[], b"").1, "etag"),
+        mine
+    );
+    fs::write(&file, "someone else's\n").unwrap();
+    let (status, _, body) = api.exchange(
+        "PUT",
+        "/api/file?path=README.md",
+        &[("if-match", &mine)],
+        b"mine again\n",
+    );
+    assert_eq!(status, 412, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("changed since it was read"));
+    assert_eq!(fs::read_to_string(&file).unwrap(), "someone else's\n");
+    fs::remove_file(&file).unwrap();
+    let (status, _, body) = api.exchange("PUT", "/api/file?path=README.md", &[("if-match", &mine)], b"x");
+    assert_eq!(status, 412);
+    assert!(String::from_utf8_lossy(&body).contains("gone"));
+    assert!(!file.exists());
+    assert!(leftovers(&root(&api)).is_empty(), "{:?}", leftovers(&root(&api)));
+}
+
+/// Temp files a write or copy may leave beside its target.
+fn leftovers(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.contains(".mlcremote-") {
+            out.push(name);
+        }
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(leftovers(&entry.path()));
+        }
+    }
+    out
+}
+
+#[test]
+fn copy_chmod_trash_undo_and_delete_of_a_whole_folder() {
+    let api = Api::start(&[]);
+    let base = root(&api);
+    fs::create_dir_all(base.join("proj/src")).unwrap();
+    fs::write(base.join("proj/src/main.rs"), "fn main() {}\n").unwrap();
+    fs::write(base.join("proj/run.sh"), "#!/bin/sh\n").unwrap();
+    fs::set_permissions(
+        base.join("proj/run.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o750),
+    )
+    .unwrap();
+    symlink("/etc/passwd", base.join("proj/outside")).unwrap();
+
+    // Copy: the whole folder, modes kept, links copied as links (not what they point at).
+    let (status, _) = api.json("POST", "/api/copy", r#"{"from":"proj","to":"proj-copy"}"#);
+    assert_eq!(status, 201);
+    assert_eq!(
+        fs::read_to_string(base.join("proj-copy/src/main.rs")).unwrap(),
+        "fn main() {}\n"
+    );
+    assert_eq!(mode(&base.join("proj-copy/run.sh")), 0o750);
+    assert_eq!(
+        fs::read_link(base.join("proj-copy/outside")).unwrap(),
+        std::path::Path::new("/etc/passwd")
+    );
+    let (status, body) = api.json("POST", "/api/copy", r#"{"from":"proj/run.sh","to":"proj-copy/run.sh"}"#);
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (409, "the destination exists")
+    );
+    let (status, _) = api.json("POST", "/api/copy", r#"{"from":"proj","to":"proj/inner"}"#);
+    assert_eq!(status, 400);
+    let (status, _) = api.json("POST", "/api/copy", r#"{"from":"proj/run.sh","to":"../escape.sh"}"#);
+    assert_eq!(status, 403);
+    assert!(leftovers(&base).is_empty(), "{:?}", leftovers(&base));
+
+    // chmod: on the file itself; never through a link.
+    let (status, _) = api.json("POST", "/api/chmod", r#"{"path":"proj/run.sh","mode":292}"#);
+    assert_eq!(status, 204);
+    assert_eq!(mode(&base.join("proj/run.sh")), 0o444);
+    let before = mode(std::path::Path::new("/etc/passwd"));
+    let (status, _) = api.json("POST", "/api/chmod", r#"{"path":"proj/outside","mode":511}"#);
+    assert_eq!(status, 400);
+    assert_eq!(mode(std::path::Path::new("/etc/passwd")), before);
+    let (status, _) = api.json("POST", "/api/chmod", r#"{"path":"proj/run.sh","mode":70000}"#);
+    assert_eq!(status, 400);
+
+    // Trash: gone from its place, kept in the trash, back with its id.
+    let (status, body) = api.json("POST", "/api/trash", r#"{"path":"proj/src"}"#);
+    assert_eq!(status, 200, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    assert!(!base.join("proj/src").exists());
+    assert!(base.join("trash").join(&id).join("src/main.rs").exists());
+    let (status, body) = api.json("POST", "/api/untrash", &format!(r#"{{"id":"{id}"}}"#));
+    assert_eq!((status, body["path"].as_str().unwrap()), (200, "proj/src"));
+    assert_eq!(
+        fs::read_to_string(base.join("proj/src/main.rs")).unwrap(),
+        "fn main() {}\n"
+    );
+    assert!(!base.join("trash").join(&id).exists());
+    // Something took its place meanwhile: 409, both kept.
+    let (_, body) = api.json("POST", "/api/trash", r#"{"path":"proj/src/main.rs"}"#);
+    let id = body["id"].as_str().unwrap().to_string();
+    fs::write(base.join("proj/src/main.rs"), "new\n").unwrap();
+    let (status, _) = api.json("POST", "/api/untrash", &format!(r#"{{"id":"{id}"}}"#));
+    assert_eq!(status, 409);
+    assert_eq!(fs::read_to_string(base.join("proj/src/main.rs")).unwrap(), "new\n");
+    assert!(base.join("trash").join(&id).join("main.rs").exists());
+    for bad in ["../x", "", "a/b"] {
+        let (status, _) = api.json("POST", "/api/untrash", &format!(r#"{{"id":"{bad}"}}"#));
+        assert_eq!(status, 400, "{bad}");
+    }
+
+    // Delete: a folder with things in it only when asked for all of it; links not followed.
+    let (status, _) = api.call("DELETE", "/api/file?path=proj-copy", vec![]);
+    assert_eq!(status, 409);
+    let (status, _) = api.call("DELETE", "/api/file?path=proj-copy&recursive=1", vec![]);
+    assert_eq!(status, 204);
+    assert!(!base.join("proj-copy").exists());
+    assert!(std::path::Path::new("/etc/passwd").exists());
+}

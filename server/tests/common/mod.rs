@@ -45,6 +45,8 @@ impl Server {
             .arg(dir.path().join("server.json"))
             .arg("--root")
             .arg(dir.path())
+            .arg("--trash-dir")
+            .arg(dir.path().join("trash"))
             .args(extra)
             .env_remove("MLCREMOTE_TOKEN")
             .stdout(Stdio::null())
@@ -105,6 +107,18 @@ pub fn get(port: u16, path: &str) -> (u16, String) {
 /// One HTTP/1.1 request with a real client (hyper). The server's tests stand alone, like
 /// the server: its source bundle builds with nothing else from the workspace.
 pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Vec<u8>) {
+    let (status, _, body) = exchange(port, method, path, headers, body);
+    (status, body)
+}
+
+/// [`request`], with the answer's headers.
+pub fn exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, hyper::HeaderMap, Vec<u8>) {
     use http_body_util::{BodyExt, Full};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -127,6 +141,11 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], bo
             .await
             .unwrap();
         let status = res.status().as_u16();
-        (status, res.into_body().collect().await.unwrap().to_bytes().to_vec())
+        let headers = res.headers().clone();
+        (
+            status,
+            headers,
+            res.into_body().collect().await.unwrap().to_bytes().to_vec(),
+        )
     })
 }

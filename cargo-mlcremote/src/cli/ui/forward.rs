@@ -26,6 +26,9 @@ const PASSED: &[HeaderName] = &[
     header::ACCEPT,
     header::CONTENT_TYPE,
     header::CONTENT_LENGTH,
+    header::RANGE,
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
     header::UPGRADE,
     header::CONNECTION,
     header::SEC_WEBSOCKET_KEY,
@@ -34,7 +37,13 @@ const PASSED: &[HeaderName] = &[
 ];
 
 /// Response headers the browser gets from the host's server (see [`untrusted`]).
-const RETURNED: &[HeaderName] = &[header::CONTENT_LENGTH, header::LAST_MODIFIED, header::ETAG];
+const RETURNED: &[HeaderName] = &[
+    header::CONTENT_LENGTH,
+    header::LAST_MODIFIED,
+    header::ETAG,
+    header::CONTENT_RANGE,
+    header::ACCEPT_RANGES,
+];
 /// The same, for the answer that upgrades to a WebSocket.
 const UPGRADED: &[HeaderName] = &[header::UPGRADE, header::CONNECTION, header::SEC_WEBSOCKET_ACCEPT];
 

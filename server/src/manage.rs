@@ -1,0 +1,336 @@
+//! The file manager's requests beyond read and write (SPEC §4): copy, chmod, delete of a
+//! whole folder, and the trash (a delete that can be undone). Paths are resolved beneath
+//! the root as in [`crate::files`]; a folder is walked one handle at a time, links are
+//! copied or removed as links, never followed.
+
+use std::{
+    ffi::{OsStr, OsString},
+    os::{
+        fd::{AsFd, BorrowedFd, OwnedFd},
+        unix::ffi::{OsStrExt, OsStringExt},
+    },
+    sync::Arc,
+};
+
+use axum::{Json, extract::State, http::StatusCode};
+use rustix::{
+    fs::{self as rfs, AtFlags, FileType, Mode, OFlags, RenameFlags},
+    io::Errno,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    api::{ApiError, AppState},
+    files::{blocking, errno, parse_json, percent_encode, rand_u32, refused, root_itself},
+};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn open_dir_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, Errno> {
+    rfs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+fn names(dir: &OwnedFd) -> Result<Vec<OsString>, Errno> {
+    let mut out = Vec::new();
+    let mut list = rfs::Dir::read_from(dir)?;
+    while let Some(item) = list.read() {
+        let name = item?.file_name().to_bytes().to_vec();
+        if name != b"." && name != b".." {
+            out.push(OsString::from_vec(name));
+        }
+    }
+    Ok(out)
+}
+
+/// `name` in `dir`, and everything in it when it is a folder; links are removed, not followed.
+pub fn remove_tree(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(), Errno> {
+    let st = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+        return rfs::unlinkat(dir, name, AtFlags::empty());
+    }
+    let inner = open_dir_at(dir, name)?;
+    for child in names(&inner)? {
+        remove_tree(inner.as_fd(), &child)?;
+    }
+    rfs::unlinkat(dir, name, AtFlags::REMOVEDIR)
+}
+
+/// `from` in `src` copied as `to` in `dst`: files with their bytes and mode, folders
+/// with everything in them, links as links.
+fn copy_tree(src: BorrowedFd<'_>, from: &OsStr, dst: BorrowedFd<'_>, to: &OsStr) -> Result<(), Errno> {
+    let st = rfs::statat(src, from, AtFlags::SYMLINK_NOFOLLOW)?;
+    let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::Directory => {
+            rfs::mkdirat(dst, to, Mode::from_raw_mode(0o700))?;
+            let (inner_src, inner_dst) = (open_dir_at(src, from)?, open_dir_at(dst, to)?);
+            for child in names(&inner_src)? {
+                copy_tree(inner_src.as_fd(), &child, inner_dst.as_fd(), &child)?;
+            }
+            rfs::fchmod(&inner_dst, mode)
+        }
+        FileType::Symlink => {
+            let target = rfs::readlinkat(src, from, Vec::new())?;
+            rfs::symlinkat(target.as_c_str(), dst, to)
+        }
+        FileType::RegularFile => {
+            let input = rfs::openat(
+                src,
+                from,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let output = rfs::openat(
+                dst,
+                to,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )?;
+            let (mut input, mut output) = (std::fs::File::from(input), std::fs::File::from(output));
+            std::io::copy(&mut input, &mut output).map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
+            output
+                .sync_all()
+                .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
+            rfs::fchmod(&output, mode)
+        }
+        _ => Err(Errno::OPNOTSUPP),
+    }
+}
+
+/// Put `tmp` (in `dir`) in place as `name`, refusing to replace anything (409).
+fn place(dir: BorrowedFd<'_>, tmp: &OsStr, name: &OsStr) -> ApiResult<()> {
+    let exists = || ApiError::new(StatusCode::CONFLICT, "the destination exists");
+    match rfs::renameat_with(dir, tmp, dir, name, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(Errno::EXIST) => Err(exists()),
+        // A file system without "no replace": check, then rename.
+        Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
+            if rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+                return Err(exists());
+            }
+            rfs::renameat(dir, tmp, dir, name).map_err(errno("copy"))
+        }
+        Err(e) => Err(errno("copy")(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct FromTo {
+    from: String,
+    to: String,
+}
+
+/// `POST /api/copy {"from","to"}`: a file or a whole folder, 409 if `to` exists. It is
+/// copied under a temp name beside `to`, then renamed: never half a copy under `to`.
+pub async fn copy(State(app): State<Arc<AppState>>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
+    let body: FromTo = parse_json(&body)?;
+    blocking(move || {
+        let from = app.root.locate(body.from.as_bytes(), false).map_err(refused)?;
+        let to = app.root.locate_creating(body.to.as_bytes()).map_err(refused)?;
+        let (Some(from_name), Some(to_name)) = (&from.name, &to.name) else {
+            return Err(root_itself("copied"));
+        };
+        let inside = to.rel.len() > from.rel.len() && to.rel.starts_with(&from.rel) && to.rel[from.rel.len()] == b'/';
+        if inside {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "cannot copy a folder into itself",
+            ));
+        }
+        if rfs::statat(&to.dir, to_name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+            return Err(ApiError::new(StatusCode::CONFLICT, "the destination exists"));
+        }
+        let tmp = OsString::from(format!(
+            ".{}.mlcremote-copy-{:08x}",
+            to_name.to_string_lossy(),
+            rand_u32()
+        ));
+        let copied = copy_tree(from.dir.as_fd(), from_name, to.dir.as_fd(), &tmp)
+            .map_err(errno("copy"))
+            .and_then(|()| place(to.dir.as_fd(), &tmp, to_name));
+        if copied.is_err() {
+            let _ = remove_tree(to.dir.as_fd(), &tmp);
+        }
+        copied
+    })
+    .await?;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Deserialize)]
+pub struct ChmodBody {
+    path: String,
+    mode: u32,
+}
+
+/// `POST /api/chmod {"path","mode"}`: the permission bits (0..=0o7777) of what `path` names.
+pub async fn chmod(State(app): State<Arc<AppState>>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
+    let body: ChmodBody = parse_json(&body)?;
+    if body.mode > 0o7777 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "mode must be at most 0o7777 (4095)",
+        ));
+    }
+    blocking(move || {
+        let at = app.root.locate(body.path.as_bytes(), false).map_err(refused)?;
+        let Some(name) = &at.name else {
+            return Err(root_itself("changed"));
+        };
+        let st = rfs::statat(&at.dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(errno("chmod"))?;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "a link has no mode of its own"));
+        }
+        set_mode(&at.dir, name, Mode::from_raw_mode(body.mode)).map_err(errno("chmod"))
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The mode of `name` in `dir`, never through a link (one swapped in after the check
+/// above is refused, not followed).
+#[cfg(target_os = "linux")]
+fn set_mode(dir: &OwnedFd, name: &OsStr, mode: Mode) -> Result<(), Errno> {
+    // A path handle pins the file itself; its /proc name leads to exactly that file.
+    let fd = rfs::openat(
+        dir,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    if FileType::from_raw_mode(rfs::fstat(&fd)?.st_mode) == FileType::Symlink {
+        return Err(Errno::LOOP);
+    }
+    rfs::chmod(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)), mode)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_mode(dir: &OwnedFd, name: &OsStr, mode: Mode) -> Result<(), Errno> {
+    rfs::chmodat(dir, name, mode, AtFlags::SYMLINK_NOFOLLOW)
+}
+
+/// The trash: `<dir>/<id>/` holds what was deleted, under its own name, and `info.json`
+/// with where it was (`raw_path`, percent-encoded bytes) and when.
+fn trash_dir(app: &AppState) -> ApiResult<OwnedFd> {
+    let dir = app
+        .trash
+        .as_ref()
+        .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "no trash: HOME is not set on the host"))?;
+    std::fs::create_dir_all(dir).map_err(|e| crate::files::io_error(e, "trash"))?;
+    rfs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(errno("trash"))
+}
+
+#[derive(Deserialize)]
+pub struct PathBody {
+    path: String,
+}
+
+/// `POST /api/trash {"path"}` → `{"id"}`: moved to the trash, to come back with
+/// `POST /api/untrash {"id"}`. On another file system than the trash: 409, delete
+/// permanently instead.
+pub async fn trash(State(app): State<Arc<AppState>>, body: axum::body::Bytes) -> ApiResult<Json<Value>> {
+    let body: PathBody = parse_json(&body)?;
+    blocking(move || {
+        let at = app.root.locate(body.path.as_bytes(), false).map_err(refused)?;
+        let Some(name) = &at.name else {
+            return Err(root_itself("deleted"));
+        };
+        rfs::statat(&at.dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(errno("delete"))?;
+        let trash = trash_dir(&app)?;
+        let now = std::time::SystemTime::now();
+        let secs = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let id = format!("{secs}-{:08x}", rand_u32());
+        rfs::mkdirat(&trash, id.as_str(), Mode::from_raw_mode(0o700)).map_err(errno("trash"))?;
+        let slot = open_dir_at(trash.as_fd(), OsStr::new(&id)).map_err(errno("trash"))?;
+        let info = json!({ "raw_path": percent_encode(&at.rel), "deleted_at": crate::time::rfc3339(now) });
+        let moved = write_info(&slot, &info).and_then(|()| match rfs::renameat(&at.dir, name, &slot, name) {
+            Ok(()) => Ok(()),
+            Err(Errno::XDEV) => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "it is on another file system than the trash: delete it permanently instead",
+            )),
+            Err(e) => Err(errno("trash")(e)),
+        });
+        if moved.is_err() {
+            let _ = remove_tree(trash.as_fd(), OsStr::new(&id));
+        }
+        moved?;
+        Ok(Json(json!({ "id": id })))
+    })
+    .await
+}
+
+fn write_info(slot: &OwnedFd, info: &Value) -> ApiResult<()> {
+    let fd = rfs::openat(
+        slot,
+        "info.json",
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(errno("trash"))?;
+    let mut file = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut file, info.to_string().as_bytes()).map_err(|e| crate::files::io_error(e, "trash"))
+}
+
+#[derive(Deserialize)]
+pub struct IdBody {
+    id: String,
+}
+
+/// `POST /api/untrash {"id"}` → `{"path"}`: back where it was (folders on the way made
+/// again); 409 if something took its place meanwhile.
+pub async fn untrash(State(app): State<Arc<AppState>>, body: axum::body::Bytes) -> ApiResult<Json<Value>> {
+    let body: IdBody = parse_json(&body)?;
+    if body.id.is_empty() || !body.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "not a trash id"));
+    }
+    blocking(move || {
+        let trash = trash_dir(&app)?;
+        let slot = open_dir_at(trash.as_fd(), OsStr::new(&body.id)).map_err(errno("untrash"))?;
+        let info = {
+            let fd = rfs::openat(
+                &slot,
+                "info.json",
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(errno("untrash"))?;
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text)
+                .map_err(|e| crate::files::io_error(e, "untrash"))?;
+            serde_json::from_str::<Value>(&text)
+                .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "untrash: the trash entry is damaged"))?
+        };
+        let raw = crate::query::percent_decode_bytes(info["raw_path"].as_str().unwrap_or_default());
+        let item = names(&slot)
+            .map_err(errno("untrash"))?
+            .into_iter()
+            .find(|n| n.as_bytes() != b"info.json")
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "untrash: the trash entry is empty"))?;
+        let to = app.root.locate_creating(&raw).map_err(refused)?;
+        let Some(to_name) = &to.name else {
+            return Err(root_itself("restored"));
+        };
+        let exists = || ApiError::new(StatusCode::CONFLICT, "something else is in its place now");
+        match rfs::renameat_with(&slot, &item, &to.dir, to_name, RenameFlags::NOREPLACE) {
+            Ok(()) => {}
+            Err(Errno::EXIST) => return Err(exists()),
+            Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
+                if rfs::statat(&to.dir, to_name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+                    return Err(exists());
+                }
+                rfs::renameat(&slot, &item, &to.dir, to_name).map_err(errno("untrash"))?;
+            }
+            Err(e) => return Err(errno("untrash")(e)),
+        }
+        let _ = remove_tree(trash.as_fd(), OsStr::new(&body.id));
+        Ok(Json(json!({ "path": String::from_utf8_lossy(&to.rel) })))
+    })
+    .await
+}
