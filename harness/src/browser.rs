@@ -146,6 +146,19 @@ impl Browser {
         }
     }
 
+    /// Wait up to `within` for `css` to show, then click it; a page that redraws it
+    /// between the look and the click (a stale element) is looked at again.
+    pub fn press(&self, css: &str, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            let element = self.wait(css, within)?;
+            match self.click(&element) {
+                Err(e) if e.to_string().contains("stale element") && Instant::now() < deadline => continue,
+                other => return other,
+            }
+        }
+    }
+
     /// Wait up to `within` for the text of `css` to contain `text`.
     pub fn wait_text(&self, css: &str, text: &str, within: Duration) -> Result<String> {
         let deadline = Instant::now() + within;

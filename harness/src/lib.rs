@@ -58,6 +58,21 @@ impl User {
         self.install_dir.clone().unwrap_or_else(|| self.home.join(".mlcremote"))
     }
 
+    /// Hand `paths` (made by the test, as root) to this account, as if it had made them
+    /// itself: its server may then move and change them as their owner can.
+    pub fn own(&self, paths: &[&Path]) -> Result<()> {
+        if !is_root() {
+            return Ok(());
+        }
+        let status = std::process::Command::new("chown")
+            .arg("-R")
+            .arg(format!("{}:", self.name))
+            .args(paths)
+            .status()?;
+        anyhow::ensure!(status.success(), "chown -R {} {paths:?}: {status}", self.name);
+        Ok(())
+    }
+
     /// Back to "nothing installed": stop the deployed server and remove its dir.
     pub fn reset(&self) -> Result<()> {
         let dir = self.mlcremote_dir();
