@@ -121,7 +121,8 @@ if [ -f "$d/build/build.log" ] || [ -d "$d/build/target" ]; then
   rm -rf "$d/build/target" "$d/build/docker-target" "$d/build/cargo-home" "$d/build"/mlcremote-*-src
 fi
 rm -rf "$d/toolchain/rustup" "$d/toolchain/cargo"
-for sub in logs .lock build toolchain; do rmdir "$d/$sub" 2>/dev/null; done
+# The trash holds what the person deleted in the workspace: kept unless empty.
+for sub in logs .lock build toolchain trash; do rmdir "$d/$sub" 2>/dev/null; done
 if rmdir "$d" 2>/dev/null; then printf 'removed=%s\n' "$d"
 else printf 'kept=%s\n' "$d"; ls -A "$d" 2>/dev/null | head -n 5 | sed 's/^/left=/'; fi"#,
         files = files.join(" "),

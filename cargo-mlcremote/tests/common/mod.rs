@@ -11,6 +11,8 @@ use std::{
 
 use harness::{Sshd, User};
 
+pub mod ui;
+
 /// A client-side home with no keys or known_hosts of its own, like a fresh machine.
 pub struct Client {
     pub home: tempfile::TempDir,

@@ -1,28 +1,20 @@
-//! The page and its files, embedded in the binary: our own plain ES modules, and the
-//! browser libraries in `ui/vendor/` (pinned by version and sha256, see `refresh.sh`).
-//! Nothing is fetched from anywhere else: `cargo build` needs no node, the page no CDN.
+//! The page and its files, embedded in the binary (gzipped by build.rs): our own plain ES
+//! modules, and the browser libraries in `ui/vendor/` (pinned by version and sha256, see
+//! `refresh.sh` and `build-codemirror.sh`). Nothing is fetched from anywhere else:
+//! `cargo build` needs no node, the page no CDN.
 
 use axum::{
     extract::Path,
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
 
-/// Name, content type, bytes.
-const FILES: &[(&str, &str, &[u8])] = &[
-    ("app.js", JS, include_bytes!("../../../ui/app.js")),
-    ("style.css", CSS, include_bytes!("../../../ui/style.css")),
-    ("xterm.mjs", JS, include_bytes!("../../../ui/vendor/xterm.mjs")),
-    ("xterm.css", CSS, include_bytes!("../../../ui/vendor/xterm.css")),
-    ("addon-fit.mjs", JS, include_bytes!("../../../ui/vendor/addon-fit.mjs")),
-];
-
-const JS: &str = "text/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
+// FILES: every file of `ui/` and `ui/vendor/`, gzipped by build.rs.
+include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 /// Scripts from this origin only (no inline script), no frames. Styles may be inline:
 /// xterm.js writes its theme and cell sizes into a `<style>` element it creates.
-const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; \
                       connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 pub async fn index() -> Response {
@@ -37,48 +29,90 @@ pub async fn index() -> Response {
         .into_response()
 }
 
-pub async fn asset(Path(name): Path<String>) -> Response {
-    match FILES.iter().find(|(n, _, _)| *n == name) {
-        Some((_, kind, bytes)) => ([(header::CONTENT_TYPE, *kind)], *bytes).into_response(),
-        None => crate::cli::ui::reply::error(StatusCode::NOT_FOUND, "no such asset"),
+/// Sent as stored, gzipped, to every browser (they all take gzip); a client that says
+/// it does not gets the plain bytes.
+pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
+    let Some((_, kind, packed, _)) = FILES.iter().find(|(n, ..)| *n == name) else {
+        return crate::cli::ui::reply::error(StatusCode::NOT_FOUND, "no such asset");
+    };
+    let gzip = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|e| {
+            e.split(';')
+                .next()
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case("gzip"))
+        });
+    let common = [
+        (header::CONTENT_TYPE, *kind),
+        (header::VARY, "Accept-Encoding"),
+        (header::CACHE_CONTROL, "no-cache"),
+    ];
+    if gzip {
+        return (common, [(header::CONTENT_ENCODING, "gzip")], *packed).into_response();
     }
+    (common, unpack(packed)).into_response()
+}
+
+fn unpack(packed: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Our own bytes, made by build.rs: they decompress (a test reads every one).
+    let _ = std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(packed), &mut out);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use sha2::Digest;
 
-    /// Host text (names, output, logs) reaches the page as text: our script never hands a
+    use super::{FILES, unpack};
+
+    /// Host text (names, output, logs) reaches the page as text: our scripts never hand a
     /// string to the HTML parser.
     #[test]
     fn the_page_never_parses_text_as_markup() {
-        let app = include_str!("../../../ui/app.js");
-        for sink in [
-            "innerHTML",
-            "outerHTML",
-            "insertAdjacentHTML",
-            "document.write",
-            "DOMParser",
-            "eval(",
-        ] {
-            assert!(!app.contains(sink), "ui/app.js uses {sink}");
+        let mut ours = 0;
+        for (name, _, packed, _) in FILES.iter().filter(|f| !f.3 && f.0.ends_with(".js")) {
+            let text = String::from_utf8(unpack(packed)).expect("UTF-8");
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "DOMParser",
+                "eval(",
+                "new Function",
+            ] {
+                assert!(!text.contains(sink), "ui/{name} uses {sink}");
+            }
+            ours += 1;
         }
+        assert!(ours >= 5, "only {ours} of our scripts found");
     }
 
-    /// The embedded third-party files are the ones `ui/vendor/SHA256SUMS` pins.
+    /// The embedded third-party files are the ones `ui/vendor/SHA256SUMS` pins, and every
+    /// script the page loads is embedded.
     #[test]
     fn vendored_files_match_their_pinned_sums() {
         let sums = include_str!("../../../ui/vendor/SHA256SUMS");
         let mut checked = 0;
         for line in sums.lines() {
             let (sum, name) = line.split_once("  ").expect("sha256sum format");
-            let (_, _, bytes) = super::FILES
+            let (_, _, packed, vendor) = FILES
                 .iter()
-                .find(|(n, _, _)| *n == name)
+                .find(|(n, ..)| *n == name)
                 .unwrap_or_else(|| panic!("{name} is pinned but not embedded"));
-            assert_eq!(hex::encode(sha2::Sha256::digest(bytes)), sum, "{name}");
+            assert!(vendor, "{name}");
+            assert_eq!(hex::encode(sha2::Sha256::digest(unpack(packed))), sum, "{name}");
             checked += 1;
         }
-        assert_eq!(checked, 3);
+        assert_eq!(
+            checked,
+            FILES.iter().filter(|f| f.3).count(),
+            "a vendored file is not pinned"
+        );
+        assert_eq!(checked, 4);
     }
 }

@@ -1,0 +1,283 @@
+//! The workspace as a person works in it (SPEC §9 "The workspace never loses work"), in a
+//! real headless Chromium against a real sshd and the real server: edits kept across
+//! files, tabs and hosts, Ctrl-S, the reload question, bytes saved as they were read
+//! (CRLF, Latin-1), read-only files, New file and uploads that never overwrite unasked,
+//! the trash with Undo, and the editor itself (highlighting, find/replace, Tab, undo per
+//! file). Screenshots go to `target/ui-screenshots/`.
+
+mod common;
+
+use std::{fs, os::unix::fs::PermissionsExt, time::Duration};
+
+use common::{
+    Client,
+    ui::{SAVE, Ui, editor_text, ssh_config, wait_js},
+};
+use harness::{Sshd, browser::Browser};
+use serde_json::json;
+
+const UNDO: &str = "\u{E009}z\u{E000}";
+const FIND: &str = "\u{E009}f\u{E000}";
+const TAB: &str = "\u{E004}";
+
+/// Wait (bounded) until the file on the host holds `want`.
+fn wait_bytes(path: &std::path::Path, want: &[u8], within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    while fs::read(path).ok().as_deref() != Some(want) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} holds {:?}, not {:?}",
+            path.display(),
+            String::from_utf8_lossy(&fs::read(path).unwrap_or_default()),
+            String::from_utf8_lossy(want)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let home = user.home.clone();
+    fs::write(home.join("main.rs"), "fn main() {\n    println!(\"hi\");\n}\n").unwrap();
+    fs::write(home.join("notes.txt"), "first\n").unwrap();
+    fs::write(home.join("crlf.txt"), "one\r\ntwo\r\n").unwrap();
+    fs::write(home.join("latin1.txt"), b"caf\xe9 cr\xe8me\n").unwrap();
+    fs::write(home.join("locked.txt"), "locked\n").unwrap();
+    fs::set_permissions(home.join("locked.txt"), fs::Permissions::from_mode(0o444)).unwrap();
+    fs::write(home.join("README.md"), "# readme\n").unwrap();
+    fs::create_dir(home.join("src")).unwrap();
+    fs::write(home.join("src/lib.rs"), "pub fn lib() {}\n").unwrap();
+    let made = [
+        "main.rs",
+        "notes.txt",
+        "crlf.txt",
+        "latin1.txt",
+        "locked.txt",
+        "README.md",
+        "src",
+    ]
+    .map(|n| home.join(n));
+    user.own(&made.iter().map(|p| p.as_path()).collect::<Vec<_>>()).unwrap();
+    let client = Client::new();
+    let config = ssh_config(&client, &sshd, &user);
+    let (ui, _cwd) = Ui::open_devbox(&client, &sshd, &config);
+    let shots = harness::workspace_root().join("target/ui-screenshots");
+    let b = Browser::start().unwrap();
+    let long = Duration::from_secs(90);
+    let short = Duration::from_secs(15);
+    b.goto(&ui.url()).unwrap();
+    let open = |path: &str| {
+        b.press(&format!(r#"#tree li[data-path="{path}"] .name"#), long)
+            .unwrap();
+        b.wait_text("#status-line", &format!("opened {path}"), short).unwrap();
+    };
+    let tab = |path: &str| {
+        b.press(&format!(r#".doc-tab[data-path="{path}"] .label"#), short)
+            .unwrap();
+        wait_js(
+            &b,
+            &format!(r##"return document.querySelector("#open-path").textContent === "{path}";"##),
+            short,
+        );
+    };
+    let typed = |text: &str| {
+        b.type_into(&b.find("#editor .cm-content").unwrap(), text).unwrap();
+    };
+    let choose = |text: &str, value: &str| {
+        b.wait(r#"#dialog:not([hidden])"#, short).unwrap();
+        b.wait_text("#dialog-text", text, short).unwrap();
+        b.press(&format!(r#"#dialog button[data-value="{value}"]"#), short)
+            .unwrap();
+    };
+    let unsaved = |b: &Browser| b.eval("return window.mlc.unsaved();", vec![]).unwrap();
+    let reload_asks = |b: &Browser| {
+        b.eval(
+            "const e = new Event('beforeunload', { cancelable: true }); window.dispatchEvent(e); return e.defaultPrevented;",
+            vec![],
+        )
+        .unwrap()
+    };
+
+    // A folder opened stays open through what follows.
+    b.press(r#"#tree li[data-path="src"] .name"#, long).unwrap();
+    b.wait(r#"#tree li[data-path="src/lib.rs"]"#, short).unwrap();
+
+    // Highlighting: Rust's keyword is styled apart from the text around it.
+    open("main.rs");
+    b.wait_text("#doc-info", "Rust", short).unwrap();
+    wait_js(
+        &b,
+        r##"const kw = [...document.querySelectorAll("#editor .cm-line span")].find((s) => s.textContent === "fn");
+           return !!kw && getComputedStyle(kw).color !== getComputedStyle(kw.closest(".cm-line")).color;"##,
+        short,
+    );
+
+    // Edits are marked, and kept across files, tabs and hosts.
+    typed("// edited\n");
+    b.wait(r#".doc-tab.dirty[data-path="main.rs"]"#, short).unwrap();
+    b.wait(r#"#tree li[data-path="main.rs"] .name.dirty"#, short).unwrap();
+    b.wait_text(r#"button[data-tab="host:devbox"]"#, "● devbox", short)
+        .unwrap();
+    open("notes.txt");
+    typed("x");
+    tab("main.rs");
+    assert!(editor_text(&b).starts_with("// edited\nfn main"), "{}", editor_text(&b));
+    b.press(r#"button[data-tab="hosts"]"#, short).unwrap();
+    b.wait(r#"#hosts li[data-host="devbox"]"#, short).unwrap();
+    b.press(r#"button[data-tab="host:devbox"]"#, short).unwrap();
+    b.wait(r#".doc-tab.dirty[data-path="notes.txt"]"#, short).unwrap();
+    assert!(editor_text(&b).starts_with("// edited\nfn main"));
+    assert_eq!(unsaved(&b), json!(["main.rs", "notes.txt"]));
+    assert_eq!(reload_asks(&b), json!(true), "a reload with unsaved edits must ask");
+    b.screenshot(&shots.join("workspace-unsaved.png")).unwrap();
+
+    // Closing a file with edits asks; Cancel keeps it open, edits and all.
+    b.press(r#".doc-tab[data-path="notes.txt"] .close"#, short).unwrap();
+    choose("notes.txt has unsaved changes", "cancel");
+    b.wait(r#".doc-tab.dirty[data-path="notes.txt"]"#, short).unwrap();
+
+    // Ctrl-S saves the file in front; the others keep their edits. The open folder stays open.
+    tab("main.rs");
+    typed(SAVE);
+    b.wait_text("#status-line", "saved main.rs", short).unwrap();
+    assert_eq!(
+        fs::read_to_string(home.join("main.rs")).unwrap(),
+        "// edited\nfn main() {\n    println!(\"hi\");\n}\n"
+    );
+    b.wait(r#".doc-tab:not(.dirty)[data-path="main.rs"]"#, short).unwrap();
+    assert_eq!(unsaved(&b), json!(["notes.txt"]));
+    b.wait(r#"#tree li[data-path="src/lib.rs"]"#, short).unwrap();
+
+    // Undo is per file: undoing in notes.txt takes back its edit alone, and a file back to
+    // what is saved is not marked.
+    tab("notes.txt");
+    typed(UNDO);
+    wait_js(&b, "return window.mlc.editorText() === 'first\\n';", short);
+    b.wait(r#".doc-tab:not(.dirty)[data-path="notes.txt"]"#, short).unwrap();
+    assert_eq!(reload_asks(&b), json!(false));
+    assert!(editor_text(&b) == "first\n");
+
+    // Tab indents; find and replace.
+    typed(TAB);
+    assert_eq!(editor_text(&b), "  first\n");
+    typed(FIND);
+    let search = b.wait(r#"#editor .cm-search input[name="search"]"#, short).unwrap();
+    b.type_into(&search, "first").unwrap();
+    b.type_into(
+        &b.find(r#"#editor .cm-search input[name="replace"]"#).unwrap(),
+        "second",
+    )
+    .unwrap();
+    b.press(r#"#editor .cm-search button[name="replaceAll"]"#, short)
+        .unwrap();
+    assert_eq!(editor_text(&b), "  second\n");
+    b.press("#save", short).unwrap();
+    b.wait_text("#status-line", "saved notes.txt", short).unwrap();
+    assert_eq!(fs::read_to_string(home.join("notes.txt")).unwrap(), "  second\n");
+
+    // Bytes as they were: a CRLF file stays CRLF, new lines included.
+    open("crlf.txt");
+    b.wait_text("#doc-info", "CRLF", short).unwrap();
+    typed(&format!("zero\n{SAVE}"));
+    b.wait_text("#status-line", "saved crlf.txt", short).unwrap();
+    assert_eq!(fs::read(home.join("crlf.txt")).unwrap(), b"zero\r\none\r\ntwo\r\n");
+
+    // A Latin-1 file opens in its encoding and is saved in it; a character it cannot hold
+    // is refused, not mangled.
+    open("latin1.txt");
+    b.wait_text("#doc-info", "WINDOWS-1252", short).unwrap();
+    assert_eq!(editor_text(&b), "café crème\n");
+    typed(&format!("\u{151}{SAVE}"));
+    b.wait_text("#status-line", "cannot be written in windows-1252", short)
+        .unwrap();
+    assert_eq!(fs::read(home.join("latin1.txt")).unwrap(), b"caf\xe9 cr\xe8me\n");
+    typed(UNDO);
+    typed(&format!("\u{e0} {SAVE}"));
+    b.wait_text("#status-line", "saved latin1.txt", short).unwrap();
+    assert_eq!(fs::read(home.join("latin1.txt")).unwrap(), b"\xe0 caf\xe9 cr\xe8me\n");
+
+    // A read-only file: saving asks; Cancel keeps it; "Save anyway" writes and it stays read-only.
+    open("locked.txt");
+    typed(&format!("y{SAVE}"));
+    choose("read-only on the host (mode 0444)", "false");
+    b.wait_text("#status-line", "not saved (read-only)", short).unwrap();
+    assert_eq!(fs::read_to_string(home.join("locked.txt")).unwrap(), "locked\n");
+    typed(SAVE);
+    choose("read-only on the host", "true");
+    b.wait_text("#status-line", "saved locked.txt", short).unwrap();
+    assert_eq!(fs::read_to_string(home.join("locked.txt")).unwrap(), "ylocked\n");
+    assert_eq!(
+        fs::metadata(home.join("locked.txt")).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
+
+    // Someone else writes a file that is open here: saving asks before overwriting it.
+    tab("main.rs");
+    fs::write(home.join("main.rs"), "// theirs\n").unwrap();
+    typed(&format!("mine{SAVE}"));
+    choose("main.rs changed on the host since you opened it", "false");
+    b.wait_text("#status-line", "not saved (changed on the host)", short)
+        .unwrap();
+    assert_eq!(fs::read_to_string(home.join("main.rs")).unwrap(), "// theirs\n");
+
+    // New file onto an existing name asks, and leaves the file as it is.
+    b.press("#new-file", short).unwrap();
+    let input = b.wait("#dialog-input", short).unwrap();
+    b.type_into(&input, "README.md").unwrap();
+    b.press(r#"#dialog button[data-value="true"]"#, short).unwrap();
+    choose("README.md exists already", "false");
+    b.wait_text("#status-line", "left as it is", short).unwrap();
+    assert_eq!(fs::read_to_string(home.join("README.md")).unwrap(), "# readme\n");
+
+    // An upload onto an existing name asks: keep the host's, or replace it (the old one
+    // goes to the trash).
+    let local = tempfile::tempdir().unwrap();
+    fs::write(local.path().join("README.md"), "uploaded\n").unwrap();
+    let picker = local.path().join("README.md");
+    b.type_into(&b.find("#upload-input").unwrap(), picker.to_str().unwrap())
+        .unwrap();
+    choose("README.md exists on the host", "false");
+    b.wait_text("#status-line", "not uploaded", short).unwrap();
+    assert_eq!(fs::read_to_string(home.join("README.md")).unwrap(), "# readme\n");
+    b.type_into(&b.find("#upload-input").unwrap(), picker.to_str().unwrap())
+        .unwrap();
+    choose("README.md exists on the host", "true");
+    b.wait_text("#status-line", "uploaded README.md", long).unwrap();
+    assert_eq!(fs::read_to_string(home.join("README.md")).unwrap(), "uploaded\n");
+    let trash = user.mlcremote_dir().join("trash");
+    let kept: Vec<String> = fs::read_dir(&trash)
+        .unwrap()
+        .filter_map(|e| fs::read_to_string(e.unwrap().path().join("README.md")).ok())
+        .collect();
+    assert_eq!(kept, ["# readme\n"], "the replaced file is in the trash");
+
+    // Delete goes to the trash; Undo brings it back. "Delete permanently" does not keep it.
+    b.press(r#"#tree li[data-path="src"] button.delete"#, short).unwrap();
+    choose("Delete src and everything in it?", "true");
+    b.wait_text("#status-line", "moved src to the trash", short).unwrap();
+    assert!(!home.join("src").exists());
+    b.press("#toasts .undo", short).unwrap();
+    b.wait_text("#status-line", "restored src", short).unwrap();
+    assert_eq!(
+        fs::read_to_string(home.join("src/lib.rs")).unwrap(),
+        "pub fn lib() {}\n"
+    );
+    b.press(r#"#tree li[data-path="crlf.txt"] button.delete"#, short)
+        .unwrap();
+    choose("Delete crlf.txt?", "permanently");
+    b.wait_text("#status-line", "deleted crlf.txt permanently", short)
+        .unwrap();
+    assert!(!home.join("crlf.txt").exists());
+    let trashed = fs::read_dir(&trash).unwrap().count();
+    assert_eq!(trashed, 1, "only the replaced README.md is in the trash");
+    b.screenshot(&shots.join("workspace.png")).unwrap();
+
+    // Dark: the page and the editor follow the toggle.
+    b.press("#theme", short).unwrap();
+    wait_js(&b, "return document.documentElement.dataset.theme === 'dark';", short);
+    tab("main.rs");
+    b.screenshot(&shots.join("workspace-dark.png")).unwrap();
+    wait_bytes(&home.join("main.rs"), b"// theirs\n", short);
+}

@@ -1,0 +1,132 @@
+// One open file: its CodeMirror view (own undo history, cursor and scroll), what it was
+// on the host when read (ETag, mode, encoding, line separator), and whether it has edits
+// not saved yet. Saving writes the bytes as edited, and never over someone else's change
+// or a read-only file without asking.
+import {
+  EditorState, EditorView, Compartment, keymap, lineNumbers, highlightActiveLine, highlightActiveLineGutter,
+  highlightSpecialChars, drawSelection, dropCursor, rectangularSelection, crosshairCursor, defaultKeymap,
+  history, historyKeymap, indentWithTab, searchKeymap, highlightSelectionMatches, closeBrackets,
+  closeBracketsKeymap, syntaxHighlighting, defaultHighlightStyle, indentOnInput, bracketMatching,
+  foldGutter, foldKeymap, oneDark, languageFor,
+} from "/assets/codemirror.mjs";
+import { call } from "/assets/net.js";
+import { dialog } from "/assets/dom.js";
+import { encode, describe } from "/assets/text.js";
+
+export const themes = new Set(); // every view's theme compartment, for the dark toggle
+const themeOf = (dark) => (dark ? oneDark : []);
+
+export class Doc {
+  /// `item` is the tree's entry ({path, raw_path, name, mode}); `read` what decode() gave.
+  constructor(ws, item, read, etag, { onSave, onChange }) {
+    this.ws = ws;
+    this.item = item;
+    this.path = item.path;
+    this.meta = { encoding: read.encoding, bom: read.bom, eol: read.eol };
+    this.etag = etag;
+    this.mode = item.mode;
+    this.onChange = onChange;
+    this.theme = new Compartment();
+    themes.add(this);
+    const lang = languageFor(item.name || item.path);
+    this.language = lang?.[0] || "Plain text";
+    this.view = new EditorView({
+      parent: null,
+      state: EditorState.create({
+        doc: read.text,
+        extensions: [
+          // Only the file's own separator splits lines, and it is what joins them again:
+          // a CRLF file stays CRLF, a stray CR or LF stays where it was.
+          EditorState.lineSeparator.of(read.eol),
+          lineNumbers(), highlightActiveLineGutter(), highlightSpecialChars(), history(), foldGutter(),
+          drawSelection(), dropCursor(), EditorState.allowMultipleSelections.of(true), indentOnInput(),
+          syntaxHighlighting(defaultHighlightStyle, { fallback: true }), bracketMatching(), closeBrackets(),
+          rectangularSelection(), crosshairCursor(), highlightActiveLine(), highlightSelectionMatches(),
+          keymap.of([
+            { key: "Mod-s", preventDefault: true, run: () => { onSave(this); return true; } },
+            ...closeBracketsKeymap, ...defaultKeymap, ...searchKeymap, ...historyKeymap, ...foldKeymap, indentWithTab,
+          ]),
+          lang ? lang[1] : [],
+          this.theme.of(themeOf(document.documentElement.dataset.theme === "dark")),
+          EditorView.updateListener.of((u) => { if (u.docChanged) this.changed(); }),
+        ],
+      }),
+    });
+    this.saved = this.view.state.doc;
+    this.dirty = false;
+  }
+
+  /// The text with the file's own line separator (the document keeps lines, not separators).
+  text() { return this.view.state.sliceDoc(); }
+
+  changed() {
+    const doc = this.view.state.doc;
+    const dirty = doc.length !== this.saved.length || !doc.eq(this.saved);
+    if (dirty !== this.dirty) { this.dirty = dirty; this.onChange(this); }
+  }
+
+  setDark(dark) { this.view.dispatch({ effects: this.theme.reconfigure(themeOf(dark)) }); }
+
+  get readOnlyOnHost() { return this.mode !== undefined && (this.mode & 0o222) === 0; }
+
+  /// What the status bar says of it.
+  describe() { return `${this.language} · ${describe(this.meta)}`; }
+
+  /// Save; resolves to a line for the status bar. Asks before writing over a change made
+  /// on the host since it was read, a file deleted there, or a read-only file.
+  save() {
+    // One save at a time: a second Ctrl-S while one runs waits for it.
+    if (!this.saving) this.saving = this.write().finally(() => { this.saving = null; });
+    return this.saving;
+  }
+
+  async write() {
+    const { host } = this.ws;
+    const path = this.path;
+    let bytes;
+    try {
+      bytes = encode(this.text(), this.meta);
+    } catch (e) {
+      if (e.char) return `not saved: “${e.char}” cannot be written in ${e.encoding}, the file's encoding`;
+      throw e;
+    }
+    if (this.readOnlyOnHost) {
+      const mode = (this.mode & 0o7777).toString(8).padStart(4, "0");
+      if (!await dialog(`${path} is read-only on the host (mode ${mode}). Save it anyway? It stays read-only.`,
+        [["Cancel", false], ["Save anyway", true, "danger"]])) return "not saved (read-only)";
+    }
+    const snapshot = this.view.state.doc;
+    let headers = this.etag ? { "if-match": this.etag } : { "if-none-match": "*" };
+    for (;;) {
+      try {
+        const r = await call(host, "PUT", `file?path=${this.argument()}`, bytes, headers);
+        this.etag = r.headers.get("etag");
+        this.saved = snapshot;
+        this.changed();
+        return `saved ${path}`;
+      } catch (e) {
+        if (e.status !== 412 && e.status !== 409) return `cannot save ${path}: ${e.message}`;
+        // Someone else wrote (or removed) it since it was read: the person decides.
+        let now = null;
+        try { now = await (await call(host, "GET", `stat?path=${this.argument()}`)).json(); } catch (err) {
+          if (err.status !== 404) return `cannot check ${path}: ${err.message}`;
+        }
+        if (!now) {
+          if (!await dialog(`${path} was deleted on the host since you opened it. Save it again?`,
+            [["Cancel", false], ["Save", true, "primary"]])) return "not saved";
+          headers = { "if-none-match": "*" };
+        } else {
+          if (!await dialog(`${path} changed on the host since you opened it. Overwrite those changes?`,
+            [["Cancel", false], ["Overwrite", true, "danger"]])) return "not saved (changed on the host)";
+          headers = {};
+        }
+      }
+    }
+  }
+
+  argument() { return this.item.raw_path || encodeURIComponent(this.path); }
+
+  renamed(to) { this.path = to; this.item = { ...this.item, path: to, raw_path: undefined, name: to.split("/").pop() }; }
+
+  destroy() { themes.delete(this); this.view.destroy(); }
+}

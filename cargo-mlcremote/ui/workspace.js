@@ -1,0 +1,276 @@
+// The workspace on one host: its tree, its open files (each a tab with its own editor),
+// its terminals. It is built once and kept while the page lives: switching files, tabs
+// or hosts hides it, never rebuilds it, so nothing typed is lost. Every element it
+// touches is its own (no lookup by global id after an await lands on another tab).
+import { $, h, dialog, confirmIt, ask, toast } from "/assets/dom.js";
+import { call, post, api, KEY, pathArg } from "/assets/net.js";
+import { decode } from "/assets/text.js";
+import { Doc } from "/assets/editor.js";
+import { Tree } from "/assets/tree.js";
+import { Term } from "/assets/terminals.js";
+
+const MAX_TEXT = 2 * 1024 * 1024;
+const join = (dir, name) => (dir ? `${dir}/${name}` : name);
+/// Top-level names whose loss locks the person out or breaks the install: asked twice.
+const PROTECTED = new Map([
+  [".ssh", "your SSH keys and authorized_keys (you may lose access to this host)"],
+  [".mlcremote", "the mlcremote server this page works through (the workspace stops working)"],
+]);
+
+export class Workspace {
+  constructor(host, { showHost }) {
+    this.host = host;
+    this.docs = new Map(); // path → Doc
+    this.active = null;
+    this.dir = "";
+    this.tree = new Tree(host, {
+      open: (item) => this.open(item),
+      rename: (item) => this.rename(item),
+      remove: (item) => this.remove(item),
+      download: (item) => this.download(item),
+      folder: (path) => { this.dir = path; },
+    });
+    this.status = h("span.muted#status-line");
+    this.info = h("span.muted#doc-info");
+    this.tabs = h("div.doc-tabs#doc-tabs");
+    this.editor = h("div.editor#editor", {}, h("p.muted.empty", {}, "Open a file from the tree"));
+    this.saveButton = h("button.primary#save", { disabled: true, onclick: () => this.save() }, "Save");
+    this.bar = h("progress#upload-bar", { hidden: true, max: 1 });
+    const upload = h("input#upload-input", { type: "file", multiple: true, hidden: true, onchange: () => { this.upload([...upload.files]); upload.value = ""; } });
+    this.terms = h("div.terms#terms");
+    this.el = h("div.workspace", {},
+      this.tree.el,
+      h("div.right", {},
+        h("div.toolbar", {},
+          h("button#new-file", { onclick: () => this.create("file") }, "New file"),
+          h("button#new-folder", { onclick: () => this.create("folder") }, "New folder"),
+          h("button#upload", { onclick: () => upload.click() }, "Upload"), upload,
+          h("button#refresh", { onclick: () => this.tree.refresh() }, "Refresh"),
+          h("button#host-page", { onclick: () => showHost(host) }, "Host"),
+          h("span.mono#open-path")),
+        this.tabs,
+        h("div.toolbar", {}, this.saveButton, this.status, this.info, this.bar),
+        this.editor,
+        h("div.toolbar", {}, h("button#new-terminal", { onclick: () => new Term(host, this.terms) }, "New terminal")),
+        this.terms));
+    const tree = this.tree.el;
+    tree.addEventListener("dragover", (e) => { e.preventDefault(); tree.classList.add("drop"); });
+    tree.addEventListener("dragleave", () => tree.classList.remove("drop"));
+    tree.addEventListener("drop", (e) => { e.preventDefault(); tree.classList.remove("drop"); this.upload([...e.dataTransfer.files]); });
+    this.tree.refresh();
+  }
+
+  say(text) { this.status.textContent = text; }
+
+  /// Shown again after another view: editors and terminals measure their box anew.
+  shown() {
+    if (this.active) { this.active.view.requestMeasure(); this.active.view.scrollDOM.scrollTop = this.active.scroll || 0; }
+  }
+  hidden() { if (this.active) this.active.scroll = this.active.view.scrollDOM.scrollTop; }
+
+  get unsaved() { return [...this.docs.values()].filter((d) => d.dirty); }
+
+  async open(item) {
+    const known = this.docs.get(item.path);
+    if (known) return this.activate(known);
+    const path = item.path;
+    try {
+      let stat = item;
+      if (stat.size === undefined || stat.mode === undefined) stat = { ...item, ...await (await call(this.host, "GET", `stat?path=${pathArg(item)}`)).json() };
+      if (stat.size > MAX_TEXT) { this.say(`${path} is ${stat.size} bytes: too large to open as text; download it instead.`); return; }
+      const r = await call(this.host, "GET", `file?path=${pathArg(item)}`);
+      const read = decode(new Uint8Array(await r.arrayBuffer()));
+      if (read.binary) { this.say(`${path} is not text; download it instead.`); return; }
+      if (this.docs.has(path)) return this.activate(this.docs.get(path)); // opened twice at once
+      const doc = new Doc(this, stat, read, r.headers.get("etag"), {
+        onSave: (d) => this.save(d),
+        onChange: (d) => this.changed(d),
+      });
+      this.docs.set(path, doc);
+      this.activate(doc);
+      this.say(`opened ${path}`);
+    } catch (e) {
+      this.say(`cannot open ${path}: ${e.message}`);
+    }
+  }
+
+  activate(doc) {
+    if (this.active && this.active !== doc) this.active.scroll = this.active.view.scrollDOM.scrollTop;
+    this.active = doc;
+    this.editor.replaceChildren(doc.view.dom);
+    doc.view.scrollDOM.scrollTop = doc.scroll || 0;
+    doc.view.focus();
+    $("#open-path", this.el).textContent = doc.path;
+    this.saveButton.disabled = false;
+    this.info.textContent = doc.describe();
+    this.drawTabs();
+  }
+
+  changed(doc) {
+    this.tree.markDirty(doc.path, doc.dirty);
+    this.drawTabs();
+    document.dispatchEvent(new Event("mlc:dirty"));
+  }
+
+  drawTabs() {
+    this.tabs.replaceChildren(...[...this.docs.values()].map((doc) =>
+      h(`div.doc-tab${doc === this.active ? ".active" : ""}${doc.dirty ? ".dirty" : ""}`, { dataset: { path: doc.path }, title: doc.path },
+        h("span.label", { onclick: () => this.activate(doc) }, `${doc.dirty ? "● " : ""}${doc.path.split("/").pop()}`),
+        h("button.close", { title: "Close", onclick: () => this.close(doc) }, "×"))));
+  }
+
+  /// Close a file's tab; with unsaved edits, only after the person chose.
+  async close(doc) {
+    if (doc.dirty) {
+      const choice = await dialog(`${doc.path} has unsaved changes.`, [["Cancel", "cancel"], ["Discard them", "discard", "danger"], ["Save", "save", "primary"]]);
+      if (choice === "cancel") return false;
+      if (choice === "save") {
+        const said = await doc.save();
+        this.say(said);
+        if (doc.dirty) return false;
+      }
+    }
+    this.docs.delete(doc.path);
+    this.tree.markDirty(doc.path, false);
+    doc.destroy();
+    if (this.active === doc) {
+      this.active = null;
+      const next = [...this.docs.values()].at(-1);
+      if (next) this.activate(next);
+      else {
+        this.editor.replaceChildren(h("p.muted.empty", {}, "Open a file from the tree"));
+        $("#open-path", this.el).textContent = "";
+        this.info.textContent = "";
+        this.saveButton.disabled = true;
+      }
+    }
+    this.drawTabs();
+    return true;
+  }
+
+  async save(doc = this.active) {
+    if (!doc) return;
+    this.say(`saving ${doc.path}…`);
+    this.say(await doc.save());
+    this.tree.refresh();
+  }
+
+  /// Download through fetch (with the key: no bare URL works), saved from a blob.
+  async download(item) {
+    try {
+      const blob = await (await call(this.host, "GET", `file?path=${pathArg(item)}`)).blob();
+      const url = URL.createObjectURL(blob);
+      window.mlc.downloaded = { name: item.name, blob }; // for tests: read what was saved
+      h("a", { href: url, download: item.name }).click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      this.say(`downloaded ${item.path}`);
+    } catch (e) {
+      this.say(`cannot download ${item.path}: ${e.message}`);
+    }
+  }
+
+  /// New file or folder in the folder last opened. An existing name is never emptied.
+  async create(kind) {
+    const name = await ask(`New ${kind} in ${this.dir || "the root"}:`);
+    if (!name) return;
+    const path = join(this.dir, name);
+    try {
+      if (kind === "folder") await post(this.host, "mkdir", { path });
+      else await call(this.host, "PUT", `file?path=${encodeURIComponent(path)}&create=1`, "");
+    } catch (e) {
+      if (e.status === 409 && kind === "file") {
+        if (await dialog(`${path} exists already. Open it?`, [["Cancel", false], ["Open it", true, "primary"]])) this.open({ path, name });
+        else this.say(`${path} exists already; left as it is`);
+        return;
+      }
+      this.say(`cannot create ${path}: ${e.message}`);
+      return;
+    }
+    await this.tree.refresh();
+    if (kind === "file") this.open({ path, name });
+  }
+
+  async rename(item) {
+    if (PROTECTED.has(item.path) && !await confirmIt(`${item.path} holds ${PROTECTED.get(item.path)}. Rename it anyway?`, "Rename")) return;
+    const to = await ask(`Rename ${item.path} to:`, item.path);
+    if (!to || to === item.path) return;
+    try {
+      await post(this.host, "rename", { from: item.path, to });
+      for (const doc of [...this.docs.values()]) {
+        if (doc.path === item.path || doc.path.startsWith(`${item.path}/`)) {
+          this.docs.delete(doc.path);
+          this.tree.markDirty(doc.path, false);
+          doc.renamed(to + doc.path.slice(item.path.length));
+          this.docs.set(doc.path, doc);
+          this.tree.markDirty(doc.path, doc.dirty);
+        }
+      }
+      if (this.active) $("#open-path", this.el).textContent = this.active.path;
+      this.drawTabs();
+      await this.tree.refresh();
+    } catch (e) { this.say(`cannot rename ${item.path}: ${e.message}`); }
+  }
+
+  /// Delete: to the trash (with Undo), or for good if the person says so.
+  async remove(item) {
+    const what = item.type === "dir" ? " and everything in it" : "";
+    const warn = PROTECTED.has(item.path) ? ` It holds ${PROTECTED.get(item.path)}.` : "";
+    const choice = await dialog(`Delete ${item.path}${what}?${warn} It goes to the trash (~/.mlcremote/trash), from where Undo brings it back.`,
+      [["Cancel", false], ["Delete permanently", "permanently", "danger"], ["Move to trash", true, "primary"]]);
+    if (!choice) return;
+    if (warn && !await confirmIt(`Really delete ${item.path}? ${PROTECTED.get(item.path)}.`, "Delete")) return;
+    try {
+      if (choice === "permanently") {
+        await call(this.host, "DELETE", `file?path=${pathArg(item)}&recursive=1`);
+        this.say(`deleted ${item.path} permanently`);
+      } else {
+        const { id } = await post(this.host, "trash", { path: item.path });
+        this.say(`moved ${item.path} to the trash`);
+        toast(`Moved ${item.path} to the trash.`, ["Undo", () => this.untrash(id, item.path)]);
+      }
+    } catch (e) { this.say(`cannot delete ${item.path}: ${e.message}`); }
+    await this.tree.refresh();
+  }
+
+  async untrash(id, path) {
+    try {
+      await post(this.host, "untrash", { id });
+      this.say(`restored ${path}`);
+    } catch (e) { this.say(`cannot restore ${path}: ${e.message}`); }
+    await this.tree.refresh();
+  }
+
+  /// Upload files into the folder last opened, streamed, with a progress bar. A name that
+  /// is taken is asked about: keep the host's, or replace it (the old one to the trash).
+  async upload(files) {
+    for (const file of files) {
+      const path = join(this.dir, file.name);
+      let exists = true;
+      try { await call(this.host, "GET", `stat?path=${encodeURIComponent(path)}`); } catch (e) { exists = e.status !== 404; }
+      if (exists) {
+        const choice = await dialog(`${path} exists on the host. Replace it with the one you are uploading? The one on the host goes to the trash.`,
+          [["Keep the host's", false], ["Replace", true, "danger"]]);
+        if (!choice) { this.say(`not uploaded: ${path} exists`); continue; }
+        try { await post(this.host, "trash", { path }); } catch (e) { this.say(`cannot replace ${path}: ${e.message}`); continue; }
+      }
+      this.bar.hidden = false;
+      const result = await new Promise((resolve) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open("PUT", api(this.host, `file?path=${encodeURIComponent(path)}&create=1`));
+        xhr.setRequestHeader("X-Mlcremote-Key", KEY);
+        xhr.upload.onprogress = (e) => { this.bar.max = e.total || 1; this.bar.value = e.loaded; };
+        xhr.onload = () => {
+          if (xhr.status < 300) return resolve(true);
+          let message = String(xhr.status);
+          try { message = JSON.parse(xhr.responseText).error || message; } catch { /* not JSON */ }
+          resolve(message);
+        };
+        xhr.onerror = () => resolve("the connection failed");
+        xhr.send(file);
+      });
+      this.say(result === true ? `uploaded ${path}` : `cannot upload ${path}: ${result}`);
+    }
+    this.bar.hidden = true;
+    await this.tree.refresh();
+  }
+}
