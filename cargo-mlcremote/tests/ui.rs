@@ -248,8 +248,7 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
 
     // The launch link sets the cookie and lands on the host list, without the token.
     b.goto(&ui.url()).unwrap();
-    let connect = b
-        .wait(r#"#hosts li[data-host="devbox"] button.connect"#, short)
+    b.wait(r#"#hosts li[data-host="devbox"] button.connect"#, short)
         .unwrap();
     let address = b.eval("return location.href;", vec![]).unwrap();
     assert_eq!(address, json!(format!("http://{}/", ui.own())));
@@ -260,17 +259,18 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
     b.screenshot(&shots.join("hosts.png")).unwrap();
 
     // Connect: the host key is unknown; the page shows its fingerprint; trust it.
-    b.click(&connect).unwrap();
-    let trust = b.wait("#dialog button.trust", long).unwrap();
+    b.press(r#"#hosts li[data-host="devbox"] button.connect"#, short)
+        .unwrap();
+    b.wait("#dialog button.trust", long).unwrap();
     let fingerprint = b.text_of("#fingerprint").unwrap();
     assert_eq!(fingerprint, fingerprint_of(&sshd));
-    b.click(&trust).unwrap();
-    let install = b.wait("#act-install", long).unwrap();
+    b.press("#dialog button.trust", long).unwrap();
+    b.wait("#act-install", long).unwrap();
     let known = fs::read_to_string(client.home.path().join(".ssh/known_hosts")).unwrap();
     assert!(known.contains(&format!("[127.0.0.1]:{}", sshd.port())), "{known}");
 
     // Install: each step live, up to a healthy server; where the binary came from.
-    b.click(&install).unwrap();
+    b.press("#act-install", long).unwrap();
     b.wait_text("#source", "release", long).unwrap();
     b.wait(r#".steps li[data-step="health"].done"#, long).unwrap();
     b.wait("#deploy-result", long).unwrap();
@@ -281,10 +281,10 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
     let token = token.trim();
 
     // The workspace: the tree, a file opened, edited and saved (on disk after).
-    let open = b.wait("#act-open-workspace", short).unwrap();
-    b.click(&open).unwrap();
-    let file = b.wait(r#"#tree li[data-path="notes.txt"] .name"#, long).unwrap();
-    b.click(&file).unwrap();
+    b.wait("#act-open-workspace", short).unwrap();
+    b.press("#act-open-workspace", short).unwrap();
+    b.wait(r#"#tree li[data-path="notes.txt"] .name"#, long).unwrap();
+    b.press(r#"#tree li[data-path="notes.txt"] .name"#, long).unwrap();
     b.wait_text("#status-line", "opened notes.txt", short).unwrap();
     assert_eq!(editor_text(&b), "hello\n");
     let editor = b.find("#editor .cm-content").unwrap();
@@ -492,8 +492,9 @@ fn in_a_browser_a_changed_key_and_a_wrong_password_fail_in_plain_words() {
     let b = Browser::start().unwrap();
     let long = Duration::from_secs(60);
     b.goto(&ui.url()).unwrap();
-    let connect = b.wait(r#"#hosts li[data-host="devbox"] button.connect"#, long).unwrap();
-    b.click(&connect).unwrap();
+    b.wait(r#"#hosts li[data-host="devbox"] button.connect"#, long).unwrap();
+    b.press(r#"#hosts li[data-host="devbox"] button.connect"#, long)
+        .unwrap();
     let failure = b.wait_text("#failure", "failed", long).unwrap();
     assert!(failure.contains("CHANGED") || failure.contains("changed"), "{failure}");
     assert!(failure.contains(&format!("line 1 of {}", known.display())), "{failure}");
@@ -605,8 +606,8 @@ fn open_installs_then_shows_the_workspace_and_a_bare_start_is_the_ui() {
     let b = Browser::start().unwrap();
     b.goto(&ui.url()).unwrap();
     let long = Duration::from_secs(90);
-    let file = b.wait(r#"#tree li[data-path="todo.txt"] .name"#, long).unwrap();
-    b.click(&file).unwrap();
+    b.wait(r#"#tree li[data-path="todo.txt"] .name"#, long).unwrap();
+    b.press(r#"#tree li[data-path="todo.txt"] .name"#, long).unwrap();
     b.wait_text("#editor", "open me", long).unwrap();
     assert_eq!(common::server_json(&user)["version"], env!("CARGO_PKG_VERSION"));
 
@@ -1097,11 +1098,11 @@ fn another_local_user_or_port_gets_nothing_it_can_use() {
     // The user's browser opens the file, lands on the UI, connects to the host.
     let b = Browser::start().unwrap();
     b.goto(&format!("file://{}", file.display())).unwrap();
-    let connect = b
-        .wait(r#"#hosts li[data-host="devbox"] button.connect"#, short)
+    b.wait(r#"#hosts li[data-host="devbox"] button.connect"#, short)
         .unwrap();
     assert!(!file.exists(), "the launch file is gone once used");
-    b.click(&connect).unwrap();
+    b.press(r#"#hosts li[data-host="devbox"] button.connect"#, short)
+        .unwrap();
     b.press("#dialog button.trust", short).unwrap();
     b.wait("#act-install", Duration::from_secs(60)).unwrap();
 

@@ -281,3 +281,100 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
     b.screenshot(&shots.join("workspace-dark.png")).unwrap();
     wait_bytes(&home.join("main.rs"), b"// theirs\n", short);
 }
+
+/// A folder of 12,000 names: shown at once, scrolled to its end with only the rows in
+/// view in the page; the filter narrows it; the keyboard walks the tree. The time the
+/// folder took to show is printed (timing is for benchmarks, not for pass or fail).
+#[test]
+fn in_a_browser_a_huge_folder_shows_at_once_and_the_tree_keeps_its_state() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let many = user.home.join("many");
+    fs::create_dir(&many).unwrap();
+    for i in 0..12_000 {
+        fs::write(many.join(format!("f{i:05}.txt")), "").unwrap();
+    }
+    fs::create_dir(user.home.join("docs")).unwrap();
+    fs::write(user.home.join("docs/guide.md"), "# guide\n").unwrap();
+    let client = Client::new();
+    let config = ssh_config(&client, &sshd, &user);
+    let (ui, _cwd) = Ui::open_devbox(&client, &sshd, &config);
+    let b = Browser::start().unwrap();
+    let long = Duration::from_secs(90);
+    let short = Duration::from_secs(15);
+    b.goto(&ui.url()).unwrap();
+    b.wait(r#"#tree li[data-path="many"] .name"#, long).unwrap();
+
+    // Opened: the first names show; the time from the click is measured in the page.
+    b.eval(
+        r##"window.shown = null; const t0 = performance.now();
+           new MutationObserver((_, o) => { if (document.querySelector('#tree li[data-path="many/f00000.txt"]')) { window.shown = performance.now() - t0; o.disconnect(); } })
+             .observe(document.querySelector("#tree"), { childList: true, subtree: true });
+           document.querySelector('#tree li[data-path="many"] .name').click();"##,
+        vec![],
+    )
+    .unwrap();
+    wait_js(&b, "return window.shown !== null;", long);
+    let ms = b.eval("return window.shown;", vec![]).unwrap();
+    eprintln!(
+        "a folder of 12,000 names showed {ms:.0} ms after the click",
+        ms = ms.as_f64().unwrap()
+    );
+    let rows = "return document.querySelectorAll('#tree li').length;";
+    let drawn = b.eval(rows, vec![]).unwrap().as_u64().unwrap();
+    assert!(drawn < 200, "{drawn} rows in the page for 12,000 names");
+
+    // Scrolled to the end: the last names are there, still only a window of rows.
+    b.eval(
+        "const s = document.querySelector('#tree .tree-scroll'); s.scrollTop = s.scrollHeight;",
+        vec![],
+    )
+    .unwrap();
+    b.wait(r#"#tree li[data-path="many/f11999.txt"]"#, short).unwrap();
+    assert!(b.find(r#"#tree li[data-path="many/f00000.txt"]"#).is_err());
+    let drawn = b.eval(rows, vec![]).unwrap().as_u64().unwrap();
+    assert!(drawn < 200, "{drawn} rows in the page for 12,000 names");
+
+    // The filter: only what matches, and the folders on its way.
+    let filter = b.find("#tree-filter").unwrap();
+    b.type_into(&filter, "f0042").unwrap();
+    wait_js(&b, "return document.querySelectorAll('#tree li').length === 11;", short);
+    b.wait(r#"#tree li[data-path="many/f00420.txt"]"#, short).unwrap();
+    b.wait(r#"#tree li[data-path="many"]"#, short).unwrap();
+    b.clear(&filter).unwrap();
+    // (It narrows what is listed: docs/ is not opened yet, so "doc" finds the folder.)
+    b.type_into(&filter, "doc").unwrap();
+    wait_js(&b, "return document.querySelectorAll('#tree li').length === 1;", short);
+    b.wait(r#"#tree li[data-path="docs"]"#, short).unwrap();
+    b.clear(&filter).unwrap();
+    b.type_into(&filter, " ").unwrap();
+
+    // The keyboard: to the top, down to docs, open it, down to the guide, Enter opens it.
+    b.press(r#"#tree li[data-path=".mlcremote"] .name"#, short).unwrap();
+    b.press(r#"#tree li[data-path=".mlcremote"] .name"#, short).unwrap(); // opened and closed again
+    let keys = b.find("#tree .tree-scroll").unwrap();
+    let down_to = |path: &str| {
+        for _ in 0..20 {
+            if b.find(&format!(r#"#tree li.selected[data-path="{path}"]"#)).is_ok() {
+                return;
+            }
+            b.type_into(&keys, "\u{E015}").unwrap(); // ArrowDown
+        }
+        panic!("{path} never got selected: {}", b.page_text().unwrap());
+    };
+    down_to("docs");
+    b.type_into(&keys, "\u{E014}").unwrap(); // ArrowRight opens it
+    b.wait(r#"#tree li[data-path="docs/guide.md"]"#, short).unwrap();
+    down_to("docs/guide.md");
+    b.type_into(&keys, "\u{E007}").unwrap(); // Enter
+    b.wait_text("#status-line", "opened docs/guide.md", short).unwrap();
+    assert_eq!(editor_text(&b), "# guide\n");
+
+    // The tree keeps its state through another host tab and back, and through a refresh.
+    b.press(r#"button[data-tab="hosts"]"#, short).unwrap();
+    b.press(r#"button[data-tab="host:devbox"]"#, short).unwrap();
+    b.wait(r#"#tree li[data-path="docs/guide.md"]"#, short).unwrap();
+    b.press("#refresh", short).unwrap();
+    b.wait(r#"#tree li.selected[data-path="docs/guide.md"]"#, short)
+        .unwrap();
+}

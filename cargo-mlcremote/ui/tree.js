@@ -1,8 +1,12 @@
 // The file tree of one workspace. It keeps which folders are open and what each listed,
-// so a refresh after an action shows the same tree with what changed, not a collapsed one.
+// so a refresh after an action shows the same tree with what changed, not a collapsed
+// one. Only the rows in view are in the page (a folder of 100,000 names scrolls as one
+// of ten); a filter narrows what is listed; the keyboard moves through it.
 import { h, size } from "/assets/dom.js";
 import { call, pathArg } from "/assets/net.js";
 
+const ROW = 24; // px, the height of one row (style.css: .tree li)
+const OVERSCAN = 30; // rows drawn beyond the view, either side
 const parent = (path) => (path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "");
 
 export class Tree {
@@ -12,22 +16,32 @@ export class Tree {
     this.on = on;
     this.expanded = new Set([""]);
     this.listings = new Map(); // folder path → entries, or an Error
-    this.el = h("div.tree#tree", { tabindex: "0" });
     this.dirty = new Set(); // paths with unsaved edits, marked in the tree
     this.selected = "";
+    this.filter = "";
+    this.rows = []; // what shows, in order: { item, depth } or { error, depth }
+    this.filterBox = h("input.tree-filter#tree-filter", {
+      type: "search", placeholder: "Filter names", autocomplete: "off",
+      oninput: () => { this.filter = this.filterBox.value.trim().toLowerCase(); this.draw(); },
+    });
+    this.list_ = h("ul.rows");
+    this.spacer = h("div.spacer", {}, this.list_);
+    this.scroller = h("div.tree-scroll", { tabindex: "0", onscroll: () => this.paint(), onkeydown: (e) => this.key(e) }, this.spacer);
+    this.el = h("div.tree#tree", {}, this.filterBox, this.scroller);
+    new ResizeObserver(() => this.paint()).observe(this.scroller);
   }
 
   /// List the root and every open folder again, then draw.
   async refresh() {
-    const folders = [...this.expanded];
-    await Promise.all(folders.map((dir) => this.list(dir)));
+    await Promise.all([...this.expanded].map((dir) => this.list(dir)));
     this.draw();
   }
 
   async list(dir) {
     try {
       const items = await (await call(this.host, "GET", `tree?path=${encodeURIComponent(dir)}`)).json();
-      items.sort((a, b) => (a.type === "dir") === (b.type === "dir") ? a.name.localeCompare(b.name) : a.type === "dir" ? -1 : 1);
+      const folder = (i) => i.type === "dir";
+      items.sort((a, b) => folder(a) === folder(b) ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : folder(a) ? -1 : 1);
       this.listings.set(dir, items);
     } catch (e) {
       if (e.status === 404 && dir) { this.expanded.delete(dir); this.listings.delete(dir); return; }
@@ -37,8 +51,8 @@ export class Tree {
 
   /// Open or close a folder; new files go into the folder last opened (or the one
   /// holding the file last clicked).
-  async toggle(item) {
-    if (this.expanded.has(item.path)) {
+  async toggle(item, open = !this.expanded.has(item.path)) {
+    if (!open) {
       this.expanded.delete(item.path);
       this.on.folder(parent(item.path));
     } else {
@@ -49,57 +63,115 @@ export class Tree {
     this.draw();
   }
 
+  /// The rows that show: open folders' entries under them; with a filter, the names
+  /// that match and the folders on their way.
+  flatten() {
+    const out = [];
+    const walk = (dir, depth) => {
+      const items = this.listings.get(dir);
+      if (items instanceof Error) { out.push({ error: `cannot list ${dir || "the root"}: ${items.message}`, depth }); return 0; }
+      let shown = 0;
+      for (const item of items || []) {
+        const at = out.length;
+        const matches = !this.filter || item.name.toLowerCase().includes(this.filter);
+        out.push({ item, depth });
+        let inner = 0;
+        if (item.type === "dir" && this.expanded.has(item.path)) inner = walk(item.path, depth + 1);
+        if (!matches && !inner) out.length = at; // neither it nor anything under it matches
+        else shown += 1;
+      }
+      return shown;
+    };
+    walk("", 0);
+    return out;
+  }
+
   draw() {
-    const top = this.el.scrollTop;
-    this.el.replaceChildren(this.folder(""));
-    this.el.scrollTop = top;
+    this.rows = this.flatten();
+    this.spacer.style.height = `${this.rows.length * ROW}px`;
+    this.painted = null;
+    this.paint();
   }
 
-  folder(dir) {
-    const ul = h("ul");
-    const items = this.listings.get(dir);
-    if (items instanceof Error) {
-      ul.append(h("li.error", {}, `cannot list ${dir || "the root"}: ${items.message}`));
-      return ul;
-    }
-    for (const item of items || []) ul.append(this.row(item));
-    return ul;
+  /// Put the rows in view (and a margin) into the page.
+  paint() {
+    const first = Math.max(0, Math.floor(this.scroller.scrollTop / ROW) - OVERSCAN);
+    const count = Math.ceil((this.scroller.clientHeight || 600) / ROW) + 2 * OVERSCAN;
+    const last = Math.min(this.rows.length, first + count);
+    if (this.painted && this.painted[0] === first && this.painted[1] === last) return;
+    this.painted = [first, last];
+    this.list_.style.transform = `translateY(${first * ROW}px)`;
+    this.list_.replaceChildren(...this.rows.slice(first, last).map((row) => this.row(row)));
   }
 
-  row(item) {
+  row({ item, depth, error }) {
+    if (error) return h("li.error", { style: `padding-left: ${depth}rem` }, error);
     const isDir = item.type === "dir";
     const open = isDir && this.expanded.has(item.path);
-    const li = h("li", { dataset: { path: item.path, type: item.type } });
+    const mode = (item.mode & 0o7777).toString(8).padStart(4, "0");
     const label = `${isDir ? (open ? "▾ " : "▸ ") : ""}${item.name}${item.type === "symlink" ? " →" : ""}`;
     const name = h(`span.name${this.dirty.has(item.path) ? ".dirty" : ""}`, {
-      title: `${item.path}\n${isDir ? "folder" : size(item.size)} · mode ${(item.mode & 0o7777).toString(8).padStart(4, "0")} · modified ${new Date(item.mtime * 1000).toLocaleString()}`,
+      title: `${item.path}\n${isDir ? "folder" : size(item.size)} · mode ${mode} · modified ${new Date(item.mtime * 1000).toLocaleString()}`,
+      onclick: () => this.activate(item),
     }, label);
     const acts = h("span.acts", {},
-      h("button.rename", { title: "Rename or move", onclick: () => this.on.rename(item) }, "✎"),
-      h("button.delete", { title: "Delete", onclick: () => this.on.remove(item) }, "✕"),
+      h("button.rename", { title: "Rename or move (F2)", onclick: () => this.on.rename(item) }, "✎"),
+      h("button.delete", { title: "Delete (Del)", onclick: () => this.on.remove(item) }, "✕"),
       item.type === "file" ? h("button.download", { title: "Download", onclick: () => this.on.download(item) }, "⤓") : null);
     const meta = item.type === "file" ? h("span.meta.muted", {}, size(item.size)) : null;
-    li.append(h(`div.row${this.selected === item.path ? ".selected" : ""}`, {}, name, meta, acts));
-    name.addEventListener("click", () => {
-      this.selected = item.path;
-      if (isDir) this.toggle(item);
-      else { this.on.folder(parent(item.path)); this.on.open(item); }
-    });
-    if (open) li.append(this.folder(item.path));
-    return li;
+    return h(`li${this.selected === item.path ? ".selected" : ""}`, { dataset: { path: item.path, type: item.type }, style: `padding-left: ${depth}rem` },
+      h("div.row", {}, name, meta, acts));
+  }
+
+  activate(item) {
+    this.select(item.path);
+    if (item.type === "dir") this.toggle(item);
+    else { this.on.folder(parent(item.path)); this.on.open(item); }
+  }
+
+  select(path) {
+    this.selected = path;
+    for (const li of this.list_.children) li.classList.toggle("selected", li.dataset.path === path);
+  }
+
+  /// Up/Down move, Right opens a folder, Left closes it or goes to its folder, Enter
+  /// opens, F2 renames, Delete deletes, Home/End jump.
+  key(e) {
+    const at = this.rows.findIndex((r) => r.item?.path === this.selected);
+    const item = this.rows[at]?.item;
+    const go = (i) => {
+      const row = this.rows[Math.max(0, Math.min(this.rows.length - 1, i))];
+      if (!row?.item) return;
+      this.select(row.item.path);
+      this.reveal(row.item.path);
+    };
+    const keys = {
+      ArrowDown: () => go(at + 1), ArrowUp: () => go(at < 0 ? 0 : at - 1),
+      Home: () => go(0), End: () => go(this.rows.length - 1),
+      ArrowRight: () => item?.type === "dir" && !this.expanded.has(item.path) && this.toggle(item, true),
+      ArrowLeft: () => (item?.type === "dir" && this.expanded.has(item.path) ? this.toggle(item, false) : go(this.rows.findIndex((r) => r.item?.path === parent(item?.path || "")))),
+      Enter: () => item && this.activate(item),
+      F2: () => item && this.on.rename(item),
+      Delete: () => item && this.on.remove(item),
+    };
+    if (keys[e.key]) { e.preventDefault(); keys[e.key](); }
+  }
+
+  /// Scroll so `path`'s row is in view.
+  reveal(path) {
+    const i = this.rows.findIndex((r) => r.item?.path === path);
+    if (i < 0) return;
+    const top = i * ROW, view = this.scroller;
+    if (top < view.scrollTop) view.scrollTop = top;
+    else if (top + ROW > view.scrollTop + view.clientHeight) view.scrollTop = top + ROW - view.clientHeight;
+    this.paint();
   }
 
   markDirty(path, dirty) {
     if (dirty) this.dirty.add(path); else this.dirty.delete(path);
-    for (const li of this.el.querySelectorAll("li[data-path]")) {
+    for (const li of this.list_.children) {
       if (li.dataset.path === path) li.querySelector(".name")?.classList.toggle("dirty", dirty);
     }
-  }
-
-  /// The entry for `path` if its folder is listed (to know whether a name is taken).
-  find(path) {
-    const items = this.listings.get(parent(path));
-    return Array.isArray(items) ? items.find((i) => i.path === path) : undefined;
   }
 }
 
