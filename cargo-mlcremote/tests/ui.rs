@@ -823,12 +823,19 @@ fn in_a_browser_two_hosts_files_managed_binaries_kept_closed_logs_and_uninstall(
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    // Not text: said so, and the editor keeps what it had.
+    // Not text: a hex view. Too big for the editor: read in parts (its end first).
     b.press(r#"#tree li[data-path="image.bin"] .name"#, short).unwrap();
-    b.wait_text("#status-line", "image.bin is not text", short).unwrap();
+    b.wait_text("#status-line", "image.bin (not text: shown as hex)", short)
+        .unwrap();
+    b.wait_text("#hex", "00000000  89 50 4e 47 0d 0a 1a 0a", short).unwrap();
     b.press(r#"#tree li[data-path="huge.log"] .name"#, short).unwrap();
-    b.wait_text("#status-line", "too large to open as text", short).unwrap();
+    b.wait_text("#status-line", "too large to open as text, so read in parts", short)
+        .unwrap();
+    b.wait_text("#big-range", "bytes 2883584–3145728 of 3145728 (3.0 MiB)", short)
+        .unwrap();
     // (The file made above stays open under its new name, though deleted on the host.)
+    b.press(r#".doc-tab[data-path="proj/final.txt"] .label"#, short)
+        .unwrap();
     assert_eq!(editor_text(&b), "");
     assert_eq!(b.text_of("#open-path").unwrap(), "proj/final.txt");
 

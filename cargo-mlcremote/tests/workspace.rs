@@ -378,3 +378,137 @@ fn in_a_browser_a_huge_folder_shows_at_once_and_the_tree_keeps_its_state() {
     b.wait(r#"#tree li.selected[data-path="docs/guide.md"]"#, short)
         .unwrap();
 }
+
+/// A `width`×`height` PNG, all one colour: made here, byte by byte, as a camera would not.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&crc.sum().to_be_bytes());
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut header = Vec::new();
+    header.extend_from_slice(&width.to_be_bytes());
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+    chunk(&mut out, b"IHDR", &header);
+    // Each row: filter type 0, then its pixels.
+    let row: Vec<u8> = std::iter::once(0)
+        .chain((0..width).flat_map(|_| [0x25, 0x63, 0xeb]))
+        .collect();
+    let raw = row.repeat(height as usize);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut z, &raw).unwrap();
+    chunk(&mut out, b"IDAT", &z.finish().unwrap());
+    chunk(&mut out, b"IEND", b"");
+    out
+}
+
+/// Images from a blob, Markdown rendered as elements (what looks like HTML stays text),
+/// a big log read from its end, earlier parts on demand, and followed as it grows.
+#[test]
+fn in_a_browser_images_markdown_and_big_logs_are_shown_and_nothing_in_them_runs() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let home = user.home.clone();
+    fs::write(home.join("logo.png"), png(3, 2)).unwrap();
+    fs::write(
+        home.join("NOTES.md"),
+        "# Title\n\nSome *emphasis* and `code`, a [link](https://example.com/x) and <img src=x onerror=\"window.ran=1\">.\n\n\
+         - [x] done\n- open\n\n```sh\necho <script>window.ran=2</script>\n```\n\n> quoted\n",
+    )
+    .unwrap();
+    let mut log = String::new();
+    let mut n = 0;
+    while log.len() < 3 * 1024 * 1024 {
+        log.push_str(&format!("line {n:07} of the service's log\n"));
+        n += 1;
+    }
+    fs::write(home.join("service.log"), &log).unwrap();
+    let client = Client::new();
+    let config = ssh_config(&client, &sshd, &user);
+    let (ui, _cwd) = Ui::open_devbox(&client, &sshd, &config);
+    let b = Browser::start().unwrap();
+    let long = Duration::from_secs(90);
+    let short = Duration::from_secs(15);
+    b.goto(&ui.url()).unwrap();
+
+    // The image: from a blob URL, at its size.
+    b.press(r#"#tree li[data-path="logo.png"] .name"#, long).unwrap();
+    b.wait_text("#doc-info", "image · 3×2", short).unwrap();
+    let src = b
+        .eval("return document.querySelector('.viewer.image img').src;", vec![])
+        .unwrap();
+    assert!(src.as_str().unwrap().starts_with("blob:"), "{src}");
+
+    // Markdown: edited as text, previewed as a page; the tags in it are text, never run.
+    b.press(r#"#tree li[data-path="NOTES.md"] .name"#, short).unwrap();
+    b.wait_text("#doc-info", "Markdown", short).unwrap();
+    b.press("#preview", short).unwrap();
+    b.wait_text("#markdown h1", "Title", short).unwrap();
+    assert_eq!(b.text_of("#markdown em").unwrap(), "emphasis");
+    assert_eq!(b.text_of("#markdown li.task").unwrap().trim(), "done");
+    assert_eq!(
+        b.eval(
+            "return document.querySelector('#markdown li.task input').checked;",
+            vec![]
+        )
+        .unwrap(),
+        json!(true)
+    );
+    let link = b
+        .eval(
+            "const a = document.querySelector('#markdown a'); return [a.href, a.rel, a.target];",
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(link, json!(["https://example.com/x", "noopener noreferrer", "_blank"]));
+    b.wait_text("#markdown", "<img src=x onerror=\"window.ran=1\">", short)
+        .unwrap();
+    b.wait_text("#markdown pre", "echo <script>window.ran=2</script>", short)
+        .unwrap();
+    let elements = b
+        .eval(
+            "return document.querySelectorAll('#markdown img, #markdown script').length;",
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(elements, json!(0));
+    assert_eq!(
+        b.eval("return window.ran ?? null;", vec![]).unwrap(),
+        serde_json::Value::Null
+    );
+    b.press("#preview", short).unwrap();
+    assert!(editor_text(&b).starts_with("# Title\n"));
+
+    // A 3 MiB log: its end first; earlier parts on demand; followed as it grows.
+    b.press(r#"#tree li[data-path="service.log"] .name"#, short).unwrap();
+    b.wait_text("#status-line", "read in parts", short).unwrap();
+    let last = format!("line {:07} of the service's log", n - 1);
+    b.wait_text("#big-text", &last, short).unwrap();
+    assert!(!b.text_of("#big-text").unwrap().contains("line 0000000 "));
+    let total = log.len();
+    b.wait_text(
+        "#big-range",
+        &format!("bytes {}–{total} of {total}", total - 256 * 1024),
+        short,
+    )
+    .unwrap();
+    b.press("#load-earlier", short).unwrap();
+    b.wait_text("#big-range", &format!("bytes {}–{total}", total - 512 * 1024), short)
+        .unwrap();
+    b.press("#follow-file", short).unwrap();
+    b.wait_text("#follow-file", "Stop following", short).unwrap();
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(home.join("service.log"))
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"a line written while followed\n").unwrap();
+    b.wait_text("#big-text", "a line written while followed", long).unwrap();
+    b.press("#follow-file", short).unwrap();
+    b.wait_text("#follow-file", "Follow", short).unwrap();
+}

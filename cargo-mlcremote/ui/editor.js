@@ -56,6 +56,11 @@ export class Doc {
     this.dirty = false;
   }
 
+  get dom() { return this.view.dom; }
+  get scroller() { return this.view.scrollDOM; }
+  focus() { this.view.focus(); }
+  get markdown() { return this.language === "Markdown"; }
+
   /// The text with the file's own line separator (the document keeps lines, not separators).
   text() { return this.view.state.sliceDoc(); }
 

@@ -8,6 +8,7 @@ import { decode } from "/assets/text.js";
 import { Doc } from "/assets/editor.js";
 import { Tree } from "/assets/tree.js";
 import { Term } from "/assets/terminals.js";
+import { ImageViewer, TailViewer, HexViewer, isImage, markdown } from "/assets/viewers.js";
 
 const MAX_TEXT = 2 * 1024 * 1024;
 const join = (dir, name) => (dir ? `${dir}/${name}` : name);
@@ -35,6 +36,7 @@ export class Workspace {
     this.tabs = h("div.doc-tabs#doc-tabs");
     this.editor = h("div.editor#editor", {}, h("p.muted.empty", {}, "Open a file from the tree"));
     this.saveButton = h("button.primary#save", { disabled: true, onclick: () => this.save() }, "Save");
+    this.previewButton = h("button#preview", { hidden: true, onclick: () => this.preview() }, "Preview");
     this.bar = h("progress#upload-bar", { hidden: true, max: 1 });
     const upload = h("input#upload-input", { type: "file", multiple: true, hidden: true, onchange: () => { this.upload([...upload.files]); upload.value = ""; } });
     this.terms = h("div.terms#terms");
@@ -49,7 +51,7 @@ export class Workspace {
           h("button#host-page", { onclick: () => showHost(host) }, "Host"),
           h("span.mono#open-path")),
         this.tabs,
-        h("div.toolbar", {}, this.saveButton, this.status, this.info, this.bar),
+        h("div.toolbar", {}, this.saveButton, this.previewButton, this.status, this.info, this.bar),
         this.editor,
         h("div.toolbar", {}, h("button#new-terminal", { onclick: () => new Term(host, this.terms) }, "New terminal")),
         this.terms));
@@ -64,12 +66,13 @@ export class Workspace {
 
   /// Shown again after another view: editors and terminals measure their box anew.
   shown() {
-    if (this.active) { this.active.view.requestMeasure(); this.active.view.scrollDOM.scrollTop = this.active.scroll || 0; }
+    if (this.active) { this.active.view?.requestMeasure(); this.active.scroller.scrollTop = this.active.scroll || 0; }
   }
-  hidden() { if (this.active) this.active.scroll = this.active.view.scrollDOM.scrollTop; }
+  hidden() { if (this.active) this.active.scroll = this.active.scroller.scrollTop; }
 
   get unsaved() { return [...this.docs.values()].filter((d) => d.dirty); }
 
+  /// Open a file: text in the editor; an image, a big text file or a binary in a viewer.
   async open(item) {
     const known = this.docs.get(item.path);
     if (known) return this.activate(known);
@@ -77,31 +80,58 @@ export class Workspace {
     try {
       let stat = item;
       if (stat.size === undefined || stat.mode === undefined) stat = { ...item, ...await (await call(this.host, "GET", `stat?path=${pathArg(item)}`)).json() };
-      if (stat.size > MAX_TEXT) { this.say(`${path} is ${stat.size} bytes: too large to open as text; download it instead.`); return; }
-      const r = await call(this.host, "GET", `file?path=${pathArg(item)}`);
-      const read = decode(new Uint8Array(await r.arrayBuffer()));
-      if (read.binary) { this.say(`${path} is not text; download it instead.`); return; }
-      if (this.docs.has(path)) return this.activate(this.docs.get(path)); // opened twice at once
-      const doc = new Doc(this, stat, read, r.headers.get("etag"), {
-        onSave: (d) => this.save(d),
-        onChange: (d) => this.changed(d),
-      });
+      let doc = null;
+      let said = `opened ${path}`;
+      if (isImage(stat.name || path)) {
+        doc = new ImageViewer(this, stat);
+      } else if (stat.size > MAX_TEXT) {
+        const head = new Uint8Array(await (await call(this.host, "GET", `file?path=${pathArg(item)}`, undefined, { range: "bytes=0-8191" })).arrayBuffer());
+        doc = head.includes(0) ? new HexViewer(this, stat) : new TailViewer(this, stat);
+        said = `opened ${path} (${stat.size} bytes: too large to open as text, so read in parts)`;
+      } else {
+        const r = await call(this.host, "GET", `file?path=${pathArg(item)}`);
+        const read = decode(new Uint8Array(await r.arrayBuffer()));
+        if (read.binary) {
+          doc = new HexViewer(this, stat);
+          said = `opened ${path} (not text: shown as hex)`;
+        } else {
+          doc = new Doc(this, stat, read, r.headers.get("etag"), {
+            onSave: (d) => this.save(d),
+            onChange: (d) => this.changed(d),
+          });
+        }
+      }
+      await doc.ready;
+      if (this.docs.has(path)) { doc.destroy(); return this.activate(this.docs.get(path)); } // opened twice at once
       this.docs.set(path, doc);
       this.activate(doc);
-      this.say(`opened ${path}`);
+      this.say(said);
     } catch (e) {
       this.say(`cannot open ${path}: ${e.message}`);
     }
   }
 
+  /// A viewer learnt more about what it shows.
+  described(doc) { if (doc === this.active) this.info.textContent = doc.describe(); }
+
+  /// Markdown: the rendered page in place of the editor, and back.
+  preview() {
+    const doc = this.active;
+    if (!doc?.markdown) return;
+    doc.previewing = !doc.previewing;
+    this.activate(doc);
+  }
+
   activate(doc) {
-    if (this.active && this.active !== doc) this.active.scroll = this.active.view.scrollDOM.scrollTop;
+    if (this.active && this.active !== doc) this.active.scroll = this.active.scroller.scrollTop;
     this.active = doc;
-    this.editor.replaceChildren(doc.view.dom);
-    doc.view.scrollDOM.scrollTop = doc.scroll || 0;
-    doc.view.focus();
+    const shown = doc.previewing ? h("div.viewer.preview", {}, markdown(doc.text())) : doc.dom;
+    this.editor.replaceChildren(shown);
+    if (!doc.previewing) { doc.scroller.scrollTop = doc.scroll || 0; doc.focus(); }
     $("#open-path", this.el).textContent = doc.path;
-    this.saveButton.disabled = false;
+    this.saveButton.disabled = doc.text() === null;
+    this.previewButton.hidden = !doc.markdown;
+    this.previewButton.textContent = doc.previewing ? "Edit" : "Preview";
     this.info.textContent = doc.describe();
     this.drawTabs();
   }
@@ -142,6 +172,7 @@ export class Workspace {
         $("#open-path", this.el).textContent = "";
         this.info.textContent = "";
         this.saveButton.disabled = true;
+        this.previewButton.hidden = true;
       }
     }
     this.drawTabs();
@@ -149,7 +180,7 @@ export class Workspace {
   }
 
   async save(doc = this.active) {
-    if (!doc) return;
+    if (!doc || doc.text() === null) return;
     this.say(`saving ${doc.path}…`);
     this.say(await doc.save());
     this.tree.refresh();
