@@ -270,6 +270,19 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
     b.wait_text("#status-line", "deleted crlf.txt permanently", short)
         .unwrap();
     assert!(!home.join("crlf.txt").exists());
+    // A folder downloads as a .tar.gz, packed on the host.
+    b.press(r#"#tree li[data-path="src"] button.download"#, short).unwrap();
+    b.wait_text("#status-line", "downloaded src as src.tar.gz", long)
+        .unwrap();
+    let got = b
+        .eval_async(
+            "const done = arguments[arguments.length - 1]; const d = window.mlc.downloaded;
+             d.blob.arrayBuffer().then((a) => done([d.name, [...new Uint8Array(a).slice(0, 2)], a.byteLength]));",
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(got[0], "src.tar.gz");
+    assert_eq!(got[1], json!([0x1f, 0x8b]), "gzip");
     let trashed = fs::read_dir(&trash).unwrap().count();
     assert_eq!(trashed, 1, "only the replaced README.md is in the trash");
     b.screenshot(&shots.join("workspace.png")).unwrap();

@@ -117,7 +117,7 @@ export class Tree {
     const acts = h("span.acts", {},
       h("button.rename", { title: "Rename or move (F2)", onclick: () => this.on.rename(item) }, "✎"),
       h("button.delete", { title: "Delete (Del)", onclick: () => this.on.remove(item) }, "✕"),
-      item.type === "file" ? h("button.download", { title: "Download", onclick: () => this.on.download(item) }, "⤓") : null);
+      item.type !== "symlink" ? h("button.download", { title: isDir ? "Download as .tar.gz" : "Download", onclick: () => this.on.download(item) }, "⤓") : null);
     const meta = item.type === "file" ? h("span.meta.muted", {}, size(item.size)) : null;
     return h(`li${this.selected === item.path ? ".selected" : ""}`, { dataset: { path: item.path, type: item.type }, style: `padding-left: ${depth}rem` },
       h("div.row", {}, name, meta, acts));

@@ -187,14 +187,18 @@ export class Workspace {
   }
 
   /// Download through fetch (with the key: no bare URL works), saved from a blob.
+  /// A folder comes as a .tar.gz, packed on the host as it streams.
   async download(item) {
+    const folder = item.type === "dir";
+    const name = folder ? `${item.name}.tar.gz` : item.name;
     try {
-      const blob = await (await call(this.host, "GET", `file?path=${pathArg(item)}`)).blob();
+      this.say(`downloading ${item.path}…`);
+      const blob = await (await call(this.host, "GET", `${folder ? "archive" : "file"}?path=${pathArg(item)}`)).blob();
       const url = URL.createObjectURL(blob);
-      window.mlc.downloaded = { name: item.name, blob }; // for tests: read what was saved
-      h("a", { href: url, download: item.name }).click();
+      window.mlc.downloaded = { name, blob }; // for tests: read what was saved
+      h("a", { href: url, download: name }).click();
       setTimeout(() => URL.revokeObjectURL(url), 60_000);
-      this.say(`downloaded ${item.path}`);
+      this.say(`downloaded ${item.path}${folder ? ` as ${name}` : ""}`);
     } catch (e) {
       this.say(`cannot download ${item.path}: ${e.message}`);
     }

@@ -34,6 +34,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/chmod", post(manage::chmod))
         .route("/trash", post(manage::trash))
         .route("/untrash", post(manage::untrash))
+        .route("/archive", get(manage::archive))
         .route_layer(middleware::from_fn(timeout));
     let ws = Router::new().route("/terminal", get(terminal::upgrade));
     let guarded = Router::new()
@@ -100,7 +101,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 async fn timeout(request: Request, next: Next) -> Response {
     // File transfers stream for as long as they take; everything else is bounded.
-    if request.uri().path() == "/file" || request.uri().path() == "/api/file" {
+    if ["/file", "/api/file", "/archive", "/api/archive"].contains(&request.uri().path()) {
         return next.run(request).await;
     }
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {

@@ -334,3 +334,135 @@ pub async fn untrash(State(app): State<Arc<AppState>>, body: axum::body::Bytes) 
     })
     .await
 }
+
+/// Bytes written here reach the HTTP body as they come (bounded: a slow client slows the
+/// walk, never fills memory).
+struct ToBody(tokio::sync::mpsc::Sender<std::io::Result<axum::body::Bytes>>);
+
+impl std::io::Write for ToBody {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(axum::body::Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `GET /api/archive?path=`: the folder as a `.tar.gz`, streamed while it is walked
+/// (never whole in memory), links stored as links, other special files left out. A file
+/// that cannot be read ends the stream early: the download fails rather than lies.
+pub async fn archive(State(app): State<Arc<AppState>>, uri: axum::http::Uri) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let raw = uri
+        .query()
+        .and_then(|q| crate::query::value(q, "path"))
+        .unwrap_or_default();
+    let (at, dir) = {
+        let app = app.clone();
+        blocking(move || {
+            let at = app.root.locate(&raw, true).map_err(refused)?;
+            let dir = match &at.name {
+                Some(name) => open_dir_at(at.dir.as_fd(), name).map_err(errno("archive"))?,
+                None => at.dir.try_clone().map_err(|e| crate::files::io_error(e, "archive"))?,
+            };
+            Ok((at, dir))
+        })
+        .await?
+    };
+    let top = match &at.name {
+        Some(name) => name.clone(),
+        None => app
+            .root
+            .path()
+            .file_name()
+            .map_or_else(|| "root".into(), |n| n.to_os_string()),
+    };
+    let filename = format!("{}.tar.gz", top.to_string_lossy().replace(['"', '\\', '/'], "_"));
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::task::spawn_blocking(move || {
+        let gz = flate2::write::GzEncoder::new(ToBody(tx.clone()), flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        tar.mode(tar::HeaderMode::Deterministic);
+        let result = pack(&mut tar, dir.as_fd(), std::path::Path::new(&top))
+            .and_then(|()| tar.into_inner())
+            .and_then(|gz| gz.finish().map(drop));
+        if let Err(e) = result {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let body = axum::body::Body::from_stream(tokio_stream_from(rx));
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/gzip".to_string()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<std::io::Result<axum::body::Bytes>>,
+) -> impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Everything in `dir` into the archive under `at`.
+fn pack<W: std::io::Write>(
+    tar: &mut tar::Builder<W>,
+    dir: BorrowedFd<'_>,
+    at: &std::path::Path,
+) -> std::io::Result<()> {
+    let io = |e: Errno| std::io::Error::from(e);
+    let st = rfs::fstat(dir).map_err(io)?;
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_mode(st.st_mode & 0o7777);
+    header.set_size(0);
+    tar.append_data(&mut header, at, std::io::empty())?;
+    let owned = dir.try_clone_to_owned()?;
+    let mut children = names(&owned).map_err(io)?;
+    children.sort();
+    for name in children {
+        let path = at.join(&name);
+        let st = rfs::statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW).map_err(io)?;
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(st.st_mode & 0o7777);
+        header.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => {
+                let inner = open_dir_at(dir, &name).map_err(io)?;
+                pack(tar, inner.as_fd(), &path)?;
+            }
+            FileType::Symlink => {
+                let target = rfs::readlinkat(dir, &name, Vec::new()).map_err(io)?;
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                tar.append_link(&mut header, &path, std::ffi::OsStr::from_bytes(target.as_bytes()))?;
+            }
+            FileType::RegularFile => {
+                let fd = rfs::openat(
+                    dir,
+                    &name,
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(io)?;
+                let file = std::fs::File::from(fd);
+                let len = file.metadata()?.len();
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(len);
+                // A file that grows while read is archived as long as it was.
+                tar.append_data(&mut header, &path, std::io::Read::take(file, len))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

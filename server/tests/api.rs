@@ -802,3 +802,63 @@ fn copy_chmod_trash_undo_and_delete_of_a_whole_folder() {
     assert!(!base.join("proj-copy").exists());
     assert!(std::path::Path::new("/etc/passwd").exists());
 }
+
+#[test]
+fn a_folder_downloads_as_a_tar_gz_that_the_real_tar_unpacks() {
+    let api = Api::start(&[]);
+    let base = root(&api);
+    fs::create_dir_all(base.join("proj/src/deep")).unwrap();
+    fs::write(base.join("proj/src/main.rs"), "fn main() {}\n").unwrap();
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    fs::write(base.join("proj/src/deep/data.bin"), &big).unwrap();
+    let long = format!("proj/{}.txt", "n".repeat(150)); // beyond ustar's 100-byte names
+    fs::write(base.join(&long), "long name\n").unwrap();
+    fs::write(base.join("proj/run.sh"), "#!/bin/sh\n").unwrap();
+    fs::set_permissions(
+        base.join("proj/run.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o750),
+    )
+    .unwrap();
+    symlink("/etc/passwd", base.join("proj/outside")).unwrap();
+
+    let (status, headers, body) = api.exchange("GET", "/api/archive?path=proj", &[], b"");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(header(&headers, "content-type"), "application/gzip");
+    assert!(header(&headers, "content-disposition").contains("filename=\"proj.tar.gz\""));
+    let out = tempfile::tempdir().unwrap();
+    fs::write(out.path().join("proj.tar.gz"), &body).unwrap();
+    let unpacked = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(out.path().join("proj.tar.gz"))
+        .arg("-C")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        unpacked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unpacked.stderr)
+    );
+    let got = out.path();
+    assert_eq!(
+        fs::read_to_string(got.join("proj/src/main.rs")).unwrap(),
+        "fn main() {}\n"
+    );
+    assert_eq!(fs::read(got.join("proj/src/deep/data.bin")).unwrap(), big);
+    assert_eq!(fs::read_to_string(got.join(&long)).unwrap(), "long name\n");
+    assert_eq!(mode(&got.join("proj/run.sh")), 0o750);
+    // The link is a link in the archive, not the file it points at.
+    assert_eq!(
+        fs::read_link(got.join("proj/outside")).unwrap(),
+        std::path::Path::new("/etc/passwd")
+    );
+    assert!(body.len() < big.len() / 2 + 4096, "compressed: {} bytes", body.len());
+
+    // Outside the root: refused before a byte is sent.
+    let (status, _, _) = api.exchange("GET", "/api/archive?path=..", &[], b"");
+    assert_eq!(status, 403);
+    let (status, _, _) = api.exchange("GET", "/api/archive?path=proj/run.sh", &[], b"");
+    assert_eq!(status, 400);
+}
