@@ -7,7 +7,11 @@
 
 mod common;
 
-use std::{fs, os::unix::fs::PermissionsExt, time::Duration};
+use std::{
+    fs,
+    os::unix::{ffi::OsStrExt, fs::PermissionsExt},
+    time::Duration,
+};
 
 use common::{
     Client,
@@ -309,6 +313,11 @@ fn in_a_browser_a_huge_folder_shows_at_once_and_the_tree_keeps_its_state() {
     }
     fs::create_dir(user.home.join("docs")).unwrap();
     fs::write(user.home.join("docs/guide.md"), "# guide\n").unwrap();
+    fs::create_dir(user.home.join("old")).unwrap();
+    let odd = user.home.join(std::ffi::OsStr::from_bytes(b"caf\xe9.txt"));
+    fs::write(&odd, "latin\n").unwrap();
+    let made = [user.home.join("docs"), user.home.join("old"), odd.clone()];
+    user.own(&made.iter().map(|p| p.as_path()).collect::<Vec<_>>()).unwrap();
     let client = Client::new();
     let config = ssh_config(&client, &sshd, &user);
     let (ui, _cwd) = Ui::open_devbox(&client, &sshd, &config);
@@ -390,6 +399,73 @@ fn in_a_browser_a_huge_folder_shows_at_once_and_the_tree_keeps_its_state() {
     b.press("#refresh", short).unwrap();
     b.wait(r#"#tree li.selected[data-path="docs/guide.md"]"#, short)
         .unwrap();
+
+    // Duplicate, permissions, and a drag onto a folder to move there.
+    b.press(r#"#tree li[data-path="docs/guide.md"] button.duplicate"#, short)
+        .unwrap();
+    b.wait(r#"#tree li[data-path="docs/guide copy.md"]"#, short).unwrap();
+    assert_eq!(
+        fs::read_to_string(user.home.join("docs/guide copy.md")).unwrap(),
+        "# guide\n"
+    );
+    b.press(r#"#tree li[data-path="docs/guide.md"] button.chmod"#, short)
+        .unwrap();
+    let input = b.wait("#dialog-input", short).unwrap();
+    b.clear(&input).unwrap();
+    b.type_into(&input, "600\n").unwrap();
+    b.wait_text("#status-line", "docs/guide.md is now 0600", short).unwrap();
+    assert_eq!(
+        fs::metadata(user.home.join("docs/guide.md"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    // (many/ closed first: its 12,000 rows would keep old/ out of view.)
+    b.press(r#"#tree li[data-path="many"] .name"#, short).unwrap();
+    b.wait(r#"#tree li[data-path="old"]"#, short).unwrap();
+    b.eval(
+        r#"const row = (p) => document.querySelector(`#tree li[data-path="${p}"]`);
+           const data = new DataTransfer();
+           row("docs/guide copy.md").dispatchEvent(new DragEvent("dragstart", { dataTransfer: data, bubbles: true }));
+           row("old").dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true, cancelable: true }));
+           row("old").dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));"#,
+        vec![],
+    )
+    .unwrap();
+    b.wait_text("#status-line", "moved docs/guide copy.md to old", short)
+        .unwrap();
+    assert!(user.home.join("old/guide copy.md").is_file() && !user.home.join("docs/guide copy.md").exists());
+
+    // A name that is not UTF-8: opened, saved, downloaded and deleted under its own bytes.
+    let shown = "caf\u{fffd}.txt";
+    b.press(&format!(r#"#tree li[data-path="{shown}"] .name"#), short)
+        .unwrap();
+    b.wait_text("#status-line", &format!("opened {shown}"), short).unwrap();
+    assert_eq!(editor_text(&b), "latin\n");
+    b.type_into(&b.find("#editor .cm-content").unwrap(), &format!("x{SAVE}"))
+        .unwrap();
+    b.wait_text("#status-line", &format!("saved {shown}"), short).unwrap();
+    assert_eq!(fs::read(&odd).unwrap(), b"xlatin\n");
+    b.press(&format!(r#"#tree li[data-path="{shown}"] button.download"#), short)
+        .unwrap();
+    b.wait_text("#status-line", &format!("downloaded {shown}"), short)
+        .unwrap();
+    let got = b
+        .eval_async(
+            "const done = arguments[arguments.length - 1]; window.mlc.downloaded.blob.text().then(done);",
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(got, "xlatin\n");
+    b.press(&format!(r#"#tree li[data-path="{shown}"] button.delete"#), short)
+        .unwrap();
+    b.wait(r#"#dialog:not([hidden])"#, short).unwrap();
+    b.press(r#"#dialog button[data-value="true"]"#, short).unwrap();
+    b.wait_text("#status-line", &format!("moved {shown} to the trash"), short)
+        .unwrap();
+    assert!(!odd.exists());
 }
 
 /// A `width`×`height` PNG, all one colour: made here, byte by byte, as a camera would not.

@@ -10,7 +10,8 @@ const OVERSCAN = 30; // rows drawn beyond the view, either side
 const parent = (path) => (path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "");
 
 export class Tree {
-  /// `on` = { open(item), rename(item), remove(item), download(item), folder(path) }
+  /// `on` = { open(item), rename(item), remove(item), download(item), duplicate(item),
+  /// chmod(item), move(item, folder), folder(path) }
   constructor(host, on) {
     this.host = host;
     this.on = on;
@@ -116,11 +117,28 @@ export class Tree {
     }, label);
     const acts = h("span.acts", {},
       h("button.rename", { title: "Rename or move (F2)", onclick: () => this.on.rename(item) }, "✎"),
+      h("button.duplicate", { title: "Duplicate", onclick: () => this.on.duplicate(item) }, "⧉"),
+      item.type !== "symlink" ? h("button.chmod", { title: `Permissions (${mode})`, onclick: () => this.on.chmod(item) }, "⚿") : null,
       h("button.delete", { title: "Delete (Del)", onclick: () => this.on.remove(item) }, "✕"),
       item.type !== "symlink" ? h("button.download", { title: isDir ? "Download as .tar.gz" : "Download", onclick: () => this.on.download(item) }, "⤓") : null);
     const meta = item.type === "file" ? h("span.meta.muted", {}, size(item.size)) : null;
-    return h(`li${this.selected === item.path ? ".selected" : ""}`, { dataset: { path: item.path, type: item.type }, style: `padding-left: ${depth}rem` },
+    const li = h(`li${this.selected === item.path ? ".selected" : ""}`, { dataset: { path: item.path, type: item.type }, style: `padding-left: ${depth}rem`, draggable: "true" },
       h("div.row", {}, name, meta, acts));
+    // Drag a row onto a folder to move it there (files from the desktop upload instead).
+    li.addEventListener("dragstart", (e) => { this.dragging = item; e.dataTransfer.setData("application/x-mlcremote-path", item.path); e.dataTransfer.effectAllowed = "move"; });
+    li.addEventListener("dragend", () => { this.dragging = null; });
+    if (isDir) {
+      li.addEventListener("dragover", (e) => { if (this.dragging) { e.preventDefault(); li.classList.add("drop-target"); } });
+      li.addEventListener("dragleave", () => li.classList.remove("drop-target"));
+      li.addEventListener("drop", (e) => {
+        li.classList.remove("drop-target");
+        if (!this.dragging) return;
+        e.preventDefault(); e.stopPropagation();
+        const moved = this.dragging; this.dragging = null;
+        this.on.move(moved, item.path);
+      });
+    }
+    return li;
   }
 
   activate(item) {

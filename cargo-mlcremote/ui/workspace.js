@@ -29,6 +29,9 @@ export class Workspace {
       rename: (item) => this.rename(item),
       remove: (item) => this.remove(item),
       download: (item) => this.download(item),
+      duplicate: (item) => this.duplicate(item),
+      chmod: (item) => this.chmod(item),
+      move: (item, folder) => this.move(item, folder),
       folder: (path) => { this.dir = path; },
     });
     this.status = h("span.muted#status-line");
@@ -58,7 +61,10 @@ export class Workspace {
     const tree = this.tree.el;
     tree.addEventListener("dragover", (e) => { e.preventDefault(); tree.classList.add("drop"); });
     tree.addEventListener("dragleave", () => tree.classList.remove("drop"));
-    tree.addEventListener("drop", (e) => { e.preventDefault(); tree.classList.remove("drop"); this.upload([...e.dataTransfer.files]); });
+    tree.addEventListener("drop", (e) => {
+      e.preventDefault(); tree.classList.remove("drop");
+      if (e.dataTransfer.files.length) this.upload([...e.dataTransfer.files]);
+    });
     this.tree.refresh();
   }
 
@@ -230,7 +236,7 @@ export class Workspace {
     const to = await ask(`Rename ${item.path} to:`, item.path);
     if (!to || to === item.path) return;
     try {
-      await post(this.host, "rename", { from: item.path, to });
+      await post(this.host, "rename", { from: item.path, raw_from: item.raw_path, to });
       for (const doc of [...this.docs.values()]) {
         if (doc.path === item.path || doc.path.startsWith(`${item.path}/`)) {
           this.docs.delete(doc.path);
@@ -246,6 +252,56 @@ export class Workspace {
     } catch (e) { this.say(`cannot rename ${item.path}: ${e.message}`); }
   }
 
+  /// A copy beside it: "name copy.ext", "name copy 2.ext", … (never over anything).
+  async duplicate(item) {
+    const dot = item.type === "file" ? item.name.lastIndexOf(".") : -1;
+    const [stem, ext] = dot > 0 ? [item.name.slice(0, dot), item.name.slice(dot)] : [item.name, ""];
+    const dir = item.path.slice(0, item.path.length - item.name.length).replace(/\/$/, "");
+    for (let n = 1; n < 100; n++) {
+      const to = join(dir, `${stem} copy${n > 1 ? ` ${n}` : ""}${ext}`);
+      try {
+        await post(this.host, "copy", { from: item.path, raw_from: item.raw_path, to });
+        this.say(`copied ${item.path} to ${to}`);
+        await this.tree.refresh();
+        return;
+      } catch (e) {
+        if (e.status !== 409) { this.say(`cannot copy ${item.path}: ${e.message}`); return; }
+      }
+    }
+  }
+
+  /// Its permissions, as octal (644, 0755, …).
+  async chmod(item) {
+    const now = (item.mode & 0o7777).toString(8).padStart(4, "0");
+    const typed = await ask(`Permissions of ${item.path} (octal):`, now);
+    if (!typed || typed === now) return;
+    if (!/^[0-7]{3,4}$/.test(typed)) { this.say(`not a mode: ${typed} (octal, like 644 or 0755)`); return; }
+    try {
+      await post(this.host, "chmod", { path: item.path, raw_path: item.raw_path, mode: parseInt(typed, 8) });
+      this.say(`${item.path} is now ${typed.padStart(4, "0")}`);
+    } catch (e) { this.say(`cannot change ${item.path}: ${e.message}`); }
+    await this.tree.refresh();
+  }
+
+  /// Dragged onto a folder in the tree: moved into it (never over a name taken there).
+  async move(item, folder) {
+    const to = join(folder, item.name);
+    if (to === item.path || folder === item.path) return;
+    try {
+      await post(this.host, "rename", { from: item.path, raw_from: item.raw_path, to });
+      this.say(`moved ${item.path} to ${folder || "the root"}`);
+      for (const doc of [...this.docs.values()]) {
+        if (doc.path === item.path || doc.path.startsWith(`${item.path}/`)) {
+          this.docs.delete(doc.path);
+          doc.renamed(to + doc.path.slice(item.path.length));
+          this.docs.set(doc.path, doc);
+        }
+      }
+      this.drawTabs();
+    } catch (e) { this.say(`cannot move ${item.path}: ${e.message}`); }
+    await this.tree.refresh();
+  }
+
   /// Delete: to the trash (with Undo), or for good if the person says so.
   async remove(item) {
     const what = item.type === "dir" ? " and everything in it" : "";
@@ -259,7 +315,7 @@ export class Workspace {
         await call(this.host, "DELETE", `file?path=${pathArg(item)}&recursive=1`);
         this.say(`deleted ${item.path} permanently`);
       } else {
-        const { id } = await post(this.host, "trash", { path: item.path });
+        const { id } = await post(this.host, "trash", { path: item.path, raw_path: item.raw_path });
         this.say(`moved ${item.path} to the trash`);
         toast(`Moved ${item.path} to the trash.`, ["Undo", () => this.untrash(id, item.path)]);
       }

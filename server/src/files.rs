@@ -480,16 +480,31 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResu
     serde_json::from_slice(body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
 }
 
+/// A path in a JSON body: as text (`"path"`), or, for a name that is not UTF-8, as the
+/// listing gave it (`"raw_path"`: its bytes percent-encoded).
+pub(crate) fn json_path(text: Option<String>, raw: Option<String>, field: &str) -> ApiResult<Vec<u8>> {
+    match (raw, text) {
+        (Some(raw), _) => Ok(crate::query::percent_decode_bytes(&raw)),
+        (None, Some(text)) => Ok(text.into_bytes()),
+        (None, None) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("bad JSON body: missing field `{field}`"),
+        )),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct RenameBody {
-    from: String,
-    to: String,
+    from: Option<String>,
+    raw_from: Option<String>,
+    to: Option<String>,
+    raw_to: Option<String>,
 }
 
 pub async fn rename(State(app): State<Arc<AppState>>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
     let body: RenameBody = parse_json(&body)?;
-    let from = locate(&app, body.from.into_bytes(), false).await?;
-    let to = locate(&app, body.to.into_bytes(), false).await?;
+    let from = locate(&app, json_path(body.from, body.raw_from, "from")?, false).await?;
+    let to = locate(&app, json_path(body.to, body.raw_to, "to")?, false).await?;
     blocking(move || {
         let (Some(from_name), Some(to_name)) = (&from.name, &to.name) else {
             return Err(root_itself("renamed"));

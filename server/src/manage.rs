@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::{
     api::{ApiError, AppState},
-    files::{blocking, errno, parse_json, percent_encode, rand_u32, refused, root_itself},
+    files::{blocking, errno, json_path, parse_json, percent_encode, rand_u32, refused, root_itself},
 };
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -122,8 +122,10 @@ fn place(dir: BorrowedFd<'_>, tmp: &OsStr, name: &OsStr) -> ApiResult<()> {
 
 #[derive(Deserialize)]
 pub struct FromTo {
-    from: String,
-    to: String,
+    from: Option<String>,
+    raw_from: Option<String>,
+    to: Option<String>,
+    raw_to: Option<String>,
 }
 
 /// `POST /api/copy {"from","to"}`: a file or a whole folder, 409 if `to` exists. It is
@@ -131,8 +133,10 @@ pub struct FromTo {
 pub async fn copy(State(app): State<Arc<AppState>>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
     let body: FromTo = parse_json(&body)?;
     blocking(move || {
-        let from = app.root.locate(body.from.as_bytes(), false).map_err(refused)?;
-        let to = app.root.locate_creating(body.to.as_bytes()).map_err(refused)?;
+        let from = json_path(body.from, body.raw_from, "from")?;
+        let from = app.root.locate(&from, false).map_err(refused)?;
+        let to = json_path(body.to, body.raw_to, "to")?;
+        let to = app.root.locate_creating(&to).map_err(refused)?;
         let (Some(from_name), Some(to_name)) = (&from.name, &to.name) else {
             return Err(root_itself("copied"));
         };
@@ -165,7 +169,8 @@ pub async fn copy(State(app): State<Arc<AppState>>, body: axum::body::Bytes) -> 
 
 #[derive(Deserialize)]
 pub struct ChmodBody {
-    path: String,
+    path: Option<String>,
+    raw_path: Option<String>,
     mode: u32,
 }
 
@@ -179,7 +184,8 @@ pub async fn chmod(State(app): State<Arc<AppState>>, body: axum::body::Bytes) ->
         ));
     }
     blocking(move || {
-        let at = app.root.locate(body.path.as_bytes(), false).map_err(refused)?;
+        let path = json_path(body.path, body.raw_path, "path")?;
+        let at = app.root.locate(&path, false).map_err(refused)?;
         let Some(name) = &at.name else {
             return Err(root_itself("changed"));
         };
@@ -228,7 +234,8 @@ fn trash_dir(app: &AppState) -> ApiResult<OwnedFd> {
 
 #[derive(Deserialize)]
 pub struct PathBody {
-    path: String,
+    path: Option<String>,
+    raw_path: Option<String>,
 }
 
 /// `POST /api/trash {"path"}` → `{"id"}`: moved to the trash, to come back with
@@ -237,7 +244,8 @@ pub struct PathBody {
 pub async fn trash(State(app): State<Arc<AppState>>, body: axum::body::Bytes) -> ApiResult<Json<Value>> {
     let body: PathBody = parse_json(&body)?;
     blocking(move || {
-        let at = app.root.locate(body.path.as_bytes(), false).map_err(refused)?;
+        let path = json_path(body.path, body.raw_path, "path")?;
+        let at = app.root.locate(&path, false).map_err(refused)?;
         let Some(name) = &at.name else {
             return Err(root_itself("deleted"));
         };

@@ -297,7 +297,7 @@ fn swapping_a_folder_for_a_link_mid_request_never_reaches_outside() {
 }
 
 #[test]
-fn names_that_are_not_utf8_can_be_listed_read_and_deleted() {
+fn names_that_are_not_utf8_can_be_listed_read_copied_renamed_trashed_and_deleted() {
     use std::os::unix::ffi::OsStrExt;
     let api = Api::start(&[]);
     let dir = root(&api);
@@ -312,8 +312,44 @@ fn names_that_are_not_utf8_can_be_listed_read_and_deleted() {
         api.call("GET", &format!("/api/file?path={raw}"), vec![]),
         (200, b"latin-1".to_vec())
     );
+    // In JSON bodies too, as `raw_*`: copy, chmod, rename, trash and back.
+    let (status, body) = api.json(
+        "POST",
+        "/api/copy",
+        &format!(r#"{{"raw_from":"{raw}","raw_to":"odd/copie%E9.txt"}}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        fs::read(dir.join("odd").join(std::ffi::OsStr::from_bytes(b"copie\xe9.txt"))).unwrap(),
+        b"latin-1"
+    );
+    let (status, _) = api.json("POST", "/api/chmod", &format!(r#"{{"raw_path":"{raw}","mode":384}}"#));
+    assert_eq!(status, 204);
+    assert_eq!(mode(&dir.join("odd").join(name)), 0o600);
+    let (status, _) = api.json(
+        "POST",
+        "/api/rename",
+        &format!(r#"{{"raw_from":"{raw}","to":"odd/plain.txt"}}"#),
+    );
+    assert_eq!(status, 204);
+    let (status, body) = api.json("POST", "/api/trash", r#"{"path":"odd/plain.txt"}"#);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = api.json("POST", "/api/trash", r#"{"raw_path":"odd/copie%E9.txt"}"#);
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = api.json(
+        "POST",
+        "/api/untrash",
+        &format!(r#"{{"id":"{}"}}"#, body["id"].as_str().unwrap()),
+    );
+    assert_eq!(status, 200);
+    let raw = "odd/copie%E9.txt";
     assert_eq!(api.call("DELETE", &format!("/api/file?path={raw}"), vec![]).0, 204);
     assert!(fs::read_dir(dir.join("odd")).unwrap().next().is_none());
+    let (status, body) = api.json("POST", "/api/trash", r#"{"nothing":1}"#);
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "bad JSON body: missing field `path`")
+    );
 }
 
 #[test]
