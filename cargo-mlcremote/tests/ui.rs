@@ -15,7 +15,7 @@ use std::{
 
 use common::{
     Client,
-    ui::{SELECT_ALL, Ui, editor_text, first_line, ssh_config, wait_js},
+    ui::{SELECT_ALL, Ui, editor_text, first_line, open_in_browser, ssh_config, wait_js},
 };
 use harness::{Sshd, User, browser::Browser};
 use serde_json::{Value, json};
@@ -1211,13 +1211,10 @@ fn a_hostile_host_changes_nothing_in_the_page() {
     let sshd = Sshd::start().unwrap();
     let user = sshd.user().unwrap();
     fs::write(user.home.join("todo.txt"), "open me\n").unwrap();
-    let client = Client::new();
-    let config = ssh_config(&client, &sshd, &user);
-    let (ui, _cwd) = Ui::open_devbox(&client, &sshd, &config);
-    let b = Browser::start().unwrap();
+    let opened = open_in_browser(&sshd, &user);
+    let b = &opened.b;
     let long = Duration::from_secs(90);
     let short = Duration::from_secs(15);
-    b.goto(&ui.url()).unwrap();
     b.wait(r#"#tree li[data-path="todo.txt"] .name"#, long).unwrap();
 
     // A terminal: the host asks to write the clipboard (OSC 52), and prints a link (OSC 8)
@@ -1228,14 +1225,14 @@ fn a_hostile_host_changes_nothing_in_the_page() {
         .unwrap();
     b.type_into(&input, "printf '\\033]52;c;cHduZWQ=\\007'; echo osc52-$((1+1))\n")
         .unwrap();
-    wait_terminal(&b, 0, "osc52-2", long);
+    wait_terminal(b, 0, "osc52-2", long);
     assert_eq!(b.eval("return window.mlc.clipboardRefused;", vec![]).unwrap(), json!(1));
     b.type_into(
         &input,
         "clear; printf '\\033]8;;http://evil.example/x\\033\\\\'; printf 'L%.0s' $(seq 4000); printf '\\033]8;;\\033\\\\'; echo; echo link-$((2+2))\n",
     )
     .unwrap();
-    wait_terminal(&b, 0, "link-4", long);
+    wait_terminal(b, 0, "link-4", long);
     let screen = b.find(".term .xterm-screen").unwrap();
     b.hover(&screen).unwrap();
     b.wait(".term .xterm-cursor-pointer", short).unwrap();
@@ -1254,7 +1251,7 @@ fn a_hostile_host_changes_nothing_in_the_page() {
     let ready = tempfile::tempdir().unwrap();
     fs::set_permissions(ready.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let ready_file = ready.path().join("ready");
-    let cookie_name = format!("mlcremote_ui_{}", ui.port);
+    let cookie_name = format!("mlcremote_ui_{}", opened.ui.port);
     let _hostile = AsUser::python(
         &user,
         HOSTILE_SERVER,
@@ -1294,7 +1291,7 @@ fn a_hostile_host_changes_nothing_in_the_page() {
     assert_eq!(b.cookies().unwrap(), before, "the host set a cookie");
     // With a real client too: no Set-Cookie, no Location.
     let key = b.eval("return localStorage.getItem('mlcremote.key');", vec![]).unwrap();
-    let own = ui.own();
+    let own = opened.ui.own();
     let cookie = before.iter().find(|c| c.starts_with(&cookie_name)).unwrap().clone();
     let key = key.as_str().unwrap();
     let headers = [
@@ -1302,10 +1299,10 @@ fn a_hostile_host_changes_nothing_in_the_page() {
         ("cookie", cookie.as_str()),
         ("x-mlcremote-key", key),
     ];
-    let (status, got, _) = request(ui.port, "GET", "/h/devbox/api/file?path=evil.html", &headers);
+    let (status, got, _) = request(opened.ui.port, "GET", "/h/devbox/api/file?path=evil.html", &headers);
     assert_eq!(status, 200);
     assert!(header(&got, "set-cookie").is_none(), "{got:?}");
-    let (status, got, _) = request(ui.port, "GET", "/h/devbox/api/tree?path=", &headers);
+    let (status, got, _) = request(opened.ui.port, "GET", "/h/devbox/api/tree?path=", &headers);
     assert_eq!(status, 502);
     assert!(header(&got, "location").is_none(), "{got:?}");
 

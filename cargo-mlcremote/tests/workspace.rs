@@ -15,7 +15,7 @@ use std::{
 
 use common::{
     Client,
-    ui::{SAVE, Ui, editor_text, ssh_config, wait_js},
+    ui::{SAVE, Ui, editor_text, open_in_browser, ssh_config, wait_js},
 };
 use harness::{Sshd, browser::Browser};
 use serde_json::json;
@@ -64,14 +64,11 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
     ]
     .map(|n| home.join(n));
     user.own(&made.iter().map(|p| p.as_path()).collect::<Vec<_>>()).unwrap();
-    let client = Client::new();
-    let config = ssh_config(&client, &sshd, &user);
-    let (ui, _cwd) = Ui::open_devbox(&client, &sshd, &config);
+    let opened = open_in_browser(&sshd, &user);
+    let b = &opened.b;
     let shots = harness::workspace_root().join("target/ui-screenshots");
-    let b = Browser::start().unwrap();
     let long = Duration::from_secs(90);
     let short = Duration::from_secs(15);
-    b.goto(&ui.url()).unwrap();
     let open = |path: &str| {
         b.press(&format!(r#"#tree li[data-path="{path}"] .name"#), long)
             .unwrap();
@@ -81,7 +78,7 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
         b.press(&format!(r#".doc-tab[data-path="{path}"] .label"#), short)
             .unwrap();
         wait_js(
-            &b,
+            b,
             &format!(r##"return document.querySelector("#open-path").textContent === "{path}";"##),
             short,
         );
@@ -112,7 +109,7 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
     open("main.rs");
     b.wait_text("#doc-info", "Rust", short).unwrap();
     wait_js(
-        &b,
+        b,
         r##"const kw = [...document.querySelectorAll("#editor .cm-line span")].find((s) => s.textContent === "fn");
            return !!kw && getComputedStyle(kw).color !== getComputedStyle(kw.closest(".cm-line")).color;"##,
         short,
@@ -127,19 +124,24 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
     open("notes.txt");
     typed("x");
     tab("main.rs");
-    assert!(editor_text(&b).starts_with("// edited\nfn main"), "{}", editor_text(&b));
+    assert!(editor_text(b).starts_with("// edited\nfn main"), "{}", editor_text(b));
     b.press(r#"button[data-tab="hosts"]"#, short).unwrap();
     b.wait(r#"#hosts li[data-host="devbox"]"#, short).unwrap();
     b.press(r#"button[data-tab="host:devbox"]"#, short).unwrap();
     b.wait(r#".doc-tab.dirty[data-path="notes.txt"]"#, short).unwrap();
-    assert!(editor_text(&b).starts_with("// edited\nfn main"));
-    assert_eq!(unsaved(&b), json!(["main.rs", "notes.txt"]));
-    assert_eq!(reload_asks(&b), json!(true), "a reload with unsaved edits must ask");
+    assert!(editor_text(b).starts_with("// edited\nfn main"));
+    assert_eq!(unsaved(b), json!(["main.rs", "notes.txt"]));
+    assert_eq!(reload_asks(b), json!(true), "a reload with unsaved edits must ask");
     b.screenshot(&shots.join("workspace-unsaved.png")).unwrap();
 
-    // Closing a file with edits asks; Cancel keeps it open, edits and all.
+    // Closing a file with edits asks; Cancel (here Esc) keeps it open, edits and all.
     b.press(r#".doc-tab[data-path="notes.txt"] .close"#, short).unwrap();
-    choose("notes.txt has unsaved changes", "cancel");
+    b.wait(r#"#dialog:not([hidden])"#, short).unwrap();
+    b.wait_text("#dialog-text", "notes.txt has unsaved changes", short)
+        .unwrap();
+    b.type_into(&b.find("#dialog-buttons button").unwrap(), "\u{E00C}")
+        .unwrap();
+    wait_js(b, "return document.querySelector('#dialog').hidden;", short);
     b.wait(r#".doc-tab.dirty[data-path="notes.txt"]"#, short).unwrap();
 
     // Ctrl-S saves the file in front; the others keep their edits. The open folder stays open.
@@ -151,21 +153,21 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
         "// edited\nfn main() {\n    println!(\"hi\");\n}\n"
     );
     b.wait(r#".doc-tab:not(.dirty)[data-path="main.rs"]"#, short).unwrap();
-    assert_eq!(unsaved(&b), json!(["notes.txt"]));
+    assert_eq!(unsaved(b), json!(["notes.txt"]));
     b.wait(r#"#tree li[data-path="src/lib.rs"]"#, short).unwrap();
 
     // Undo is per file: undoing in notes.txt takes back its edit alone, and a file back to
     // what is saved is not marked.
     tab("notes.txt");
     typed(UNDO);
-    wait_js(&b, "return window.mlc.editorText() === 'first\\n';", short);
+    wait_js(b, "return window.mlc.editorText() === 'first\\n';", short);
     b.wait(r#".doc-tab:not(.dirty)[data-path="notes.txt"]"#, short).unwrap();
-    assert_eq!(reload_asks(&b), json!(false));
-    assert!(editor_text(&b) == "first\n");
+    assert_eq!(reload_asks(b), json!(false));
+    assert!(editor_text(b) == "first\n");
 
     // Tab indents; find and replace.
     typed(TAB);
-    assert_eq!(editor_text(&b), "  first\n");
+    assert_eq!(editor_text(b), "  first\n");
     typed(FIND);
     let search = b.wait(r#"#editor .cm-search input[name="search"]"#, short).unwrap();
     b.type_into(&search, "first").unwrap();
@@ -176,7 +178,7 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
     .unwrap();
     b.press(r#"#editor .cm-search button[name="replaceAll"]"#, short)
         .unwrap();
-    assert_eq!(editor_text(&b), "  second\n");
+    assert_eq!(editor_text(b), "  second\n");
     b.press("#save", short).unwrap();
     b.wait_text("#status-line", "saved notes.txt", short).unwrap();
     assert_eq!(fs::read_to_string(home.join("notes.txt")).unwrap(), "  second\n");
@@ -192,7 +194,7 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
     // is refused, not mangled.
     open("latin1.txt");
     b.wait_text("#doc-info", "WINDOWS-1252", short).unwrap();
-    assert_eq!(editor_text(&b), "café crème\n");
+    assert_eq!(editor_text(b), "café crème\n");
     typed(&format!("\u{151}{SAVE}"));
     b.wait_text("#status-line", "cannot be written in windows-1252", short)
         .unwrap();
@@ -293,7 +295,7 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
 
     // Dark: the page and the editor follow the toggle.
     b.press("#theme", short).unwrap();
-    wait_js(&b, "return document.documentElement.dataset.theme === 'dark';", short);
+    wait_js(b, "return document.documentElement.dataset.theme === 'dark';", short);
     tab("main.rs");
     b.screenshot(&shots.join("workspace-dark.png")).unwrap();
     wait_bytes(&home.join("main.rs"), b"// theirs\n", short);
@@ -318,13 +320,10 @@ fn in_a_browser_a_huge_folder_shows_at_once_and_the_tree_keeps_its_state() {
     fs::write(&odd, "latin\n").unwrap();
     let made = [user.home.join("docs"), user.home.join("old"), odd.clone()];
     user.own(&made.iter().map(|p| p.as_path()).collect::<Vec<_>>()).unwrap();
-    let client = Client::new();
-    let config = ssh_config(&client, &sshd, &user);
-    let (ui, _cwd) = Ui::open_devbox(&client, &sshd, &config);
-    let b = Browser::start().unwrap();
+    let opened = open_in_browser(&sshd, &user);
+    let b = &opened.b;
     let long = Duration::from_secs(90);
     let short = Duration::from_secs(15);
-    b.goto(&ui.url()).unwrap();
     b.wait(r#"#tree li[data-path="many"] .name"#, long).unwrap();
 
     // Opened: the first names show; the time from the click is measured in the page.
@@ -336,7 +335,7 @@ fn in_a_browser_a_huge_folder_shows_at_once_and_the_tree_keeps_its_state() {
         vec![],
     )
     .unwrap();
-    wait_js(&b, "return window.shown !== null;", long);
+    wait_js(b, "return window.shown !== null;", long);
     let ms = b.eval("return window.shown;", vec![]).unwrap();
     eprintln!(
         "a folder of 12,000 names showed {ms:.0} ms after the click",
@@ -360,13 +359,13 @@ fn in_a_browser_a_huge_folder_shows_at_once_and_the_tree_keeps_its_state() {
     // The filter: only what matches, and the folders on its way.
     let filter = b.find("#tree-filter").unwrap();
     b.type_into(&filter, "f0042").unwrap();
-    wait_js(&b, "return document.querySelectorAll('#tree li').length === 11;", short);
+    wait_js(b, "return document.querySelectorAll('#tree li').length === 11;", short);
     b.wait(r#"#tree li[data-path="many/f00420.txt"]"#, short).unwrap();
     b.wait(r#"#tree li[data-path="many"]"#, short).unwrap();
     b.clear(&filter).unwrap();
     // (It narrows what is listed: docs/ is not opened yet, so "doc" finds the folder.)
     b.type_into(&filter, "doc").unwrap();
-    wait_js(&b, "return document.querySelectorAll('#tree li').length === 1;", short);
+    wait_js(b, "return document.querySelectorAll('#tree li').length === 1;", short);
     b.wait(r#"#tree li[data-path="docs"]"#, short).unwrap();
     b.clear(&filter).unwrap();
     b.type_into(&filter, " ").unwrap();
@@ -390,7 +389,7 @@ fn in_a_browser_a_huge_folder_shows_at_once_and_the_tree_keeps_its_state() {
     down_to("docs/guide.md");
     b.type_into(&keys, "\u{E007}").unwrap(); // Enter
     b.wait_text("#status-line", "opened docs/guide.md", short).unwrap();
-    assert_eq!(editor_text(&b), "# guide\n");
+    assert_eq!(editor_text(b), "# guide\n");
 
     // The tree keeps its state through another host tab and back, and through a refresh.
     b.press(r#"button[data-tab="hosts"]"#, short).unwrap();
@@ -443,7 +442,7 @@ fn in_a_browser_a_huge_folder_shows_at_once_and_the_tree_keeps_its_state() {
     b.press(&format!(r#"#tree li[data-path="{shown}"] .name"#), short)
         .unwrap();
     b.wait_text("#status-line", &format!("opened {shown}"), short).unwrap();
-    assert_eq!(editor_text(&b), "latin\n");
+    assert_eq!(editor_text(b), "latin\n");
     b.type_into(&b.find("#editor .cm-content").unwrap(), &format!("x{SAVE}"))
         .unwrap();
     b.wait_text("#status-line", &format!("saved {shown}"), short).unwrap();
@@ -518,13 +517,10 @@ fn in_a_browser_images_markdown_and_big_logs_are_shown_and_nothing_in_them_runs(
         n += 1;
     }
     fs::write(home.join("service.log"), &log).unwrap();
-    let client = Client::new();
-    let config = ssh_config(&client, &sshd, &user);
-    let (ui, _cwd) = Ui::open_devbox(&client, &sshd, &config);
-    let b = Browser::start().unwrap();
+    let opened = open_in_browser(&sshd, &user);
+    let b = &opened.b;
     let long = Duration::from_secs(90);
     let short = Duration::from_secs(15);
-    b.goto(&ui.url()).unwrap();
 
     // The image: from a blob URL, at its size.
     b.press(r#"#tree li[data-path="logo.png"] .name"#, long).unwrap();
@@ -572,7 +568,7 @@ fn in_a_browser_images_markdown_and_big_logs_are_shown_and_nothing_in_them_runs(
         serde_json::Value::Null
     );
     b.press("#preview", short).unwrap();
-    assert!(editor_text(&b).starts_with("# Title\n"));
+    assert!(editor_text(b).starts_with("# Title\n"));
 
     // A 3 MiB log: its end first; earlier parts on demand; followed as it grows.
     b.press(r#"#tree li[data-path="service.log"] .name"#, short).unwrap();
@@ -600,4 +596,68 @@ fn in_a_browser_images_markdown_and_big_logs_are_shown_and_nothing_in_them_runs(
     b.wait_text("#big-text", "a line written while followed", long).unwrap();
     b.press("#follow-file", short).unwrap();
     b.wait_text("#follow-file", "Follow", short).unwrap();
+}
+
+/// The workspace comes back after the UI is restarted (a new port: a new origin, so
+/// nothing from the browser's storage): open folders, open files, the file in front,
+/// theme and font size — kept by the client in its config dir.
+#[test]
+fn in_a_browser_the_workspace_comes_back_as_it_was_after_a_restart() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    fs::write(user.home.join("a.txt"), "alpha\n").unwrap();
+    fs::create_dir(user.home.join("b")).unwrap();
+    fs::write(user.home.join("b/c.txt"), "gamma\n").unwrap();
+    let client = Client::new();
+    let config = ssh_config(&client, &sshd, &user);
+    let long = Duration::from_secs(90);
+    let short = Duration::from_secs(15);
+    let browser = Browser::start().unwrap();
+    let b = &browser;
+    {
+        let (ui, _cwd) = Ui::open_devbox(&client, &sshd, &config);
+        b.goto(&ui.url()).unwrap();
+        b.press(r#"#tree li[data-path="a.txt"] .name"#, long).unwrap();
+        b.wait_text("#status-line", "opened a.txt", short).unwrap();
+        b.press(r#"#tree li[data-path="b"] .name"#, short).unwrap();
+        b.press(r#"#tree li[data-path="b/c.txt"] .name"#, short).unwrap();
+        b.wait_text("#status-line", "opened b/c.txt", short).unwrap();
+        b.press("#theme", short).unwrap();
+        b.press("#font-larger", short).unwrap();
+        b.press("#font-larger", short).unwrap();
+        b.wait_text("#font-size", "15px", short).unwrap();
+        // Saved a moment after the last change: wait for the write the page reports.
+        wait_js(
+            b,
+            "return (window.mlc.prefsSaved || 0) > 0 && document.readyState === 'complete';",
+            short,
+        );
+        let prefs = client.home.path().join(".config/mlcremote/ui-prefs.json");
+        let deadline = std::time::Instant::now() + short;
+        loop {
+            let text = fs::read_to_string(&prefs).unwrap_or_default();
+            if text.contains("\"fontSize\": 15") && text.contains("b/c.txt") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{}: {text}", prefs.display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    // A new run of the UI: the same workspace.
+    let (ui, _cwd) = Ui::open_devbox(&client, &sshd, &config);
+    b.goto(&ui.url()).unwrap();
+    b.wait(r#".doc-tab[data-path="a.txt"]"#, long).unwrap();
+    b.wait(r#".doc-tab.active[data-path="b/c.txt"]"#, short).unwrap();
+    b.wait(r#"#tree li[data-path="b/c.txt"]"#, short).unwrap();
+    assert_eq!(editor_text(b), "gamma\n");
+    wait_js(b, "return document.documentElement.dataset.theme === 'dark';", short);
+    b.wait_text("#font-size", "15px", short).unwrap();
+    let size = b
+        .eval(
+            "return getComputedStyle(document.querySelector('#editor .cm-editor')).fontSize;",
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(size, "15px");
 }

@@ -7,6 +7,7 @@ import { send, Ops } from "/assets/net.js";
 import { HostPage } from "/assets/hosts.js";
 import { Workspace } from "/assets/workspace.js";
 import { themes } from "/assets/editor.js";
+import { prefs, savePrefs } from "/assets/prefs.js";
 
 const main = $("#main");
 /// host → { status, healthy, page: HostPage, workspace: Workspace|null, showing: "page"|"workspace" }
@@ -202,25 +203,34 @@ document.addEventListener("keydown", (e) => {
 // Unsaved marks on the host tabs follow the files'.
 document.addEventListener("mlc:dirty", drawTabs);
 
-// ---- Theme ------------------------------------------------------------------------------
+// ---- Theme and font size (kept in the client's config dir) ------------------------------
 const dark = matchMedia("(prefers-color-scheme: dark)");
 function applyTheme() {
-  const choice = localStorage.getItem("mlcremote.theme") || "system";
+  const choice = prefs.theme || "system";
   const isDark = choice === "dark" || (choice === "system" && dark.matches);
   document.documentElement.dataset.theme = isDark ? "dark" : "light";
   for (const doc of themes) doc.setDark(isDark);
+  $("#theme").textContent = `Theme: ${choice}`;
 }
 dark.addEventListener("change", applyTheme);
 applyTheme();
 // The header's button: System → Dark → Light → System.
-const themeButton = $("#theme");
-const themeLabel = () => { themeButton.textContent = `Theme: ${localStorage.getItem("mlcremote.theme") || "system"}`; };
-themeButton.addEventListener("click", () => {
-  const next = { system: "dark", dark: "light", light: "system" }[localStorage.getItem("mlcremote.theme") || "system"];
-  localStorage.setItem("mlcremote.theme", next);
+$("#theme").addEventListener("click", () => {
+  prefs.theme = { system: "dark", dark: "light", light: "system" }[prefs.theme || "system"];
   applyTheme();
-  themeLabel();
+  savePrefs();
 });
-themeLabel();
+function applyFont() {
+  document.documentElement.style.setProperty("--editor-font", `${prefs.fontSize || 13}px`);
+  $("#font-size").textContent = `${prefs.fontSize || 13}px`;
+}
+for (const [id, step] of [["#font-smaller", -1], ["#font-larger", 1]]) {
+  $(id).addEventListener("click", () => {
+    prefs.fontSize = Math.min(32, Math.max(8, (prefs.fontSize || 13) + step));
+    applyFont();
+    savePrefs();
+  });
+}
+applyFont();
 
 show("hosts");

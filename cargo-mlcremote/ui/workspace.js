@@ -8,6 +8,7 @@ import { decode } from "/assets/text.js";
 import { Doc } from "/assets/editor.js";
 import { Tree } from "/assets/tree.js";
 import { Term } from "/assets/terminals.js";
+import { prefs, savePrefs } from "/assets/prefs.js";
 import { ImageViewer, TailViewer, HexViewer, isImage, markdown } from "/assets/viewers.js";
 
 const MAX_TEXT = 2 * 1024 * 1024;
@@ -32,7 +33,7 @@ export class Workspace {
       duplicate: (item) => this.duplicate(item),
       chmod: (item) => this.chmod(item),
       move: (item, folder) => this.move(item, folder),
-      folder: (path) => { this.dir = path; },
+      folder: (path) => { this.dir = path; this.remember(); },
     });
     this.status = h("span.muted#status-line");
     this.info = h("span.muted#doc-info");
@@ -59,16 +60,36 @@ export class Workspace {
         h("div.toolbar", {}, h("button#new-terminal", { onclick: () => new Term(host, this.terms) }, "New terminal")),
         this.terms));
     const tree = this.tree.el;
+    // Where this host was left last time: its open folders, then its open files.
+    const saved = prefs.hosts[host] || {};
+    for (const dir of saved.expanded || []) this.tree.expanded.add(dir);
+    this.restoring = (async () => {
+      await this.tree.refresh();
+      for (const path of saved.open || []) await this.open({ path, name: path.split("/").pop() });
+      const active = this.docs.get(saved.active);
+      if (active) this.activate(active);
+      this.restoring = null;
+    })();
     tree.addEventListener("dragover", (e) => { e.preventDefault(); tree.classList.add("drop"); });
     tree.addEventListener("dragleave", () => tree.classList.remove("drop"));
     tree.addEventListener("drop", (e) => {
       e.preventDefault(); tree.classList.remove("drop");
       if (e.dataTransfer.files.length) this.upload([...e.dataTransfer.files]);
     });
-    this.tree.refresh();
   }
 
   say(text) { this.status.textContent = text; }
+
+  /// Kept for the next run: open folders, open files (by name; the edits are saved or asked about).
+  remember() {
+    if (this.restoring) return;
+    prefs.hosts[this.host] = {
+      expanded: [...this.tree.expanded].filter((d) => d),
+      open: [...this.docs.values()].filter((d) => !d.item.raw_path).map((d) => d.path),
+      active: this.active?.path,
+    };
+    savePrefs();
+  }
 
   /// Shown again after another view: editors and terminals measure their box anew.
   shown() {
@@ -140,6 +161,7 @@ export class Workspace {
     this.previewButton.textContent = doc.previewing ? "Edit" : "Preview";
     this.info.textContent = doc.describe();
     this.drawTabs();
+    this.remember();
   }
 
   changed(doc) {
@@ -182,6 +204,7 @@ export class Workspace {
       }
     }
     this.drawTabs();
+    this.remember();
     return true;
   }
 

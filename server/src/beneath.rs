@@ -60,6 +60,13 @@ pub struct Located {
     pub rel: Vec<u8>,
 }
 
+impl Located {
+    /// Whether `other` lies inside this (a folder cannot be moved or copied into itself).
+    pub fn holds(&self, other: &Located) -> bool {
+        other.rel.len() > self.rel.len() && other.rel.starts_with(&self.rel) && other.rel[self.rel.len()] == b'/'
+    }
+}
+
 impl Root {
     pub fn open(path: &Path) -> std::io::Result<Root> {
         let path = path.canonicalize()?;

@@ -350,12 +350,10 @@ pub async fn write(State(app): State<Arc<AppState>>, uri: Uri, headers: HeaderMa
             let written = result?;
             let name = at.name.as_deref().unwrap_or_default();
             if precondition.create {
-                match rfs::renameat_with(&at.dir, tmp.as_str(), &at.dir, name, RenameFlags::NOREPLACE) {
-                    Ok(()) => return Ok(written),
-                    Err(Errno::EXIST) => return Err(exists_already()),
-                    Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {}
-                    Err(e) => return Err(errno("write")(e)),
-                }
+                return match rename_new(&at.dir, tmp.as_ref(), &at.dir, name).map_err(errno("write"))? {
+                    true => Ok(written),
+                    false => Err(exists_already()),
+                };
             }
             let now = rfs::statat(&at.dir, name, AtFlags::SYMLINK_NOFOLLOW).ok();
             precondition.check(now.as_ref())?;
@@ -475,6 +473,22 @@ pub async fn delete(State(app): State<Arc<AppState>>, uri: Uri) -> ApiResult<Sta
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Rename, never over anything: `Ok(false)` when `to` exists (then nothing moved).
+pub(crate) fn rename_new(from_dir: impl AsFd, from: &OsStr, to_dir: impl AsFd, to: &OsStr) -> Result<bool, Errno> {
+    match rfs::renameat_with(&from_dir, from, &to_dir, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(true),
+        Err(Errno::EXIST) => Ok(false),
+        // A file system without "no replace": check, then rename.
+        Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
+            if rfs::statat(&to_dir, to, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+                return Ok(false);
+            }
+            rfs::renameat(&from_dir, from, &to_dir, to).map(|()| true)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// JSON bodies are accepted whatever their Content-Type says; bad JSON is a 400.
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
@@ -509,26 +523,16 @@ pub async fn rename(State(app): State<Arc<AppState>>, body: axum::body::Bytes) -
         let (Some(from_name), Some(to_name)) = (&from.name, &to.name) else {
             return Err(root_itself("renamed"));
         };
-        let inside = to.rel.len() > from.rel.len() && to.rel.starts_with(&from.rel) && to.rel[from.rel.len()] == b'/';
-        if inside {
+        if from.holds(&to) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "cannot move a folder into itself",
             ));
         }
         rfs::statat(&from.dir, from_name, AtFlags::SYMLINK_NOFOLLOW).map_err(errno("rename"))?;
-        let exists = || ApiError::new(StatusCode::CONFLICT, "the destination exists");
-        match rfs::renameat_with(&from.dir, from_name, &to.dir, to_name, RenameFlags::NOREPLACE) {
-            Ok(()) => Ok(()),
-            Err(Errno::EXIST) => Err(exists()),
-            // A file system without "no replace": check, then rename.
-            Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
-                if rfs::statat(&to.dir, to_name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
-                    return Err(exists());
-                }
-                rfs::renameat(&from.dir, from_name, &to.dir, to_name).map_err(errno("rename"))
-            }
-            Err(e) => Err(errno("rename")(e)),
+        match rename_new(&from.dir, from_name, &to.dir, to_name).map_err(errno("rename"))? {
+            true => Ok(()),
+            false => Err(ApiError::new(StatusCode::CONFLICT, "the destination exists")),
         }
     })
     .await?;

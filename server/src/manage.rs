@@ -14,7 +14,7 @@ use std::{
 
 use axum::{Json, extract::State, http::StatusCode};
 use rustix::{
-    fs::{self as rfs, AtFlags, FileType, Mode, OFlags, RenameFlags},
+    fs::{self as rfs, AtFlags, FileType, Mode, OFlags},
     io::Errno,
 };
 use serde::Deserialize;
@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::{
     api::{ApiError, AppState},
-    files::{blocking, errno, json_path, parse_json, percent_encode, rand_u32, refused, root_itself},
+    files::{blocking, errno, json_path, parse_json, percent_encode, rand_u32, refused, rename_new, root_itself},
 };
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -105,18 +105,9 @@ fn copy_tree(src: BorrowedFd<'_>, from: &OsStr, dst: BorrowedFd<'_>, to: &OsStr)
 
 /// Put `tmp` (in `dir`) in place as `name`, refusing to replace anything (409).
 fn place(dir: BorrowedFd<'_>, tmp: &OsStr, name: &OsStr) -> ApiResult<()> {
-    let exists = || ApiError::new(StatusCode::CONFLICT, "the destination exists");
-    match rfs::renameat_with(dir, tmp, dir, name, RenameFlags::NOREPLACE) {
-        Ok(()) => Ok(()),
-        Err(Errno::EXIST) => Err(exists()),
-        // A file system without "no replace": check, then rename.
-        Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
-            if rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
-                return Err(exists());
-            }
-            rfs::renameat(dir, tmp, dir, name).map_err(errno("copy"))
-        }
-        Err(e) => Err(errno("copy")(e)),
+    match rename_new(dir, tmp, dir, name).map_err(errno("copy"))? {
+        true => Ok(()),
+        false => Err(ApiError::new(StatusCode::CONFLICT, "the destination exists")),
     }
 }
 
@@ -140,8 +131,7 @@ pub async fn copy(State(app): State<Arc<AppState>>, body: axum::body::Bytes) -> 
         let (Some(from_name), Some(to_name)) = (&from.name, &to.name) else {
             return Err(root_itself("copied"));
         };
-        let inside = to.rel.len() > from.rel.len() && to.rel.starts_with(&from.rel) && to.rel[from.rel.len()] == b'/';
-        if inside {
+        if from.holds(&to) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "cannot copy a folder into itself",
@@ -325,17 +315,11 @@ pub async fn untrash(State(app): State<Arc<AppState>>, body: axum::body::Bytes) 
         let Some(to_name) = &to.name else {
             return Err(root_itself("restored"));
         };
-        let exists = || ApiError::new(StatusCode::CONFLICT, "something else is in its place now");
-        match rfs::renameat_with(&slot, &item, &to.dir, to_name, RenameFlags::NOREPLACE) {
-            Ok(()) => {}
-            Err(Errno::EXIST) => return Err(exists()),
-            Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
-                if rfs::statat(&to.dir, to_name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
-                    return Err(exists());
-                }
-                rfs::renameat(&slot, &item, &to.dir, to_name).map_err(errno("untrash"))?;
-            }
-            Err(e) => return Err(errno("untrash")(e)),
+        if !rename_new(&slot, &item, &to.dir, to_name).map_err(errno("untrash"))? {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "something else is in its place now",
+            ));
         }
         let _ = remove_tree(trash.as_fd(), OsStr::new(&body.id));
         Ok(Json(json!({ "path": String::from_utf8_lossy(&to.rel) })))

@@ -756,10 +756,8 @@ fn leftovers(dir: &std::path::Path) -> Vec<String> {
     out
 }
 
-#[test]
-fn copy_chmod_trash_undo_and_delete_of_a_whole_folder() {
-    let api = Api::start(&[]);
-    let base = root(&api);
+/// `proj/` in `base`: `src/main.rs`, a script `run.sh` (0750) and a link to outside the root.
+fn project(base: &std::path::Path) {
     fs::create_dir_all(base.join("proj/src")).unwrap();
     fs::write(base.join("proj/src/main.rs"), "fn main() {}\n").unwrap();
     fs::write(base.join("proj/run.sh"), "#!/bin/sh\n").unwrap();
@@ -769,6 +767,13 @@ fn copy_chmod_trash_undo_and_delete_of_a_whole_folder() {
     )
     .unwrap();
     symlink("/etc/passwd", base.join("proj/outside")).unwrap();
+}
+
+#[test]
+fn copy_chmod_trash_undo_and_delete_of_a_whole_folder() {
+    let api = Api::start(&[]);
+    let base = root(&api);
+    project(&base);
 
     // Copy: the whole folder, modes kept, links copied as links (not what they point at).
     let (status, _) = api.json("POST", "/api/copy", r#"{"from":"proj","to":"proj-copy"}"#);
@@ -843,21 +848,14 @@ fn copy_chmod_trash_undo_and_delete_of_a_whole_folder() {
 fn a_folder_downloads_as_a_tar_gz_that_the_real_tar_unpacks() {
     let api = Api::start(&[]);
     let base = root(&api);
+    project(&base);
     fs::create_dir_all(base.join("proj/src/deep")).unwrap();
-    fs::write(base.join("proj/src/main.rs"), "fn main() {}\n").unwrap();
     let big: Vec<u8> = (0..3_000_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
     fs::write(base.join("proj/src/deep/data.bin"), &big).unwrap();
     let long = format!("proj/{}.txt", "n".repeat(150)); // beyond ustar's 100-byte names
     fs::write(base.join(&long), "long name\n").unwrap();
-    fs::write(base.join("proj/run.sh"), "#!/bin/sh\n").unwrap();
-    fs::set_permissions(
-        base.join("proj/run.sh"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o750),
-    )
-    .unwrap();
-    symlink("/etc/passwd", base.join("proj/outside")).unwrap();
 
     let (status, headers, body) = api.exchange("GET", "/api/archive?path=proj", &[], b"");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));

@@ -143,3 +143,21 @@ pub fn wait_js(b: &Browser, script: &str, within: Duration) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A host's workspace in a fresh browser: `cargo mlcremote open --host devbox` for `user`
+/// on `sshd`, the launch link followed. Fields drop in order: browser, UI, then the rest.
+pub struct Opened {
+    pub b: Browser,
+    pub ui: Ui,
+    pub cwd: tempfile::TempDir,
+    pub client: Client,
+}
+
+pub fn open_in_browser(sshd: &Sshd, user: &User) -> Opened {
+    let client = Client::new();
+    let config = ssh_config(&client, sshd, user);
+    let (ui, cwd) = Ui::open_devbox(&client, sshd, &config);
+    let b = Browser::start().unwrap();
+    b.goto(&ui.url()).unwrap();
+    Opened { b, ui, cwd, client }
+}

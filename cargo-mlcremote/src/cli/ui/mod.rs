@@ -9,6 +9,7 @@ mod access;
 mod assets;
 mod forward;
 mod ops;
+mod prefs;
 mod reply;
 mod state;
 
@@ -146,6 +147,7 @@ pub fn router(ui: Arc<Ui>) -> Router {
         .route("/", get(assets::index))
         .route("/assets/{name}", get(assets::asset))
         .route("/ui/hosts", get(ops::hosts))
+        .route("/ui/prefs", get(prefs::get).put(prefs::put))
         .route("/ui/ws", get(ops::socket))
         .route("/h/{host}/{*rest}", any(forward::forward))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page") })

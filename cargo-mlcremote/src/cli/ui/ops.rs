@@ -39,7 +39,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::cli::ui::state::{Held, HostState, Ui};
+use crate::cli::ui::{
+    prefs,
+    state::{Held, HostState, Ui},
+};
 
 /// `GET /ui/hosts`: the ssh config's aliases (no patterns), then hosts used before.
 pub async fn hosts(State(ui): State<Arc<Ui>>) -> Json<Value> {
@@ -64,7 +67,7 @@ pub async fn hosts(State(ui): State<Arc<Ui>>) -> Json<Value> {
 
 /// Hosts connected to before, as the user named them (no secrets), newest first.
 fn recent_file() -> Option<PathBuf> {
-    Some(dirs::config_dir()?.join("mlcremote").join("ui-hosts.json"))
+    prefs::config_file("ui-hosts.json")
 }
 
 fn recent() -> Vec<String> {
@@ -80,15 +83,7 @@ fn remember(host: &str) {
     hosts.retain(|h| h != host);
     hosts.insert(0, host.to_string());
     hosts.truncate(20);
-    if let Some(dir) = file.parent()
-        && std::fs::create_dir_all(dir).is_ok()
-        && let Ok(text) = serde_json::to_vec_pretty(&hosts)
-    {
-        let tmp = file.with_extension("json.tmp");
-        if std::fs::write(&tmp, text).is_ok() {
-            let _ = std::fs::rename(&tmp, &file);
-        }
-    }
+    let _ = prefs::save_json(&file, &hosts);
 }
 
 pub async fn socket(State(ui): State<Arc<Ui>>, upgrade: WebSocketUpgrade) -> Response {
