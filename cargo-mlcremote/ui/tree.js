@@ -117,8 +117,8 @@ export class Tree {
     }, label);
     const acts = h("span.acts", {},
       h("button.rename", { title: "Rename or move (F2)", onclick: () => this.on.rename(item) }, "✎"),
-      h("button.duplicate", { title: "Duplicate", onclick: () => this.on.duplicate(item) }, "⧉"),
-      item.type !== "symlink" ? h("button.chmod", { title: `Permissions (${mode})`, onclick: () => this.on.chmod(item) }, "⚿") : null,
+      h("button.duplicate", { title: "Duplicate", onclick: () => this.on.duplicate(item) }, "❏"),
+      item.type !== "symlink" ? h("button.chmod", { title: `Permissions (${mode})`, onclick: () => this.on.chmod(item) }, "⚙") : null,
       h("button.delete", { title: "Delete (Del)", onclick: () => this.on.remove(item) }, "✕"),
       item.type !== "symlink" ? h("button.download", { title: isDir ? "Download as .tar.gz" : "Download", onclick: () => this.on.download(item) }, "⤓") : null);
     const meta = item.type === "file" ? h("span.meta.muted", {}, size(item.size)) : null;
