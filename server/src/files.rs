@@ -22,7 +22,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use rustix::{
-    fs::{self as rfs, AtFlags, FileType, Mode, OFlags, RenameFlags},
+    fs::{self as rfs, AtFlags, FileType, Mode, OFlags},
     io::Errno,
 };
 use serde::{Deserialize, Serialize};
@@ -350,7 +350,7 @@ pub async fn write(State(app): State<Arc<AppState>>, uri: Uri, headers: HeaderMa
             let written = result?;
             let name = at.name.as_deref().unwrap_or_default();
             if precondition.create {
-                return match rename_new(&at.dir, tmp.as_ref(), &at.dir, name).map_err(errno("write"))? {
+                return match crate::walk::rename_new(&at.dir, tmp.as_ref(), &at.dir, name).map_err(errno("write"))? {
                     true => Ok(written),
                     false => Err(exists_already()),
                 };
@@ -459,7 +459,7 @@ pub async fn delete(State(app): State<Arc<AppState>>, uri: Uri) -> ApiResult<Sta
             return Err(root_itself("deleted"));
         };
         if recursive {
-            return crate::manage::remove_tree(at.dir.as_fd(), name).map_err(errno("delete"));
+            return crate::walk::remove_tree(at.dir.as_fd(), name).map_err(errno("delete"));
         }
         let st = rfs::statat(&at.dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(errno("delete"))?;
         let flags = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
@@ -471,22 +471,6 @@ pub async fn delete(State(app): State<Arc<AppState>>, uri: Uri) -> ApiResult<Sta
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Rename, never over anything: `Ok(false)` when `to` exists (then nothing moved).
-pub(crate) fn rename_new(from_dir: impl AsFd, from: &OsStr, to_dir: impl AsFd, to: &OsStr) -> Result<bool, Errno> {
-    match rfs::renameat_with(&from_dir, from, &to_dir, to, RenameFlags::NOREPLACE) {
-        Ok(()) => Ok(true),
-        Err(Errno::EXIST) => Ok(false),
-        // A file system without "no replace": check, then rename.
-        Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
-            if rfs::statat(&to_dir, to, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
-                return Ok(false);
-            }
-            rfs::renameat(&from_dir, from, &to_dir, to).map(|()| true)
-        }
-        Err(e) => Err(e),
-    }
 }
 
 /// JSON bodies are accepted whatever their Content-Type says; bad JSON is a 400.
@@ -530,7 +514,7 @@ pub async fn rename(State(app): State<Arc<AppState>>, body: axum::body::Bytes) -
             ));
         }
         rfs::statat(&from.dir, from_name, AtFlags::SYMLINK_NOFOLLOW).map_err(errno("rename"))?;
-        match rename_new(&from.dir, from_name, &to.dir, to_name).map_err(errno("rename"))? {
+        match crate::walk::rename_new(&from.dir, from_name, &to.dir, to_name).map_err(errno("rename"))? {
             true => Ok(()),
             false => Err(ApiError::new(StatusCode::CONFLICT, "the destination exists")),
         }

@@ -17,6 +17,7 @@ mod state;
 mod terminal;
 mod time;
 mod token;
+mod walk;
 
 use std::{path::PathBuf, process::ExitCode};
 

@@ -1,0 +1,108 @@
+//! Walking and changing folders one handle at a time, beneath a handle already inside the
+//! root: links are copied or removed as links, never followed. What the file API and the
+//! file manager's requests share; errors are the system's, each caller names its step.
+
+use std::{
+    ffi::{OsStr, OsString},
+    os::{
+        fd::{AsFd, BorrowedFd, OwnedFd},
+        unix::ffi::OsStringExt,
+    },
+};
+
+use rustix::{
+    fs::{self as rfs, AtFlags, FileType, Mode, OFlags, RenameFlags},
+    io::Errno,
+};
+
+pub fn open_dir_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, Errno> {
+    rfs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+pub fn names(dir: &OwnedFd) -> Result<Vec<OsString>, Errno> {
+    let mut out = Vec::new();
+    let mut list = rfs::Dir::read_from(dir)?;
+    while let Some(item) = list.read() {
+        let name = item?.file_name().to_bytes().to_vec();
+        if name != b"." && name != b".." {
+            out.push(OsString::from_vec(name));
+        }
+    }
+    Ok(out)
+}
+
+/// `name` in `dir`, and everything in it when it is a folder; links are removed, not followed.
+pub fn remove_tree(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(), Errno> {
+    let st = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+        return rfs::unlinkat(dir, name, AtFlags::empty());
+    }
+    let inner = open_dir_at(dir, name)?;
+    for child in names(&inner)? {
+        remove_tree(inner.as_fd(), &child)?;
+    }
+    rfs::unlinkat(dir, name, AtFlags::REMOVEDIR)
+}
+
+/// `from` in `src` copied as `to` in `dst`: files with their bytes and mode, folders
+/// with everything in them, links as links.
+pub fn copy_tree(src: BorrowedFd<'_>, from: &OsStr, dst: BorrowedFd<'_>, to: &OsStr) -> Result<(), Errno> {
+    let st = rfs::statat(src, from, AtFlags::SYMLINK_NOFOLLOW)?;
+    let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::Directory => {
+            rfs::mkdirat(dst, to, Mode::from_raw_mode(0o700))?;
+            let (inner_src, inner_dst) = (open_dir_at(src, from)?, open_dir_at(dst, to)?);
+            for child in names(&inner_src)? {
+                copy_tree(inner_src.as_fd(), &child, inner_dst.as_fd(), &child)?;
+            }
+            rfs::fchmod(&inner_dst, mode)
+        }
+        FileType::Symlink => {
+            let target = rfs::readlinkat(src, from, Vec::new())?;
+            rfs::symlinkat(target.as_c_str(), dst, to)
+        }
+        FileType::RegularFile => {
+            let input = rfs::openat(
+                src,
+                from,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let output = rfs::openat(
+                dst,
+                to,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )?;
+            let (mut input, mut output) = (std::fs::File::from(input), std::fs::File::from(output));
+            std::io::copy(&mut input, &mut output).map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
+            output
+                .sync_all()
+                .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
+            rfs::fchmod(&output, mode)
+        }
+        _ => Err(Errno::OPNOTSUPP),
+    }
+}
+
+/// Rename, never over anything: `Ok(false)` when `to` exists (then nothing moved).
+pub fn rename_new(from_dir: impl AsFd, from: &OsStr, to_dir: impl AsFd, to: &OsStr) -> Result<bool, Errno> {
+    match rfs::renameat_with(&from_dir, from, &to_dir, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(true),
+        Err(Errno::EXIST) => Ok(false),
+        // A file system without "no replace": check, then rename.
+        Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
+            if rfs::statat(&to_dir, to, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+                return Ok(false);
+            }
+            rfs::renameat(&from_dir, from, &to_dir, to).map(|()| true)
+        }
+        Err(e) => Err(e),
+    }
+}
