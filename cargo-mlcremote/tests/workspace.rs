@@ -299,6 +299,22 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
     tab("main.rs");
     b.screenshot(&shots.join("workspace-dark.png")).unwrap();
     wait_bytes(&home.join("main.rs"), b"// theirs\n", short);
+    // Through all of that, the page logged no error (a missing favicon would be one). The
+    // browser logs every 4xx it fetched; the host's 404/409/412 above are answers the page
+    // asked for and acted on (gone, exists, changed since read), so those are left out.
+    let handled = |e: &String| {
+        e.contains("/h/devbox/api/")
+            && ["(Not Found)", "(Conflict)", "(Precondition Failed)"]
+                .iter()
+                .any(|s| e.contains(s))
+    };
+    let errors: Vec<String> = b
+        .console_errors()
+        .unwrap()
+        .into_iter()
+        .filter(|e| !handled(e))
+        .collect();
+    assert_eq!(errors, Vec::<String>::new());
 }
 
 /// A folder of 12,000 names: shown at once, scrolled to its end with only the rows in

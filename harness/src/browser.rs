@@ -80,6 +80,7 @@ impl Browser {
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": chromium, "args": args},
+            "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let created = browser.post("/session", caps)?;
         let id = created["sessionId"]
@@ -144,6 +145,22 @@ impl Browser {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// What the page wrote to the console as errors since the last call (failed loads
+    /// included: a 404 for a favicon is one), as "message" lines.
+    pub fn console_errors(&self) -> Result<Vec<String>> {
+        let log = self.post("/se/log", json!({ "type": "browser" }))?;
+        Ok(log
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e["level"] == "SEVERE")
+                    .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// Wait up to `within` for `css` to show, then click it; a page that redraws it
