@@ -48,6 +48,8 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
     fs::write(home.join("notes.txt"), "first\n").unwrap();
     fs::write(home.join("crlf.txt"), "one\r\ntwo\r\n").unwrap();
     fs::write(home.join("latin1.txt"), b"caf\xe9 cr\xe8me\n").unwrap();
+    fs::write(home.join("bom.txt"), b"\xef\xbb\xbfbom\r\n").unwrap();
+    fs::write(home.join("utf16.txt"), b"\xff\xfeh\0i\0\n\0").unwrap();
     fs::write(home.join("locked.txt"), "locked\n").unwrap();
     fs::set_permissions(home.join("locked.txt"), fs::Permissions::from_mode(0o444)).unwrap();
     fs::write(home.join("README.md"), "# readme\n").unwrap();
@@ -203,6 +205,19 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
     typed(&format!("\u{e0} {SAVE}"));
     b.wait_text("#status-line", "saved latin1.txt", short).unwrap();
     assert_eq!(fs::read(home.join("latin1.txt")).unwrap(), b"\xe0 caf\xe9 cr\xe8me\n");
+
+    // A UTF-8 BOM stays; a UTF-16 file stays UTF-16.
+    open("bom.txt");
+    b.wait_text("#doc-info", "UTF-8 with BOM · CRLF", short).unwrap();
+    typed(&format!("x{SAVE}"));
+    b.wait_text("#status-line", "saved bom.txt", short).unwrap();
+    assert_eq!(fs::read(home.join("bom.txt")).unwrap(), b"\xef\xbb\xbfxbom\r\n");
+    open("utf16.txt");
+    b.wait_text("#doc-info", "UTF-16LE with BOM", short).unwrap();
+    assert_eq!(editor_text(b), "hi\n");
+    typed(&format!("\u{e9}{SAVE}"));
+    b.wait_text("#status-line", "saved utf16.txt", short).unwrap();
+    assert_eq!(fs::read(home.join("utf16.txt")).unwrap(), b"\xff\xfe\xe9\0h\0i\0\n\0");
 
     // A read-only file: saving asks; Cancel keeps it; "Save anyway" writes and it stays read-only.
     open("locked.txt");
