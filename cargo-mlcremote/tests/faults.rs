@@ -365,18 +365,22 @@ impl<'a> Matrix<'a> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let files = upload_files(&dir);
-            let server = server_json(&self.user)["pid"].as_u64().unwrap_or(0);
+            // A deploy the client gave up on may still be swapping servers on the host
+            // (it finishes the swap: never a stopped server without a new one), and the
+            // state file is gone for that moment: settled means a server says it runs.
+            let state = common::server_json_now(&self.user);
+            let server = state.as_ref().and_then(|s| s["pid"].as_u64()).unwrap_or(0);
             let others = if processes {
                 common::processes_of(&uid, server)
             } else {
                 Vec::new()
             };
-            if files.is_empty() && others.is_empty() {
+            if files.is_empty() && others.is_empty() && state.is_some() {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "30 s after {case}\nthe host still has {files:?} and runs {others:?}"
+                "30 s after {case}\nthe host still has {files:?}, runs {others:?}, and its server state is {state:?}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -97,6 +97,13 @@ pub fn server_json(user: &User) -> serde_json::Value {
     serde_json::from_str(&fs::read_to_string(user.mlcremote_dir().join("server.json")).unwrap()).unwrap()
 }
 
+/// The server's state file if there is one now (a swap removes it for a moment: the old
+/// server's clean exit, then the new one's start).
+pub fn server_json_now(user: &User) -> Option<serde_json::Value> {
+    let text = fs::read_to_string(user.mlcremote_dir().join("server.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 pub fn report(out: &Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(stdout.lines().next().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
