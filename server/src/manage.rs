@@ -90,6 +90,7 @@ pub struct ChmodBody {
 }
 
 /// `POST /api/chmod {"path","mode"}`: the permission bits (0..=0o7777) of what `path` names.
+#[allow(clippy::useless_conversion)] // RawMode is a u16 on macOS
 pub async fn chmod(State(app): State<Arc<AppState>>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
     let body: ChmodBody = parse_json(&body)?;
     if body.mode > 0o7777 {
@@ -108,7 +109,10 @@ pub async fn chmod(State(app): State<Arc<AppState>>, body: axum::body::Bytes) ->
         if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "a link has no mode of its own"));
         }
-        set_mode(&at.dir, name, Mode::from_raw_mode(body.mode)).map_err(errno("chmod"))
+        // Checked above to fit the permission bits (a u16 on macOS, a u32 on Linux).
+        let bits = rfs::RawMode::try_from(body.mode)
+            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "mode must be at most 0o7777 (4095)"))?;
+        set_mode(&at.dir, name, Mode::from_raw_mode(bits)).map_err(errno("chmod"))
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -331,6 +335,8 @@ fn tokio_stream_from(
 }
 
 /// Everything in `dir` into the archive under `at`.
+// `st_mode` is a u16 on macOS, a u32 on Linux: the conversions are for the former.
+#[allow(clippy::useless_conversion)]
 fn pack<W: std::io::Write>(
     tar: &mut tar::Builder<W>,
     dir: BorrowedFd<'_>,
@@ -340,7 +346,7 @@ fn pack<W: std::io::Write>(
     let st = rfs::fstat(dir).map_err(io)?;
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(tar::EntryType::Directory);
-    header.set_mode(st.st_mode & 0o7777);
+    header.set_mode(u32::from(st.st_mode & 0o7777));
     header.set_size(0);
     tar.append_data(&mut header, at, std::io::empty())?;
     let owned = dir.try_clone_to_owned()?;
@@ -350,7 +356,7 @@ fn pack<W: std::io::Write>(
         let path = at.join(&name);
         let st = rfs::statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW).map_err(io)?;
         let mut header = tar::Header::new_gnu();
-        header.set_mode(st.st_mode & 0o7777);
+        header.set_mode(u32::from(st.st_mode & 0o7777));
         header.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
         match FileType::from_raw_mode(st.st_mode) {
             FileType::Directory => {
