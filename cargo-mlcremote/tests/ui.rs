@@ -366,8 +366,7 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
         .unwrap()
     };
     let before = size(&b);
-    b.type_into(&input, "stty size\n").unwrap();
-    wait_terminal(&b, 0, before.as_str().unwrap(), long);
+    shell_sees_the_size(&b, &input, long);
     b.eval("document.querySelector('.term').style.height = '140px';", vec![])
         .unwrap();
     let deadline = std::time::Instant::now() + short;
@@ -375,9 +374,7 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
         assert!(std::time::Instant::now() < deadline, "the terminal did not resize");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let after = size(&b);
-    b.type_into(&input, "clear; stty size\n").unwrap();
-    wait_terminal(&b, 0, after.as_str().unwrap(), long);
+    shell_sees_the_size(&b, &input, long);
     b.eval("document.querySelector('.term').style.height = '';", vec![])
         .unwrap();
     // A second terminal at once, with its own shell.
@@ -742,15 +739,67 @@ fn wait_equal(b: &Browser, css: &str, want: &str, within: Duration) {
     }
 }
 
-/// Wait for `text` in terminal `index`'s buffer.
-fn wait_terminal(b: &Browser, index: usize, text: &str, within: Duration) {
+/// Terminal `index`'s buffer, scrollback included, a line each.
+fn terminal_text(b: &Browser, index: usize) -> String {
     let script = "const b = window.mlc.terminals[arguments[0]].buffer.active; let s = '';
                   for (let i = 0; i < b.length; i++) s += b.getLine(i).translateToString(true) + '\\n';
                   return s;";
+    b.eval(script, vec![json!(index)])
+        .unwrap()
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Until the shell in terminal 0 reports the size the terminal has (`stty size`): the
+/// page may fit the box more than once while the layout settles (a scroll bar comes or
+/// goes), so each round asks the shell again, tagged, and compares with the terminal's
+/// size at that moment. Ends when they agree, fails at `within`.
+fn shell_sees_the_size(b: &Browser, input: &harness::browser::Element, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    for round in 1.. {
+        let want = b
+            .eval(
+                "const t = window.mlc.terminals[0]; return `${t.rows}x${t.cols}`;",
+                vec![],
+            )
+            .unwrap();
+        b.type_into(input, &format!("echo size-{round}-$(stty size | tr ' ' x)-end\n"))
+            .unwrap();
+        let tag = format!("size-{round}-");
+        let said = loop {
+            let text = terminal_text(b, 0);
+            // The echoed command holds `$(`; the shell's answer holds digits only.
+            let answer = text.match_indices(&tag).find_map(|(i, _)| {
+                let rest = &text[i + tag.len()..];
+                let value = &rest[..rest.find("-end")?];
+                value
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == 'x')
+                    .then(|| value.to_string())
+            });
+            if let Some(answer) = answer {
+                break answer;
+            }
+            assert!(std::time::Instant::now() < deadline, "the shell never answered: {text}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if want.as_str() == Some(said.as_str()) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shell says {said}, the terminal is {want}"
+        );
+    }
+}
+
+/// Wait for `text` in terminal `index`'s buffer.
+fn wait_terminal(b: &Browser, index: usize, text: &str, within: Duration) {
     let deadline = std::time::Instant::now() + within;
     loop {
-        let shown = b.eval(script, vec![json!(index)]).unwrap();
-        if shown.as_str().unwrap_or_default().contains(text) {
+        let shown = terminal_text(b, index);
+        if shown.contains(text) {
             return;
         }
         assert!(
