@@ -153,14 +153,9 @@ fn stat_of(at: &Located) -> Result<rfs::Stat, Errno> {
 }
 
 /// The folder `at` names, opened for listing.
-fn open_dir(at: &Located) -> Result<OwnedFd, Errno> {
+pub(crate) fn open_dir(at: &Located) -> Result<OwnedFd, Errno> {
     match &at.name {
-        Some(name) => rfs::openat(
-            &at.dir,
-            name,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        ),
+        Some(name) => crate::walk::open_dir_at(at.dir.as_fd(), name),
         None => Ok(at.dir.try_clone().map_err(|_| Errno::MFILE)?),
     }
 }

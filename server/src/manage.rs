@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use crate::{
     api::{ApiError, AppState},
     files::{blocking, errno, json_path, parse_json, percent_encode, rand_u32, refused, root_itself},
-    walk::{copy_tree, names, open_dir_at, remove_tree, rename_new},
+    walk::{copy_tree, names, open_dir_at, open_file_at, remove_tree, rename_new},
 };
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -93,12 +93,16 @@ pub struct ChmodBody {
 #[allow(clippy::useless_conversion)] // RawMode is a u16 on macOS
 pub async fn chmod(State(app): State<Arc<AppState>>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
     let body: ChmodBody = parse_json(&body)?;
-    if body.mode > 0o7777 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "mode must be at most 0o7777 (4095)",
-        ));
-    }
+    // The permission bits only (RawMode is a u16 on macOS, a u32 on Linux).
+    let bits = match rfs::RawMode::try_from(body.mode) {
+        Ok(bits) if body.mode <= 0o7777 => bits,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "mode must be at most 0o7777 (4095)",
+            ));
+        }
+    };
     blocking(move || {
         let path = json_path(body.path, body.raw_path, "path")?;
         let at = app.root.locate(&path, false).map_err(refused)?;
@@ -109,9 +113,6 @@ pub async fn chmod(State(app): State<Arc<AppState>>, body: axum::body::Bytes) ->
         if FileType::from_raw_mode(st.st_mode) == FileType::Symlink {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "a link has no mode of its own"));
         }
-        // Checked above to fit the permission bits (a u16 on macOS, a u32 on Linux).
-        let bits = rfs::RawMode::try_from(body.mode)
-            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "mode must be at most 0o7777 (4095)"))?;
         set_mode(&at.dir, name, Mode::from_raw_mode(bits)).map_err(errno("chmod"))
     })
     .await?;
@@ -285,10 +286,7 @@ pub async fn archive(State(app): State<Arc<AppState>>, uri: axum::http::Uri) -> 
         let app = app.clone();
         blocking(move || {
             let at = app.root.locate(&raw, true).map_err(refused)?;
-            let dir = match &at.name {
-                Some(name) => open_dir_at(at.dir.as_fd(), name).map_err(errno("archive"))?,
-                None => at.dir.try_clone().map_err(|e| crate::files::io_error(e, "archive"))?,
-            };
+            let dir = crate::files::open_dir(&at).map_err(errno("archive"))?;
             Ok((at, dir))
         })
         .await?
@@ -370,14 +368,7 @@ fn pack<W: std::io::Write>(
                 tar.append_link(&mut header, &path, std::ffi::OsStr::from_bytes(target.as_bytes()))?;
             }
             FileType::RegularFile => {
-                let fd = rfs::openat(
-                    dir,
-                    &name,
-                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(io)?;
-                let file = std::fs::File::from(fd);
+                let file = std::fs::File::from(open_file_at(dir, &name).map_err(io)?);
                 let len = file.metadata()?.len();
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(len);

@@ -24,6 +24,16 @@ pub fn open_dir_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, Errno> 
     )
 }
 
+/// `name` in `dir` opened to read, never through a link.
+pub fn open_file_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, Errno> {
+    rfs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
 pub fn names(dir: &OwnedFd) -> Result<Vec<OsString>, Errno> {
     let mut out = Vec::new();
     let mut list = rfs::Dir::read_from(dir)?;
@@ -68,12 +78,7 @@ pub fn copy_tree(src: BorrowedFd<'_>, from: &OsStr, dst: BorrowedFd<'_>, to: &Os
             rfs::symlinkat(target.as_c_str(), dst, to)
         }
         FileType::RegularFile => {
-            let input = rfs::openat(
-                src,
-                from,
-                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
+            let input = open_file_at(src, from)?;
             let output = rfs::openat(
                 dst,
                 to,
