@@ -259,20 +259,26 @@ export class Workspace {
     const to = await ask(`Rename ${item.path} to:`, item.path);
     if (!to || to === item.path) return;
     try {
-      await post(this.host, "rename", { from: item.path, raw_from: item.raw_path, to });
-      for (const doc of [...this.docs.values()]) {
-        if (doc.path === item.path || doc.path.startsWith(`${item.path}/`)) {
-          this.docs.delete(doc.path);
-          this.tree.markDirty(doc.path, false);
-          doc.renamed(to + doc.path.slice(item.path.length));
-          this.docs.set(doc.path, doc);
-          this.tree.markDirty(doc.path, doc.dirty);
-        }
-      }
-      if (this.active) $("#open-path", this.el).textContent = this.active.path;
-      this.drawTabs();
-      await this.tree.refresh();
+      await this.relocate(item, to);
     } catch (e) { this.say(`cannot rename ${item.path}: ${e.message}`); }
+    await this.tree.refresh();
+  }
+
+  /// Rename or move `item` to `to` on the host; files open under it follow, edits and all.
+  async relocate(item, to) {
+    await post(this.host, "rename", { from: item.path, raw_from: item.raw_path, to });
+    for (const doc of [...this.docs.values()]) {
+      if (doc.path === item.path || doc.path.startsWith(`${item.path}/`)) {
+        this.docs.delete(doc.path);
+        this.tree.markDirty(doc.path, false);
+        doc.renamed(to + doc.path.slice(item.path.length));
+        this.docs.set(doc.path, doc);
+        this.tree.markDirty(doc.path, doc.dirty);
+      }
+    }
+    if (this.active) $("#open-path", this.el).textContent = this.active.path;
+    this.drawTabs();
+    this.remember();
   }
 
   /// A copy beside it: "name copy.ext", "name copy 2.ext", … (never over anything).
@@ -311,16 +317,8 @@ export class Workspace {
     const to = join(folder, item.name);
     if (to === item.path || folder === item.path) return;
     try {
-      await post(this.host, "rename", { from: item.path, raw_from: item.raw_path, to });
+      await this.relocate(item, to);
       this.say(`moved ${item.path} to ${folder || "the root"}`);
-      for (const doc of [...this.docs.values()]) {
-        if (doc.path === item.path || doc.path.startsWith(`${item.path}/`)) {
-          this.docs.delete(doc.path);
-          doc.renamed(to + doc.path.slice(item.path.length));
-          this.docs.set(doc.path, doc);
-        }
-      }
-      this.drawTabs();
     } catch (e) { this.say(`cannot move ${item.path}: ${e.message}`); }
     await this.tree.refresh();
   }
