@@ -632,3 +632,76 @@ fn the_dry_run_plan_is_what_deploy_then_does() {
     assert_eq!(done["start_method"], plan["start_methods"][0], "{done}\n{plan}");
     assert_eq!(done["version"], plan["artifact"]["version"]);
 }
+
+/// `GET /api/tree?path=` of the deployed server: the names at the top of its file root.
+fn top_names(user: &harness::User) -> Vec<String> {
+    let state = server_json(user);
+    let token = fs::read_to_string(user.mlcremote_dir().join("token")).unwrap();
+    let bearer = format!("Bearer {}", token.trim());
+    let port = state["port"].as_u64().unwrap() as u16;
+    let (status, body) = common::http(
+        port,
+        "GET",
+        "/api/tree?path=",
+        &[("authorization", &bearer)],
+        Vec::new(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let list: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let mut names: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_root_other_than_home_is_served_kept_and_checked_before_anything_changes() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let binary = server();
+    let project = user.home.join("proj");
+    fs::create_dir_all(project.join("src")).unwrap();
+    fs::write(project.join("inside.txt"), "x").unwrap();
+    user.own(&[&project]).unwrap();
+
+    let out = client.deploy(&sshd, &user, &["--artifact", &binary, "--json", "--root", "proj"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(top_names(&user), ["inside.txt", "src"], "the root is ~/proj");
+    let dir = user.mlcremote_dir();
+    let install: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("install.json")).unwrap()).unwrap();
+    let real = project.canonicalize().unwrap();
+    assert_eq!(install["root"], real.to_str().unwrap(), "{install}");
+    assert!(fs::read_to_string(dir.join("run.sh")).unwrap().contains("--root"));
+    let pid = server_json(&user)["pid"].clone();
+
+    // The same root, written another way: nothing to do.
+    let out = client.deploy(&sshd, &user, &["--artifact", &binary, "--json", "--root", "~/proj/"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(report(&out)["result"], "up to date", "{}", text(&out));
+
+    // A root that is not there: exit 7 naming it, and the server as it was.
+    let out = client.deploy(&sshd, &user, &["--artifact", &binary, "--root", "nothere"]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--root") && stderr.contains("nothere"), "{stderr}");
+    assert_eq!(server_json(&user)["pid"], pid, "the running server was touched");
+    assert_eq!(top_names(&user), ["inside.txt", "src"]);
+
+    // An upgrade without --root keeps what is served; `--root ~` is the home folder again.
+    let out = client.deploy(&sshd, &user, &["--artifact", &binary, "--json", "--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(top_names(&user), ["inside.txt", "src"], "the upgrade changed the root");
+    let out = client.deploy(&sshd, &user, &["--artifact", &binary, "--json", "--root", "~"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(report(&out)["result"], "installed", "{}", text(&out));
+    assert!(top_names(&user).contains(&"proj".to_string()));
+    let install = fs::read_to_string(dir.join("install.json")).unwrap();
+    assert!(!install.contains("\"root\""), "{install}");
+}

@@ -818,7 +818,11 @@ fn in_a_browser_two_hosts_files_managed_binaries_kept_closed_logs_and_uninstall(
     let ann = sshd.user().unwrap();
     let bob = sshd.user().unwrap();
     fs::write(ann.home.join("ann.txt"), "ann's\n").unwrap();
-    fs::write(bob.home.join("bob.txt"), "bob's\n").unwrap();
+    // Bob's server serves a folder of his home, chosen on the host page.
+    fs::create_dir(bob.home.join("work")).unwrap();
+    fs::write(bob.home.join("work/bob.txt"), "bob's\n").unwrap();
+    fs::write(bob.home.join("outside.txt"), "not served\n").unwrap();
+    bob.own(&[&bob.home.join("work")]).unwrap();
     fs::write(ann.home.join("image.bin"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
     fs::write(ann.home.join("huge.log"), vec![b'x'; 3 * 1024 * 1024]).unwrap();
     let client = Client::new();
@@ -892,11 +896,18 @@ fn in_a_browser_two_hosts_files_managed_binaries_kept_closed_logs_and_uninstall(
     b.press(r#"button[data-tab="hosts"]"#, Duration::from_secs(15)).unwrap();
     b.press(r#"#hosts li[data-host="other"] button.connect"#, short)
         .unwrap();
+    let root = b.wait("#root", long).unwrap();
+    b.type_into(&root, "work").unwrap();
     b.press("#act-install", long).unwrap();
     b.wait("#deploy-result", long).unwrap();
+    let served = bob.home.join("work").canonicalize().unwrap();
+    b.wait_text(r#"dd[data-field="files"]"#, served.to_str().unwrap(), short)
+        .unwrap();
     b.press("#act-open-workspace:enabled", short).unwrap();
     b.wait(r#"#tree li[data-path="bob.txt"]"#, long).unwrap();
     assert!(b.find(r#"#tree li[data-path="ann.txt"]"#).is_err());
+    assert!(b.find(r#"#tree li[data-path="outside.txt"]"#).is_err());
+    assert!(b.find(r#"#tree li[data-path="work"]"#).is_err());
     b.press(r#"button[data-tab="host:devbox"]"#, Duration::from_secs(15))
         .unwrap();
     b.wait(r#"#tree li[data-path="ann.txt"]"#, long).unwrap();

@@ -54,6 +54,12 @@ const app = {
   ops, entry, setStatus,
   connect: (host) => connect(host),
   openWorkspace: (host) => openWorkspace(host),
+  /// The server serves another folder now: the workspace starts afresh there.
+  rootChanged(host) {
+    const e = entry(host);
+    e.workspace?.dispose();
+    e.workspace = null;
+  },
   /// Before the server goes away: unsaved files in its workspace are asked about.
   async leaveWorkspace(host) {
     const ws = entry(host).workspace;

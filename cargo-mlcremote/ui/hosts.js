@@ -16,6 +16,10 @@ export class HostPage {
     this.el = h("div.host-page", {},
       h("section.card", {}, h("h2", {}, host), this.statusBox, this.buttons),
       h("section.card", {}, h("h2", {}, "Progress"), this.source, this.steps, this.out));
+    // The folder the server's file API serves: the home folder unless said otherwise.
+    this.root = h("input#root", { placeholder: "~ (home folder)", size: 24, spellcheck: "false",
+      title: "The folder the workspace shows; ~/… or a path under the home folder, or absolute",
+      oninput: () => { this.root.dataset.edited = "1"; } });
     this.rows = new Map();
     this.current = null;
     this.render();
@@ -61,11 +65,14 @@ export class HostPage {
         ["running", s.running ? `yes, pid ${s.pid}` : "no"],
         ["health", s.healthy ? "ok" : "—"],
         ["install dir", s.install_dir],
+        ["files", s.install?.root || "home folder"],
       ];
+      if (!this.root.dataset.edited) this.root.value = s.install?.root || "";
       this.statusBox.replaceChildren(...info.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { dataset: { field: k } }, String(v))]));
     }
     const act = (label, fn, cls = "") => h(`button${cls}`, { onclick: fn, id: `act-${label.toLowerCase().replace(/\W+/g, "-")}` }, label);
     this.buttons.replaceChildren(
+      h("label.root", {}, "Folder ", this.root),
       act(s?.installed ? "Upgrade" : "Install", () => this.deploy(!!s?.installed), ".primary"),
       act("Open workspace", () => this.app.openWorkspace(this.host)),
       act("Logs", () => this.logs()),
@@ -81,9 +88,15 @@ export class HostPage {
   }
 
   async deploy(force) {
+    const before = this.app.entry(this.host).status?.install?.root || "";
+    const root = this.root.value.trim() || "~";
+    // Another folder: the open files' names would point into it, so they are asked about.
+    if (this.root.dataset.edited && root !== before && !await this.app.leaveWorkspace(this.host)) return;
     for (const btn of this.buttons.querySelectorAll("button")) btn.disabled = true;
     try {
-      const { report, status } = await this.app.ops.run("deploy", this.host, { force }, { event: (e) => this.event(e) });
+      const { report, status } = await this.app.ops.run("deploy", this.host, { force, root }, { event: (e) => this.event(e) });
+      delete this.root.dataset.edited;
+      if ((status?.install?.root || "") !== before) this.app.rootChanged(this.host);
       this.app.setStatus(this.host, status);
       this.render();
       this.out.append(h("p#deploy-result", {}, `${report.result} mlcremote ${report.version || ""} (${report.target}) from ${report.artifact}`));

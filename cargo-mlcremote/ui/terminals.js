@@ -35,7 +35,11 @@ export class Term {
     window.mlc.terminals.push(term);
     const box = this.box;
     let ws = null;
+    let closed = false;
+    /// Ended for good (the workspace it belongs to is gone): no reconnect.
+    this.close = () => { closed = true; ws?.close(); term.dispose(); box.remove(); };
     const connect = () => {
+      if (closed) return;
       box.querySelector(".gone")?.remove();
       ws = socket(`/h/${encodeURIComponent(host)}/ws/terminal?cols=${term.cols}&rows=${term.rows}`);
       ws.binaryType = "arraybuffer";

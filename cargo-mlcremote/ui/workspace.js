@@ -44,6 +44,7 @@ export class Workspace {
     this.bar = h("progress#upload-bar", { hidden: true, max: 1 });
     const upload = h("input#upload-input", { type: "file", multiple: true, hidden: true, onchange: () => { this.upload([...upload.files]); upload.value = ""; } });
     this.terms = h("div.terms#terms");
+    this.terminals = [];
     this.el = h("div.workspace", {},
       this.tree.el,
       h("div.right", {},
@@ -57,7 +58,7 @@ export class Workspace {
         this.tabs,
         h("div.toolbar", {}, this.saveButton, this.previewButton, this.status, this.info, this.bar),
         this.editor,
-        h("div.toolbar", {}, h("button#new-terminal", { onclick: () => new Term(host, this.terms) }, "New terminal")),
+        h("div.toolbar", {}, h("button#new-terminal", { onclick: () => this.terminals.push(new Term(host, this.terms)) }, "New terminal")),
         this.terms));
     const tree = this.tree.el;
     // Where this host was left last time: its open folders, then its open files.
@@ -79,6 +80,14 @@ export class Workspace {
   }
 
   say(text) { this.status.textContent = text; }
+
+  /// Gone for good (the server now serves another folder): terminals end, and what was
+  /// remembered of this host's folders no longer applies.
+  dispose() {
+    for (const t of this.terminals) t.close();
+    delete prefs.hosts[this.host];
+    savePrefs();
+  }
 
   /// Kept for the next run: open folders, open files (by name; the edits are saved or asked about).
   remember() {

@@ -58,6 +58,11 @@ pub struct DeployArgs {
     /// Port the server listens on, on the host's loopback (0 = any free).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub server_port: u16,
+    /// The folder the server's file API serves, on the host (`~/…` or relative: under the
+    /// home folder) [default: the one installed, else the home folder; `~` goes back to it].
+    /// Kept in install.json; changing it restarts the server.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<String>,
     /// How to keep the server running: auto tries systemd (user unit), setsid, nohup, tmux, screen.
     #[arg(long, value_name = "METHOD", default_value = "auto", value_parser = parse_start_method)]
     pub start_method: StartChoice,
@@ -184,6 +189,7 @@ async fn deploy(args: DeployArgs) -> Result<ExitCode> {
         source,
         install_dir: args.connect.install_dir.clone(),
         server_port: args.server_port,
+        root: args.root.clone(),
         start_method: args.start_method.0,
         health_timeout: args.health_timeout,
         force: args.force,

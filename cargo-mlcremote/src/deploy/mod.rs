@@ -38,6 +38,8 @@ pub struct DeployOptions {
     pub install_dir: String,
     /// `--server-port`, 0 = any free port.
     pub server_port: u16,
+    /// `--root`: the server's file root on the host (`None`: the home folder).
+    pub root: Option<String>,
     /// `None` = auto: the SPEC order among those that work on the host.
     pub start_method: Option<StartMethod>,
     pub health_timeout: Duration,
@@ -61,6 +63,7 @@ impl DeployOptions {
             source,
             install_dir: DEFAULT_INSTALL_DIR.into(),
             server_port: 0,
+            root: None,
             start_method: None,
             health_timeout: Duration::from_secs(60),
             force: false,
@@ -371,6 +374,7 @@ async fn deploy_on(session: &Session, route: &Route, options: &DeployOptions, st
         health,
         start_methods: methods.clone(),
         port: options.server_port,
+        root: options.root.as_deref(),
         health_timeout_s: options.health_timeout.as_secs(),
         force: options.force,
     };
@@ -776,6 +780,7 @@ impl<'a> Executor<'a> {
             sha256: &chosen.sha256,
             size: chosen.size,
             port: self.options.server_port,
+            root: self.plan.root.as_deref(),
             methods: &self.plan.start_methods,
             health_timeout_secs: self.options.health_timeout.as_secs(),
             owner: &owner,

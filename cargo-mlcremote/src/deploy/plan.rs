@@ -32,6 +32,8 @@ pub struct Plan {
     pub start_methods: Vec<StartMethod>,
     /// 0: any free port.
     pub port: u16,
+    /// The server's file root on the host, absolute; `None` is the home folder.
+    pub root: Option<String>,
     pub health_timeout_s: u64,
     /// For a build on the host: each way, with the exact commands.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,8 +107,38 @@ pub struct Inputs<'a> {
     pub health: Option<&'a Health>,
     pub start_methods: Vec<StartMethod>,
     pub port: u16,
+    /// `--root` as given (`~/…` and relative paths are under the host's home).
+    pub root: Option<&'a str>,
     pub health_timeout_s: u64,
     pub force: bool,
+}
+
+fn installed_root(probe: &Probe) -> Option<String> {
+    probe.install.as_ref().and_then(|i| i.root.clone())
+}
+
+/// The root the server will have: `--root` when given, else the one installed (an
+/// upgrade never changes what is served; `--root ~` goes back to the home folder).
+fn planned_root(inputs: &Inputs<'_>) -> Option<String> {
+    match inputs.root {
+        Some(_) => file_root(&inputs.probe.home, inputs.root),
+        None => installed_root(inputs.probe),
+    }
+}
+
+/// `--root` as an absolute path on the host, or `None` for the home folder (the
+/// server's default), so that `--root ~` and no `--root` are the same install.
+pub fn file_root(home: &str, root: Option<&str>) -> Option<String> {
+    let root = root?.trim_end_matches('/');
+    let home = home.trim_end_matches('/');
+    let full = match root.strip_prefix('~') {
+        Some("") => home.to_string(),
+        Some(rest) if rest.starts_with('/') => format!("{home}{rest}"),
+        _ if root.starts_with('/') => root.to_string(),
+        _ if root.is_empty() => return Some("/".into()),
+        _ => format!("{home}/{root}"),
+    };
+    (full != home).then_some(full)
 }
 
 impl Plan {
@@ -114,7 +146,8 @@ impl Plan {
     pub fn install(inputs: Inputs<'_>, chosen: &Chosen) -> Plan {
         let up_to_date = !inputs.force
             && inputs.probe.installed_sha256.as_deref() == Some(chosen.sha256.as_str())
-            && inputs.health.is_some();
+            && inputs.health.is_some()
+            && installed_root(inputs.probe) == planned_root(&inputs);
         let (action, steps) = if up_to_date {
             (Action::UpToDate, Vec::new())
         } else {
@@ -163,6 +196,7 @@ impl Plan {
         build: Option<BuildPlan>,
     ) -> Plan {
         let probe = inputs.probe;
+        let root = planned_root(&inputs);
         let server = probe.running_server();
         let installed = (probe.installed_sha256.is_some() || probe.installed_version.is_some()).then(|| Installed {
             version: probe.installed_version.clone(),
@@ -182,6 +216,7 @@ impl Plan {
             steps,
             start_methods: inputs.start_methods,
             port: inputs.port,
+            root,
             health_timeout_s: inputs.health_timeout_s,
             build,
         }
@@ -264,6 +299,8 @@ impl fmt::Display for Plan {
                     )?;
                     writeln!(f, "  stop      {stop}")?;
                     writeln!(f, "  start     first that works of: {}; {port}", methods.join(", "))?;
+                    let root = self.root.as_deref().unwrap_or("the home folder");
+                    writeln!(f, "  files     the file API serves {root} and what is under it")?;
                 }
                 Step::Health => writeln!(
                     f,
@@ -365,6 +402,7 @@ mod tests {
                 health,
                 start_methods: vec![StartMethod::Setsid, StartMethod::Nohup],
                 port: 0,
+                root: None,
                 health_timeout_s: 60,
                 force,
             },
@@ -402,6 +440,48 @@ mod tests {
             let p = plan(&probe, health, &sha, force);
             assert_eq!((p.action, &p.steps), (action, &steps), "{probe:?} {force}");
         }
+    }
+
+    #[test]
+    fn a_root_other_than_the_installed_one_reinstalls() {
+        let sha = "a".repeat(64);
+        let h = health();
+        let mut p = probe(Some(&sha), true);
+        p.home = "/home/ann".into();
+        for (given, installed, action) in [
+            (None, None, Action::UpToDate),
+            (Some("~"), None, Action::UpToDate),
+            (Some("/home/ann/"), None, Action::UpToDate),
+            (Some("proj"), None, Action::Install),
+            (Some("proj"), Some("/home/ann/proj"), Action::UpToDate),
+            (Some("~/proj/"), Some("/home/ann/proj"), Action::UpToDate),
+            (Some("/srv/data"), Some("/home/ann/proj"), Action::Install),
+            (None, Some("/home/ann/proj"), Action::UpToDate),
+            (Some("~"), Some("/home/ann/proj"), Action::Install),
+            (Some("/"), None, Action::Install),
+        ] {
+            p.install = Some(InstallInfo {
+                root: installed.map(str::to_owned),
+                ..InstallInfo::default()
+            });
+            let planned = Plan::install(
+                Inputs {
+                    host: "box",
+                    destination: "ann@box",
+                    probe: &p,
+                    health: Some(&h),
+                    start_methods: vec![StartMethod::Setsid],
+                    port: 0,
+                    root: given,
+                    health_timeout_s: 60,
+                    force: false,
+                },
+                &chosen(&sha),
+            );
+            assert_eq!(planned.action, action, "{given:?} over {installed:?}");
+        }
+        assert_eq!(file_root("/home/ann", Some("/")).as_deref(), Some("/"));
+        assert_eq!(file_root("/home/ann", Some("a/b")).as_deref(), Some("/home/ann/a/b"));
     }
 
     #[test]

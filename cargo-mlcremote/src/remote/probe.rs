@@ -117,6 +117,9 @@ pub struct InstallInfo {
     pub installed_at: String,
     #[serde(default)]
     pub start_method: String,
+    /// The server's file root, when it is not the home folder (`deploy --root`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
 }
 
 /// `server.json` as the server writes it (SPEC §4).

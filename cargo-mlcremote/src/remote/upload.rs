@@ -114,6 +114,8 @@ pub struct Install<'a> {
     pub sha256: &'a str,
     pub size: u64,
     pub port: u16,
+    /// The server's file root, absolute (`None`: the home folder).
+    pub root: Option<&'a str>,
     pub methods: &'a [StartMethod],
     pub health_timeout_secs: u64,
     /// Who deploys, for another deploy that waits for the lock.
@@ -252,6 +254,7 @@ impl Install<'_> {
             .lock_holder
             .map(|pid| format!(" --lock-holder {pid}"))
             .unwrap_or_default();
+        let root = self.root.map(|r| format!(" --root {}", quote(r))).unwrap_or_default();
         format!(
             "{head}{receive}printf 'received=1\\n'; chmod 700 \"$t\" || fail {failed} \"cannot chmod $t\"; \
              v=$(\"$t\" version --json 2>&1 </dev/null); s=$?; \
@@ -261,7 +264,7 @@ impl Install<'_> {
                fail {runs} \"the uploaded file is not an mlcremote server (it said: $(printf '%s' \"$v\" | head -n 3))\"; fi; \
              case \"$v\" in *'\"version\"'*) ;; *) fail {runs} \"the uploaded file is not an mlcremote server (it said: $(printf '%s' \"$v\" | head -n 3))\";; esac; \
              exec \"$t\" agent install --dir \"$d\" --upload \"$t\" --sha256 {sha} --size {size} --port {port} \
-             --start-methods {methods} --health-timeout-secs {timeout} --owner {owner}{holder}",
+             --start-methods {methods} --health-timeout-secs {timeout} --owner {owner}{holder}{root}",
             head = self.head(),
             failed = status::INSTALL_FAILED,
             runs = status::DOES_NOT_RUN,
@@ -364,6 +367,7 @@ mod tests {
                 sha256: "00",
                 size: binary.len() as u64,
                 port: 0,
+                root: Some("/srv/it's"),
                 methods: &[StartMethod::Setsid, StartMethod::Nohup],
                 health_timeout_secs: 5,
                 owner: "me",
@@ -394,6 +398,7 @@ mod tests {
             let args = std::fs::read_to_string(dir.join("agent-args")).unwrap();
             assert!(args.starts_with("agent\ninstall\n--dir\n"), "{args}");
             assert!(args.contains("--start-methods\nsetsid,nohup\n"), "{args}");
+            assert!(args.ends_with("--root\n/srv/it's\n"), "{args}");
             let leftovers: Vec<_> = std::fs::read_dir(&dir)
                 .unwrap()
                 .flatten()
@@ -428,6 +433,7 @@ mod tests {
             sha256: "00",
             size: payload.data.len() as u64,
             port: 0,
+            root: None,
             methods: &[StartMethod::Nohup],
             health_timeout_secs: 5,
             owner: "me",
@@ -504,6 +510,7 @@ mod tests {
             sha256: "00",
             size: 1 << 20,
             port: 0,
+            root: None,
             methods: &[StartMethod::Nohup],
             health_timeout_secs: 5,
             owner: "me",

@@ -38,6 +38,10 @@ pub struct InstallArgs {
     /// Port for the server on loopback (0: any free).
     #[arg(long, default_value_t = 0)]
     port: u16,
+    /// The server's file root: a folder on the host, relative to `$HOME` unless absolute
+    /// [default: $HOME]. Kept in `install.json` and `run.sh`.
+    #[arg(long)]
+    root: Option<PathBuf>,
     /// Start methods to try, in order [default: those that work here].
     #[arg(long, value_delimiter = ',')]
     start_methods: Vec<Method>,
@@ -124,6 +128,10 @@ fn install(args: &InstallArgs, layout: &Layout) -> Outcome {
         clock = Instant::now();
         heard
     };
+    let root = match args.root.as_deref().map(file_root).transpose() {
+        Ok(root) => root,
+        Err(f) => return failed(f, None),
+    };
     if let Err(f) = own_dir(&layout.dir).and_then(|()| verify(&args.upload, &args.sha256, args.size)) {
         return failed(f, None);
     }
@@ -181,7 +189,7 @@ fn install(args: &InstallArgs, layout: &Layout) -> Outcome {
     } else {
         args.start_methods.clone()
     };
-    let outcome = match swap(args, layout) {
+    let outcome = match swap(args, layout, root.as_deref()) {
         Err(f) => failed(f, None),
         Ok(()) => {
             let stopped = old.as_ref().map(|s| {
@@ -195,7 +203,7 @@ fn install(args: &InstallArgs, layout: &Layout) -> Outcome {
                 &mut step,
             ) {
                 Ok((method, state, health)) => {
-                    record(layout, &args.sha256, method);
+                    record(layout, &args.sha256, method, root);
                     Outcome::Done {
                         version: build_info::VERSION,
                         target: build_info::TARGET,
@@ -229,6 +237,32 @@ fn failed(f: Failed, rollback: Option<String>) -> Outcome {
 
 /// The install dir is ours alone (0700), and never the home folder, `/`, or a folder
 /// that holds the home, however it was spelled (`~//`, `/home/ann/.`, a symlink).
+/// `--root` as the server will open it: absolute, links resolved, and a folder (checked
+/// before anything is changed, so a typo costs nothing).
+fn file_root(root: &Path) -> Result<PathBuf, Failed> {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let full = match root.strip_prefix("~") {
+        Ok(rest) => home.join(rest),
+        Err(_) => home.join(root),
+    };
+    match full.canonicalize() {
+        Ok(real) if real.is_dir() => Ok(real),
+        Ok(_) => Err(fail(
+            Failure::InstallFailed,
+            "install",
+            format!("--root {} is not a folder on the host; pass a folder", full.display()),
+        )),
+        Err(e) => Err(fail(
+            Failure::InstallFailed,
+            "install",
+            format!(
+                "--root {} cannot be used on the host ({e}); create it or pass another folder",
+                full.display()
+            ),
+        )),
+    }
+}
+
 fn own_dir(dir: &Path) -> Result<(), Failed> {
     let real = dir.canonicalize().map_err(|e| {
         fail(
@@ -342,7 +376,7 @@ fn running_server(layout: &Layout) -> Option<State> {
 
 /// Keep the old binary (and its run.sh, install.json) as `.prev`, rename the upload
 /// into place, write run.sh and the token. The old server keeps running.
-fn swap(args: &InstallArgs, layout: &Layout) -> Result<(), Failed> {
+fn swap(args: &InstallArgs, layout: &Layout, root: Option<&Path>) -> Result<(), Failed> {
     let io = |what: String| move |e: std::io::Error| fail(Failure::InstallFailed, "install", format!("{what}: {e}"));
     let binary = layout.binary();
     if binary.exists() {
@@ -368,7 +402,7 @@ fn swap(args: &InstallArgs, layout: &Layout) -> Result<(), Failed> {
         .map_err(io(format!("cannot chmod {}", args.upload.display())))?;
     fs::rename(&args.upload, &binary)
         .map_err(io(format!("cannot move the new binary into {}", layout.dir.display())))?;
-    write_atomic(&layout.run_sh(), layout.run_sh_text(args.port).as_bytes(), 0o755)
+    write_atomic(&layout.run_sh(), layout.run_sh_text(args.port, root).as_bytes(), 0o755)
         .map_err(io(format!("cannot write {}", layout.run_sh().display())))?;
     let token = layout.path("token");
     if fs::metadata(&token).map(|m| m.len()).unwrap_or(0) == 0 {
@@ -534,13 +568,14 @@ fn roll_back(layout: &Layout, timeout: Duration) -> Option<String> {
 }
 
 /// `install.json` for what now runs.
-fn record(layout: &Layout, sha256: &str, method: Method) {
+fn record(layout: &Layout, sha256: &str, method: Method, root: Option<PathBuf>) {
     let info = InstallInfo {
         version: build_info::VERSION.into(),
         target: build_info::TARGET.into(),
         sha256: sha256.into(),
         installed_at: crate::time::rfc3339(std::time::SystemTime::now()),
         start_method: method.name().into(),
+        root,
     };
     if let Ok(text) = serde_json::to_string(&info) {
         let _ = write_atomic(&layout.path("install.json"), format!("{text}\n").as_bytes(), 0o644);

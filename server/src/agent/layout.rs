@@ -26,6 +26,9 @@ pub struct InstallInfo {
     pub installed_at: String,
     #[serde(default)]
     pub start_method: String,
+    /// The server's file root, when it is not `$HOME` (`deploy --root`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<PathBuf>,
 }
 
 impl Layout {
@@ -70,14 +73,15 @@ impl Layout {
     /// `run.sh`: the one way the server is started, whatever the start method. Its stdin
     /// stays what the method gave it: under tmux and screen that is the terminal, and
     /// closing their last hold on it would hang the session up (SIGHUP).
-    pub fn run_sh_text(&self, port: u16) -> String {
+    pub fn run_sh_text(&self, port: u16, root: Option<&Path>) -> String {
+        let root = root.map_or_else(String::new, |r| format!(" --root {}", sh_quote(&r.to_string_lossy())));
         format!(
             r#"#!/bin/sh
 # Written by `cargo mlcremote deploy`: starts the server, logging to logs/out.log.
 DIR={dir}
 LOG="$DIR/logs/out.log"
 mkdir -p "$DIR/logs"
-exec "$DIR/mlcremote" serve --bind 127.0.0.1 --port {port} --token-file "$DIR/token" --state-file "$DIR/server.json" --log-file "$LOG" >/dev/null 2>>"$LOG"
+exec "$DIR/mlcremote" serve --bind 127.0.0.1 --port {port} --token-file "$DIR/token" --state-file "$DIR/server.json" --log-file "$LOG"{root} >/dev/null 2>>"$LOG"
 "#,
             dir = sh_quote(&self.dir.to_string_lossy())
         )
@@ -162,8 +166,11 @@ mod tests {
 
     #[test]
     fn run_sh_quotes_the_dir_and_never_carries_the_token() {
-        let text = Layout::new("/home/a b/it's".into()).run_sh_text(0);
+        let text = Layout::new("/home/a b/it's".into()).run_sh_text(0, None);
         assert!(text.contains(r"DIR='/home/a b/it'\''s'"), "{text}");
         assert!(text.contains("--token-file \"$DIR/token\"") && text.contains("--bind 127.0.0.1"));
+        assert!(!text.contains("--root"), "{text}");
+        let text = Layout::new("/d".into()).run_sh_text(0, Some(Path::new("/srv/it's")));
+        assert!(text.contains(r"--root '/srv/it'\''s'"), "{text}");
     }
 }

@@ -179,6 +179,9 @@ struct Op {
     password: Option<String>,
     #[serde(default)]
     force: bool,
+    /// `deploy --root`: the folder the server serves.
+    #[serde(default)]
+    root: Option<String>,
     #[serde(default)]
     lines: Option<u32>,
     #[serde(default)]
@@ -243,6 +246,7 @@ async fn run(ui: &Ui, op: Op, tx: &Outbox, asks: &Arc<Asks>) -> Result<Value> {
                 tx.send(json!({"id": op.id, "type": "event", "data": {"event": "source", "text": source.to_string()}}));
             let options = DeployOptions {
                 force: op.force,
+                root: op.root.clone(),
                 cache: RunCache::with_source_release(release),
                 install_dir: ui.connect.install_dir.clone(),
                 ..DeployOptions::new(source)
