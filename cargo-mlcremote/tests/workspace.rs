@@ -529,12 +529,45 @@ fn png(width: u32, height: u32) -> Vec<u8> {
 
 /// Images from a blob, Markdown rendered as elements (what looks like HTML stays text),
 /// a big log read from its end, earlier parts on demand, and followed as it grows.
+/// A one-page PDF saying `text`, with its cross-reference table right.
+fn pdf(text: &str) -> Vec<u8> {
+    let stream = format!("BT /F1 24 Tf 72 720 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{stream}\nendstream", stream.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (n, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n{body}\nendobj\n", n + 1).bytes());
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).bytes());
+    for offset in offsets {
+        out.extend(format!("{offset:010} 00000 n \n").bytes());
+    }
+    out.extend(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .bytes(),
+    );
+    out
+}
+
 #[test]
 fn in_a_browser_images_markdown_and_big_logs_are_shown_and_nothing_in_them_runs() {
     let sshd = Sshd::start().unwrap();
     let user = sshd.user().unwrap();
     let home = user.home.clone();
     fs::write(home.join("logo.png"), png(3, 2)).unwrap();
+    let paper = pdf("Hello from the host");
+    fs::write(home.join("paper.pdf"), &paper).unwrap();
     fs::write(
         home.join("NOTES.md"),
         "# Title\n\nSome *emphasis* and `code`, a [link](https://example.com/x) and <img src=x onerror=\"window.ran=1\">.\n\n\
@@ -561,11 +594,48 @@ fn in_a_browser_images_markdown_and_big_logs_are_shown_and_nothing_in_them_runs(
         .unwrap();
     assert!(src.as_str().unwrap().starts_with("blob:"), "{src}");
 
+    // A PDF: handed to Chromium's own viewer (the frame's document is the PDF itself),
+    // all of its bytes.
+    b.press(r#"#tree li[data-path="paper.pdf"] .name"#, short).unwrap();
+    assert!(paper.len() < 1024);
+    b.wait_text("#doc-info", &format!("PDF · {} B", paper.len()), short)
+        .unwrap();
+    wait_js(
+        b,
+        "const d = document.querySelector('#pdf')?.contentDocument; \
+         window.reading = d?.contentType; \
+         return d?.contentType === 'application/pdf';",
+        short,
+    );
+
     // Markdown: edited as text, previewed as a page; the tags in it are text, never run.
     b.press(r#"#tree li[data-path="NOTES.md"] .name"#, short).unwrap();
     b.wait_text("#doc-info", "Markdown", short).unwrap();
     b.press("#preview", short).unwrap();
+    // In a frame that may not run script nor share this page's origin.
+    b.wait("#markdown-frame", short).unwrap();
+    let sandbox = b
+        .eval("return [...document.querySelector('#markdown-frame').sandbox];", vec![])
+        .unwrap();
+    assert_eq!(sandbox, json!(["allow-popups", "allow-popups-to-escape-sandbox"]));
+    b.frame("#markdown-frame").unwrap();
     b.wait_text("#markdown h1", "Title", short).unwrap();
+    assert_eq!(
+        b.eval(
+            "let storage; try { storage = localStorage.length >= 0 ? 'readable' : '?'; } \
+             catch { storage = 'refused'; } return [window.origin, storage];",
+            vec![]
+        )
+        .unwrap(),
+        json!(["null", "refused"]),
+        "the frame has an origin of its own"
+    );
+    assert_eq!(
+        b.eval("return getComputedStyle(document.body).paddingLeft;", vec![])
+            .unwrap(),
+        json!("22.4px"),
+        "the frame has the page's style sheet (1.4rem)"
+    );
     assert_eq!(b.text_of("#markdown em").unwrap(), "emphasis");
     assert_eq!(b.text_of("#markdown li.task").unwrap().trim(), "done");
     assert_eq!(
@@ -594,6 +664,11 @@ fn in_a_browser_images_markdown_and_big_logs_are_shown_and_nothing_in_them_runs(
         )
         .unwrap();
     assert_eq!(elements, json!(0));
+    assert_eq!(
+        b.eval("return window.ran ?? null;", vec![]).unwrap(),
+        serde_json::Value::Null
+    );
+    b.top().unwrap();
     assert_eq!(
         b.eval("return window.ran ?? null;", vec![]).unwrap(),
         serde_json::Value::Null

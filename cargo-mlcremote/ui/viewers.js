@@ -51,6 +51,24 @@ export class ImageViewer extends Viewer {
   destroy() { if (this.url) URL.revokeObjectURL(this.url); }
 }
 
+/// A PDF: in the browser's own viewer (PDFium, which runs in its own process and cannot
+/// script this page), from a blob whose type is fixed here, never the host's word.
+export class PdfViewer extends Viewer {
+  constructor(ws, item) {
+    super(item, "pdf");
+    this.ready = (async () => {
+      const blob = await (await call(ws.host, "GET", `file?path=${pathArg(item)}`)).blob();
+      this.url = URL.createObjectURL(new Blob([blob], { type: "application/pdf" }));
+      this.info = `PDF · ${size(blob.size)}`;
+      this.dom.replaceChildren(h("iframe#pdf", { src: this.url, title: item.name, referrerpolicy: "no-referrer" }));
+    })();
+  }
+  describe() { return this.info || "PDF"; }
+  destroy() { if (this.url) URL.revokeObjectURL(this.url); }
+}
+
+export const isPdf = (name) => /\.pdf$/i.test(name);
+
 /// A text file too big for the editor: its last part, earlier parts on demand, and with
 /// Follow, what is appended as it comes (a log).
 export class TailViewer extends Viewer {
@@ -206,6 +224,17 @@ export function markdown(text) {
   }
   flush();
   return root;
+}
+
+/// The rendered page in a sandboxed frame: no scripts, an origin of its own (so it
+/// reaches neither this page nor the UI's key), links open in a new tab. The elements are
+/// built above (nothing in the file is parsed as markup); the frame is the second wall.
+export function markdownFrame(text) {
+  const page = markdown(text);
+  const theme = document.documentElement.dataset.theme;
+  const srcdoc = `<!doctype html><html${theme ? ` data-theme="${theme === "dark" ? "dark" : "light"}"` : ""}><head><meta charset="utf-8">`
+    + `<link rel="stylesheet" href="${location.origin}/assets/style.css"></head><body class="in-frame">${page.outerHTML}</body></html>`;
+  return h("iframe#markdown-frame", { sandbox: "allow-popups allow-popups-to-escape-sandbox", srcdoc, title: "Markdown preview", referrerpolicy: "no-referrer" });
 }
 
 /// Inline Markdown as nodes: `code`, **strong**, *em*, [text](http…) links (opened in a

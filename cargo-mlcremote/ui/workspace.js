@@ -9,7 +9,7 @@ import { Doc } from "/assets/editor.js";
 import { Tree } from "/assets/tree.js";
 import { Term } from "/assets/terminals.js";
 import { prefs, savePrefs } from "/assets/prefs.js";
-import { ImageViewer, TailViewer, HexViewer, isImage, markdown } from "/assets/viewers.js";
+import { ImageViewer, PdfViewer, TailViewer, HexViewer, isImage, isPdf, markdownFrame } from "/assets/viewers.js";
 
 const MAX_TEXT = 2 * 1024 * 1024;
 const join = (dir, name) => (dir ? `${dir}/${name}` : name);
@@ -120,6 +120,8 @@ export class Workspace {
       let said = `opened ${path}`;
       if (isImage(stat.name || path)) {
         doc = new ImageViewer(this, stat);
+      } else if (isPdf(stat.name || path)) {
+        doc = new PdfViewer(this, stat);
       } else if (stat.size > MAX_TEXT) {
         const head = new Uint8Array(await (await call(this.host, "GET", `file?path=${pathArg(item)}`, undefined, { range: "bytes=0-8191" })).arrayBuffer());
         doc = head.includes(0) ? new HexViewer(this, stat) : new TailViewer(this, stat);
@@ -161,7 +163,7 @@ export class Workspace {
   activate(doc) {
     if (this.active && this.active !== doc) this.active.scroll = this.active.scroller.scrollTop;
     this.active = doc;
-    const shown = doc.previewing ? h("div.viewer.preview", {}, markdown(doc.text())) : doc.dom;
+    const shown = doc.previewing ? h("div.viewer.preview", {}, markdownFrame(doc.text())) : doc.dom;
     this.editor.replaceChildren(shown);
     if (!doc.previewing) { doc.scroller.scrollTop = doc.scroll || 0; doc.focus(); }
     $("#open-path", this.el).textContent = doc.path;

@@ -117,6 +117,17 @@ impl Browser {
         self.post("/execute/async", json!({ "script": script, "args": args }))
     }
 
+    /// Look inside the frame `css` (scripts and finds run there) until [`Browser::top`].
+    pub fn frame(&self, css: &str) -> Result<()> {
+        let frame = self.find(css)?;
+        self.post("/frame", json!({ "id": { ELEMENT: frame.0 } })).map(drop)
+    }
+
+    /// Back to the page itself from inside a frame.
+    pub fn top(&self) -> Result<()> {
+        self.post("/frame", json!({ "id": null })).map(drop)
+    }
+
     pub fn find(&self, css: &str) -> Result<Element> {
         let found = self.post("/element", json!({ "using": "css selector", "value": css }))?;
         let id = found[ELEMENT].as_str().with_context(|| format!("no element {css}"))?;

@@ -12,10 +12,11 @@ use axum::{
 // FILES: every file of `ui/` and `ui/vendor/`, gzipped by build.rs.
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
-/// Scripts from this origin only (no inline script), no frames. Styles may be inline:
+/// Scripts from this origin only (no inline script), frames only of the page's own blobs
+/// (a PDF in the browser's viewer). Styles may be inline:
 /// xterm.js writes its theme and cell sizes into a `<style>` element it creates.
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; \
-                      connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+                      connect-src 'self'; font-src 'self'; frame-src blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 pub async fn index() -> Response {
     (
