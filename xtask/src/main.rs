@@ -32,8 +32,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // One shell for the whole run, at the repository root.
-    let shell = Shell::new().inspect(|sh| sh.change_dir(harness::workspace_root()));
+    // One shell for the whole run, at the root of the checkout it runs in.
+    let shell = Shell::new().inspect(|sh| sh.change_dir(checkout()));
     let result = shell.map_err(anyhow::Error::from).and_then(|sh| match cli.command {
         Command::Dist(cmd) => cmd.run(&sh).map(|_| ()),
         Command::Demo(cmd) => cmd.run(&sh),
@@ -47,4 +47,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The checkout `cargo xtask` runs in: the nearest folder at or above the current one
+/// with this project's `xtask/`, else the one this binary was built from. (A binary built
+/// in one checkout and run in another, as the workflow test does, works on the other.)
+fn checkout() -> std::path::PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| {
+            cwd.ancestors()
+                .find(|dir| dir.join("xtask/src/main.rs").is_file() && dir.join("Cargo.toml").is_file())
+                .map(std::path::Path::to_path_buf)
+        })
+        .unwrap_or_else(harness::workspace_root)
 }
