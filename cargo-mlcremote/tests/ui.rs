@@ -388,9 +388,19 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
     b.type_into(&second, "echo second-$((2*21))\n").unwrap();
     wait_terminal(&b, 1, "second-42", long);
     b.screenshot(&shots.join("workspace.png")).unwrap();
+    // Each is a tab; the first again, and its shell's pid, to know it later.
+    b.press(".term-tab:nth-of-type(1) .label", short).unwrap();
+    let input = b
+        .wait(
+            r#".term:not([hidden])[data-state="open"] .xterm-helper-textarea"#,
+            short,
+        )
+        .unwrap();
+    b.type_into(&input, "echo pid-one=$((0+$$))x\n").unwrap();
+    let shell = wait_tagged(&b, 0, "pid-one=", long);
 
     // The SSH connection drops (sshd's processes for it killed): the page says so, and
-    // comes back on a new connection by itself.
+    // attaches again by itself, to the same shell, its output kept.
     // (The per-connection "sshd: user@notty" runs as the user and holds the socket too.)
     let killed = Command::new("pkill")
         .args(["-KILL", "-x", "-u", &user.name, "sshd"])
@@ -400,7 +410,7 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
     let _ = Command::new("pkill")
         .args(["-KILL", "-P", &sshd.pid().to_string()])
         .status();
-    b.wait(".term .gone", long).unwrap();
+    b.wait(".term:not([hidden]) .gone", long).unwrap();
     // Back: no terminal says it is disconnected, and stays so for a second.
     let gone = |b: &Browser| {
         b.eval("return document.querySelectorAll('.term .gone').length;", vec![])
@@ -417,9 +427,43 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
         assert!(std::time::Instant::now() < deadline, "the terminals did not come back");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let input = b.find(".term .xterm-helper-textarea").unwrap();
-    b.type_into(&input, "echo back-$((40+2))\n").unwrap();
+    let input = b.find(".term:not([hidden]) .xterm-helper-textarea").unwrap();
+    b.type_into(&input, "echo back-$((40+2)) same=$((0+$$))x\n").unwrap();
+    assert_eq!(wait_tagged(&b, 0, "same=", long), shell, "a new shell after the drop");
+    let text = terminal_text(&b, 0);
+    assert!(text.contains("ui-42"), "the output before the drop is gone: {text}");
+
+    // A reload: the page, opened again, attaches to both shells, their output kept.
+    b.eval("location.reload();", vec![]).unwrap();
+    b.press(r#"#hosts li[data-host="devbox"] button.connect"#, long)
+        .unwrap();
+    b.press("#act-open-workspace:not([disabled])", long).unwrap();
     wait_terminal(&b, 0, "back-42", long);
+    wait_terminal(&b, 1, "second-42", long);
+    // `exit` in the second ends its shell and closes its tab; the first stays.
+    let input = b
+        .wait(
+            r#".term:not([hidden])[data-state="open"] .xterm-helper-textarea"#,
+            short,
+        )
+        .unwrap();
+    b.type_into(&input, "exit\n").unwrap();
+    wait_js(&b, "return document.querySelectorAll('.term-tab').length === 1;", long);
+    let state = common::server_json(&user);
+    let secret = fs::read_to_string(user.mlcremote_dir().join("token")).unwrap();
+    let bearer = format!("Bearer {}", secret.trim());
+    let (status, body) = common::http(
+        state["port"].as_u64().unwrap() as u16,
+        "GET",
+        "/api/terminals",
+        &[("authorization", &bearer)],
+        Vec::new(),
+    )
+    .unwrap();
+    let sessions: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(sessions.as_array().map(Vec::len), Some(1), "{sessions}");
+    assert_eq!(sessions[0]["pid"], shell);
 
     // The server's token is in nothing the browser got.
     let html = b.eval("return document.documentElement.outerHTML;", vec![]).unwrap();
@@ -739,9 +783,33 @@ fn wait_equal(b: &Browser, css: &str, want: &str, within: Duration) {
     }
 }
 
+/// `<tag><digits>x` in terminal output (the echoed command holds `$((` there instead).
+fn tagged(text: &str, tag: &str) -> Option<u64> {
+    text.split(tag)
+        .skip(1)
+        .find_map(|rest| rest.split_once('x')?.0.parse().ok())
+}
+
+/// Until terminal `index` shows `<tag><digits>x`: the digits.
+fn wait_tagged(b: &Browser, index: usize, tag: &str, within: Duration) -> u64 {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let text = terminal_text(b, index);
+        if let Some(n) = tagged(&text, tag) {
+            return n;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {tag}<n> in terminal {index}: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Terminal `index`'s buffer, scrollback included, a line each.
 fn terminal_text(b: &Browser, index: usize) -> String {
-    let script = "const b = window.mlc.terminals[arguments[0]].buffer.active; let s = '';
+    let script = "const t = window.mlc.terminals[arguments[0]]; if (!t) return '';
+                  const b = t.buffer.active; let s = '';
                   for (let i = 0; i < b.length; i++) s += b.getLine(i).translateToString(true) + '\\n';
                   return s;";
     b.eval(script, vec![json!(index)])

@@ -728,6 +728,17 @@ fn in_a_browser_the_workspace_comes_back_as_it_was_after_a_restart() {
         b.press(r#"#tree li[data-path="b"] .name"#, short).unwrap();
         b.press(r#"#tree li[data-path="b/c.txt"] .name"#, short).unwrap();
         b.wait_text("#status-line", "opened b/c.txt", short).unwrap();
+        // A terminal, its shell's pid shown.
+        b.press("#new-terminal", short).unwrap();
+        let input = b
+            .wait(r#".term[data-state="open"] .xterm-helper-textarea"#, long)
+            .unwrap();
+        b.type_into(&input, "echo kept-$((20+1)) pid=$((0+$$))x\n").unwrap();
+        wait_js(
+            b,
+            "return /pid=\\d+x/.test(document.querySelector('.term .xterm-rows').textContent);",
+            long,
+        );
         b.press("#theme", short).unwrap();
         b.press("#font-larger", short).unwrap();
         b.press("#font-larger", short).unwrap();
@@ -766,4 +777,37 @@ fn in_a_browser_the_workspace_comes_back_as_it_was_after_a_restart() {
         )
         .unwrap();
     assert_eq!(size, "15px");
+    // The terminal, attached again: its output, and the same shell.
+    b.wait(r#".term[data-state="open"] .xterm-helper-textarea"#, long)
+        .unwrap();
+    wait_js(
+        b,
+        "return document.querySelector('.term .xterm-rows').textContent.includes('kept-21');",
+        long,
+    );
+    let pid = |b: &Browser| {
+        let rows = b
+            .eval(
+                "return document.querySelector('.term .xterm-rows').textContent;",
+                vec![],
+            )
+            .unwrap();
+        let rows = rows.as_str().unwrap_or_default().to_string();
+        rows.split("pid=")
+            .skip(1)
+            .filter_map(|r| r.split_once('x')?.0.parse::<u64>().ok())
+            .collect::<Vec<_>>()
+    };
+    let input = b.find(".term .xterm-helper-textarea").unwrap();
+    b.type_into(&input, "echo again pid=$((0+$$))x\n").unwrap();
+    wait_js(
+        b,
+        "return (document.querySelector('.term .xterm-rows').textContent.match(/pid=\\d+x/g) || []).length >= 2;",
+        long,
+    );
+    let pids = pid(b);
+    assert!(
+        pids.len() >= 2 && pids.iter().all(|p| *p == pids[0]),
+        "not the same shell: {pids:?}"
+    );
 }

@@ -7,7 +7,7 @@ import { call, post, api, KEY, pathArg } from "/assets/net.js";
 import { decode } from "/assets/text.js";
 import { Doc } from "/assets/editor.js";
 import { Tree } from "/assets/tree.js";
-import { Term } from "/assets/terminals.js";
+import { Terminals } from "/assets/terminals.js";
 import { prefs, savePrefs } from "/assets/prefs.js";
 import { ImageViewer, PdfViewer, TailViewer, HexViewer, isImage, isPdf, markdownFrame } from "/assets/viewers.js";
 
@@ -43,8 +43,7 @@ export class Workspace {
     this.previewButton = h("button#preview", { hidden: true, onclick: () => this.preview() }, "Preview");
     this.bar = h("progress#upload-bar", { hidden: true, max: 1 });
     const upload = h("input#upload-input", { type: "file", multiple: true, hidden: true, onchange: () => { this.upload([...upload.files]); upload.value = ""; } });
-    this.terms = h("div.terms#terms");
-    this.terminals = [];
+    this.terminals = new Terminals(host);
     this.el = h("div.workspace", {},
       this.tree.el,
       h("div.right", {},
@@ -58,8 +57,7 @@ export class Workspace {
         this.tabs,
         h("div.toolbar", {}, this.saveButton, this.previewButton, this.status, this.info, this.bar),
         this.editor,
-        h("div.toolbar", {}, h("button#new-terminal", { onclick: () => this.terminals.push(new Term(host, this.terms)) }, "New terminal")),
-        this.terms));
+        this.terminals.el));
     const tree = this.tree.el;
     // Where this host was left last time: its open folders, then its open files.
     const saved = prefs.hosts[host] || {};
@@ -70,6 +68,7 @@ export class Workspace {
       const active = this.docs.get(saved.active);
       if (active) this.activate(active);
       this.restoring = null;
+      await this.terminals.restore();
     })();
     tree.addEventListener("dragover", (e) => { e.preventDefault(); tree.classList.add("drop"); });
     tree.addEventListener("dragleave", () => tree.classList.remove("drop"));
@@ -84,7 +83,7 @@ export class Workspace {
   /// Gone for good (the server now serves another folder): terminals end, and what was
   /// remembered of this host's folders no longer applies.
   dispose() {
-    for (const t of this.terminals) t.close();
+    this.terminals.detach();
     delete prefs.hosts[this.host];
     savePrefs();
   }
@@ -103,6 +102,7 @@ export class Workspace {
   /// Shown again after another view: editors and terminals measure their box anew.
   shown() {
     if (this.active) { this.active.view?.requestMeasure(); this.active.scroller.scrollTop = this.active.scroll || 0; }
+    this.terminals.shown();
   }
   hidden() { if (this.active) this.active.scroll = this.active.scroller.scrollTop; }
 

@@ -23,11 +23,8 @@ pub struct AppState {
     pub body_idle: std::time::Duration,
     /// Where deleted files go until restored or removed (`~/.mlcremote/trash`).
     pub trash: Option<std::path::PathBuf>,
-    /// One permit per terminal that may be open.
-    pub terminals: std::sync::Arc<tokio::sync::Semaphore>,
-    pub max_terminals: usize,
-    /// How often a terminal's WebSocket is pinged; three unanswered pings end it.
-    pub terminal_ping: std::time::Duration,
+    /// The terminal sessions (at most `--max-terminals`).
+    pub sessions: std::sync::Arc<crate::terminal::Sessions>,
 }
 
 /// A JSON error body `{"error": "..."}` with its status.

@@ -53,7 +53,10 @@ pub struct ServeArgs {
     /// Terminals open at once.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub max_terminals: usize,
-    /// Seconds between WebSocket pings on a terminal; three unanswered end it and its shell.
+    /// How long a terminal session with no page attached keeps its shell (e.g. 8h, 30m, 90s).
+    #[arg(long, value_name = "DURATION", default_value = "8h", value_parser = parse_duration)]
+    pub detach_timeout: Seconds,
+    /// Seconds between WebSocket pings on a terminal; three unanswered detach it.
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..), hide = true)]
     pub terminal_ping_secs: u64,
 }
@@ -95,6 +98,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         started_at: time::rfc3339(now),
         proc_start: crate::state::proc_start(std::process::id()),
     };
+    let sessions = crate::terminal::Sessions::new(
+        args.max_terminals,
+        args.detach_timeout.0,
+        Duration::from_secs(args.terminal_ping_secs),
+    );
     let app = app::router(Arc::new(AppState {
         host: gethostname::gethostname().to_string_lossy().into_owned(),
         pid: state.pid,
@@ -105,9 +113,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_upload: args.max_upload_mib.saturating_mul(1024 * 1024),
         body_idle: Duration::from_secs(args.body_idle_secs),
         trash: args.trash_dir.clone().or_else(|| default_path("trash").ok()),
-        terminals: Arc::new(tokio::sync::Semaphore::new(args.max_terminals)),
-        max_terminals: args.max_terminals,
-        terminal_ping: Duration::from_secs(args.terminal_ping_secs),
+        sessions: sessions.clone(),
     }));
 
     let mut terminate = tokio::signal::unix::signal(SignalKind::terminate())?;
@@ -130,6 +136,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         connections: connection_limit(args.max_connections),
     };
     let result = serve_until(listener, app, stopping, limits).await;
+    // The shells end with the server (as when their terminals close).
+    tokio::task::spawn_blocking(move || sessions.end_all()).await.ok();
     State::remove_if_ours(&state_file);
     log::info("stopped");
     result
@@ -284,4 +292,26 @@ async fn serve_until(
         log::warn("requests still running after the drain limit; exiting anyway");
     }
     Ok(())
+}
+
+/// A duration given as `<n>[s|m|h]` (plain digits are seconds).
+#[derive(Clone, Copy, Debug)]
+pub struct Seconds(pub Duration);
+
+fn parse_duration(text: &str) -> Result<Seconds, String> {
+    let text = text.trim();
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration: write e.g. 90s, 30m or 8h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("{text:?}: the unit must be s, m or h")),
+    };
+    if secs == 0 {
+        return Err("the duration must be more than 0".into());
+    }
+    Ok(Seconds(Duration::from_secs(secs)))
 }

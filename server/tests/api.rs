@@ -465,68 +465,209 @@ fn requests_are_logged_without_query_or_token() {
     assert!(!log.contains(&api.token) && !log.contains("path=token"), "{log}");
 }
 
-#[test]
-fn terminal_runs_the_shell_resizes_and_ends_its_process_group_on_close() {
-    let api = Api::start(&[]);
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A terminal socket, new or attached to `session`; its first frame (the session id).
+async fn open_terminal(api: &Api, query: &str) -> (Socket, String) {
     let url = format!(
-        "ws://127.0.0.1:{}/ws/terminal?token={}&cols=100&rows=30&shell=/bin/sh",
+        "ws://127.0.0.1:{}/ws/terminal?token={}&shell=/bin/sh{query}",
         api.server.port, api.token
     );
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("no first frame");
+    let Some(Ok(Message::Text(text))) = first else {
+        panic!("the first frame is not the session: {first:?}")
+    };
+    let hello: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+    assert_eq!(hello["type"], "session", "{hello}");
+    (ws, hello["id"].as_str().unwrap().to_string())
+}
+
+/// The next text frame (control), skipping output; bounded.
+async fn next_control(ws: &mut Socket) -> serde_json::Value {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => return serde_json::from_str(text.as_str()).unwrap(),
+                Some(Ok(_)) => {}
+                other => panic!("the socket ended without a control frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("no control frame")
+}
+
+fn sessions(api: &Api) -> Vec<serde_json::Value> {
+    let (status, list) = api.json("GET", "/api/terminals", "");
+    assert_eq!(status, 200, "{list}");
+    list.as_array().unwrap().clone()
+}
+
+/// Until `/api/terminals` says `check`, bounded.
+fn wait_sessions(api: &Api, what: &str, check: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let list = sessions(api);
+        if check(&list) {
+            return list;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {list:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_gone(pid: u32, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while alive(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} (pid {pid}) is still running"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_terminal_session_outlives_its_socket_and_ends_only_when_deleted() {
+    let api = Api::start(&[]);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let orphan = rt.block_on(async {
-        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
-        ws.send(Message::Binary(b"echo hello-$((6*7))\n".to_vec().into()))
+    let go = root(&api).join("go");
+    let (id, shell, job, waiter) = rt.block_on(async {
+        let (mut ws, id) = open_terminal(&api, "&cols=100&rows=30").await;
+        ws.send(Message::Binary(b"echo hello-$((6*7)) shell=$((0+$$))x\n".to_vec().into()))
             .await
             .unwrap();
-        wait_for(&mut ws, |screen| screen.contains("hello-42")).await;
-        ws.send(Message::Text("stty size\n".into())).await.unwrap();
+        let screen = wait_for(&mut ws, |screen| tagged_pid(screen, "shell=").is_some()).await;
+        assert!(screen.contains("hello-42"), "{screen}");
+        let shell = tagged_pid(&screen, "shell=").unwrap();
+        ws.send(Message::Binary(b"stty size\n".to_vec().into())).await.unwrap();
         wait_for(&mut ws, |screen| screen.contains("30 100")).await;
         ws.send(Message::Text(r#"{"type":"resize","cols":120,"rows":40}"#.into()))
             .await
             .unwrap();
         ws.send(Message::Binary(b"stty size\n".to_vec().into())).await.unwrap();
         wait_for(&mut ws, |screen| screen.contains("40 120")).await;
-        // A background job: an interactive shell gives it a process group of its own.
+        // A background job (a process group of its own), and one that prints once the
+        // test says so, which will be while no socket is attached.
         ws.send(Message::Binary(
-            b"sleep 1000 & echo orphan=$((0+$!))x\n".to_vec().into(),
+            format!(
+                "sleep 1000 & echo job=$((0+$!))x; (while [ ! -e '{}' ]; do sleep 0.05; done; echo after-$((3+4))) & echo waiter=$((0+$!))x\n",
+                go.display()
+            )
+            .into_bytes()
+            .into(),
         ))
         .await
         .unwrap();
-        let screen = wait_for(&mut ws, |screen| orphan_pid(screen).is_some()).await;
+        let screen = wait_for(&mut ws, |screen| tagged_pid(screen, "waiter=").is_some()).await;
         ws.close(None).await.unwrap();
-        orphan_pid(&screen).unwrap()
+        (
+            id,
+            shell,
+            tagged_pid(&screen, "job=").unwrap(),
+            tagged_pid(&screen, "waiter=").unwrap(),
+        )
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while alive(orphan) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "pid {orphan} outlived the terminal"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
-fn terminal_url(api: &Api) -> String {
-    format!(
-        "ws://127.0.0.1:{}/ws/terminal?token={}&shell=/bin/sh",
-        api.server.port, api.token
-    )
+    // Detached: listed, the shell and its job still running.
+    let list = wait_sessions(&api, "never detached", |l| l.len() == 1 && l[0]["attached"] == false);
+    let row = &list[0];
+    assert_eq!(row["id"], id.as_str());
+    assert_eq!(row["pid"], shell);
+    assert_eq!(row["command"], "/bin/sh");
+    assert_eq!(
+        (row["cols"].as_u64(), row["rows"].as_u64()),
+        (Some(120), Some(40)),
+        "{row}"
+    );
+    assert!(row["started_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{row}");
+    assert!(alive(shell) && alive(job), "the shell or its job ended with the socket");
+    // Output made while detached is kept.
+    fs::write(&go, "").unwrap();
+    wait_gone(waiter, "the waiting job");
+
+    rt.block_on(async {
+        // Attached again: the same session, what it printed (before and while detached)
+        // first, then the same shell, live.
+        let (mut ws, again) = open_terminal(&api, &format!("&session={id}")).await;
+        assert_eq!(again, id);
+        let screen = wait_for(&mut ws, |screen| screen.contains("after-7")).await;
+        assert!(screen.contains("hello-42"), "the replay lost the start: {screen}");
+        ws.send(Message::Binary(b"echo same=$((0+$$))x\n".to_vec().into()))
+            .await
+            .unwrap();
+        let screen = wait_for(&mut ws, |screen| tagged_pid(screen, "same=").is_some()).await;
+        assert_eq!(tagged_pid(&screen, "same=").unwrap(), shell);
+
+        // A second socket takes the session over; the first is told.
+        let (mut other, _) = open_terminal(&api, &format!("&session={id}")).await;
+        assert_eq!(next_control(&mut ws).await["type"], "taken");
+        other.close(None).await.unwrap();
+    });
+
+    // Deleted: the shell and its job end, and the session is gone.
+    let (status, _) = api.call("DELETE", &format!("/api/terminals/{id}"), vec![]);
+    assert_eq!(status, 204);
+    wait_gone(shell, "the deleted session's shell");
+    wait_gone(job, "the deleted session's background job");
+    wait_sessions(&api, "the deleted session is still listed", <[_]>::is_empty);
+    let (status, _) = api.call("DELETE", &format!("/api/terminals/{id}"), vec![]);
+    assert_eq!(status, 404);
+    let (status, _) = request(
+        api.server.port,
+        "GET",
+        &format!("/ws/terminal?token={}&session={id}", api.token),
+        &[
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ],
+        vec![],
+    );
+    assert_eq!(status, 404, "an ended session can be attached to");
 }
 
 #[test]
-fn terminals_are_capped_and_one_whose_client_vanished_ends_with_its_shell() {
-    let api = Api::start(&["--max-terminals", "2", "--terminal-ping-secs", "1"]);
+fn a_shell_that_exits_ends_its_session_and_nothing_respawns() {
+    let api = Api::start(&[]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (mut ws, _) = open_terminal(&api, "").await;
+        ws.send(Message::Binary(b"exit 3\n".to_vec().into())).await.unwrap();
+        let exit = next_control(&mut ws).await;
+        assert_eq!(exit, serde_json::json!({"type": "exit", "status": 3}));
+    });
+    wait_sessions(&api, "an exited shell is still listed", <[_]>::is_empty);
+}
+
+#[test]
+fn sessions_are_capped_and_one_left_detached_ends_after_the_timeout() {
+    let api = Api::start(&[
+        "--max-terminals",
+        "2",
+        "--terminal-ping-secs",
+        "1",
+        "--detach-timeout",
+        "2s",
+    ]);
     let url = terminal_url(&api);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let (shell, _kept) = rt.block_on(async {
-        let (mut first, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
-        let (second, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        let (mut first, _) = open_terminal(&api, "").await;
+        let (second, _) = open_terminal(&api, "").await;
         match tokio_tungstenite::connect_async(&url).await {
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 assert_eq!(response.status().as_u16(), 429);
@@ -539,18 +680,14 @@ fn terminals_are_capped_and_one_whose_client_vanished_ends_with_its_shell() {
             .unwrap();
         let screen = wait_for(&mut first, |screen| tagged_pid(screen, "shell=").is_some()).await;
         // From here on the client is silent: it reads nothing and answers no ping, as a
-        // laptop that went to sleep.
+        // laptop that went to sleep. The server detaches it, then ends the session.
         (tagged_pid(&screen, "shell=").unwrap(), (first, second))
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while alive(shell) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the shell {shell} of a silent client is still running"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // Its place is free again (once the server has closed it).
+    wait_sessions(&api, "the silent client was never detached", |l| {
+        l.iter().any(|s| s["pid"] == shell && s["attached"] == false)
+    });
+    wait_gone(shell, "the shell of a session detached past --detach-timeout");
+    // Its place is free again.
     let freed = rt.block_on(async {
         for _ in 0..100 {
             if tokio_tungstenite::connect_async(&url).await.is_ok() {
@@ -560,7 +697,14 @@ fn terminals_are_capped_and_one_whose_client_vanished_ends_with_its_shell() {
         }
         false
     });
-    assert!(freed, "no terminal could be opened after the silent ones ended");
+    assert!(freed, "no terminal could be opened after the silent one ended");
+}
+
+fn terminal_url(api: &Api) -> String {
+    format!(
+        "ws://127.0.0.1:{}/ws/terminal?token={}&shell=/bin/sh",
+        api.server.port, api.token
+    )
 }
 
 /// Far more idle connections than the server has file descriptors: `/health` and the
@@ -585,11 +729,6 @@ fn idle_connections_beyond_the_fd_limit_do_not_keep_health_out() {
         .expect("/health did not answer with 1100 idle connections open");
     assert_eq!(status, 200, "{body}");
     drop(idle);
-}
-
-/// `orphan=<digits>x` in the output (the echoed command line has `$((` there instead).
-fn orphan_pid(screen: &str) -> Option<u32> {
-    tagged_pid(screen, "orphan=")
 }
 
 /// `<tag><digits>x` in the output (the echoed command line has `$((` there instead).
