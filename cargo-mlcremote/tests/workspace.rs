@@ -810,4 +810,19 @@ fn in_a_browser_the_workspace_comes_back_as_it_was_after_a_restart() {
         pids.len() >= 2 && pids.iter().all(|p| *p == pids[0]),
         "not the same shell: {pids:?}"
     );
+
+    // The host's server is killed: the workspace says so within seconds, and Restart
+    // there brings a new one; the terminal says its shell ended with the old server.
+    let old = common::server_json(&user)["pid"].as_u64().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &old.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    b.wait_text("#server-down", "not answering", long).unwrap();
+    b.press("#ws-restart", short).unwrap();
+    wait_js(b, "return document.querySelector('#server-down').hidden;", long);
+    let new = common::server_json(&user)["pid"].as_u64().unwrap();
+    assert_ne!(new, old);
+    b.wait_text(".term .gone", "shell has ended", long).unwrap();
 }

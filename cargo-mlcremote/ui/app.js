@@ -116,7 +116,13 @@ function showPage(host) {
 
 function openWorkspace(host) {
   const e = entry(host);
-  if (!e.workspace) e.workspace = new Workspace(host, { showHost: showPage });
+  if (!e.workspace) {
+    e.workspace = new Workspace(host, {
+      showHost: showPage,
+      restart: async () => { const status = await ops.run("restart", host, {}, {}); setStatus(host, status); },
+      reconnect: () => connect(host),
+    });
+  }
   e.showing = "workspace";
   view = `host:${host}`;
   show(view);

@@ -3,7 +3,7 @@
 // or hosts hides it, never rebuilds it, so nothing typed is lost. Every element it
 // touches is its own (no lookup by global id after an await lands on another tab).
 import { $, h, dialog, confirmIt, ask, toast } from "/assets/dom.js";
-import { call, post, api, KEY, pathArg } from "/assets/net.js";
+import { call, post, api, send, KEY, pathArg } from "/assets/net.js";
 import { decode } from "/assets/text.js";
 import { Doc } from "/assets/editor.js";
 import { Tree } from "/assets/tree.js";
@@ -19,9 +19,13 @@ const PROTECTED = new Map([
   [".mlcremote", "the mlcremote server this page works through (the workspace stops working)"],
 ]);
 
+/// Seconds between looks at the server's health while it answers.
+const HEALTHY_EVERY = 5;
+
 export class Workspace {
-  constructor(host, { showHost }) {
+  constructor(host, { showHost, restart, reconnect }) {
     this.host = host;
+    this.actions = { restart, reconnect };
     this.docs = new Map(); // path → Doc
     this.active = null;
     this.dir = "";
@@ -44,9 +48,11 @@ export class Workspace {
     this.bar = h("progress#upload-bar", { hidden: true, max: 1 });
     const upload = h("input#upload-input", { type: "file", multiple: true, hidden: true, onchange: () => { this.upload([...upload.files]); upload.value = ""; } });
     this.terminals = new Terminals(host);
+    this.down = h("div.server-down#server-down", { hidden: true });
     this.el = h("div.workspace", {},
       this.tree.el,
       h("div.right", {},
+        this.down,
         h("div.toolbar", {},
           h("button#new-file", { onclick: () => this.create("file") }, "New file"),
           h("button#new-folder", { onclick: () => this.create("folder") }, "New folder"),
@@ -62,6 +68,7 @@ export class Workspace {
     // Where this host was left last time: its open folders, then its open files.
     const saved = prefs.hosts[host] || {};
     for (const dir of saved.expanded || []) this.tree.expanded.add(dir);
+    this.watchHealth();
     this.restoring = (async () => {
       await this.tree.refresh();
       for (const path of saved.open || []) await this.open({ path, name: path.split("/").pop() });
@@ -80,9 +87,55 @@ export class Workspace {
 
   say(text) { this.status.textContent = text; }
 
+  /// Is the host's server there? Asked every few seconds (through the SSH connection the
+  /// UI holds); when it is not, the workspace says why, checks again less and less
+  /// often, and offers Restart and Reconnect in place.
+  async watchHealth() {
+    let wait = HEALTHY_EVERY;
+    while (!this.gone) {
+      await new Promise((wake) => { this.wakeHealth = wake; this.healthTimer = setTimeout(wake, wait * 1000); });
+      if (this.gone) return;
+      try {
+        const r = await send(`/h/${encodeURIComponent(this.host)}/health`);
+        if (!r.ok) {
+          let why = `${r.status}`;
+          try { why = (await r.json()).error || why; } catch { /* not JSON */ }
+          throw new Error(why);
+        }
+        wait = HEALTHY_EVERY;
+        this.down.hidden = true;
+      } catch (e) {
+        wait = Math.min(wait * 2, 30);
+        this.showDown(e.message, wait);
+      }
+    }
+  }
+
+  /// Look again now (after Restart or Reconnect, or when a terminal dropped).
+  checkHealth() { clearTimeout(this.healthTimer); this.wakeHealth?.(); }
+
+  showDown(why, wait) {
+    const act = (id, label, fn) => h(`button#${id}`, {
+      onclick: async (e) => {
+        e.target.disabled = true;
+        this.say(`${label.toLowerCase()}…`);
+        try { await fn(); this.say(`${label.toLowerCase()}: done`); } catch (err) { this.say(`${label.toLowerCase()} failed: ${err.message}`); }
+        this.checkHealth();
+        this.tree.refresh();
+      },
+    }, label);
+    this.down.replaceChildren(
+      h("span.why", {}, `The server on ${this.host} is not answering: ${why}. Checking again in ${wait} s.`),
+      act("ws-restart", "Restart", this.actions.restart),
+      act("ws-reconnect", "Reconnect", this.actions.reconnect));
+    this.down.hidden = false;
+  }
+
   /// Gone for good (the server now serves another folder): terminals end, and what was
   /// remembered of this host's folders no longer applies.
   dispose() {
+    this.gone = true;
+    this.checkHealth();
     this.terminals.detach();
     delete prefs.hosts[this.host];
     savePrefs();
