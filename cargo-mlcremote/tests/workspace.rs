@@ -826,3 +826,83 @@ fn in_a_browser_the_workspace_comes_back_as_it_was_after_a_restart() {
     assert_ne!(new, old);
     b.wait_text(".term .gone", "shell has ended", long).unwrap();
 }
+
+/// Files change on the host (a build, a `git pull`): the open tree shows them without
+/// collapsing, and an open file that changed says so, with Reload; the page's own save
+/// is not taken for a change.
+#[test]
+fn in_a_browser_what_changes_on_the_host_shows_up_in_the_tree_and_the_open_file() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let home = user.home.clone();
+    fs::write(home.join("a.txt"), "one\n").unwrap();
+    fs::create_dir(home.join("d")).unwrap();
+    fs::write(home.join("d/x.txt"), "x\n").unwrap();
+    user.own(&[&home.join("a.txt"), &home.join("d")]).unwrap();
+    let opened = open_in_browser(&sshd, &user);
+    let b = &opened.b;
+    let long = Duration::from_secs(90);
+    let short = Duration::from_secs(15);
+    let acks = |b: &Browser| {
+        b.eval("return window.mlc.watching || 0;", vec![])
+            .unwrap()
+            .as_u64()
+            .unwrap_or(0)
+    };
+
+    b.press(r#"#tree li[data-path="a.txt"] .name"#, long).unwrap();
+    b.wait_text("#status-line", "opened a.txt", short).unwrap();
+    let before = acks(b);
+    b.press(r#"#tree li[data-path="d"] .name"#, short).unwrap();
+    b.wait(r#"#tree li[data-path="d/x.txt"]"#, short).unwrap();
+    // The host has been asked to watch d.
+    wait_js(b, &format!("return (window.mlc.watching || 0) > {before};"), short);
+
+    // New files, at the top and in the open folder: in the tree, the folder still open.
+    fs::write(home.join("new.txt"), "").unwrap();
+    fs::write(home.join("d/y.txt"), "").unwrap();
+    b.wait(r#"#tree li[data-path="new.txt"]"#, short).unwrap();
+    b.wait(r#"#tree li[data-path="d/y.txt"]"#, short).unwrap();
+    assert!(b.find(r#"#tree li[data-path="d/x.txt"]"#).is_ok());
+
+    // The open file, changed there: said, and Reload shows what the host has.
+    fs::write(home.join("a.txt"), "two\n").unwrap();
+    b.wait_text("#host-changed", "a.txt changed on the host", short)
+        .unwrap();
+    b.press("#reload-from-host", short).unwrap();
+    let deadline = std::time::Instant::now() + short;
+    while editor_text(b) != "two\n" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not reloaded: {:?}",
+            editor_text(b)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_js(b, "return document.querySelector('#host-changed').hidden;", short);
+
+    // Edited here, changed there: "Keep mine" keeps the edits.
+    b.type_into(&b.find("#editor .cm-content").unwrap(), "mine ").unwrap();
+    fs::write(home.join("a.txt"), "three\n").unwrap();
+    b.wait_text("#host-changed", "changed on the host", short).unwrap();
+    b.press("#keep-mine", short).unwrap();
+    wait_js(b, "return document.querySelector('#host-changed').hidden;", short);
+    assert!(editor_text(b).starts_with("mine "), "{}", editor_text(b));
+
+    // Saved: the host's change is asked about before it is overwritten. And our own save
+    // is not a change on the host: once a later change was heard, nothing is said of a.txt.
+    b.type_into(&b.find("#editor .cm-content").unwrap(), SAVE).unwrap();
+    b.wait_text("#dialog-text", "a.txt changed on the host since you opened it", short)
+        .unwrap();
+    b.press(r#"#dialog button[data-value="true"]"#, short).unwrap();
+    b.wait_text("#status-line", "saved a.txt", short).unwrap();
+    assert!(fs::read_to_string(home.join("a.txt")).unwrap().starts_with("mine "));
+    fs::write(home.join("marker.txt"), "").unwrap();
+    b.wait(r#"#tree li[data-path="marker.txt"]"#, short).unwrap();
+    assert_eq!(
+        b.eval("return document.querySelector('#host-changed').hidden;", vec![])
+            .unwrap(),
+        json!(true),
+        "the page's own save was taken for a change on the host"
+    );
+}

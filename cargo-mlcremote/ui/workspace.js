@@ -8,6 +8,7 @@ import { decode } from "/assets/text.js";
 import { Doc } from "/assets/editor.js";
 import { Tree } from "/assets/tree.js";
 import { Terminals } from "/assets/terminals.js";
+import { Watch } from "/assets/watch.js";
 import { prefs, savePrefs } from "/assets/prefs.js";
 import { ImageViewer, PdfViewer, TailViewer, HexViewer, isImage, isPdf, markdownFrame } from "/assets/viewers.js";
 
@@ -37,7 +38,7 @@ export class Workspace {
       duplicate: (item) => this.duplicate(item),
       chmod: (item) => this.chmod(item),
       move: (item, folder) => this.move(item, folder),
-      folder: (path) => { this.dir = path; this.remember(); },
+      folder: (path) => { this.dir = path; this.remember(); this.watchSync(); },
     });
     this.status = h("span.muted#status-line");
     this.info = h("span.muted#doc-info");
@@ -49,6 +50,9 @@ export class Workspace {
     const upload = h("input#upload-input", { type: "file", multiple: true, hidden: true, onchange: () => { this.upload([...upload.files]); upload.value = ""; } });
     this.terminals = new Terminals(host);
     this.down = h("div.server-down#server-down", { hidden: true });
+    this.stale = h("div.host-changed#host-changed", { hidden: true });
+    this.watch = new Watch(host, (change) => this.hostChanged(change));
+    this.relist = new Map(); // folder → timer: one listing per burst of changes
     this.el = h("div.workspace", {},
       this.tree.el,
       h("div.right", {},
@@ -62,6 +66,7 @@ export class Workspace {
           h("span.mono#open-path")),
         this.tabs,
         h("div.toolbar", {}, this.saveButton, this.previewButton, this.status, this.info, this.bar),
+        this.stale,
         this.editor,
         this.terminals.el));
     const tree = this.tree.el;
@@ -111,6 +116,61 @@ export class Workspace {
     }
   }
 
+  /// The folders shown and those of the open files are watched on the host.
+  watchSync() {
+    const folders = new Set(this.tree.expanded);
+    for (const d of this.docs.values()) if (!d.item.raw_path) folders.add(d.path.includes("/") ? d.path.slice(0, d.path.lastIndexOf("/")) : "");
+    this.watch.set(folders);
+  }
+
+  /// Something changed on the host: its folder is listed again (the tree keeps its
+  /// state); an open file that is not what was read says so, with Reload.
+  hostChanged({ path, kind }) {
+    const folder = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
+    if (this.tree.expanded.has(folder) && !this.relist.has(folder)) {
+      this.relist.set(folder, setTimeout(async () => {
+        this.relist.delete(folder);
+        await this.tree.list(folder);
+        this.tree.draw();
+      }, 100));
+    }
+    const doc = this.docs.get(path);
+    if (doc?.etag !== undefined) this.checkStale(doc, kind);
+  }
+
+  async checkStale(doc, kind) {
+    let etag = null;
+    if (kind !== "remove") {
+      try {
+        const r = await call(this.host, "GET", `file?path=${pathArg(doc.item)}`, undefined, { range: "bytes=0-0" });
+        etag = r.headers.get("etag");
+        await r.arrayBuffer();
+      } catch { etag = null; }
+    }
+    if (etag && etag === doc.etag) return; // our own save, or nothing that matters
+    doc.stale = etag ? "changed" : "removed";
+    if (doc === this.active) this.showStale(doc);
+  }
+
+  showStale(doc) {
+    if (!doc?.stale) { this.stale.hidden = true; return; }
+    const reload = h("button#reload-from-host", { onclick: () => this.reloadFromHost(doc) }, "Reload");
+    this.stale.replaceChildren(
+      h("span.why", {}, doc.stale === "removed" ? `${doc.path} was removed on the host; saving writes it again.` : `${doc.path} changed on the host.`),
+      doc.stale === "removed" ? null : reload,
+      h("button#keep-mine", { onclick: () => { doc.stale = null; this.showStale(doc); } }, "Keep mine"));
+    this.stale.hidden = false;
+  }
+
+  /// What the host has now, in place of what was read (edits asked about).
+  async reloadFromHost(doc) {
+    if (doc.dirty && !await confirmIt(`Discard your edits to ${doc.path} and load what the host has?`, "Discard and reload")) return;
+    this.docs.delete(doc.path);
+    doc.destroy?.();
+    this.stale.hidden = true;
+    await this.open(doc.item);
+  }
+
   /// Look again now (after Restart or Reconnect, or when a terminal dropped).
   checkHealth() { clearTimeout(this.healthTimer); this.wakeHealth?.(); }
 
@@ -135,6 +195,7 @@ export class Workspace {
   /// remembered of this host's folders no longer applies.
   dispose() {
     this.gone = true;
+    this.watch.close();
     this.checkHealth();
     this.terminals.detach();
     delete prefs.hosts[this.host];
@@ -143,6 +204,7 @@ export class Workspace {
 
   /// Kept for the next run: open folders, open files (by name; the edits are saved or asked about).
   remember() {
+    this.watchSync();
     if (this.restoring) return;
     prefs.hosts[this.host] = {
       expanded: [...this.tree.expanded].filter((d) => d),
@@ -224,6 +286,7 @@ export class Workspace {
     this.previewButton.hidden = !doc.markdown;
     this.previewButton.textContent = doc.previewing ? "Edit" : "Preview";
     this.info.textContent = doc.describe();
+    this.showStale(doc);
     this.drawTabs();
     this.remember();
   }
@@ -275,7 +338,9 @@ export class Workspace {
   async save(doc = this.active) {
     if (!doc || doc.text() === null) return;
     this.say(`saving ${doc.path}…`);
-    this.say(await doc.save());
+    const said = await doc.save();
+    this.say(said);
+    if (!doc.dirty && doc.stale) { doc.stale = null; if (doc === this.active) this.showStale(doc); }
     this.tree.refresh();
   }
 

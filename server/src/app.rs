@@ -38,7 +38,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/terminals", get(terminal::list))
         .route("/terminals/{id}", axum::routing::delete(terminal::delete))
         .route_layer(middleware::from_fn(timeout));
-    let ws = Router::new().route("/terminal", get(terminal::upgrade));
+    let ws = Router::new()
+        .route("/terminal", get(terminal::upgrade))
+        .route("/watch", get(crate::watch::upgrade));
     let guarded = Router::new()
         .nest("/api", api)
         .nest("/ws", ws)

@@ -18,6 +18,7 @@ mod terminal;
 mod time;
 mod token;
 mod walk;
+mod watch;
 
 use std::{path::PathBuf, process::ExitCode};
 

@@ -46,6 +46,8 @@ fn every_api_and_ws_route_needs_the_token_in_a_header_or_ws_query() {
         "/api/stat?path=token",
         "/api/file?path=token",
         "/ws/terminal",
+        "/ws/watch",
+        "/api/terminals",
     ] {
         let (status, body) = request(port, "GET", path, &[], vec![]);
         assert_eq!(status, 401, "{path}");
@@ -1034,4 +1036,80 @@ fn a_folder_downloads_as_a_tar_gz_that_the_real_tar_unpacks() {
     assert_eq!(status, 403);
     let (status, _, _) = api.exchange("GET", "/api/archive?path=proj/run.sh", &[], b"");
     assert_eq!(status, 400);
+}
+
+/// Changes heard on `/ws/watch` until `done` holds (bounded): `(path, kind)` each, and
+/// any error line.
+async fn heard(ws: &mut Socket, done: impl Fn(&[(String, String)]) -> bool) -> Vec<(String, String)> {
+    let mut all = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(15), async {
+        while !done(&all) {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    let line: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+                    let field = |k: &str| line[k].as_str().unwrap_or_default().to_string();
+                    match field("type").as_str() {
+                        "changed" => all.push((field("path"), field("kind"))),
+                        "watching" => all.push((line["paths"].to_string(), "watching".into())),
+                        _ => all.push((field("path"), format!("error: {}", field("error")))),
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("the watch ended: {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "timed out; heard {all:?}");
+    all
+}
+
+#[test]
+fn a_watch_hears_what_changes_in_the_folders_it_names_and_nothing_outside_the_root() {
+    let api = Api::start(&[]);
+    let dir = root(&api);
+    fs::create_dir(dir.join("sub")).unwrap();
+    fs::write(dir.join("sub/a.txt"), "a").unwrap();
+    let url = format!("ws://127.0.0.1:{}/ws/watch?token={}", api.server.port, api.token);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        ws.send(Message::Text(r#"{"watch":["","sub","../../etc","nothere"]}"#.into()))
+            .await
+            .unwrap();
+        let answer = heard(&mut ws, |h| h.iter().any(|(_, k)| k == "watching")).await;
+        let paths: Vec<&str> = answer.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["../../etc", "nothere", r#"["","sub"]"#], "{answer:?}");
+        assert!(answer[..2].iter().all(|(_, k)| k.starts_with("error:")), "{answer:?}");
+
+        fs::write(dir.join("new.txt"), "x").unwrap();
+        let got = heard(&mut ws, |h| h.iter().any(|(p, _)| p == "new.txt")).await;
+        assert!(got.contains(&("new.txt".into(), "create".into())), "{got:?}");
+        fs::write(dir.join("sub/a.txt"), "changed").unwrap();
+        let got = heard(&mut ws, |h| h.iter().any(|(p, _)| p == "sub/a.txt")).await;
+        assert_eq!(got, [("sub/a.txt".to_string(), "modify".to_string())]);
+        fs::remove_file(dir.join("new.txt")).unwrap();
+        let got = heard(&mut ws, |h| h.iter().any(|(p, _)| p == "new.txt")).await;
+        assert_eq!(got, [("new.txt".to_string(), "remove".to_string())]);
+        fs::rename(dir.join("sub/a.txt"), dir.join("sub/b.txt")).unwrap();
+        let got = heard(&mut ws, |h| h.iter().any(|(p, _)| p == "sub/b.txt")).await;
+        assert!(got.iter().all(|(_, k)| k == "rename"), "{got:?}");
+
+        // Unwatched: what changes there is no longer heard (the markers come after it).
+        ws.send(Message::Text(r#"{"unwatch":["sub"]}"#.into())).await.unwrap();
+        let _ = heard(&mut ws, |h| h.iter().any(|(_, k)| k == "watching")).await;
+        fs::write(dir.join("sub/quiet.txt"), "").unwrap();
+        fs::write(dir.join("after.txt"), "").unwrap();
+        let got = heard(&mut ws, |h| h.iter().any(|(p, _)| p == "after.txt")).await;
+        fs::write(dir.join("zzz.txt"), "").unwrap();
+        let mut got2 = heard(&mut ws, |h| h.iter().any(|(p, _)| p == "zzz.txt")).await;
+        got2.extend(got);
+        assert!(
+            !got2.iter().any(|(p, _)| p.starts_with("sub/")),
+            "an unwatched folder was heard: {got2:?}"
+        );
+    });
 }

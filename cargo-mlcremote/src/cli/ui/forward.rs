@@ -55,7 +55,7 @@ pub async fn forward(
     Path((host, rest)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    if !(rest.starts_with("api/") || rest == "ws/terminal" || rest == "health") {
+    if !(rest.starts_with("api/") || rest == "ws/terminal" || rest == "ws/watch" || rest == "health") {
         return error(StatusCode::NOT_FOUND, "no such route");
     }
     let Some(mut held) = ui.held(&host).await else {
