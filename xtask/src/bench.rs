@@ -20,6 +20,8 @@ use xshell::{Shell, cmd};
 
 use crate::dist::Dist;
 
+mod page;
+
 #[derive(clap::Args)]
 pub struct Bench {
     /// Runs per measurement (the median is reported).
@@ -31,6 +33,9 @@ pub struct Bench {
     /// Link profiles to run, comma-separated [default: all].
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub profiles: Vec<String>,
+    /// Leave out the page's rows (they need Chromium: apt-get install chromium chromium-driver).
+    #[arg(long)]
+    pub no_page: bool,
     /// Where to write the tables.
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub out: PathBuf,
@@ -122,6 +127,16 @@ impl Bench {
         let home = tempfile::tempdir()?;
         std::fs::create_dir_all(home.path().join(".ssh"))?;
         std::fs::write(home.path().join(".ssh/config"), "")?;
+
+        // The page's user: a server installed once, the files the page opens.
+        let page_user = sshd.user()?;
+        let browser = if self.no_page {
+            None
+        } else {
+            page::prepare(&page_user, self.runs)?;
+            Some(harness::browser::Browser::start()?)
+        };
+        let mut page_rows = Vec::new();
 
         let wanted: Vec<Profile> = profiles()
             .into_iter()
@@ -215,6 +230,14 @@ impl Bench {
                 Some(2.0),
             ));
 
+            if let Some(b) = &browser {
+                eprintln!("  the page...");
+                if page_rows.is_empty() {
+                    page::deploy_once(&ctx, &page_user)?;
+                }
+                page_rows.extend(page::rows(&ctx, b, &page_user, link)?);
+            }
+
             if link == "200ms" {
                 eprintln!("  Dropbear (24 KiB channel window)...");
                 let proxy = Proxy::start(dropbear.port(), Link::new(200, None))?;
@@ -266,7 +289,12 @@ impl Bench {
             ));
         }
 
-        let table = render(&rows, &server_rows, self.runs);
+        drop(browser);
+        let mut table = render(&rows, &server_rows, self.runs);
+        if !page_rows.is_empty() {
+            table.push('\n');
+            table.push_str(&page::render(&page_rows, self.runs));
+        }
         println!("{table}");
         std::fs::write(
             sh.current_dir().join(&self.out),

@@ -1,0 +1,361 @@
+//! The page's rows of `cargo xtask bench`: the release client's UI in a real headless
+//! Chromium, on the same links as the deploy rows. Each time is what a person waits for,
+//! timed in the page from the click to the change on screen (a `MutationObserver`), or for
+//! the first screen from starting `cargo mlcremote open` to the workspace's tree. The
+//! baselines are what they would run instead: a fresh `ssh host …` for the same job.
+
+use std::{
+    fs,
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail, ensure};
+use harness::{User, browser::Browser};
+use serde_json::{Value, json};
+
+use super::Ctx;
+
+/// Names in the big folder, as in the workspace's tests.
+pub const MANY: usize = 12_000;
+
+/// One row of the page's table.
+pub struct PageRow {
+    pub job: &'static str,
+    pub link: &'static str,
+    pub ours: Duration,
+    /// `None`: nothing a person would run instead (scrolling).
+    pub baseline: Option<(Duration, &'static str)>,
+    /// Free text: frame times, or what was counted.
+    pub note: String,
+    pub rtt: Option<Duration>,
+}
+
+/// Files the page opens: a big folder, and one source file per run (each opened once, so
+/// every open is a real read).
+pub fn prepare(user: &User, runs: usize) -> Result<()> {
+    let many = user.home.join("many");
+    if !many.exists() {
+        fs::create_dir(&many)?;
+        for i in 0..MANY {
+            fs::write(many.join(format!("f{i:05}.txt")), "")?;
+        }
+    }
+    let src = user.home.join("src");
+    fs::create_dir_all(&src)?;
+    let text: String = (0..600).map(|i| format!("fn f{i}() -> u32 {{ {i} }}\n")).collect();
+    for run in 0..runs.max(1) {
+        fs::write(src.join(format!("f{run}.rs")), &text)?;
+    }
+    user.own(&[&many, &src])
+}
+
+/// Starts a timer in the page: `benchTime(act, done)` runs `act`, then resolves to the
+/// milliseconds until `done()` holds, checked on every change of the page (−1 after 60 s).
+const TIMER: &str = r#"
+window.benchTime = (act, done) => new Promise((resolve) => {
+  const t0 = performance.now();
+  let timer = null;
+  const o = new MutationObserver(() => check());
+  const check = () => {
+    if (!done()) return;
+    o.disconnect(); clearTimeout(timer); resolve(performance.now() - t0);
+  };
+  o.observe(document.body, { childList: true, subtree: true, characterData: true, attributes: true });
+  timer = setTimeout(() => { o.disconnect(); resolve(-1); }, 60000);
+  act();
+  check();
+});"#;
+
+/// `script` (a `benchTime(…)` expression) run in the page: its milliseconds.
+fn timed(b: &Browser, what: &str, script: &str) -> Result<Duration> {
+    let ms = b.eval_async(
+        &format!("const done = arguments[arguments.length - 1]; {script}.then(done, (e) => done(String(e)));"),
+        vec![],
+    )?;
+    match ms.as_f64() {
+        Some(ms) if ms >= 0.0 => Ok(Duration::from_secs_f64(ms / 1000.0)),
+        _ => bail!("{what}: the page did not get there ({ms})"),
+    }
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// The UI, `cargo mlcremote open --host devbox`, until its end.
+struct Ui(Child);
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// All rows for one link: the UI started `runs` times (first screen), then inside one
+/// workspace: file open, save, the big folder, scrolling it, a keystroke's echo.
+pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Result<Vec<PageRow>> {
+    let config_dir = tempfile::tempdir()?;
+    let config = config_dir.path().join("ssh_config");
+    fs::write(
+        &config,
+        format!(
+            "Host devbox\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n",
+            ctx.port,
+            user.name,
+            user.key.display(),
+            ctx.known_hosts.display()
+        ),
+    )?;
+    let row = |job, ours, baseline, note: String| PageRow {
+        job,
+        link,
+        ours,
+        baseline,
+        note,
+        rtt: ctx.rtt,
+    };
+    let mut out = Vec::new();
+
+    // The first screen, from the command to the tree (a new UI each run, nothing kept).
+    let mut firsts = Vec::new();
+    let mut ui = None;
+    for _ in 0..ctx.runs.max(1) {
+        drop(ui.take());
+        let _ = fs::remove_dir_all(config_dir.path().join("xdg"));
+        let start = Instant::now();
+        let (child, url) = start_ui(ctx, &config, &config_dir.path().join("xdg"))?;
+        ui = Some(child);
+        b.goto(&url)?;
+        wait(b, "#tree li[data-path='many']", Duration::from_secs(120))?;
+        firsts.push(start.elapsed());
+    }
+    let base = ctx.median(|| ctx.ssh(user, "true"))?;
+    out.push(row(
+        "`open` → the workspace's tree shown",
+        median(firsts),
+        Some((base, "`ssh host true`")),
+        String::new(),
+    ));
+    b.eval(TIMER, vec![])?;
+
+    // A file, each run another (a 14 KiB source file).
+    let mut opens = Vec::new();
+    let mut saves = Vec::new();
+    for run in 0..ctx.runs.max(1) {
+        let path = format!("src/f{run}.rs");
+        if run == 0 {
+            b.press("#tree li[data-path='src'] .name", Duration::from_secs(60))?;
+            wait(b, "#tree li[data-path='src/f0.rs']", Duration::from_secs(60))?;
+        }
+        opens.push(timed(
+            b,
+            "open a file",
+            &format!(
+                "benchTime(() => document.querySelector(\"#tree li[data-path='{path}'] .name\").click(), \
+                 () => document.querySelector('#status-line').textContent === 'opened {path}')"
+            ),
+        )?);
+        let editor = b.find("#editor .cm-content")?;
+        b.type_into(&editor, "x")?;
+        saves.push(timed(
+            b,
+            "save",
+            &format!(
+                "benchTime(() => document.querySelector('#save').click(), \
+                 () => document.querySelector('#status-line').textContent === 'saved {path}')"
+            ),
+        )?);
+    }
+    let base = ctx.median(|| ctx.ssh(user, "cat src/f0.rs"))?;
+    out.push(row(
+        "open a 14 KiB file (click → text shown)",
+        median(opens),
+        Some((base, "`ssh host cat file`")),
+        String::new(),
+    ));
+    let base = ctx.median(|| ctx.ssh(user, "printf x > src/saved.rs"))?;
+    out.push(row(
+        "save it (click → saved)",
+        median(saves),
+        Some((base, "`ssh host 'printf x > file'`")),
+        String::new(),
+    ));
+
+    // The big folder: opened (its first names shown), closed, again.
+    let mut lists = Vec::new();
+    for _ in 0..ctx.runs.max(1) {
+        lists.push(timed(
+            b,
+            "open the big folder",
+            "benchTime(() => document.querySelector(\"#tree li[data-path='many'] .name\").click(), \
+             () => !!document.querySelector(\"#tree li[data-path='many/f00000.txt']\"))",
+        )?);
+        timed(
+            b,
+            "close the big folder",
+            "benchTime(() => document.querySelector(\"#tree li[data-path='many'] .name\").click(), \
+             () => !document.querySelector(\"#tree li[data-path='many/f00000.txt']\"))",
+        )?;
+    }
+    let base = ctx.median(|| ctx.ssh(user, "ls -l many"))?;
+    out.push(row(
+        "a folder of 12,000 names (click → first names shown)",
+        median(lists),
+        Some((base, "`ssh host ls -l folder`")),
+        String::new(),
+    ));
+
+    // Scrolling it end to end in 110 frames (a fast flick: about 110 rows a frame), each
+    // frame's time.
+    b.press("#tree li[data-path='many'] .name", Duration::from_secs(60))?;
+    wait(b, "#tree li[data-path='many/f00000.txt']", Duration::from_secs(60))?;
+    let frames = b.eval_async(
+        r##"const done = arguments[arguments.length - 1];
+           const s = document.querySelector('#tree .tree-scroll');
+           const frames = []; let last = 0; let n = 0;
+           const stride = Math.ceil((s.scrollHeight - s.clientHeight) / 110);
+           const step = (now) => {
+             if (last) frames.push(now - last);
+             last = now;
+             s.scrollTop += stride;
+             if (++n <= 120) requestAnimationFrame(step);
+             else done({ frames, top: s.scrollTop, rows: document.querySelectorAll('#tree li').length,
+                         last: !!document.querySelector("#tree li[data-path='many/f11999.txt']") });
+           };
+           requestAnimationFrame(step);"##,
+        vec![],
+    )?;
+    let mut ms: Vec<f64> = frames["frames"]
+        .as_array()
+        .context("no frame times")?
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    ensure!(ms.len() >= 100, "only {} frames timed: {frames}", ms.len());
+    ensure!(
+        frames["last"] == json!(true),
+        "the scroll did not reach the end: {frames}"
+    );
+    ms.sort_by(f64::total_cmp);
+    let long = ms.iter().filter(|&&f| f > 1000.0 / 50.0).count();
+    out.push(row(
+        "scroll it end to end (frame time, median)",
+        Duration::from_secs_f64(ms[ms.len() / 2] / 1000.0),
+        None,
+        format!(
+            "longest frame {:.1} ms; {long} of {} frames over 20 ms; {} rows in the page",
+            ms[ms.len() - 1],
+            ms.len(),
+            frames["rows"]
+        ),
+    ));
+
+    // A terminal: a key to the shell and its echo back, each key timed.
+    b.press("#new-terminal", Duration::from_secs(30))?;
+    wait(b, ".term[data-state='open']", Duration::from_secs(60))?;
+    // The prompt first: then every write is an echo.
+    b.eval_async(
+        "const done = arguments[arguments.length - 1]; const t = window.mlc.terminals.at(-1); \
+         const check = () => { const l = t.buffer.active; for (let i = 0; i <= l.cursorY; i++) \
+           if (l.getLine(l.baseY + i)?.translateToString().trim()) return done(true); setTimeout(check, 20); }; check();",
+        vec![],
+    )?;
+    let mut echoes = Vec::new();
+    for _ in 0..ctx.runs.max(1) * 3 {
+        echoes.push(timed(
+            b,
+            "keystroke echo",
+            "new Promise((resolve) => { const t = window.mlc.terminals.at(-1); const b = t.buffer.active; \
+               window.typed = (window.typed || '') + 'x'; \
+               const line = () => b.getLine(b.baseY + b.cursorY)?.translateToString(true) || ''; \
+               const t0 = performance.now(); \
+               const d = t.onWriteParsed(() => { if (line().endsWith(window.typed)) { d.dispose(); resolve(performance.now() - t0); } }); \
+               t.input('x'); })",
+        )?);
+    }
+    out.push(row(
+        "keystroke → its echo in a terminal",
+        median(echoes),
+        None,
+        String::new(),
+    ));
+    drop(ui);
+    Ok(out)
+}
+
+/// `cargo mlcremote open --host devbox --no-browser`: the UI and its launch URL.
+fn start_ui(ctx: &Ctx<'_>, config: &Path, xdg: &Path) -> Result<(Ui, String)> {
+    let mut child = ctx
+        .client()
+        .args(["open", "--host", "devbox", "--no-browser", "-F"])
+        .arg(config)
+        .env("XDG_CONFIG_HOME", xdg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
+    let ui = Ui(child);
+    let url = line
+        .trim()
+        .strip_prefix("mlcremote ui: ")
+        .with_context(|| format!("not the UI's launch line: {line:?}"))?
+        .to_string();
+    Ok((ui, url))
+}
+
+/// Until `css` is in the page (looked for every 10 ms).
+fn wait(b: &Browser, css: &str, within: Duration) -> Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        if b.eval("return !!document.querySelector(arguments[0]);", vec![json!(css)])? == json!(true) {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{css} did not show within {within:?}: {}",
+            b.page_text().unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The page's table.
+pub fn render(rows: &[PageRow], runs: usize) -> String {
+    let mut t = format!(
+        "| in the page (median of {runs}) | link | mlcremote | in round trips | baseline | ratio | |\n\
+         |---|---|---|---|---|---|---|\n"
+    );
+    for r in rows {
+        let trips = r
+            .rtt
+            .map(|rtt| format!("{:.1}", r.ours.as_secs_f64() / rtt.as_secs_f64()))
+            .unwrap_or_default();
+        let (base, ratio) = match r.baseline {
+            Some((d, what)) => (
+                format!("{} {what}", super::secs(d)),
+                format!("{:.2}×", r.ours.as_secs_f64() / d.as_secs_f64()),
+            ),
+            None => (String::new(), String::new()),
+        };
+        t.push_str(&format!(
+            "| {} | {} | {} | {trips} | {base} | {ratio} | {} |\n",
+            r.job,
+            r.link,
+            super::secs(r.ours),
+            r.note
+        ));
+    }
+    t
+}
+
+/// The user whose files the page shows: a fresh server there first (the page rows
+/// measure using it, not installing it).
+pub fn deploy_once(ctx: &Ctx<'_>, user: &User) -> Result<()> {
+    ctx.deploy(&[user], super::Source::Dist).map(drop)
+}
