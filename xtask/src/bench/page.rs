@@ -119,6 +119,11 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
         note,
         rtt: ctx.rtt,
     };
+    // A row beside what a fresh `ssh host <command>` takes on the same link.
+    let beside_ssh = |job, times: Vec<Duration>, command: &str, what| -> Result<PageRow> {
+        let base = ctx.median(|| ctx.ssh(user, command))?;
+        Ok(row(job, median(times), Some((base, what)), String::new()))
+    };
     let mut out = Vec::new();
 
     // The first screen, from the command to the tree (a new UI each run, nothing kept).
@@ -134,13 +139,12 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
         wait(b, "#tree li[data-path='many']", Duration::from_secs(120))?;
         firsts.push(start.elapsed());
     }
-    let base = ctx.median(|| ctx.ssh(user, "true"))?;
-    out.push(row(
+    out.push(beside_ssh(
         "`open` → the workspace's tree shown",
-        median(firsts),
-        Some((base, "`ssh host true`")),
-        String::new(),
-    ));
+        firsts,
+        "true",
+        "`ssh host true`",
+    )?);
     b.eval(TIMER, vec![])?;
 
     // A file, each run another (a 14 KiB source file).
@@ -171,20 +175,18 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
             ),
         )?);
     }
-    let base = ctx.median(|| ctx.ssh(user, "cat src/f0.rs"))?;
-    out.push(row(
+    out.push(beside_ssh(
         "open a 14 KiB file (click → text shown)",
-        median(opens),
-        Some((base, "`ssh host cat file`")),
-        String::new(),
-    ));
-    let base = ctx.median(|| ctx.ssh(user, "printf x > src/saved.rs"))?;
-    out.push(row(
+        opens,
+        "cat src/f0.rs",
+        "`ssh host cat file`",
+    )?);
+    out.push(beside_ssh(
         "save it (click → saved)",
-        median(saves),
-        Some((base, "`ssh host 'printf x > file'`")),
-        String::new(),
-    ));
+        saves,
+        "printf x > src/saved.rs",
+        "`ssh host 'printf x > file'`",
+    )?);
 
     // The big folder: opened (its first names shown), closed, again.
     let mut lists = Vec::new();
@@ -202,13 +204,12 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
              () => !document.querySelector(\"#tree li[data-path='many/f00000.txt']\"))",
         )?;
     }
-    let base = ctx.median(|| ctx.ssh(user, "ls -l many"))?;
-    out.push(row(
+    out.push(beside_ssh(
         "a folder of 12,000 names (click → first names shown)",
-        median(lists),
-        Some((base, "`ssh host ls -l folder`")),
-        String::new(),
-    ));
+        lists,
+        "ls -l many",
+        "`ssh host ls -l folder`",
+    )?);
 
     // Scrolling it end to end in 110 frames (a fast flick: about 110 rows a frame), each
     // frame's time.
