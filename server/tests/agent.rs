@@ -41,6 +41,10 @@ impl Host {
     }
 
     fn agent(&self, args: &[&str]) -> Output {
+        self.agent_command(args).output().unwrap()
+    }
+
+    fn agent_command(&self, args: &[&str]) -> Command {
         let path = std::env::join_paths(
             self.path_prefix
                 .iter()
@@ -48,17 +52,25 @@ impl Host {
                 .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
         )
         .unwrap();
-        Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .arg("agent")
             .args(args)
             .env("HOME", self.tmp.path())
             .env("PATH", path)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::null());
+        command
     }
 
     fn install(&self, extra: &[&str]) -> (Output, Vec<serde_json::Value>) {
+        let args = self.install_args(extra);
+        let out = self.agent(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let events = lines(&out);
+        (out, events)
+    }
+
+    /// `install` of a fresh upload into this host's dir, then `extra`.
+    fn install_args(&self, extra: &[&str]) -> Vec<String> {
         let upload = self.upload(std::process::id());
         let sha = sha256(&upload);
         let size = fs::metadata(&upload).unwrap().len().to_string();
@@ -78,9 +90,7 @@ impl Host {
             "10",
         ];
         args.extend_from_slice(extra);
-        let out = self.agent(&args);
-        let events = lines(&out);
-        (out, events)
+        args.into_iter().map(str::to_owned).collect()
     }
 
     fn status(&self) -> serde_json::Value {
@@ -248,13 +258,29 @@ fn a_live_lock_is_waited_for_and_a_stale_one_taken_over() {
     let host = Host::new();
     let lock = host.dir().join(".lock");
     fs::create_dir_all(&lock).unwrap();
-    let mut holder = Command::new("sleep").arg("1").spawn().unwrap();
+    let mut holder = Command::new("sleep").arg("1000").spawn().unwrap();
     fs::write(lock.join("pid"), format!("{}\n", holder.id())).unwrap();
     fs::write(lock.join("owner"), "another deploy since 2026-01-01T00:00:00Z\n").unwrap();
-    let reaper = std::thread::spawn(move || holder.wait());
-    let (out, events) = host.install(&["--start-methods", "setsid"]);
-    let _ = reaper.join();
-    assert!(out.status.success(), "{out:?}");
+    // The holder lives until the agent says it waits for it; then it is gone (stale).
+    let args = host.install_args(&["--start-methods", "setsid"]);
+    let mut agent = host
+        .agent_command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut events = Vec::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(agent.stdout.take().unwrap())) {
+        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if event["event"] == "waiting" {
+            holder.kill().unwrap();
+            holder.wait().unwrap();
+        }
+        events.push(event);
+    }
+    let status = agent.wait().unwrap();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(status.success(), "{events:?}");
     assert_eq!(events[1]["event"], "waiting", "{events:?}");
     assert_eq!(events[1]["holder"], "another deploy");
     assert_eq!(events[1]["since"], "2026-01-01T00:00:00Z");
