@@ -906,3 +906,50 @@ fn in_a_browser_what_changes_on_the_host_shows_up_in_the_tree_and_the_open_file(
         "the page's own save was taken for a change on the host"
     );
 }
+
+/// Search across the host's files opens a result at its line; Ctrl-P opens a file by a
+/// few letters of its name.
+#[test]
+fn in_a_browser_search_opens_a_result_at_its_line_and_ctrl_p_opens_by_name() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let home = user.home.clone();
+    fs::create_dir_all(home.join("proj/src")).unwrap();
+    let mut text: String = (1..40).map(|i| format!("let line{i} = {i};\n")).collect();
+    text.push_str("fn find_me() { /* the needle */ }\n");
+    fs::write(home.join("proj/src/engine.rs"), &text).unwrap();
+    fs::write(home.join("proj/.gitignore"), "target/\n").unwrap();
+    fs::create_dir_all(home.join("proj/target")).unwrap();
+    fs::write(home.join("proj/target/out.rs"), "the needle, built\n").unwrap();
+    user.own(&[&home.join("proj")]).unwrap();
+    let opened = open_in_browser(&sshd, &user);
+    let b = &opened.b;
+    let long = Duration::from_secs(90);
+    let short = Duration::from_secs(15);
+    b.wait(r#"#tree li[data-path="proj"]"#, long).unwrap();
+
+    // Ctrl-Shift-F: the panel; the ignored build output is not searched.
+    b.press("#tree-filter", short).unwrap();
+    b.type_into(&b.find("#tree-filter").unwrap(), "\u{E009}\u{E008}f\u{E000}")
+        .unwrap();
+    let query = b.wait("#search-q", short).unwrap();
+    b.type_into(&query, "needle\n").unwrap();
+    b.wait_text("#search-summary", "1 match in", long).unwrap();
+    assert_eq!(
+        b.eval("return [...document.querySelectorAll('#search-results li')].map(l => l.dataset.path + ':' + l.dataset.line);", vec![]).unwrap(),
+        json!(["proj/src/engine.rs:40"])
+    );
+    b.press("#search-results li", short).unwrap();
+    b.wait_text("#status-line", "opened proj/src/engine.rs", short).unwrap();
+    b.wait_text("#editor .cm-activeLine", "fn find_me()", short).unwrap();
+
+    // Ctrl-P: a few letters, Enter.
+    b.type_into(&b.find("#editor .cm-content").unwrap(), "\u{E009}p\u{E000}")
+        .unwrap();
+    let input = b.wait("#dialog-input", short).unwrap();
+    b.type_into(&input, "gitign").unwrap();
+    b.wait(r#"#quick-results li[data-path="proj/.gitignore"]"#, long)
+        .unwrap();
+    b.type_into(&input, "\n").unwrap();
+    b.wait_text("#status-line", "opened proj/.gitignore", short).unwrap();
+}

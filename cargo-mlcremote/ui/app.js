@@ -212,6 +212,15 @@ document.addEventListener("keydown", (e) => {
     current()?.save();
   }
 });
+// Ctrl-P opens a file by name, Ctrl-Shift-F searches in files (in the workspace shown).
+document.addEventListener("keydown", (e) => {
+  if (!(e.ctrlKey || e.metaKey) || e.altKey) return;
+  const key = e.key.toLowerCase();
+  const ws = current();
+  if (!ws) return;
+  if (key === "p" && !e.shiftKey) { e.preventDefault(); ws.quickOpen(); }
+  else if (key === "f" && e.shiftKey) { e.preventDefault(); ws.search.show(); }
+});
 // Unsaved marks on the host tabs follow the files'.
 document.addEventListener("mlc:dirty", drawTabs);
 

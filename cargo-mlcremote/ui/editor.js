@@ -129,6 +129,15 @@ export class Doc {
     }
   }
 
+  /// The cursor to `line` (1…), `col` (1…), shown in the middle of the view.
+  goto(line, col = 1) {
+    const doc = this.view.state.doc;
+    const at = doc.line(Math.max(1, Math.min(line, doc.lines)));
+    const pos = Math.min(at.from + Math.max(0, col - 1), at.to);
+    this.view.dispatch({ selection: { anchor: pos }, effects: EditorView.scrollIntoView(pos, { y: "center" }) });
+    this.view.focus();
+  }
+
   argument() { return this.item.raw_path || encodeURIComponent(this.path); }
 
   renamed(to) { this.path = to; this.item = { ...this.item, path: to, raw_path: undefined, name: to.split("/").pop() }; }

@@ -9,6 +9,7 @@ import { Doc } from "/assets/editor.js";
 import { Tree } from "/assets/tree.js";
 import { Terminals } from "/assets/terminals.js";
 import { Watch } from "/assets/watch.js";
+import { SearchPanel, quickOpen } from "/assets/search.js";
 import { prefs, savePrefs } from "/assets/prefs.js";
 import { ImageViewer, PdfViewer, TailViewer, HexViewer, isImage, isPdf, markdownFrame } from "/assets/viewers.js";
 
@@ -51,17 +52,21 @@ export class Workspace {
     this.terminals = new Terminals(host);
     this.down = h("div.server-down#server-down", { hidden: true });
     this.stale = h("div.host-changed#host-changed", { hidden: true });
+    this.search = new SearchPanel(host, (path, line, col) => this.openAt(path, line, col));
     this.watch = new Watch(host, (change) => this.hostChanged(change));
     this.relist = new Map(); // folder → timer: one listing per burst of changes
     this.el = h("div.workspace", {},
       this.tree.el,
       h("div.right", {},
         this.down,
+        this.search.el,
         h("div.toolbar", {},
           h("button#new-file", { onclick: () => this.create("file") }, "New file"),
           h("button#new-folder", { onclick: () => this.create("folder") }, "New folder"),
           h("button#upload", { onclick: () => upload.click() }, "Upload"), upload,
           h("button#refresh", { onclick: () => this.tree.refresh() }, "Refresh"),
+          h("button#search-open", { title: "Search in files (Ctrl-Shift-F)", onclick: () => this.search.show() }, "Search"),
+          h("button#quick-open", { title: "Open a file by name (Ctrl-P)", onclick: () => this.quickOpen() }, "Go to file"),
           h("button#host-page", { onclick: () => showHost(host) }, "Host"),
           h("span.mono#open-path")),
         this.tabs,
@@ -115,6 +120,15 @@ export class Workspace {
       }
     }
   }
+
+  /// A file at a line (a search result): opened, the cursor there.
+  async openAt(path, line = 1, col = 1) {
+    await this.open({ path, name: path.split("/").pop() });
+    const doc = this.docs.get(path);
+    if (doc?.goto) doc.goto(line, col);
+  }
+
+  quickOpen() { return quickOpen(this.host, (path) => this.openAt(path)); }
 
   /// The folders shown and those of the open files are watched on the host.
   watchSync() {

@@ -35,6 +35,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/trash", post(manage::trash))
         .route("/untrash", post(manage::untrash))
         .route("/archive", get(manage::archive))
+        .route("/search", get(crate::search::search))
+        .route("/find", get(crate::search::find))
         .route("/terminals", get(terminal::list))
         .route("/terminals/{id}", axum::routing::delete(terminal::delete))
         .route_layer(middleware::from_fn(timeout));

@@ -12,6 +12,7 @@ mod log;
 mod manage;
 mod query;
 mod resize;
+mod search;
 mod serve;
 mod state;
 mod terminal;

@@ -259,7 +259,22 @@ pub async fn untrash(State(app): State<Arc<AppState>>, body: axum::body::Bytes) 
 
 /// Bytes written here reach the HTTP body as they come (bounded: a slow client slows the
 /// walk, never fills memory).
-struct ToBody(tokio::sync::mpsc::Sender<std::io::Result<axum::body::Bytes>>);
+pub(crate) struct ToBody(tokio::sync::mpsc::Sender<std::io::Result<axum::body::Bytes>>);
+
+/// A response body that `produce` writes on the blocking pool while it is sent; an error
+/// ends the stream early (the client sees a cut body, never a complete-looking one).
+pub(crate) fn stream_body(
+    produce: impl FnOnce(&mut ToBody) -> std::io::Result<()> + Send + 'static,
+) -> axum::body::Body {
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ToBody(tx.clone());
+        if let Err(e) = produce(&mut out) {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    axum::body::Body::from_stream(tokio_stream_from(rx))
+}
 
 impl std::io::Write for ToBody {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -300,19 +315,14 @@ pub async fn archive(State(app): State<Arc<AppState>>, uri: axum::http::Uri) -> 
             .map_or_else(|| "root".into(), |n| n.to_os_string()),
     };
     let filename = format!("{}.tar.gz", top.to_string_lossy().replace(['"', '\\', '/'], "_"));
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    tokio::task::spawn_blocking(move || {
-        let gz = flate2::write::GzEncoder::new(ToBody(tx.clone()), flate2::Compression::fast());
+    let body = stream_body(move |out| {
+        let gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
         let mut tar = tar::Builder::new(gz);
         tar.mode(tar::HeaderMode::Deterministic);
-        let result = pack(&mut tar, dir.as_fd(), std::path::Path::new(&top))
+        pack(&mut tar, dir.as_fd(), std::path::Path::new(&top))
             .and_then(|()| tar.into_inner())
-            .and_then(|gz| gz.finish().map(drop));
-        if let Err(e) = result {
-            let _ = tx.blocking_send(Err(e));
-        }
+            .and_then(|gz| gz.finish().map(drop))
     });
-    let body = axum::body::Body::from_stream(tokio_stream_from(rx));
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "application/gzip".to_string()),

@@ -1113,3 +1113,108 @@ fn a_watch_hears_what_changes_in_the_folders_it_names_and_nothing_outside_the_ro
         );
     });
 }
+
+/// NDJSON lines of a streamed answer.
+fn lines(body: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(body)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn search_finds_text_where_a_person_would_look_and_quick_open_finds_names() {
+    let api = Api::start(&[]);
+    let dir = root(&api);
+    fs::create_dir_all(dir.join("src")).unwrap();
+    fs::write(dir.join("src/main.rs"), "fn needle() {}\nlet x = NEEDLE;\n").unwrap();
+    fs::write(dir.join("notes.md"), "a needle in notes\n").unwrap();
+    fs::write(dir.join(".gitignore"), "ignored/\n").unwrap();
+    fs::create_dir(dir.join("ignored")).unwrap();
+    fs::write(dir.join("ignored/x.txt"), "needle\n").unwrap();
+    fs::write(dir.join("bin.dat"), b"needle\0\x01\x02").unwrap();
+    let mut big = "needle\n".repeat(10).into_bytes();
+    big.resize(3 * 1024 * 1024, b'.');
+    fs::write(dir.join("big.txt"), big).unwrap();
+    fs::create_dir(dir.join(".git")).unwrap();
+    fs::write(dir.join(".git/config"), "needle\n").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("secret.txt"), "needle outside\n").unwrap();
+    symlink(outside.path(), dir.join("elsewhere")).unwrap();
+
+    let search = |query: &str| {
+        let (status, body) = api.call("GET", &format!("/api/search?{query}"), vec![]);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        lines(&body)
+    };
+    let found = search("q=needle");
+    let (done, hits) = found.split_last().unwrap();
+    let mut places: Vec<(String, u64, u64)> = hits
+        .iter()
+        .map(|h| {
+            (
+                h["path"].as_str().unwrap().to_string(),
+                h["line"].as_u64().unwrap(),
+                h["col"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    places.sort();
+    assert_eq!(
+        places,
+        [
+            ("notes.md".to_string(), 1, 3),
+            ("src/main.rs".to_string(), 1, 4),
+            ("src/main.rs".to_string(), 2, 9)
+        ],
+        "ignored, binary, too big, .git and outside files must not be searched: {found:?}"
+    );
+    assert!(hits[0]["text"].is_string());
+    assert_eq!(done["done"], true);
+    assert_eq!(
+        (done["matches"].as_u64(), done["truncated"].as_bool()),
+        (Some(3), Some(false)),
+        "{done}"
+    );
+
+    // Case, regular expressions, a glob, a folder.
+    assert_eq!(search("q=NEEDLE&case=1").len(), 2);
+    let regex = search("q=fn%20%5Cw%2B%5C(&regex=1");
+    assert_eq!(regex[0]["text"], "fn needle() {}", "{regex:?}");
+    let md = search("q=needle&glob=*.md");
+    assert_eq!(md.len(), 2, "{md:?}");
+    assert_eq!(md[0]["path"], "notes.md");
+    assert_eq!(search("q=needle&path=src").len(), 3);
+    let (status, body) = api.call("GET", "/api/search?q=(&regex=1", vec![]);
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let (status, _) = api.call("GET", "/api/search?q=", vec![]);
+    assert_eq!(status, 400);
+    let (status, _) = api.call("GET", "/api/search?q=x&path=../..", vec![]);
+    assert_eq!(status, 403);
+
+    // A limit on matches: the answer says it stopped.
+    fs::create_dir(dir.join("many")).unwrap();
+    for i in 0..2100 {
+        fs::write(dir.join(format!("many/{i}.txt")), "needle\n").unwrap();
+    }
+    let found = search("q=needle&path=many");
+    let done = found.last().unwrap();
+    assert_eq!(
+        (done["matches"].as_u64(), done["truncated"].as_bool()),
+        (Some(2000), Some(true)),
+        "{done}"
+    );
+    assert_eq!(found.len(), 2001);
+
+    // Quick open: the best match first.
+    let (status, body) = api.call("GET", "/api/find?q=mainrs", vec![]);
+    assert_eq!(status, 200);
+    let found = lines(&body);
+    assert_eq!(found[0]["path"], "src/main.rs", "{found:?}");
+    assert!(!found.iter().any(|f| {
+        f["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("ignored/") || p.starts_with("elsewhere"))
+    }));
+    assert_eq!(found.last().unwrap()["done"], true);
+}
