@@ -226,17 +226,6 @@ export function markdown(text) {
   return root;
 }
 
-/// The rendered page in a sandboxed frame: no scripts, an origin of its own (so it
-/// reaches neither this page nor the UI's key), links open in a new tab. The elements are
-/// built above (nothing in the file is parsed as markup); the frame is the second wall.
-export function markdownFrame(text) {
-  const page = markdown(text);
-  const theme = document.documentElement.dataset.theme;
-  const srcdoc = `<!doctype html><html${theme ? ` data-theme="${theme === "dark" ? "dark" : "light"}"` : ""}><head><meta charset="utf-8">`
-    + `<link rel="stylesheet" href="${location.origin}/assets/style.css"></head><body class="in-frame">${page.outerHTML}</body></html>`;
-  return h("iframe#markdown-frame", { sandbox: "allow-popups allow-popups-to-escape-sandbox", srcdoc, title: "Markdown preview", referrerpolicy: "no-referrer" });
-}
-
 /// Inline Markdown as nodes: `code`, **strong**, *em*, [text](http…) links (opened in a
 /// new tab without opener), ![alt](…) shown as its alt text.
 function inline(text) {

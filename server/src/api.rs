@@ -24,7 +24,7 @@ pub struct AppState {
     /// Where deleted files go until restored or removed (`~/.mlcremote/trash`).
     pub trash: Option<std::path::PathBuf>,
     /// The terminal sessions (at most `--max-terminals`).
-    pub sessions: std::sync::Arc<crate::terminal::Sessions>,
+    pub sessions: std::sync::Arc<crate::sessions::Sessions>,
 }
 
 /// A JSON error body `{"error": "..."}` with its status.

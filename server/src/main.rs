@@ -14,6 +14,7 @@ mod query;
 mod resize;
 mod search;
 mod serve;
+mod sessions;
 mod state;
 mod terminal;
 mod time;

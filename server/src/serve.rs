@@ -98,7 +98,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         started_at: time::rfc3339(now),
         proc_start: crate::state::proc_start(std::process::id()),
     };
-    let sessions = crate::terminal::Sessions::new(
+    let sessions = crate::sessions::Sessions::new(
         args.max_terminals,
         args.detach_timeout.0,
         Duration::from_secs(args.terminal_ping_secs),

@@ -5,7 +5,6 @@
 //! prints the tables and writes them to BENCHMARKS.md.
 
 use std::{
-    collections::BTreeMap,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -20,7 +19,10 @@ use xshell::{Shell, cmd};
 
 use crate::dist::Dist;
 
+mod link;
 mod page;
+
+use self::link::{Ctx, Row, Source, secs};
 
 #[derive(clap::Args)]
 pub struct Bench {
@@ -67,19 +69,6 @@ fn profiles() -> Vec<Profile> {
             link: Some(Link::new(100, Some(20))),
         },
     ]
-}
-
-/// One row of the table.
-struct Row {
-    job: &'static str,
-    link: &'static str,
-    ours: Duration,
-    baseline: Duration,
-    what: &'static str,
-    /// Lower is better: ours / baseline must stay at or under it.
-    goal: Option<f64>,
-    /// Each step of our deploy in round trips of the link.
-    round_trips: String,
 }
 
 impl Bench {
@@ -318,252 +307,6 @@ fn static_target() -> &'static str {
         "aarch64" => "aarch64-unknown-linux-musl",
         _ => "x86_64-unknown-linux-musl",
     }
-}
-
-#[derive(Clone, Copy)]
-enum Source<'a> {
-    Dist,
-    Artifact(&'a Path),
-}
-
-#[derive(Clone)]
-struct Ctx<'a> {
-    /// Where the client connects: the server, or the proxy in front of it.
-    port: u16,
-    known_hosts: PathBuf,
-    client: &'a Path,
-    dist: &'a Path,
-    /// The client's HOME: an empty ssh config, no keys of its own.
-    home: &'a Path,
-    rtt: Option<Duration>,
-    runs: usize,
-}
-
-/// Milliseconds per step of one deploy, in order.
-type StepTimes = Vec<(String, f64)>;
-
-impl Ctx<'_> {
-    fn median(&self, mut f: impl FnMut() -> Result<Duration>) -> Result<Duration> {
-        let mut times = (0..self.runs.max(1)).map(|_| f()).collect::<Result<Vec<_>>>()?;
-        times.sort();
-        Ok(times[times.len() / 2])
-    }
-
-    /// The median time, and each step's mean time over the runs.
-    fn median_steps(&self, mut f: impl FnMut() -> Result<(Duration, StepTimes)>) -> Result<(Duration, StepTimes)> {
-        let mut times = Vec::new();
-        let mut steps: BTreeMap<String, (usize, f64, usize)> = BTreeMap::new();
-        for _ in 0..self.runs.max(1) {
-            let (took, run) = f()?;
-            times.push(took);
-            for (order, (name, ms)) in run.into_iter().enumerate() {
-                let entry = steps.entry(name).or_insert((order, 0.0, 0));
-                entry.1 += ms;
-                entry.2 += 1;
-            }
-        }
-        times.sort();
-        let mut mean: Vec<(usize, String, f64)> = steps
-            .into_iter()
-            .map(|(name, (order, total, n))| (order, name, total / n as f64))
-            .collect();
-        mean.sort_by_key(|(order, ..)| *order);
-        Ok((
-            times[times.len() / 2],
-            mean.into_iter().map(|(_, n, ms)| (n, ms)).collect(),
-        ))
-    }
-
-    fn row(
-        &self,
-        job: &'static str,
-        link: &'static str,
-        (ours, steps): (Duration, &[(String, f64)]),
-        (baseline, what): (Duration, &'static str),
-        goal: Option<f64>,
-    ) -> Row {
-        let round_trips = match self.rtt {
-            Some(rtt) if !steps.is_empty() => steps
-                .iter()
-                .map(|(name, ms)| format!("{name} {:.1}", ms / (rtt.as_secs_f64() * 1000.0)))
-                .collect::<Vec<_>>()
-                .join(", "),
-            _ => String::new(),
-        };
-        Row {
-            job,
-            link,
-            ours,
-            baseline,
-            what,
-            goal,
-            round_trips,
-        }
-    }
-
-    fn destination(&self, user: &User) -> String {
-        format!("{}@127.0.0.1:{}", user.name, self.port)
-    }
-
-    fn client(&self) -> Command {
-        let mut cmd = Command::new(self.client);
-        cmd.arg("mlcremote")
-            .env("HOME", self.home)
-            .env_remove("SSH_AUTH_SOCK")
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    /// `cargo mlcremote deploy` to these users at once, timed as a user sees it; the
-    /// steps of the first host's report.
-    fn deploy(&self, users: &[&User], source: Source<'_>) -> Result<(Duration, StepTimes)> {
-        let mut cmd = self.client();
-        cmd.args(["deploy", "--json", "-F"])
-            .arg(self.home.join(".ssh/config"))
-            .arg("--known-hosts")
-            .arg(&self.known_hosts)
-            .args(["-j", &users.len().to_string()]);
-        match source {
-            Source::Dist => cmd.arg("--dist").arg(self.dist),
-            Source::Artifact(path) => cmd.arg("--artifact").arg(path),
-        };
-        for user in users {
-            cmd.arg("--host").arg(self.destination(user)).arg("-i").arg(&user.key);
-        }
-        let start = Instant::now();
-        let out = cmd.output()?;
-        let took = start.elapsed();
-        ensure!(
-            out.status.success(),
-            "deploy failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let first = String::from_utf8_lossy(&out.stdout);
-        let report: serde_json::Value =
-            serde_json::from_str(first.lines().next().unwrap_or_default()).context("no report")?;
-        let steps = report["steps"]
-            .as_array()
-            .map(|steps| {
-                steps
-                    .iter()
-                    .filter_map(|s| Some((s["name"].as_str()?.to_string(), s["ms"].as_f64()?)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok((took, steps))
-    }
-
-    fn status(&self, user: &User) -> Result<Duration> {
-        let start = Instant::now();
-        let out = self
-            .client()
-            .args(["status", "--json", "--host", &self.destination(user), "-F"])
-            .arg(self.home.join(".ssh/config"))
-            .arg("-i")
-            .arg(&user.key)
-            .arg("--known-hosts")
-            .arg(&self.known_hosts)
-            .output()?;
-        let took = start.elapsed();
-        ensure!(
-            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("\"healthy\":true"),
-            "status failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(took)
-    }
-
-    fn ssh_options(&self, user: &User) -> Vec<String> {
-        vec![
-            "-i".into(),
-            user.key.to_string_lossy().into_owned(),
-            "-F".into(),
-            "none".into(),
-            "-o".into(),
-            format!("UserKnownHostsFile={}", self.known_hosts.display()),
-            "-o".into(),
-            "StrictHostKeyChecking=yes".into(),
-            "-o".into(),
-            "BatchMode=yes".into(),
-            "-o".into(),
-            "LogLevel=ERROR".into(),
-        ]
-    }
-
-    fn ssh(&self, user: &User, command: &str) -> Result<Duration> {
-        let start = Instant::now();
-        let out = Command::new("ssh")
-            .args(self.ssh_options(user))
-            .args([
-                "-p",
-                &self.port.to_string(),
-                &format!("{}@127.0.0.1", user.name),
-                command,
-            ])
-            .stdin(Stdio::null())
-            .output()?;
-        ensure!(
-            out.status.success(),
-            "ssh {command:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(start.elapsed())
-    }
-
-    fn scp(&self, user: &User, file: &Path) -> Result<Duration> {
-        let start = Instant::now();
-        let out = Command::new("scp")
-            .args(self.ssh_options(user))
-            .args(["-q", "-P", &self.port.to_string()])
-            .arg(file)
-            .arg(format!("{}@127.0.0.1:upload.bin", user.name))
-            .stdin(Stdio::null())
-            .output()?;
-        ensure!(
-            out.status.success(),
-            "scp failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(start.elapsed())
-    }
-
-    /// What a user would script with the OpenSSH tools for the same job: probe, upload,
-    /// install and start, poll health. Each step is its own ssh/scp connection.
-    fn openssh_cold(&self, user: &User, binary: &Path) -> Result<Duration> {
-        let start = Instant::now();
-        self.ssh(
-            user,
-            "uname -s -m; echo $HOME; command -v setsid; mkdir -p ~/.mlcremote/logs && chmod 700 ~/.mlcremote",
-        )?;
-        let out = Command::new("scp")
-            .args(self.ssh_options(user))
-            .args(["-q", "-P", &self.port.to_string()])
-            .arg(binary)
-            .arg(format!("{}@127.0.0.1:.mlcremote/.upload", user.name))
-            .output()?;
-        ensure!(
-            out.status.success(),
-            "scp failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        self.ssh(
-            user,
-            "cd ~/.mlcremote && sha256sum .upload >/dev/null && chmod 755 .upload && mv -f .upload mlcremote && \
-             { test -s token || (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \\n' > token); } && \
-             setsid ./mlcremote serve --token-file ~/.mlcremote/token --state-file ~/.mlcremote/server.json \
-               >>logs/out.log 2>&1 </dev/null & \
-             i=0; while [ ! -s ~/.mlcremote/server.json ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done",
-        )?;
-        self.ssh(
-            user,
-            "~/.mlcremote/mlcremote health --state-file ~/.mlcremote/server.json >/dev/null",
-        )?;
-        Ok(start.elapsed())
-    }
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.3} s", d.as_secs_f64())
 }
 
 fn render(rows: &[Row], server: &[String], runs: usize) -> String {

@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail, ensure};
 use harness::{User, browser::Browser};
 use serde_json::{Value, json};
 
-use super::Ctx;
+use super::link::{Ctx, Source, secs};
 
 /// Names in the big folder, as in the workspace's tests.
 pub const MANY: usize = 12_000;
@@ -339,7 +339,7 @@ pub fn render(rows: &[PageRow], runs: usize) -> String {
             .unwrap_or_default();
         let (base, ratio) = match r.baseline {
             Some((d, what)) => (
-                format!("{} {what}", super::secs(d)),
+                format!("{} {what}", secs(d)),
                 format!("{:.2}×", r.ours.as_secs_f64() / d.as_secs_f64()),
             ),
             None => (String::new(), String::new()),
@@ -348,7 +348,7 @@ pub fn render(rows: &[PageRow], runs: usize) -> String {
             "| {} | {} | {} | {trips} | {base} | {ratio} | {} |\n",
             r.job,
             r.link,
-            super::secs(r.ours),
+            secs(r.ours),
             r.note
         ));
     }
@@ -358,5 +358,5 @@ pub fn render(rows: &[PageRow], runs: usize) -> String {
 /// The user whose files the page shows: a fresh server there first (the page rows
 /// measure using it, not installing it).
 pub fn deploy_once(ctx: &Ctx<'_>, user: &User) -> Result<()> {
-    ctx.deploy(&[user], super::Source::Dist).map(drop)
+    ctx.deploy(&[user], Source::Dist).map(drop)
 }
