@@ -284,29 +284,49 @@ pub async fn tunnel(
     stop: impl Future<Output = ()>,
 ) -> Result<()> {
     let (server_port, token) = server_token(&session, probe).await?;
+    let ready = |port: u16| ready(&format!("http://127.0.0.1:{port}/api/"), &token);
+    forward(Arc::new(session), server_port, local_port, ready, stop).await
+}
+
+/// One channel to `remote` on the host's loopback opens: the path through works (checked
+/// before telling anyone it does).
+pub async fn reachable(session: &Session, remote: u16) -> Result<()> {
+    match session.forward(remote).await {
+        Ok(_) => Ok(()),
+        Err(HttpError::ForwardingRefused) => Err(err!(
+            Other,
+            "{} refuses TCP forwarding (AllowTcpForwarding no); forwarding is not possible",
+            session.destination
+        )),
+        Err(HttpError::Failed(e)) => Err(err!(
+            Other,
+            "nothing answers on the host's port {remote} ({e}); start it first, or check the number",
+        )),
+    }
+}
+
+/// Listen on `127.0.0.1:local_port` (0: any free port) and carry each connection through
+/// the SSH session to `remote` on the host's loopback, until `stop`. `ready(port)` once
+/// the listener is up and one channel to the host's port opened (so a refused forward or a
+/// port nothing listens on is an error here, not a hang later).
+pub async fn forward(
+    session: Arc<Session>,
+    remote: u16,
+    local_port: u16,
+    ready: impl FnOnce(u16),
+    stop: impl Future<Output = ()>,
+) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", local_port))
         .await
-        .map_err(|e| err!(Other, "cannot listen on 127.0.0.1:{local_port}: {e}"))?;
+        .map_err(|e| {
+            err!(
+                Usage,
+                "cannot listen on 127.0.0.1:{local_port}: {e}; pass another --local-port"
+            )
+        })?;
     let port = listener.local_addr()?.port();
-    // Check the path through before telling the user it works.
-    match session.forward(server_port).await {
-        Ok(_) => {}
-        Err(HttpError::ForwardingRefused) => {
-            return Err(err!(
-                Other,
-                "{} refuses TCP forwarding (AllowTcpForwarding no); a tunnel is not possible",
-                session.destination
-            ));
-        }
-        Err(HttpError::Failed(e)) => {
-            return Err(err!(
-                Unhealthy,
-                "cannot reach the server on the host's port {server_port}: {e}",
-            ));
-        }
-    }
-    ready(&format!("http://127.0.0.1:{port}/api/"), &token);
-    let session = Arc::new(session);
+    reachable(&session, remote).await?;
+    ready(port);
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -315,7 +335,7 @@ pub async fn tunnel(
                 let Ok((mut local, _)) = accepted else { continue };
                 let session = session.clone();
                 tokio::spawn(async move {
-                    if let Ok(mut remote) = session.forward(server_port).await {
+                    if let Ok(mut remote) = session.forward(remote).await {
                         let _ = tokio::io::copy_bidirectional(&mut local, &mut remote).await;
                     }
                 });

@@ -33,6 +33,9 @@ enum Command {
     Uninstall(lifecycle::UninstallArgs),
     /// Forward a local port to the server over SSH and print its URL; Ctrl-C ends.
     Tunnel(lifecycle::TunnelArgs),
+    /// Forward a local port to any port on the host's loopback (a dev server) and print its
+    /// URL; Ctrl-C ends.
+    Forward(lifecycle::ForwardArgs),
     /// What the host is: os, arch, target, shell, home, free disk, tools.
     Probe(lifecycle::ProbeArgs),
     /// The ssh options used for a host, from ~/.ssh/config, without connecting (like `ssh -G`).
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
             Command::Uninstall(args) => lifecycle::run_many(lifecycle::Many::Uninstall(args)).await,
             Command::Logs(args) => lifecycle::logs(args).await,
             Command::Tunnel(args) => lifecycle::tunnel(args).await,
+            Command::Forward(args) => lifecycle::forward(args).await,
             Command::Probe(args) => lifecycle::probe(args).await,
             Command::Config(args) => config::run(args),
             Command::Ui(args) => ui::run(args).await,

@@ -24,6 +24,55 @@ fn interrupt(child: &std::process::Child) {
 }
 
 #[test]
+fn forward_reaches_a_web_app_on_the_host_and_its_websockets_until_ctrl_c() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let app = common::WebApp::start();
+    let mut forward = client.spawn(&sshd, &user, "forward", &[&app.port.to_string()]);
+    let mut line = String::new();
+    BufReader::new(forward.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let rest = line
+        .trim()
+        .strip_prefix("forwarding http://127.0.0.1:")
+        .unwrap_or_else(|| panic!("not the forwarding line: {line:?}"));
+    let (port, to) = rest.split_once("/ -> ").unwrap();
+    assert!(to.ends_with(&format!(":{}", app.port)), "{line}");
+    let port: u16 = port.parse().unwrap();
+    let (status, body) = common::http(port, "GET", "/", &[], Vec::new()).unwrap();
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("hello from the app on the host"));
+    assert_eq!(common::websocket_echo(port, "ping"), "echo: ping");
+
+    interrupt(&forward);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(status) = forward.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "forward did not end on Ctrl-C");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Nothing listens there: said at once, exit 1.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = client.command(&sshd, &user, "forward", &[&closed.to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("nothing answers on the host's port {closed}")),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn status_stop_restart_logs_and_uninstall() {
     let sshd = Sshd::start().unwrap();
     let user = sshd.user().unwrap();

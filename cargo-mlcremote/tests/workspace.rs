@@ -925,3 +925,49 @@ fn in_a_browser_search_opens_a_result_at_its_line_and_ctrl_p_opens_by_name() {
     b.type_into(&input, "\n").unwrap();
     b.wait_text("#status-line", "opened proj/.gitignore", short).unwrap();
 }
+
+/// A web app on the host (a page and a WebSocket echo): listed in Ports, opened on a local
+/// address of its own through the SSH connection, its WebSockets working there.
+#[test]
+fn in_a_browser_a_web_app_on_the_host_opens_from_ports_on_its_own_origin() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let app = common::WebApp::start();
+    let opened = open_in_browser(&sshd, &user);
+    let b = &opened.b;
+    let long = Duration::from_secs(90);
+    let short = Duration::from_secs(15);
+    b.wait("#tree li", long).unwrap();
+    let ui_origin = b.eval("return location.origin;", vec![]).unwrap();
+
+    b.press("#ports-open", short).unwrap();
+    let row = format!(r#"#ports-list li[data-port="{}"]"#, app.port);
+    b.wait(&row, long).unwrap();
+    b.press(&format!("{row} .open-port"), short).unwrap();
+    b.wait(&format!("{row} .port-url"), long).unwrap();
+    let url = b
+        .eval(
+            &format!("return document.querySelector('{row} .port-url').href;"),
+            vec![],
+        )
+        .unwrap();
+    let url = url.as_str().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+
+    // In the browser, at that address: the app's page, and its WebSocket.
+    b.goto(&url).unwrap();
+    b.wait_text("#hello", "hello from the app on the host", long).unwrap();
+    let origin = b.eval("return location.origin;", vec![]).unwrap();
+    assert_ne!(origin, ui_origin, "the app shares the UI's origin");
+    let echo = b
+        .eval_async(
+            "const done = arguments[arguments.length - 1];
+             const ws = new WebSocket('ws://' + location.host + '/ws');
+             ws.onopen = () => ws.send('hi');
+             ws.onmessage = (m) => done(m.data);
+             ws.onerror = () => done('error');",
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(echo, json!("echo: hi"));
+}

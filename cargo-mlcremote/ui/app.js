@@ -121,6 +121,7 @@ function openWorkspace(host) {
       showHost: showPage,
       restart: async () => { const status = await ops.run("restart", host, {}, {}); setStatus(host, status); },
       reconnect: () => connect(host),
+      forward: (port) => ops.run("forward", host, { port }, {}),
     });
   }
   e.showing = "workspace";

@@ -25,9 +25,9 @@ const PROTECTED = new Map([
 const HEALTHY_EVERY = 5;
 
 export class Workspace {
-  constructor(host, { showHost, restart, reconnect }) {
+  constructor(host, { showHost, restart, reconnect, forward }) {
     this.host = host;
-    this.actions = { restart, reconnect };
+    this.actions = { restart, reconnect, forward };
     this.docs = new Map(); // path → Doc
     this.active = null;
     this.dir = "";
@@ -53,6 +53,7 @@ export class Workspace {
     this.down = h("div.server-down#server-down", { hidden: true });
     this.stale = h("div.host-changed#host-changed", { hidden: true });
     this.search = new SearchPanel(host, (path, line, col) => this.openAt(path, line, col));
+    this.ports = h("section.ports-panel#ports-panel", { hidden: true });
     this.watch = new Watch(host, (change) => this.hostChanged(change));
     this.relist = new Map(); // folder → timer: one listing per burst of changes
     this.el = h("div.workspace", {},
@@ -60,6 +61,7 @@ export class Workspace {
       h("div.right", {},
         this.down,
         this.search.el,
+        this.ports,
         h("div.toolbar", {},
           h("button#new-file", { onclick: () => this.create("file") }, "New file"),
           h("button#new-folder", { onclick: () => this.create("folder") }, "New folder"),
@@ -67,6 +69,7 @@ export class Workspace {
           h("button#refresh", { onclick: () => this.tree.refresh() }, "Refresh"),
           h("button#search-open", { title: "Search in files (Ctrl-Shift-F)", onclick: () => this.search.show() }, "Search"),
           h("button#quick-open", { title: "Open a file by name (Ctrl-P)", onclick: () => this.quickOpen() }, "Go to file"),
+          h("button#ports-open", { title: "Web apps listening on the host", onclick: () => this.showPorts() }, "Ports"),
           h("button#host-page", { onclick: () => showHost(host) }, "Host"),
           h("span.mono#open-path")),
         this.tabs,
@@ -129,6 +132,41 @@ export class Workspace {
   }
 
   quickOpen() { return quickOpen(this.host, (path) => this.openAt(path)); }
+
+  /// The host's listening ports, each opened on a local address of its own (never under
+  /// this page's origin), through the SSH connection the UI holds.
+  async showPorts() {
+    if (!this.ports.hidden) { this.ports.hidden = true; return; }
+    const list = h("ul.plain#ports-list");
+    const typed = h("input#port-number", { inputmode: "numeric", placeholder: "port", size: 6 });
+    const open = async (port, row) => {
+      const out = row.querySelector(".port-out") || row.appendChild(h("span.port-out"));
+      out.textContent = "opening…";
+      try {
+        const { url } = await this.actions.forward(port);
+        out.replaceChildren(h("a.port-url", { href: url, target: "_blank", rel: "noopener noreferrer" }, url));
+        window.open(url, "_blank", "noopener,noreferrer");
+      } catch (e) {
+        out.textContent = `cannot open port ${port}: ${e.message}`;
+      }
+    };
+    const row = (port, what) => {
+      const li = h("li.port", { dataset: { port } }, h("span.mono", {}, String(port)), h("span.muted", {}, what));
+      li.append(h("button.open-port", { onclick: () => open(port, li) }, "Open"));
+      return li;
+    };
+    const other = h("li.port", {}, typed, h("button#open-typed", { onclick: () => { const n = Number(typed.value); if (n > 0 && n < 65536) open(n, other); } }, "Open"));
+    this.ports.replaceChildren(h("div.toolbar", {}, h("strong", {}, "Ports on the host"), h("button#ports-close", { onclick: () => { this.ports.hidden = true; } }, "×")), list);
+    this.ports.hidden = false;
+    try {
+      const ports = await (await call(this.host, "GET", "ports")).json();
+      for (const p of ports) list.append(row(p.port, `on ${p.address}${p.mine ? ", yours" : ""}`));
+      if (!ports.length) list.append(h("li.muted", {}, "Nothing listens on the host."));
+    } catch (e) {
+      list.append(h("li.muted", {}, `The list is not available (${e.message}); open a port by its number.`));
+    }
+    list.append(other);
+  }
 
   /// The folders shown and those of the open files are watched on the host.
   watchSync() {

@@ -12,6 +12,8 @@ use serde_json::json;
 pub struct AppState {
     pub host: String,
     pub pid: u32,
+    /// The port this server listens on (left out of `/api/ports`).
+    pub port: u16,
     pub started: Instant,
     pub started_at: String,
     pub token: String,

@@ -37,6 +37,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/archive", get(manage::archive))
         .route("/search", get(crate::search::search))
         .route("/find", get(crate::search::find))
+        .route("/ports", get(crate::ports::list))
         .route("/terminals", get(terminal::list))
         .route("/terminals/{id}", axum::routing::delete(terminal::delete))
         .route_layer(middleware::from_fn(timeout));

@@ -10,6 +10,7 @@ mod health;
 mod home;
 mod log;
 mod manage;
+mod ports;
 mod query;
 mod resize;
 mod search;

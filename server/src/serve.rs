@@ -106,6 +106,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let app = app::router(Arc::new(AppState {
         host: gethostname::gethostname().to_string_lossy().into_owned(),
         pid: state.pid,
+        port: state.port,
         started: Instant::now(),
         started_at: state.started_at.clone(),
         token,

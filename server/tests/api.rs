@@ -1218,3 +1218,23 @@ fn search_finds_text_where_a_person_would_look_and_quick_open_finds_names() {
     }));
     assert_eq!(found.last().unwrap()["done"], true);
 }
+
+#[test]
+fn ports_lists_what_listens_on_the_host_but_itself() {
+    let api = Api::start(&[]);
+    let app = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = app.local_addr().unwrap().port();
+    let (status, list) = api.json("GET", "/api/ports", "");
+    assert_eq!(status, 200, "{list}");
+    let ports: Vec<&serde_json::Value> = list.as_array().unwrap().iter().collect();
+    let it = ports
+        .iter()
+        .find(|p| p["port"] == port)
+        .unwrap_or_else(|| panic!("{port} is not listed: {list}"));
+    assert_eq!(it["address"], "127.0.0.1");
+    assert_eq!(it["mine"], true, "the test and the server run as one account");
+    assert!(
+        !ports.iter().any(|p| p["port"] == api.server.port),
+        "its own port is listed"
+    );
+}

@@ -1,4 +1,4 @@
-//! `status`, `stop`, `restart`, `uninstall` (one host or many), and `logs`, `tunnel`,
+//! `status`, `stop`, `restart`, `uninstall` (one host or many), and `logs`, `tunnel`, `forward`,
 //! `probe` (one host).
 
 use std::{future::Future, process::ExitCode, sync::Arc, time::Duration};
@@ -81,6 +81,20 @@ pub struct TunnelArgs {
     pub host: HostArg,
     #[command(flatten)]
     pub connect: ConnectArgs,
+    /// Local port to listen on (127.0.0.1); 0 picks a free one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub local_port: u16,
+}
+
+#[derive(Args)]
+pub struct ForwardArgs {
+    #[command(flatten)]
+    pub host: HostArg,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// The port on the host's loopback (127.0.0.1) to reach.
+    #[arg(value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
     /// Local port to listen on (127.0.0.1); 0 picks a free one.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub local_port: u16,
@@ -366,6 +380,23 @@ pub async fn tunnel(args: TunnelArgs) -> ExitCode {
             );
         };
         lifecycle::tunnel(session, &probe, args.local_port, ready, ctrl_c()).await
+    })
+    .await
+}
+
+/// `forward --host H PORT`: the first line says where to point the browser.
+pub async fn forward(args: ForwardArgs) -> ExitCode {
+    let remote = args.port;
+    with_one(&args.host, &args.connect, |route, session, _probe| async move {
+        let ready = |port: u16| {
+            output::out(&format!(
+                "forwarding http://127.0.0.1:{port}/ -> {}:{remote}",
+                route.name
+            ));
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "Ctrl-C ends the forwarding");
+        };
+        lifecycle::forward(std::sync::Arc::new(session), remote, args.local_port, ready, ctrl_c()).await
     })
     .await
 }

@@ -541,3 +541,71 @@ pub fn processes_of(uid: &str, except: u64) -> Vec<String> {
     }
     found
 }
+
+/// `tests/common/ws_echo.py` on 127.0.0.1 (a web app on the host: a page at `/`, a
+/// WebSocket echo elsewhere), stopped on drop.
+pub struct WebApp {
+    child: Child,
+    pub port: u16,
+}
+
+impl WebApp {
+    pub fn start() -> WebApp {
+        let python = harness::require("python3", "python3").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/ws_echo.py"))
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the web app did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        WebApp { child, port }
+    }
+}
+
+impl Drop for WebApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One text message over a WebSocket to `127.0.0.1:port` (a plain client: handshake,
+/// one masked frame, one frame back); the answer.
+pub fn websocket_echo(port: u16, text: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut frame = vec![0x81, 0x80 | text.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(text.as_bytes());
+    s.write_all(&frame).unwrap();
+    let mut top = [0u8; 2];
+    s.read_exact(&mut top).unwrap();
+    let mut body = vec![0u8; usize::from(top[1] & 0x7f)];
+    s.read_exact(&mut body).unwrap();
+    String::from_utf8_lossy(&body).into_owned()
+}

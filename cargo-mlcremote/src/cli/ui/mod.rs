@@ -88,6 +88,7 @@ async fn serve(args: UiArgs, open: Option<String>) -> ExitCode {
         held: Default::default(),
         routes: Default::default(),
         open,
+        ports: Default::default(),
     });
     let url = ui.access.launch_url();
     output::out(&format!("mlcremote ui: {url}"));

@@ -186,6 +186,9 @@ struct Op {
     lines: Option<u32>,
     #[serde(default)]
     follow: bool,
+    /// `forward`: the port on the host's loopback.
+    #[serde(default)]
+    port: Option<u16>,
 }
 
 /// Turns the library's reports and questions into messages to the page.
@@ -294,6 +297,13 @@ async fn run(ui: &Ui, op: Op, tx: &Outbox, asks: &Arc<Asks>) -> Result<Value> {
             lifecycle::logs(&held.session, &probe, lines, op.follow, sink, stop).await?;
             Ok(json!({}))
         }
+        "forward" => {
+            let port = op
+                .port
+                .filter(|p| *p > 0)
+                .ok_or_else(|| err!(Usage, "say which port on the host to open"))?;
+            forward(ui, &op.host, port).await
+        }
         other => Err(err!(Usage, "unknown operation `{other}`")),
     }
 }
@@ -360,6 +370,39 @@ async fn hold(ui: &Ui, host: &str, session: Session, probe: Probe) -> Result<Val
 }
 
 /// Probe again over the held connection (or connect anew) after something changed.
+/// A port of the host on a local origin of its own (SPEC §9): a `127.0.0.1` listener that
+/// carries each connection through the held SSH connection, kept while that connection
+/// lives; the same port asked again gets the same address.
+async fn forward(ui: &Ui, host: &str, port: u16) -> Result<Value> {
+    let key = (host.to_string(), port);
+    let known = ui.ports.lock().unwrap_or_else(|e| e.into_inner()).get(&key).copied();
+    if let Some(local) = known {
+        return Ok(json!({"url": format!("http://127.0.0.1:{local}/")}));
+    }
+    let held = connected(ui, host).await?;
+    lifecycle::reachable(&held.session, port).await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let local = listener.local_addr()?.port();
+    ui.ports
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key.clone(), local);
+    let (held, ports) = (Arc::downgrade(&held), ui.ports.clone());
+    tokio::spawn(async move {
+        while let Ok((mut browser, _)) = listener.accept().await {
+            // The connection it went through is gone: so is this address.
+            let Some(held) = held.upgrade() else { break };
+            tokio::spawn(async move {
+                if let Ok(mut remote) = held.session.forward(port).await {
+                    let _ = tokio::io::copy_bidirectional(&mut browser, &mut remote).await;
+                }
+            });
+        }
+        ports.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+    });
+    Ok(json!({"url": format!("http://127.0.0.1:{local}/")}))
+}
+
 async fn refresh(ui: &Ui, op: &Op, reporter: &Reporter) -> Result<Value> {
     let Some(held) = ui.held(&op.host).await else {
         let route = known_route(ui, op)?;

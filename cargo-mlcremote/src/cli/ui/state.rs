@@ -38,6 +38,8 @@ pub struct Ui {
     pub routes: Mutex<HashMap<String, Route>>,
     /// `open --host H`: the host the page connects to (installing if needed) and opens.
     pub open: Option<String>,
+    /// Ports of a host opened from the page: (host, port on the host) → local port.
+    pub ports: Arc<Mutex<HashMap<(String, u16), u16>>>,
 }
 
 impl Ui {
