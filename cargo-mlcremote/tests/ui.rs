@@ -452,18 +452,37 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
     let state = common::server_json(&user);
     let secret = fs::read_to_string(user.mlcremote_dir().join("token")).unwrap();
     let bearer = format!("Bearer {}", secret.trim());
-    let (status, body) = common::http(
-        state["port"].as_u64().unwrap() as u16,
-        "GET",
-        "/api/terminals",
-        &[("authorization", &bearer)],
-        Vec::new(),
-    )
-    .unwrap();
-    let sessions: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(status, 200);
-    assert_eq!(sessions.as_array().map(Vec::len), Some(1), "{sessions}");
-    assert_eq!(sessions[0]["pid"], shell);
+    let sessions = || {
+        let (status, body) = common::http(
+            state["port"].as_u64().unwrap() as u16,
+            "GET",
+            "/api/terminals",
+            &[("authorization", &bearer)],
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(status, 200);
+        serde_json::from_slice::<Value>(&body).unwrap()
+    };
+    let left = sessions();
+    assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
+    assert_eq!(left[0]["pid"], shell);
+
+    // A tab switch keeps the terminal as it was; its close button ends its shell.
+    b.press(r#"button[data-tab="hosts"]"#, short).unwrap();
+    b.press(r#"button[data-tab="host:devbox"]"#, short).unwrap();
+    b.wait(r#".term:not([hidden])[data-state="open"]"#, short).unwrap();
+    assert!(terminal_text(&b, 0).contains("back-42"));
+    b.press(".term-tab .close", short).unwrap();
+    wait_js(&b, "return document.querySelectorAll('.term-tab').length === 0;", long);
+    let deadline = std::time::Instant::now() + long;
+    while sessions().as_array().is_some_and(|s| !s.is_empty()) || common::pid_alive(shell) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed terminal's shell still runs"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // The server's token is in nothing the browser got.
     let html = b.eval("return document.documentElement.outerHTML;", vec![]).unwrap();

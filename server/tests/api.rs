@@ -1238,3 +1238,28 @@ fn ports_lists_what_listens_on_the_host_but_itself() {
         "its own port is listed"
     );
 }
+
+#[test]
+fn a_shell_started_without_a_locale_gets_utf8_when_the_host_has_it() {
+    let has = ["/usr/lib/locale/C.utf8", "/usr/lib/locale/C.UTF-8"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists());
+    assert!(has, "this host has no C.UTF-8 locale (Debian: it comes with libc-bin)");
+    for (lang, want) in [("", "C.UTF-8"), ("de_DE.UTF-8", "de_DE.UTF-8")] {
+        let server = Server::start_with(&[], &[("LANG", lang), ("LC_ALL", ""), ("LC_CTYPE", "")]);
+        let token = fs::read_to_string(server.path("token")).unwrap().trim().to_string();
+        let api = Api { server, token };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (mut ws, _) = open_terminal(&api, "").await;
+            ws.send(Message::Binary(b"echo \"lang=[$LANG]\"\n".to_vec().into()))
+                .await
+                .unwrap();
+            let said = format!("lang=[{want}]");
+            wait_for(&mut ws, |screen| screen.contains(&said)).await;
+        });
+    }
+}
