@@ -535,10 +535,7 @@ fn wait_gone(pid: u32, what: &str) {
 #[test]
 fn a_terminal_session_outlives_its_socket_and_ends_only_when_deleted() {
     let api = Api::start(&[]);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let go = root(&api).join("go");
     let (id, shell, job, waiter) = rt.block_on(async {
         let (mut ws, id) = open_terminal(&api, "&cols=100&rows=30").await;
@@ -639,10 +636,7 @@ fn a_terminal_session_outlives_its_socket_and_ends_only_when_deleted() {
 #[test]
 fn a_shell_that_exits_ends_its_session_and_nothing_respawns() {
     let api = Api::start(&[]);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let (mut ws, _) = open_terminal(&api, "").await;
         ws.send(Message::Binary(b"exit 3\n".to_vec().into())).await.unwrap();
@@ -663,10 +657,7 @@ fn sessions_are_capped_and_one_left_detached_ends_after_the_timeout() {
         "2s",
     ]);
     let url = terminal_url(&api);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let (shell, _kept) = rt.block_on(async {
         let (mut first, _) = open_terminal(&api, "").await;
         let (second, _) = open_terminal(&api, "").await;
@@ -1071,10 +1062,7 @@ fn a_watch_hears_what_changes_in_the_folders_it_names_and_nothing_outside_the_ro
     fs::create_dir(dir.join("sub")).unwrap();
     fs::write(dir.join("sub/a.txt"), "a").unwrap();
     let url = format!("ws://127.0.0.1:{}/ws/watch?token={}", api.server.port, api.token);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     rt.block_on(async {
         let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
         ws.send(Message::Text(r#"{"watch":["","sub","../../etc","nothere"]}"#.into()))
@@ -1249,10 +1237,7 @@ fn a_shell_started_without_a_locale_gets_utf8_when_the_host_has_it() {
         let server = Server::start_with(&[], &[("LANG", lang), ("LC_ALL", ""), ("LC_CTYPE", "")]);
         let token = fs::read_to_string(server.path("token")).unwrap().trim().to_string();
         let api = Api { server, token };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         rt.block_on(async {
             let (mut ws, _) = open_terminal(&api, "").await;
             ws.send(Message::Binary(b"echo \"lang=[$LANG]\"\n".to_vec().into()))
@@ -1262,4 +1247,12 @@ fn a_shell_started_without_a_locale_gets_utf8_when_the_host_has_it() {
             wait_for(&mut ws, |screen| screen.contains(&said)).await;
         });
     }
+}
+
+/// A runtime for a test's WebSocket client.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }

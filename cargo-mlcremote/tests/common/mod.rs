@@ -437,31 +437,18 @@ pub struct HttpServer {
 
 impl HttpServer {
     pub fn serve(root: &Path) -> HttpServer {
-        let python = harness::require("python3", "python3").unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(python)
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &port.to_string(),
-                "--directory",
-            ])
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the HTTP server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (child, port) = python_on_a_free_port("the HTTP server", |port, python| {
+            python
+                .args([
+                    "-m",
+                    "http.server",
+                    "--bind",
+                    "127.0.0.1",
+                    &port.to_string(),
+                    "--directory",
+                ])
+                .arg(root);
+        });
         HttpServer { child, port }
     }
 
@@ -551,26 +538,33 @@ pub struct WebApp {
 
 impl WebApp {
     pub fn start() -> WebApp {
-        let python = harness::require("python3", "python3").unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(python)
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/ws_echo.py"))
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the web app did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (child, port) = python_on_a_free_port("the web app", |port, python| {
+            python
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/ws_echo.py"))
+                .arg(port.to_string());
+        });
         WebApp { child, port }
     }
+}
+
+/// `python3` with the arguments `args` gives it for a free loopback port, until it
+/// listens there.
+fn python_on_a_free_port(what: &str, args: impl FnOnce(u16, &mut Command)) -> (Child, u16) {
+    let python = harness::require("python3", "python3").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = Command::new(python);
+    args(port, &mut command);
+    let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, port)
 }
 
 impl Drop for WebApp {
