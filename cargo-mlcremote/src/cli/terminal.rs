@@ -125,13 +125,13 @@ impl Terminal {
                 yes_if(read_line(&text).trim().eq_ignore_ascii_case("yes"))
             }
             Question::Passphrase { key } => {
-                match rpassword::prompt_password(format!("Enter passphrase for key '{}': ", key.display())) {
+                match secret(&format!("Enter passphrase for key '{}': ", key.display())) {
                     Ok(secret) => Answer::Secret(secret),
                     Err(_) => Answer::No,
                 }
             }
             Question::Password { destination } => {
-                match rpassword::prompt_password(format!("{destination}'s password: ")) {
+                match secret(&format!("{destination}'s password: ")) {
                     Ok(secret) => Answer::Secret(secret),
                     Err(_) => Answer::No,
                 }
@@ -144,6 +144,54 @@ impl Terminal {
         multi.set_draw_target(ProgressDrawTarget::stderr());
         answer
     }
+}
+
+/// A secret typed at the terminal, never shown: echo goes off *before* the question is
+/// shown, so what is typed the moment it appears is not echoed either (rpassword shows
+/// the question first, then turns echo off), and comes back however the read ends.
+#[cfg(unix)]
+fn secret(prompt: &str) -> std::io::Result<String> {
+    use std::{
+        io::{BufRead, Write},
+        os::fd::AsRawFd,
+    };
+    struct Restore(i32, libc::termios);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: the fd is still open (the file outlives this guard); the settings
+            // are the ones read from it.
+            unsafe { libc::tcsetattr(self.0, libc::TCSANOW, &self.1) };
+        }
+    }
+    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty")?;
+    let fd = tty.as_raw_fd();
+    let mut saved = std::mem::MaybeUninit::<libc::termios>::uninit();
+    // SAFETY: `fd` is open; tcgetattr fills `saved` when it returns 0.
+    if unsafe { libc::tcgetattr(fd, saved.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: initialised by the successful tcgetattr above.
+    let saved = unsafe { saved.assume_init() };
+    let mut quiet = saved;
+    quiet.c_lflag &= !libc::ECHO;
+    quiet.c_lflag |= libc::ECHONL;
+    // TCSANOW: what was typed ahead stays, to be read.
+    // SAFETY: `fd` is open and `quiet` a valid termios.
+    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let restore = Restore(fd, saved);
+    (&tty).write_all(prompt.as_bytes())?;
+    (&tty).flush()?;
+    let mut line = String::new();
+    std::io::BufReader::new(&tty).read_line(&mut line)?;
+    drop(restore);
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+#[cfg(not(unix))]
+fn secret(prompt: &str) -> std::io::Result<String> {
+    rpassword::prompt_password(prompt)
 }
 
 fn yes_if(yes: bool) -> Answer {
