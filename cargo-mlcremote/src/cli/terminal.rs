@@ -124,18 +124,14 @@ impl Terminal {
                 );
                 yes_if(read_line(&text).trim().eq_ignore_ascii_case("yes"))
             }
-            Question::Passphrase { key } => {
-                match secret(&format!("Enter passphrase for key '{}': ", key.display())) {
-                    Ok(secret) => Answer::Secret(secret),
-                    Err(_) => Answer::No,
-                }
-            }
-            Question::Password { destination } => {
-                match secret(&format!("{destination}'s password: ")) {
-                    Ok(secret) => Answer::Secret(secret),
-                    Err(_) => Answer::No,
-                }
-            }
+            Question::Passphrase { key } => match secret(&format!("Enter passphrase for key '{}': ", key.display())) {
+                Ok(secret) => Answer::Secret(secret),
+                Err(_) => Answer::No,
+            },
+            Question::Password { destination } => match secret(&format!("{destination}'s password: ")) {
+                Ok(secret) => Answer::Secret(secret),
+                Err(_) => Answer::No,
+            },
             Question::Consent { question } => yes_if(matches!(
                 read_line(&format!("{question} [y/N] ")).trim(),
                 "y" | "Y" | "yes"
