@@ -527,8 +527,6 @@ fn png(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
-/// Images from a blob, Markdown rendered as elements (what looks like HTML stays text),
-/// a big log read from its end, earlier parts on demand, and followed as it grows.
 /// A one-page PDF saying `text`, with its cross-reference table right.
 fn pdf(text: &str) -> Vec<u8> {
     let stream = format!("BT /F1 24 Tf 72 720 Td ({text}) Tj ET");
@@ -560,6 +558,9 @@ fn pdf(text: &str) -> Vec<u8> {
     out
 }
 
+/// Images from a blob, a PDF in the browser's viewer, Markdown rendered as elements in a
+/// sandboxed frame (what looks like HTML stays text), a big log read from its end, earlier
+/// parts on demand, and followed as it grows.
 #[test]
 fn in_a_browser_images_markdown_and_big_logs_are_shown_and_nothing_in_them_runs() {
     let sshd = Sshd::start().unwrap();
@@ -612,7 +613,28 @@ fn in_a_browser_images_markdown_and_big_logs_are_shown_and_nothing_in_them_runs(
     b.press(r#"#tree li[data-path="NOTES.md"] .name"#, short).unwrap();
     b.wait_text("#doc-info", "Markdown", short).unwrap();
     b.press("#preview", short).unwrap();
+    // Rendered in a frame of its own, sandboxed without same-origin: an opaque origin that
+    // cannot reach the page, its storage or its cookie.
+    b.wait("#markdown-frame", short).unwrap();
+    assert_eq!(
+        b.eval(
+            "return document.querySelector('#markdown-frame').getAttribute('sandbox');",
+            vec![]
+        )
+        .unwrap(),
+        json!("allow-scripts allow-popups allow-popups-to-escape-sandbox")
+    );
+    b.frame("#markdown-frame").unwrap();
     b.wait_text("#markdown h1", "Title", short).unwrap();
+    let walled = b
+        .eval(
+            "let parent = 'reached'; try { parent = window.parent.document.title; } catch (e) { parent = e.name; } \
+             let cookie = 'read'; try { cookie = document.cookie; } catch (e) { cookie = e.name; } \
+             return [window.origin, parent, cookie];",
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(walled, json!(["null", "SecurityError", "SecurityError"]));
     assert_eq!(b.text_of("#markdown em").unwrap(), "emphasis");
     assert_eq!(b.text_of("#markdown li.task").unwrap().trim(), "done");
     assert_eq!(
@@ -641,6 +663,11 @@ fn in_a_browser_images_markdown_and_big_logs_are_shown_and_nothing_in_them_runs(
         )
         .unwrap();
     assert_eq!(elements, json!(0));
+    assert_eq!(
+        b.eval("return window.ran ?? null;", vec![]).unwrap(),
+        serde_json::Value::Null
+    );
+    b.top().unwrap();
     assert_eq!(
         b.eval("return window.ran ?? null;", vec![]).unwrap(),
         serde_json::Value::Null

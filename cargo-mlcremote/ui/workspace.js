@@ -11,7 +11,7 @@ import { Terminals } from "/assets/terminals.js";
 import { Watch } from "/assets/watch.js";
 import { SearchPanel, quickOpen } from "/assets/search.js";
 import { prefs, savePrefs } from "/assets/prefs.js";
-import { ImageViewer, PdfViewer, TailViewer, HexViewer, isImage, isPdf, markdown } from "/assets/viewers.js";
+import { ImageViewer, PdfViewer, TailViewer, HexViewer, isImage, isPdf, markdownFrame } from "/assets/viewers.js";
 
 const MAX_TEXT = 2 * 1024 * 1024;
 const join = (dir, name) => (dir ? `${dir}/${name}` : name);
@@ -330,7 +330,7 @@ export class Workspace {
   activate(doc) {
     if (this.active && this.active !== doc) this.active.scroll = this.active.scroller.scrollTop;
     this.active = doc;
-    const shown = doc.previewing ? h("div.viewer.preview", {}, markdown(doc.text())) : doc.dom;
+    const shown = doc.previewing ? markdownFrame(doc.text()) : doc.dom;
     this.editor.replaceChildren(shown);
     if (!doc.previewing) { doc.scroller.scrollTop = doc.scroll || 0; doc.focus(); }
     $("#open-path", this.el).textContent = doc.path;

@@ -159,7 +159,8 @@ pub async fn guard(State(access): State<Arc<Access>>, request: Request, next: Ne
     // and hold no secret: a navigation sends no key, and one that comes from elsewhere
     // (the launch file, a link) carries no `SameSite=Strict` cookie either. Everything
     // else needs both.
-    let page = *request.method() == Method::GET && (path == "/" || path.starts_with("/assets/"));
+    let page =
+        *request.method() == Method::GET && (path == "/" || path == "/markdown.html" || path.starts_with("/assets/"));
     let admitted = page || (access.has_cookie(headers) && access.has_key(headers));
     if !admitted {
         return error(

@@ -13,10 +13,10 @@ use axum::{
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 /// Scripts from this origin only (no inline script), frames only of the page's own blobs
-/// (a PDF in the browser's viewer). Styles may be inline:
+/// (a PDF in the browser's viewer) and of the Markdown preview. Styles may be inline:
 /// xterm.js writes its theme and cell sizes into a `<style>` element it creates.
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; \
-                      connect-src 'self'; font-src 'self'; frame-src blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+                      connect-src 'self'; font-src 'self'; frame-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 pub async fn index() -> Response {
     (
@@ -26,6 +26,23 @@ pub async fn index() -> Response {
             (header::X_FRAME_OPTIONS, "DENY"),
         ],
         include_str!("../../../ui/index.html"),
+    )
+        .into_response()
+}
+
+/// The Markdown preview's page, shown in a frame sandboxed without same-origin: our one
+/// script and stylesheet, nothing else (no images, no connections, no forms), and framed
+/// only by our own page.
+const PREVIEW_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; frame-ancestors 'self'; \
+                              base-uri 'none'; form-action 'none'";
+
+pub async fn markdown() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, PREVIEW_POLICY),
+        ],
+        include_str!("../../../ui/markdown.html"),
     )
         .into_response()
 }

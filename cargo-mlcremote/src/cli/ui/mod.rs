@@ -146,6 +146,7 @@ fn has_display() -> bool {
 pub fn router(ui: Arc<Ui>) -> Router {
     Router::new()
         .route("/", get(assets::index))
+        .route("/markdown.html", get(assets::markdown))
         .route("/assets/{name}", get(assets::asset))
         .route("/ui/hosts", get(ops::hosts))
         .route("/ui/prefs", get(prefs::get).put(prefs::put))
