@@ -60,6 +60,9 @@ fn deploy_installs_a_healthy_server_then_a_second_deploy_changes_nothing() {
         serde_json::from_str(&fs::read_to_string(dir.join("install.json")).unwrap()).unwrap();
     assert_eq!(install["sha256"], sha256_file(&installed).unwrap());
     assert_eq!(install["start_method"], first["start_method"]);
+    // A bare binary is compressed here; the host has gzip.
+    assert_eq!(first["sent"]["as"], "gzip", "{first}");
+    assert!(first["sent"]["bytes"].as_u64().unwrap() < meta.len() * 3 / 4, "{first}");
     assert!(fs::read_to_string(dir.join("run.sh")).unwrap().contains("--token-file"));
     let state = server_json(&user);
     assert_eq!(state["pid"], first["pid"]);
@@ -83,6 +86,7 @@ fn deploy_installs_a_healthy_server_then_a_second_deploy_changes_nothing() {
     assert_eq!(second["pid"], first["pid"]);
     let steps = common::step_names(&second);
     assert!(!steps.contains(&"upload"), "{steps:?}");
+    assert!(second.get("sent").is_none(), "{second}");
     assert_eq!(
         fs::metadata(&installed).unwrap().ino(),
         meta.ino(),

@@ -10,6 +10,7 @@ use harness::{
     Sshd,
     proxy::{Link, Proxy},
 };
+use serde_json::json;
 
 fn deploy_release(
     client: &Client,
@@ -245,7 +246,9 @@ fn the_host_downloads_the_release_itself_and_the_client_sends_almost_nothing() {
 #[test]
 fn a_host_that_cannot_reach_the_release_gets_it_from_the_client_unless_host_only() {
     let root = tempfile::tempdir().unwrap();
-    publish(root.path());
+    let dir = publish(root.path());
+    let archive = dir.join(format!("mlcremote-{}.tar.gz", mlcremote_release::target::host_triple()));
+    let archive_size = fs::metadata(&archive).unwrap().len();
     let http = HttpServer::serve(root.path());
     // The host's curl and wget go through a proxy that is not there: the host cannot
     // reach the release server, while this machine can.
@@ -276,6 +279,12 @@ fn a_host_that_cannot_reach_the_release_gets_it_from_the_client_unless_host_only
     let report = report(&out);
     assert_eq!(report["health"]["status"], "ok", "{report}");
     assert!(common::step_names(&report).contains(&"upload"), "{report}");
+    // The archive goes up as it came (already compressed), not compressed again.
+    assert_eq!(
+        report["sent"],
+        json!({ "bytes": archive_size, "as": "tar.gz" }),
+        "{report}"
+    );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("downloading it here"),
         "{}",

@@ -113,6 +113,32 @@ pub struct Chosen {
     pub from: String,
     /// The server version inside, read from the binary.
     pub version: Option<String>,
+    /// The `.tar.gz` the binary came in, when it came in one.
+    pub packed: Option<Packed>,
+}
+
+/// A `.tar.gz` as read from disk and the binary's path inside it: sent to a host as it
+/// is, rather than compressing the binary again.
+#[derive(Clone, Debug)]
+pub struct Packed {
+    pub archive: std::sync::Arc<[u8]>,
+    pub inner: std::sync::Arc<str>,
+}
+
+impl Packed {
+    /// The archive at `path`, when it is a `.tar.gz` and the binary came out of it.
+    fn read(path: &Path, inner: Option<&str>) -> Option<Packed> {
+        let inner = inner?;
+        if !path.to_string_lossy().ends_with(".tar.gz") {
+            return None;
+        }
+        // Read a second time (from the page cache): unreadable now, it is simply not used.
+        let archive = std::fs::read(path).ok()?;
+        Some(Packed {
+            archive: archive.into(),
+            inner: inner.into(),
+        })
+    }
 }
 
 /// Where the chosen binary is.
@@ -150,11 +176,13 @@ impl Chosen {
             origin: Origin::Release,
             from: remote.url.clone(),
             payload: Payload::Url(Box::new(remote)),
+            packed: None,
         }
     }
 
-    fn here(target: Target, bytes: Vec<u8>, origin: Origin, from: &Path) -> Chosen {
+    fn here(target: Target, bytes: Vec<u8>, origin: Origin, from: &Path, packed: Option<Packed>) -> Chosen {
         Chosen {
+            packed,
             target,
             sha256: checksum::sha256_hex(&bytes),
             size: bytes.len() as u64,
@@ -229,7 +257,7 @@ pub fn build_here(workspace: &Path, platform: &Platform, progress: &mut dyn FnMu
                 target
                     .check_binary(&bytes)
                     .map_err(|why| err!(Artifact, "the build produced the wrong binary: {why}"))?;
-                return Ok(Chosen::here(*target, bytes, Origin::BuiltHere, &binary));
+                return Ok(Chosen::here(*target, bytes, Origin::BuiltHere, &binary, None));
             }
             Err(e) => failures.push(format!("{}: {e}", target.triple)),
         }
@@ -251,6 +279,7 @@ pub enum Loaded {
         named: Option<String>,
         bytes: std::sync::Arc<[u8]>,
         sha256: String,
+        packed: Option<Packed>,
     },
     /// A dist folder: for each target it has an archive for, the verified binary or why not.
     Dist {
@@ -282,6 +311,7 @@ pub fn load(source: &Source) -> Result<Option<Loaded>> {
             Ok(Some(Loaded::Artifact {
                 path: path.clone(),
                 named,
+                packed: Packed::read(path, found.inner_path.as_deref()),
                 bytes: found.bytes.into(),
                 sha256,
             }))
@@ -300,7 +330,8 @@ pub fn load(source: &Source) -> Result<Option<Loaded>> {
                     target
                         .check_binary(&found.bytes)
                         .map_err(|why| err!(Artifact, "{} holds the wrong binary: {why}", path.display()))?;
-                    let chosen = Chosen::here(*target, found.bytes, Origin::Dist, &path);
+                    let packed = Packed::read(&path, found.inner_path.as_deref());
+                    let chosen = Chosen::here(*target, found.bytes, Origin::Dist, &path, packed);
                     local::verify_manifest(dir, &path, &chosen.sha256)?;
                     Ok(chosen)
                 })();
@@ -325,6 +356,7 @@ pub fn pick(loaded: &Loaded, platform: &Platform) -> Result<Chosen> {
             named,
             bytes,
             sha256,
+            packed,
         } => {
             if let Some(triple) = named
                 && !candidates.iter().any(|t| t.triple == triple)
@@ -361,6 +393,7 @@ pub fn pick(loaded: &Loaded, platform: &Platform) -> Result<Chosen> {
                 payload: Payload::Bytes(bytes.clone()),
                 origin: Origin::Artifact,
                 from: path.display().to_string(),
+                packed: packed.clone(),
             })
         }
         Loaded::Dist { dir, found } => {

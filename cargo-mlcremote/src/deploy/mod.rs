@@ -210,14 +210,25 @@ impl RunCache {
         Ok(chosen)
     }
 
-    /// What goes over the wire for `chosen`'s bytes: compressed once a run, not once a host.
-    async fn payload(&self, chosen: &Chosen, bytes: &Arc<[u8]>, host_has_gzip: bool) -> upload::Payload {
+    /// What goes over the wire for `chosen`'s bytes: the archive they came in when the
+    /// host can unpack it, else compressed once a run, not once a host.
+    async fn payload(&self, chosen: &Chosen, bytes: &Arc<[u8]>, probe: &Probe) -> upload::Payload {
         let raw = || upload::Payload {
             data: bytes.clone(),
-            compressed: false,
+            packing: upload::Packing::Raw,
         };
-        if !host_has_gzip {
+        if !probe.has("gzip") {
             return raw();
+        }
+        if let Some(packed) = &chosen.packed
+            && probe.has("tar")
+        {
+            return upload::Payload {
+                data: packed.archive.clone(),
+                packing: upload::Packing::TarGz {
+                    inner: packed.inner.clone(),
+                },
+            };
         }
         // Held while compressing, so hosts that arrive together wait for one compression.
         let mut cache = self.gzipped.lock().await;
@@ -235,7 +246,10 @@ impl RunCache {
             }
         };
         match gzipped {
-            Some(data) => upload::Payload { data, compressed: true },
+            Some(data) => upload::Payload {
+                data,
+                packing: upload::Packing::Gzip,
+            },
             None => raw(),
         }
     }
@@ -331,8 +345,20 @@ pub struct Report {
     pub health: Option<Health>,
     /// Each step and how long it took, in order.
     pub steps: Vec<StepTime>,
+    /// What went over the wire to the host, when the client uploaded the binary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<Sent>,
     /// What was planned (the whole of a `--dry-run`).
     pub plan: Plan,
+}
+
+/// An upload: how many bytes, and in what form.
+#[derive(Clone, Debug, Serialize)]
+pub struct Sent {
+    pub bytes: u64,
+    /// `tar.gz` (the archive it came in, as it is), `gzip` (compressed here) or `raw`.
+    #[serde(rename = "as")]
+    pub packing: &'static str,
 }
 
 /// Channels opened beside the probe's, for the upload: a server with a small channel
@@ -517,6 +543,7 @@ impl Report {
             install_dir: probe.dir.clone(),
             health: None,
             steps: Vec::new(),
+            sent: None,
             plan: plan.clone(),
         }
     }
@@ -550,6 +577,7 @@ struct Installed {
     health: Health,
     port: u16,
     start_method: Option<StartMethod>,
+    sent: Option<Sent>,
 }
 
 impl<'a> Executor<'a> {
@@ -617,6 +645,7 @@ impl<'a> Executor<'a> {
         }
         report.port = Some(installed.port);
         report.start_method = installed.start_method;
+        report.sent = installed.sent;
         report.fill_from_health(Some(installed.health));
         report.steps = self.steps.take();
         Ok(report)
@@ -737,7 +766,7 @@ impl<'a> Executor<'a> {
         let nothing = || upload::Payload::new(Vec::new().into(), false);
         let (payload, receive, place) = match &chosen.payload {
             Payload::Bytes(bytes) => {
-                let payload = self.options.cache.payload(&chosen, bytes, self.probe.has("gzip")).await;
+                let payload = self.options.cache.payload(&chosen, bytes, &self.probe).await;
                 // As many channels as keep the link full: a channel has at most its
                 // window in flight (Dropbear's is 24 KiB, OpenSSH's 2 MiB), which on a
                 // long link is less than the link carries in a round trip.
@@ -745,7 +774,7 @@ impl<'a> Executor<'a> {
                 let parts = payload.data.len().div_ceil(window).clamp(1, channels.len().max(1));
                 let receive = upload::Receive::Upload {
                     parts: payload.parts(parts).len(),
-                    compressed: payload.compressed,
+                    packing: payload.packing.clone(),
                     total: payload.data.len(),
                 };
                 (payload, receive, Step::Upload)
@@ -760,8 +789,8 @@ impl<'a> Executor<'a> {
                 (nothing(), receive, Step::Download)
             }
         };
-        let ranges = match receive {
-            upload::Receive::Upload { parts, .. } => payload.parts(parts),
+        let ranges = match &receive {
+            upload::Receive::Upload { parts, .. } => payload.parts(*parts),
             _ => Vec::new(),
         };
         let id = random_hex(6);
@@ -864,7 +893,7 @@ impl<'a> Executor<'a> {
                 return Err(script_error(&part, &self.probe.dir));
             }
         }
-        if matches!(receive, upload::Receive::Download { .. }) && out.status == status::DOWNLOAD_FAILED {
+        if matches!(install.receive, upload::Receive::Download { .. }) && out.status == status::DOWNLOAD_FAILED {
             self.host_could_not_download = true;
         }
         match AgentEvent::outcome(&out) {
@@ -877,6 +906,14 @@ impl<'a> Executor<'a> {
                 health,
                 port,
                 start_method: StartMethod::parse(&start_method),
+                sent: matches!(install.receive, upload::Receive::Upload { .. }).then(|| Sent {
+                    bytes: payload.data.len() as u64,
+                    packing: match payload.packing {
+                        upload::Packing::Raw => "raw",
+                        upload::Packing::Gzip => "gzip",
+                        upload::Packing::TarGz { .. } => "tar.gz",
+                    },
+                }),
             }),
             Some(AgentEvent::Failed {
                 failure,

@@ -278,7 +278,7 @@ impl fmt::Display for Plan {
                 )?,
                 Step::Upload => writeln!(
                     f,
-                    "  upload    the binary (gzip-compressed where it pays) to {dir}/.mlcremote.upload-*, check it runs there"
+                    "  upload    the binary (in its .tar.gz as it came, else gzip-compressed where it pays) to {dir}/.mlcremote.upload-*, check it runs there"
                 )?,
                 Step::Copy => writeln!(f, "  copy      the binary built on the host into place")?,
                 Step::Download => writeln!(
@@ -375,6 +375,7 @@ mod tests {
             sha256: sha.into(),
             size: 1000,
             payload: Payload::Bytes(vec![0; 1000].into()),
+            packed: None,
             origin: Origin::Artifact,
             from: "/tmp/mlcremote".into(),
             version: Some("0.1.0".into()),

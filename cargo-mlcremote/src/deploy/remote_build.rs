@@ -369,6 +369,7 @@ pub async fn build(
                     sha256,
                     size,
                     payload: Payload::OnHost(binary),
+                    packed: None,
                     origin: Origin::BuiltOnHost,
                     from: format!("built on {host} with {}", method.name()),
                     version: out
