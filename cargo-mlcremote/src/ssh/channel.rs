@@ -276,9 +276,19 @@ impl Session {
         seen != 0 && seen < 32 * 1024
     }
 
+    /// About one round trip to the host, as the quickest channel open took (`None`
+    /// before the first).
+    pub fn round_trip(&self) -> Option<std::time::Duration> {
+        let micros = self.round_trip.load(std::sync::atomic::Ordering::Relaxed);
+        (micros != u64::MAX).then(|| std::time::Duration::from_micros(micros))
+    }
+
     /// Open `n` session channels at once: one round trip for all of them.
     pub async fn open_channels(&self, n: usize) -> Result<Vec<Channel>> {
+        let started = std::time::Instant::now();
         let opened = futures_util::future::join_all((0..n).map(|_| self.handle.channel_open_session())).await;
+        let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX - 1);
+        self.round_trip.fetch_min(took, std::sync::atomic::Ordering::Relaxed);
         opened
             .into_iter()
             .map(|c| c.map_err(|e| self.or_lost(err!(Connect, "cannot open a channel to {}: {e}", self.destination))))

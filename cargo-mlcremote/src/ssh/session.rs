@@ -24,6 +24,9 @@ pub struct Session {
     pub(super) step_timeout: Duration,
     /// What the last command's channel could have in flight (0: none ran yet).
     pub(super) windows: std::sync::atomic::AtomicU32,
+    /// The shortest channel open seen, in microseconds (`u64::MAX`: none yet): about one
+    /// round trip, since the server answers an open at once.
+    pub(super) round_trip: std::sync::atomic::AtomicU64,
     /// Why the connection ended, once it has.
     lost: Lost,
     keepalive: super::Keepalive,
@@ -217,6 +220,7 @@ impl Session {
             connect_timeout: options.connect_timeout,
             step_timeout: options.step_timeout,
             windows: std::sync::atomic::AtomicU32::new(0),
+            round_trip: std::sync::atomic::AtomicU64::new(u64::MAX),
             lost,
             keepalive: options.keepalive,
         })
