@@ -83,6 +83,17 @@ impl Root {
         &self.path
     }
 
+    /// Where `at` is as an absolute path (for tools that take paths: the search walker,
+    /// the watcher); what it names is only known to be beneath the root when located.
+    pub fn absolute(&self, at: &Located) -> PathBuf {
+        match at.name {
+            None => self.path.clone(),
+            Some(_) => self
+                .path
+                .join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&at.rel)),
+        }
+    }
+
     /// `raw`, relative to the root or absolute, resolved beneath the root. With `follow`,
     /// a link in the last place is followed too; without, it is what is named. The last
     /// name need not exist.

@@ -56,13 +56,7 @@ async fn folder(app: &Arc<AppState>, uri: &Uri) -> ApiResult<PathBuf> {
     let app = app.clone();
     blocking(move || {
         let at = app.root.locate(&raw, true).map_err(refused)?;
-        let abs = match at.name {
-            None => app.root.path().to_path_buf(),
-            Some(_) => app
-                .root
-                .path()
-                .join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&at.rel)),
-        };
+        let abs = app.root.absolute(&at);
         if !abs.is_dir() {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "path is not a folder"));
         }

@@ -164,15 +164,7 @@ async fn watch(
         .await
         .map_err(|_| "the watch failed".to_string())?
         .map_err(|e| crate::files::refused(e).message)?;
-    let abs = match &located.name {
-        None => app.root.path().to_path_buf(),
-        Some(_) => app
-            .root
-            .path()
-            .join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(
-                &located.rel,
-            )),
-    };
+    let abs = app.root.absolute(&located);
     if watched.contains_key(&abs) {
         return Ok(());
     }
