@@ -100,3 +100,14 @@ export class Ops {
     else if (m.type === "failed") { this.running.delete(m.id); op.reject(m.data); }
   }
 }
+
+/// Waits between attempts to connect again, in seconds: from `first`, doubling to 30 s,
+/// then 30 s each time; `reset()` once connected.
+export class Backoff {
+  constructor(first) {
+    this.steps = [first, ...[1, 2, 4, 8, 15, 30].filter((s) => s > first)];
+    this.attempt = 0;
+  }
+  next() { return this.steps[Math.min(this.attempt++, this.steps.length - 1)]; }
+  reset() { this.attempt = 0; }
+}

@@ -7,7 +7,7 @@
 import { Terminal } from "/assets/xterm.mjs";
 import { FitAddon } from "/assets/addon-fit.mjs";
 import { h, dialog } from "/assets/dom.js";
-import { socket, call } from "/assets/net.js";
+import { socket, call, Backoff } from "/assets/net.js";
 
 /// A link from a host: shown, and opened in a new tab (no opener, no referrer) only if
 /// the person says so, and only http(s).
@@ -20,9 +20,6 @@ async function openLink(uri) {
     window.open(url.href, "_blank", "noopener,noreferrer");
   }
 }
-
-/// Waits between attempts to attach again, in seconds (then the last, repeated).
-const BACKOFF = [0.5, 1, 2, 4, 8, 15, 30];
 
 /// One host's terminals: a tab each, one shown at a time.
 export class Terminals {
@@ -82,7 +79,7 @@ class Term {
     this.panel = panel;
     this.host = panel.host;
     this.session = session;
-    this.attempt = 0;
+    this.backoff = new Backoff(0.5); // between attempts to attach again
     this.state = "new"; // new | open | waiting | taken | ended | closed
     this.box = h("div.term", { dataset: { state: "connecting" } });
     this.label = h("span.label", { onclick: () => panel.show(this) }, `Terminal ${number}`);
@@ -132,7 +129,7 @@ class Term {
         if (this.session === msg.id && this.state !== "new") this.term.reset();
         this.session = msg.id;
         this.state = "open";
-        this.attempt = 0;
+        this.backoff.reset();
         this.box.dataset.state = "open";
         this.box.dataset.session = msg.id;
         this.notice(null);
@@ -161,8 +158,7 @@ class Term {
   /// The socket dropped: is the session still there? Then attach again (backing off,
   /// saying why); if it ended meanwhile, say so.
   async retry() {
-    const wait = BACKOFF[Math.min(this.attempt, BACKOFF.length - 1)];
-    this.attempt += 1;
+    const wait = this.backoff.next();
     const now = h("button.reconnect", { onclick: () => this.connect() }, "Reconnect now");
     let why = "Disconnected";
     if (this.session) {

@@ -1,9 +1,7 @@
 // Live files: the host's /ws/watch (SPEC §4) for the folders the tree shows and the
 // folders of the open files. Each change comes once per burst; a dropped socket connects
 // again (backing off) and asks for the same paths.
-import { socket } from "/assets/net.js";
-
-const BACKOFF = [1, 2, 4, 8, 15, 30];
+import { socket, Backoff } from "/assets/net.js";
 
 export class Watch {
   /// `changed({path, kind})` for each change heard.
@@ -11,7 +9,7 @@ export class Watch {
     this.host = host;
     this.changed = changed;
     this.paths = new Set();
-    this.attempt = 0;
+    this.backoff = new Backoff(1);
     this.connect();
   }
 
@@ -23,13 +21,12 @@ export class Watch {
     ws.onmessage = (m) => {
       let msg = null;
       try { msg = JSON.parse(m.data); } catch { return; }
-      if (msg.type === "watching") { this.attempt = 0; window.mlc.watching = (window.mlc.watching || 0) + 1; }
+      if (msg.type === "watching") { this.backoff.reset(); window.mlc.watching = (window.mlc.watching || 0) + 1; }
       if (msg.type === "changed") this.changed(msg);
     };
     ws.onclose = () => {
       if (this.closed || this.ws !== ws) return;
-      const wait = BACKOFF[Math.min(this.attempt++, BACKOFF.length - 1)];
-      setTimeout(() => this.connect(), wait * 1000);
+      setTimeout(() => this.connect(), this.backoff.next() * 1000);
     };
   }
 
