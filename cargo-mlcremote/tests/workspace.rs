@@ -998,3 +998,41 @@ fn in_a_browser_a_web_app_on_the_host_opens_from_ports_on_its_own_origin() {
         .unwrap();
     assert_eq!(echo, json!("echo: hi"));
 }
+
+/// The page's requests ride HTTP connections to the server that stay open over the held
+/// SSH connection: one round trip each, not a channel's open and then the request. Seen
+/// from sshd (its debug log names every direct-tcpip channel): twenty requests in a row
+/// open at most the pool's six, where each used to open its own.
+#[test]
+fn the_pages_requests_reuse_open_connections_to_the_server() {
+    let sshd = Sshd::start_with(harness::Daemon::OpenSsh, "LogLevel DEBUG1").unwrap();
+    let user = sshd.user().unwrap();
+    let opened = open_in_browser(&sshd, &user);
+    let b = &opened.b;
+    b.wait(r#"#tree li[data-path]"#, Duration::from_secs(90)).unwrap();
+    let port = common::server_json(&user)["port"].as_u64().unwrap();
+    let target = format!("target 127.0.0.1 port {port}");
+    let channels = || sshd.log().matches(&target).count();
+    let before = channels();
+    assert!(
+        before >= 1,
+        "sshd's log names no channel to the server:\n{}",
+        sshd.log()
+    );
+    let statuses = b
+        .eval_async(
+            "const done = arguments[arguments.length - 1]; \
+             const key = { 'x-mlcremote-key': localStorage.getItem('mlcremote.key') }; \
+             (async () => { const out = []; \
+               for (let i = 0; i < 20; i++) { const r = await fetch('/h/devbox/api/tree?path=', { headers: key }); await r.text(); out.push(r.status); } \
+               return out; })().then(done, (e) => done(String(e)));",
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(statuses, json!(vec![200; 20]));
+    let opened_now = channels() - before;
+    assert!(
+        opened_now <= 6,
+        "20 requests opened {opened_now} channels to the server"
+    );
+}

@@ -19,7 +19,11 @@ use axum::{
 use hyper_util::rt::TokioIo;
 use mlcremote_client::ssh::HttpError;
 
-use crate::cli::ui::{ops, reply::error, state::Ui};
+use crate::cli::ui::{
+    ops,
+    reply::error,
+    state::{Held, Ui},
+};
 
 /// Request headers the host's server gets from the browser; everything else stays here.
 const PASSED: &[HeaderName] = &[
@@ -61,6 +65,44 @@ pub async fn forward(
     let Some(mut held) = ui.held(&host).await else {
         return error(StatusCode::CONFLICT, &format!("not connected to {host}: connect first"));
     };
+
+    let (mut parts, body) = request.into_parts();
+    let browser_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    let path = match parts.uri.query() {
+        Some(q) => format!("/{rest}?{q}"),
+        None => format!("/{rest}"),
+    };
+    let mut upstream = hyper::Request::builder().method(parts.method).uri(path);
+    for name in PASSED {
+        for value in parts.headers.get_all(name) {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let mut upstream = match upstream.body(body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("cannot forward this request: {e}")),
+    };
+    let upgrade = upstream.headers().contains_key(header::UPGRADE);
+
+    // A connection to the server that is open already: one round trip. One that closed
+    // before the request went out gives it back, for a new connection to carry.
+    if !upgrade
+        && let Some((port, token)) = held.state.read().await.server.clone()
+        && let Some(mut sender) = held.pool.take(port)
+    {
+        address(&mut upstream, port, &token);
+        match sender.try_send_request(upstream).await {
+            Ok(response) => {
+                held.pool.keep(port, sender);
+                return untrusted(response.map(Body::new));
+            }
+            Err(mut e) => match e.take_message() {
+                Some(back) => upstream = back,
+                None => return did_not_answer(&held, &host, e.error()),
+            },
+        }
+    }
+
     let mut again = true;
     let (stream, port, token) = loop {
         let Some((port, token)) = held.state.read().await.server.clone() else {
@@ -104,37 +146,10 @@ pub async fn forward(
         }
     };
     tokio::spawn(connection.with_upgrades());
-
-    let (mut parts, body) = request.into_parts();
-    let browser_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
-    let path = match parts.uri.query() {
-        Some(q) => format!("/{rest}?{q}"),
-        None => format!("/{rest}"),
-    };
-    let mut upstream = hyper::Request::builder().method(parts.method).uri(path);
-    for name in PASSED {
-        for value in parts.headers.get_all(name) {
-            upstream = upstream.header(name, value);
-        }
-    }
-    let upstream = upstream
-        .header(header::HOST, format!("127.0.0.1:{port}"))
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(body);
-    let upstream = match upstream {
-        Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("cannot forward this request: {e}")),
-    };
+    address(&mut upstream, port, &token);
     let mut response = match sender.send_request(upstream).await {
         Ok(r) => r,
-        Err(e) => {
-            // The connection may have died under the request: then say that.
-            let why = held.session.lost().map_or_else(
-                || format!("the server on {host} did not answer: {e}"),
-                |lost| lost.to_string(),
-            );
-            return error(StatusCode::BAD_GATEWAY, &why);
-        }
+        Err(e) => return did_not_answer(&held, &host, &e),
     };
 
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -163,7 +178,30 @@ pub async fn forward(
         });
         return untrusted(response.map(|_| Body::empty()));
     }
+    if !upgrade {
+        held.pool.keep(port, sender);
+    }
     untrusted(response.map(Body::new))
+}
+
+/// Where the request goes on the host, and the server's token (replacing any).
+fn address(request: &mut hyper::Request<Body>, port: u16, token: &str) {
+    let headers = request.headers_mut();
+    if let Ok(host) = HeaderValue::from_str(&format!("127.0.0.1:{port}")) {
+        headers.insert(header::HOST, host);
+    }
+    if let Ok(bearer) = HeaderValue::from_str(&format!("Bearer {token}")) {
+        headers.insert(header::AUTHORIZATION, bearer);
+    }
+}
+
+/// The request went out and no answer came: the connection may have died under it.
+fn did_not_answer(held: &Held, host: &str, e: &hyper::Error) -> Response {
+    let why = held.session.lost().map_or_else(
+        || format!("the server on {host} did not answer: {e}"),
+        |lost| lost.to_string(),
+    );
+    error(StatusCode::BAD_GATEWAY, &why)
 }
 
 /// A host's answer made safe to hand to the page: its status (a redirect becomes an

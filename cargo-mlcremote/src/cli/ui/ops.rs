@@ -361,6 +361,7 @@ async fn hold(ui: &Ui, host: &str, session: Session, probe: Probe) -> Result<Val
     let held = Arc::new(Held {
         session,
         state: tokio::sync::RwLock::new(state),
+        pool: Default::default(),
     });
     let old = ui.held.lock().await.insert(host.to_string(), held);
     if let Some(old) = old.and_then(|o| Arc::try_unwrap(o).ok()) {

@@ -14,10 +14,43 @@ use mlcremote_client::{
 use crate::cli::{ConnectArgs, ui::access::Access};
 
 /// One host the page has connected to: its SSH connection, kept open while the UI runs
-/// (a file open is a channel on it, not a handshake), and what is known of it.
+/// (a file open is a request on it, not a handshake), and what is known of it.
 pub struct Held {
     pub session: Session,
     pub state: tokio::sync::RwLock<HostState>,
+    /// HTTP connections to its server, kept open between requests.
+    pub pool: Pool,
+}
+
+/// A host server's HTTP/1 connections that are open, by server port, each over a
+/// direct-tcpip channel of the held SSH connection: a request on one takes one round
+/// trip, where a new one takes two (the channel's open, then the request).
+#[derive(Default)]
+pub struct Pool(Mutex<Vec<(u16, Sender)>>);
+
+pub type Sender = hyper::client::conn::http1::SendRequest<axum::body::Body>;
+
+/// As many as a browser keeps to one origin.
+const POOLED: usize = 6;
+
+impl Pool {
+    /// An open connection to `port` that is not busy (a response still coming keeps it).
+    pub fn take(&self, port: u16) -> Option<Sender> {
+        let mut open = self.0.lock().ok()?;
+        open.retain(|(_, s)| !s.is_closed());
+        let at = open.iter().position(|(p, s)| *p == port && s.is_ready())?;
+        Some(open.swap_remove(at).1)
+    }
+
+    /// Keep `sender` for later requests (it is ready again once its response is read).
+    pub fn keep(&self, port: u16, sender: Sender) {
+        if let Ok(mut open) = self.0.lock() {
+            open.retain(|(_, s)| !s.is_closed());
+            if open.len() < POOLED {
+                open.push((port, sender));
+            }
+        }
+    }
 }
 
 /// What the last probe of a held host said.
