@@ -263,7 +263,8 @@ impl SshConfig {
                 user: cmdline.user.clone(),
                 port: cmdline.port,
                 identity_files: cmdline.identity_files.clone(),
-                user_known_hosts: cmdline.known_hosts.clone().map(|f| vec![f]),
+                // A path as given: its `%` stays a `%` when the tokens are expanded.
+                user_known_hosts: cmdline.known_hosts.clone().map(|f| vec![f.replace('%', "%%")]),
                 strict: cmdline.accept_new.then_some(Strict::AcceptNew),
                 connect_timeout: cmdline.connect_timeout.map(Some),
                 ..Options::default()
@@ -422,7 +423,7 @@ impl Eval<'_> {
                     }
                     let outer = *active;
                     for arg in split_args(rest).map_err(at)? {
-                        let expanded = self.expand_path(&arg, true);
+                        let expanded = self.expand_include(&arg);
                         if expanded.starts_with('~') && !user_conf {
                             return Err(at(format!("bad include path {expanded}")));
                         }
@@ -602,14 +603,8 @@ impl Eval<'_> {
             }
             "identityagent" => {
                 let v = first()?;
-                if o.identity_agent.is_none() {
-                    let expanded = if v == "none" || v == "SSH_AUTH_SOCK" {
-                        v
-                    } else {
-                        self.expand_path(&v, false)
-                    };
-                    self.opts.identity_agent = Some(expanded);
-                }
+                // Expanded once the whole config is read, as the known-hosts files.
+                o.identity_agent.get_or_insert(v);
             }
             "proxycommand" => {
                 let command = raw_value(rest);
@@ -641,13 +636,14 @@ impl Eval<'_> {
                 } else {
                     &o.global_known_hosts
                 };
+                // Kept as written: their tokens take the values the whole config ends
+                // with (a `Port` below still counts for `%p`), as OpenSSH expands them.
                 if slot.is_none() {
-                    let files = args.iter().map(|a| self.expand_path(a, false)).collect();
                     let o = &mut self.opts;
                     if user {
-                        o.user_known_hosts = Some(files);
+                        o.user_known_hosts = Some(args);
                     } else {
-                        o.global_known_hosts = Some(files);
+                        o.global_known_hosts = Some(args);
                     }
                 }
             }
@@ -699,44 +695,25 @@ impl Eval<'_> {
         Ok(())
     }
 
-    /// The tokens every path-like option accepts.
+    /// The tokens every path-like option accepts, as they stand at this point of the
+    /// reading (for `Include` and `Match exec`, which OpenSSH expands there and then).
     fn path_tokens(&self) -> Vec<(char, String)> {
-        let host = self.current_host();
-        let port = self.opts.port.unwrap_or(22).to_string();
-        let user = self.current_user();
-        let local = self.local;
-        let c = {
-            use sha1::Digest;
-            let joined = format!("{}{host}{port}{user}", local.hostname);
-            hex::encode(sha1::Sha1::digest(joined.as_bytes()))
-        };
-        let short = local.hostname.split('.').next().unwrap_or_default().to_string();
-        vec![
-            ('C', c),
-            ('d', local.home.display().to_string()),
-            ('h', host),
-            ('i', local.uid.clone()),
-            ('k', self.original.clone()),
-            ('L', short),
-            ('l', local.hostname.clone()),
-            ('n', self.original.clone()),
-            ('p', port),
-            ('r', user),
-            ('u', local.user.clone()),
-        ]
+        let port = self.opts.port.unwrap_or(22);
+        token_table(
+            self.local,
+            &self.current_host(),
+            port,
+            &self.current_user(),
+            &self.original,
+        )
     }
 
-    /// `~`, `${VAR}` and the path tokens.
-    fn expand_path(&self, value: &str, include: bool) -> String {
+    /// An `Include` path: `${VAR}` and the path tokens (its `~` and relative paths are
+    /// the include's own business).
+    fn expand_include(&self, value: &str) -> String {
         let tokens = self.path_tokens();
         let pairs: Vec<(char, &str)> = tokens.iter().map(|(c, v)| (*c, v.as_str())).collect();
-        let value = expand_env(value);
-        let value = expand_tokens(&value, &pairs);
-        if include {
-            value
-        } else {
-            expand_home(&value, &self.local.home)
-        }
+        expand_tokens(&expand_env(value), &pairs)
     }
 
     /// `Match exec` commands take the path tokens.
@@ -749,6 +726,10 @@ impl Eval<'_> {
     fn finish(self, hostname: String) -> HostConfig {
         let o = self.opts;
         let home = &self.local.home;
+        let user = o.user.clone().unwrap_or_else(|| self.local.user.clone());
+        let tokens = token_table(self.local, &hostname, o.port.unwrap_or(22), &user, &self.original);
+        let expand =
+            |files: Vec<String>| -> Vec<String> { files.iter().map(|f| expand_path_with(f, &tokens, home)).collect() };
         let identityfile_given = !o.identity_files.is_empty();
         let identityfile = if identityfile_given {
             o.identity_files
@@ -762,17 +743,25 @@ impl Eval<'_> {
             original: self.original,
             hostname,
             port: o.port.unwrap_or(22),
-            user: o.user.unwrap_or_else(|| self.local.user.clone()),
+            user,
             identityfile,
             identitiesonly: o.identities_only.unwrap_or(false),
-            identityagent: o.identity_agent,
+            identityagent: o.identity_agent.map(|a| {
+                if a == "none" || a == "SSH_AUTH_SOCK" {
+                    a
+                } else {
+                    expand_path_with(&a, &tokens, home)
+                }
+            }),
             proxyjump: o.proxy_jump.filter(|j| j != "none"),
             proxycommand: o.proxy_command.filter(|c| c != "none"),
             userknownhostsfile: o
                 .user_known_hosts
+                .map(expand)
                 .unwrap_or_else(|| default_known(&["known_hosts", "known_hosts2"], &home.join(".ssh"))),
             globalknownhostsfile: o
                 .global_known_hosts
+                .map(expand)
                 .unwrap_or_else(|| default_known(&["ssh_known_hosts", "ssh_known_hosts2"], Path::new(SSH_DIR))),
             stricthostkeychecking: o.strict.unwrap_or(Strict::Ask),
             connecttimeout: o.connect_timeout.flatten(),
@@ -804,30 +793,10 @@ pub const DEFAULT_IDENTITIES: &[&str] = &[
 impl HostConfig {
     /// The configured identity files with their tokens and `~` expanded, for `local`.
     pub fn identity_paths(&self, local: &Local) -> Vec<PathBuf> {
-        let port = self.port.to_string();
-        let c = {
-            use sha1::Digest;
-            let joined = format!("{}{}{port}{}", local.hostname, self.hostname, self.user);
-            hex::encode(sha1::Sha1::digest(joined.as_bytes()))
-        };
-        let home = local.home.display().to_string();
-        let short = local.hostname.split('.').next().unwrap_or_default().to_string();
-        let pairs = [
-            ('C', c.as_str()),
-            ('d', home.as_str()),
-            ('h', self.hostname.as_str()),
-            ('i', local.uid.as_str()),
-            ('k', self.original.as_str()),
-            ('L', short.as_str()),
-            ('l', local.hostname.as_str()),
-            ('n', self.original.as_str()),
-            ('p', port.as_str()),
-            ('r', self.user.as_str()),
-            ('u', local.user.as_str()),
-        ];
+        let tokens = token_table(local, &self.hostname, self.port, &self.user, &self.original);
         self.identityfile
             .iter()
-            .map(|f| PathBuf::from(expand_home(&expand_tokens(&expand_env(f), &pairs), &local.home)))
+            .map(|f| PathBuf::from(expand_path_with(f, &tokens, &local.home)))
             .collect()
     }
 
@@ -1198,6 +1167,37 @@ fn parse_jumps(value: &str) -> Result<String, String> {
         hops.push(plain.to_string());
     }
     Ok(hops.join(","))
+}
+
+/// The one table of `%` tokens (`ssh_config(5)` TOKENS) for a connection as `user` to
+/// `host:port`, named `original` on the command line, from `local`.
+fn token_table(local: &Local, host: &str, port: u16, user: &str, original: &str) -> Vec<(char, String)> {
+    let port = port.to_string();
+    let c = {
+        use sha1::Digest;
+        let joined = format!("{}{host}{port}{user}", local.hostname);
+        hex::encode(sha1::Sha1::digest(joined.as_bytes()))
+    };
+    let short = local.hostname.split('.').next().unwrap_or_default().to_string();
+    vec![
+        ('C', c),
+        ('d', local.home.display().to_string()),
+        ('h', host.to_string()),
+        ('i', local.uid.clone()),
+        ('k', original.to_string()),
+        ('L', short),
+        ('l', local.hostname.clone()),
+        ('n', original.to_string()),
+        ('p', port),
+        ('r', user.to_string()),
+        ('u', local.user.clone()),
+    ]
+}
+
+/// `~`, `${VAR}` and `tokens` in a path.
+fn expand_path_with(value: &str, tokens: &[(char, String)], home: &Path) -> String {
+    let pairs: Vec<(char, &str)> = tokens.iter().map(|(c, v)| (*c, v.as_str())).collect();
+    expand_home(&expand_tokens(&expand_env(value), &pairs), home)
 }
 
 /// Replace `%c` tokens from `tokens`; `%%` is a `%`. Unknown tokens stay as they are.
