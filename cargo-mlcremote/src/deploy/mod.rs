@@ -84,8 +84,8 @@ pub struct RunCache {
     /// Release archives for hosts to download themselves.
     remote: Arc<tokio::sync::Mutex<ByPlatform<Option<Arc<Chosen>>>>>,
     bundle: Arc<tokio::sync::OnceCell<Arc<mlcremote_release::source::Bundle>>>,
-    /// Each binary gzip-compressed (by sha256), or `None` where that does not pay.
-    gzipped: Arc<tokio::sync::Mutex<BySha<Option<Bytes>>>>,
+    /// Each binary gzip-compressed (by sha256 and level), or `None` where that does not pay.
+    gzipped: Arc<tokio::sync::Mutex<BySha<Compressed>>>,
     /// Where the server's source comes from outside a checkout (`--build`): this
     /// release's source bundle.
     source_release: Option<artifact::release::Release>,
@@ -103,6 +103,8 @@ type ByPlatform<T> = Vec<(mlcremote_release::target::Platform, T)>;
 type Bytes = Arc<[u8]>;
 /// Keyed by a binary's sha256.
 type BySha<T> = Vec<(String, T)>;
+/// A binary compressed at a level: the bytes, or `None` where compressing does not pay.
+type Compressed = (upload::Level, Option<Bytes>);
 
 impl RunCache {
     /// A cache whose `--build` falls back to `release`'s source bundle outside a checkout.
@@ -212,7 +214,13 @@ impl RunCache {
 
     /// What goes over the wire for `chosen`'s bytes: the archive they came in when the
     /// host can unpack it, else compressed once a run, not once a host.
-    async fn payload(&self, chosen: &Chosen, bytes: &Arc<[u8]>, probe: &Probe) -> upload::Payload {
+    async fn payload(
+        &self,
+        chosen: &Chosen,
+        bytes: &Arc<[u8]>,
+        probe: &Probe,
+        level: upload::Level,
+    ) -> upload::Payload {
         let raw = || upload::Payload {
             data: bytes.clone(),
             packing: upload::Packing::Raw,
@@ -232,16 +240,16 @@ impl RunCache {
         }
         // Held while compressing, so hosts that arrive together wait for one compression.
         let mut cache = self.gzipped.lock().await;
-        let gzipped = match cache.iter().find(|(sha, _)| *sha == chosen.sha256) {
-            Some((_, gzipped)) => gzipped.clone(),
+        let gzipped = match cache.iter().find(|(sha, (l, _))| *sha == chosen.sha256 && *l == level) {
+            Some((_, (_, gzipped))) => gzipped.clone(),
             None => {
                 let input = bytes.clone();
-                let gzipped = tokio::task::spawn_blocking(move || upload::gzipped(&input))
+                let gzipped = tokio::task::spawn_blocking(move || upload::gzipped(&input, level))
                     .await
                     .ok()
                     .flatten()
                     .map(Arc::from);
-                cache.push((chosen.sha256.clone(), gzipped.clone()));
+                cache.push((chosen.sha256.clone(), (level, gzipped.clone())));
                 gzipped
             }
         };
@@ -785,7 +793,8 @@ impl<'a> Executor<'a> {
         let nothing = || upload::Payload::new(Vec::new().into(), false);
         let (payload, receive, place) = match &chosen.payload {
             Payload::Bytes(bytes) => {
-                let payload = self.options.cache.payload(&chosen, bytes, &self.probe).await;
+                let level = upload::Level::for_link(self.session.round_trip());
+                let payload = self.options.cache.payload(&chosen, bytes, &self.probe, level).await;
                 let parts = upload_parts(
                     payload.data.len(),
                     self.session.small_window(),
