@@ -332,8 +332,7 @@ fn in_a_browser_pick_trust_install_edit_save_upload_download_terminal_stop() {
     assert_eq!(fs::read(user.home.join("report.bin")).unwrap(), payload);
     // The download goes through fetch with the key; a bare link (what a tab or another
     // page would open) gets nothing.
-    b.press(r#"#tree li[data-path="report.bin"] button.download"#, short)
-        .unwrap();
+    common::ui::row_action(&b, "report.bin", "download", short).unwrap();
     b.wait_text("#status-line", "downloaded report.bin", long).unwrap();
     let checksum = "const done = arguments[arguments.length - 1];
          const sum = (a) => { const v = new Uint8Array(a); let s = 0; for (const x of v) s = (s * 31 + x) >>> 0; return [v.length, s]; };
@@ -946,14 +945,12 @@ fn in_a_browser_two_hosts_files_managed_binaries_kept_closed_logs_and_uninstall(
     answer(&b, "draft.txt");
     b.wait_text("#status-line", "opened draft.txt", short).unwrap();
     assert_eq!(fs::read(ann.home.join("draft.txt")).unwrap(), b"");
-    b.press(r#"#tree li[data-path="draft.txt"] button.rename"#, short)
-        .unwrap();
+    common::ui::row_action(&b, "draft.txt", "rename", short).unwrap();
     answer(&b, "proj/final.txt");
     b.wait(r#"#tree li[data-path="proj"]"#, short).unwrap();
     assert!(ann.home.join("proj/final.txt").is_file() && !ann.home.join("draft.txt").exists());
     b.press(r#"#tree li[data-path="proj"] .name"#, short).unwrap();
-    b.press(r#"#tree li[data-path="proj/final.txt"] button.delete"#, short)
-        .unwrap();
+    common::ui::row_action(&b, "proj/final.txt", "delete", short).unwrap();
     b.wait_text("#dialog-text", "Delete proj/final.txt?", short).unwrap();
     b.press(r#"#dialog button[data-value="true"]"#, Duration::from_secs(15))
         .unwrap();

@@ -275,7 +275,7 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
     assert_eq!(kept, ["# readme\n"], "the replaced file is in the trash");
 
     // Delete goes to the trash; Undo brings it back. "Delete permanently" does not keep it.
-    b.press(r#"#tree li[data-path="src"] button.delete"#, short).unwrap();
+    common::ui::row_action(b, "src", "delete", short).unwrap();
     choose("Delete src and everything in it?", "true");
     b.wait_text("#status-line", "moved src to the trash", short).unwrap();
     assert!(!home.join("src").exists());
@@ -285,14 +285,13 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
         fs::read_to_string(home.join("src/lib.rs")).unwrap(),
         "pub fn lib() {}\n"
     );
-    b.press(r#"#tree li[data-path="crlf.txt"] button.delete"#, short)
-        .unwrap();
+    common::ui::row_action(b, "crlf.txt", "delete", short).unwrap();
     choose("Delete crlf.txt?", "permanently");
     b.wait_text("#status-line", "deleted crlf.txt permanently", short)
         .unwrap();
     assert!(!home.join("crlf.txt").exists());
     // A folder downloads as a .tar.gz, packed on the host.
-    b.press(r#"#tree li[data-path="src"] button.download"#, short).unwrap();
+    common::ui::row_action(b, "src", "download", short).unwrap();
     b.wait_text("#status-line", "downloaded src as src.tar.gz", long)
         .unwrap();
     let got = b
@@ -431,15 +430,13 @@ fn in_a_browser_a_huge_folder_shows_at_once_and_the_tree_keeps_its_state() {
         .unwrap();
 
     // Duplicate, permissions, and a drag onto a folder to move there.
-    b.press(r#"#tree li[data-path="docs/guide.md"] button.duplicate"#, short)
-        .unwrap();
+    common::ui::row_action(b, "docs/guide.md", "duplicate", short).unwrap();
     b.wait(r#"#tree li[data-path="docs/guide copy.md"]"#, short).unwrap();
     assert_eq!(
         fs::read_to_string(user.home.join("docs/guide copy.md")).unwrap(),
         "# guide\n"
     );
-    b.press(r#"#tree li[data-path="docs/guide.md"] button.chmod"#, short)
-        .unwrap();
+    common::ui::row_action(b, "docs/guide.md", "chmod", short).unwrap();
     let input = b.wait("#dialog-input", short).unwrap();
     b.clear(&input).unwrap();
     b.type_into(&input, "600\n").unwrap();

@@ -8,6 +8,11 @@ import { call, pathArg } from "/assets/net.js";
 const ROW = 24; // px, the height of one row (style.css: .tree li)
 const OVERSCAN = 30; // rows drawn beyond the view, either side
 const parent = (path) => (path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "");
+/// Made once: a `toLocaleString` per row builds a formatter each time, and a fast scroll
+/// draws dozens of rows a frame.
+const WHEN = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+/// A row's buttons (by class) and what they ask of `on`.
+const ACTIONS = { rename: "rename", duplicate: "duplicate", chmod: "chmod", delete: "remove", download: "download" };
 
 export class Tree {
   /// `on` = { open(item), rename(item), remove(item), download(item), duplicate(item),
@@ -25,7 +30,41 @@ export class Tree {
       type: "search", placeholder: "Filter names", autocomplete: "off",
       oninput: () => { this.filter = this.filterBox.value.trim().toLowerCase(); this.draw(); },
     });
-    this.list_ = h("ul.rows");
+    // One listener each for all rows (a row is a few elements and its item, nothing
+    // more: a fast scroll builds dozens a frame).
+    const itemOf = (e) => e.target.closest("li")?.item;
+    this.list_ = h("ul.rows", {
+      onclick: (e) => {
+        const item = itemOf(e);
+        if (!item) return;
+        const button = e.target.closest("button");
+        if (button) this.on[ACTIONS[button.classList[0]]]?.(item);
+        else if (e.target.closest(".name")) this.activate(item);
+      },
+      // Drag a row onto a folder to move it there (files from the desktop upload instead).
+      ondragstart: (e) => {
+        const item = itemOf(e);
+        if (!item) return;
+        this.dragging = item;
+        e.dataTransfer.setData("application/x-mlcremote-path", item.path);
+        e.dataTransfer.effectAllowed = "move";
+      },
+      ondragend: () => { this.dragging = null; },
+      ondragover: (e) => {
+        const li = e.target.closest("li");
+        if (this.dragging && li?.item?.type === "dir") { e.preventDefault(); li.classList.add("drop-target"); }
+      },
+      ondragleave: (e) => e.target.closest("li")?.classList.remove("drop-target"),
+      ondrop: (e) => {
+        const li = e.target.closest("li");
+        li?.classList.remove("drop-target");
+        const folder = li?.item;
+        if (!this.dragging || folder?.type !== "dir") return;
+        e.preventDefault(); e.stopPropagation();
+        const moved = this.dragging; this.dragging = null;
+        this.on.move(moved, folder.path);
+      },
+    });
     this.spacer = h("div.spacer", {}, this.list_);
     this.scroller = h("div.tree-scroll", { tabindex: "0", onscroll: () => this.paint(), onkeydown: (e) => this.key(e) }, this.spacer);
     this.el = h("div.tree#tree", {}, this.filterBox, this.scroller);
@@ -112,32 +151,18 @@ export class Tree {
     const mode = (item.mode & 0o7777).toString(8).padStart(4, "0");
     const label = `${isDir ? (open ? "▾ " : "▸ ") : ""}${item.name}${item.type === "symlink" ? " →" : ""}`;
     const name = h(`span.name${this.dirty.has(item.path) ? ".dirty" : ""}`, {
-      title: `${item.path}\n${isDir ? "folder" : size(item.size)} · mode ${mode} · modified ${new Date(item.mtime * 1000).toLocaleString()}`,
-      onclick: () => this.activate(item),
+      title: `${item.path}\n${isDir ? "folder" : size(item.size)} · mode ${mode} · modified ${WHEN.format(new Date(item.mtime * 1000))}`,
     }, label);
     const acts = h("span.acts", {},
-      h("button.rename", { title: "Rename or move (F2)", onclick: () => this.on.rename(item) }, "✎"),
-      h("button.duplicate", { title: "Duplicate", onclick: () => this.on.duplicate(item) }, "❏"),
-      item.type !== "symlink" ? h("button.chmod", { title: `Permissions (${mode})`, onclick: () => this.on.chmod(item) }, "⚙") : null,
-      h("button.delete", { title: "Delete (Del)", onclick: () => this.on.remove(item) }, "✕"),
-      item.type !== "symlink" ? h("button.download", { title: isDir ? "Download as .tar.gz" : "Download", onclick: () => this.on.download(item) }, "⤓") : null);
+      h("button.rename", { title: "Rename or move (F2)" }, "✎"),
+      h("button.duplicate", { title: "Duplicate" }, "❏"),
+      item.type !== "symlink" ? h("button.chmod", { title: `Permissions (${mode})` }, "⚙") : null,
+      h("button.delete", { title: "Delete (Del)" }, "✕"),
+      item.type !== "symlink" ? h("button.download", { title: isDir ? "Download as .tar.gz" : "Download" }, "⤓") : null);
     const meta = item.type === "file" ? h("span.meta.muted", {}, size(item.size)) : null;
     const li = h(`li${this.selected === item.path ? ".selected" : ""}`, { dataset: { path: item.path, type: item.type }, style: `padding-left: ${depth}rem`, draggable: "true" },
       h("div.row", {}, name, meta, acts));
-    // Drag a row onto a folder to move it there (files from the desktop upload instead).
-    li.addEventListener("dragstart", (e) => { this.dragging = item; e.dataTransfer.setData("application/x-mlcremote-path", item.path); e.dataTransfer.effectAllowed = "move"; });
-    li.addEventListener("dragend", () => { this.dragging = null; });
-    if (isDir) {
-      li.addEventListener("dragover", (e) => { if (this.dragging) { e.preventDefault(); li.classList.add("drop-target"); } });
-      li.addEventListener("dragleave", () => li.classList.remove("drop-target"));
-      li.addEventListener("drop", (e) => {
-        li.classList.remove("drop-target");
-        if (!this.dragging) return;
-        e.preventDefault(); e.stopPropagation();
-        const moved = this.dragging; this.dragging = null;
-        this.on.move(moved, item.path);
-      });
-    }
+    li.item = item;
     return li;
   }
 

@@ -123,6 +123,26 @@ pub const SELECT_ALL: &str = "\u{E009}a\u{E000}";
 pub const SAVE: &str = "\u{E009}s\u{E000}";
 
 /// The text of the file the editor shows.
+/// Press a tree row's action button (`rename`, `delete`, …): they show on the row the
+/// pointer is over (or the selected one), as a person sees them. The tree may draw its
+/// rows anew between the pointer's move and the press (a change heard from the host):
+/// then the pointer goes over the new row.
+pub fn row_action(b: &Browser, path: &str, action: &str, within: Duration) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + within;
+    let row = format!(r#"#tree li[data-path="{path}"] .row"#);
+    let button = format!(r#"#tree li[data-path="{path}"] button.{action}"#);
+    loop {
+        let tried = b
+            .wait(&row, within)
+            .and_then(|r| b.hover(&r))
+            .and_then(|()| b.press(&button, Duration::from_secs(2)));
+        match tried {
+            Err(e) if std::time::Instant::now() < deadline => eprintln!("{button}: {e:#}; again"),
+            done => return done,
+        }
+    }
+}
+
 pub fn editor_text(b: &Browser) -> String {
     b.eval("return window.mlc.editorText();", vec![])
         .unwrap()
