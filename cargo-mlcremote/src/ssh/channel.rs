@@ -131,6 +131,27 @@ impl Started {
     }
 }
 
+/// How long a command's channel may stay open after its end marker before it is closed
+/// from here (something it left behind can hold its output open).
+const LINGER: Duration = Duration::from_millis(300);
+
+impl Started {
+    /// Let the server close the channel first: its command's exit and the close follow
+    /// the end marker at once. Closing it from here while the last bytes are on their
+    /// way crashes Dropbear (2022.83: "Failed assertion `!channel->sent_close`"), which
+    /// ends the whole connection. Bounded by [`LINGER`].
+    async fn server_closes(&mut self) {
+        let _ = tokio::time::timeout(LINGER, async {
+            while let Some(msg) = self.next().await {
+                if matches!(msg, ChannelMsg::Close) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
 impl Drop for Started {
     fn drop(&mut self) {
         self.sender.abort();
@@ -497,6 +518,7 @@ impl Session {
                     window.min(u32::MAX as usize) as u32,
                     std::sync::atomic::Ordering::Relaxed,
                 );
+                running.server_closes().await;
                 let _ = running.write.close().await;
                 break Some(status);
             }
