@@ -219,7 +219,7 @@ impl RunCache {
         chosen: &Chosen,
         bytes: &Arc<[u8]>,
         probe: &Probe,
-        level: upload::Level,
+        level: Option<upload::Level>,
     ) -> upload::Payload {
         let raw = || upload::Payload {
             data: bytes.clone(),
@@ -228,6 +228,7 @@ impl RunCache {
         if !probe.has("gzip") {
             return raw();
         }
+        // Already compressed: sending it as it is costs this machine nothing, on any link.
         if let Some(packed) = &chosen.packed
             && probe.has("tar")
         {
@@ -238,6 +239,9 @@ impl RunCache {
                 },
             };
         }
+        let Some(level) = level else {
+            return raw();
+        };
         // Held while compressing, so hosts that arrive together wait for one compression.
         let mut cache = self.gzipped.lock().await;
         let gzipped = match cache.iter().find(|(sha, (l, _))| *sha == chosen.sha256 && *l == level) {

@@ -60,9 +60,8 @@ fn part_ranges(len: usize, n: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
-/// How hard to compress: [`Level::Fast`] where the link is short (a LAN, loopback), since
-/// compressing harder costs more time than the bytes it saves take to send there;
-/// [`Level::Small`] on a long link, where each byte costs more than its compression.
+/// How hard to compress: [`Level::Fast`] costs a third of [`Level::Small`]'s time for 7%
+/// more bytes (on the 4 MB server binary).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
     Fast,
@@ -70,11 +69,14 @@ pub enum Level {
 }
 
 impl Level {
-    /// For a link with this round trip (`None`: not known, taken as long).
-    pub fn for_link(round_trip: Option<std::time::Duration>) -> Level {
+    /// For a link with this round trip (`None`: not known, taken as long): none on a short
+    /// one (loopback, a LAN), which carries the bytes faster than gzip makes fewer of them
+    /// and the host unpacks them (a 20 MiB binary: 2.6× `scp` compressed, 0.9× sent as it
+    /// is); level 6 on a long one, where each byte costs more than its compression.
+    pub fn for_link(round_trip: Option<std::time::Duration>) -> Option<Level> {
         match round_trip {
-            Some(rtt) if rtt < std::time::Duration::from_millis(5) => Level::Fast,
-            _ => Level::Small,
+            Some(rtt) if rtt < std::time::Duration::from_millis(5) => None,
+            _ => Some(Level::Small),
         }
     }
 
@@ -428,15 +430,12 @@ mod tests {
             assert!(gzip.wait().unwrap().success());
             assert!(out == data, "{level:?}: {} bytes back of {}", out.len(), data.len());
         }
-        assert_eq!(
-            Level::for_link(Some(std::time::Duration::from_micros(300))),
-            Level::Fast
-        );
+        assert_eq!(Level::for_link(Some(std::time::Duration::from_micros(300))), None);
         assert_eq!(
             Level::for_link(Some(std::time::Duration::from_millis(50))),
-            Level::Small
+            Some(Level::Small)
         );
-        assert_eq!(Level::for_link(None), Level::Small);
+        assert_eq!(Level::for_link(None), Some(Level::Small));
     }
 
     /// The scripts run for real with `sh`: one part or three, compressed or not or the
