@@ -387,10 +387,13 @@ impl<'a> Matrix<'a> {
     }
 }
 
-/// Points to break at: inside the handshake, then every 256 KiB up to `total`.
+/// Points to break at: inside the handshake, then every 256 KiB up to `total`, or
+/// sixteen points evenly apart when that is more (a bare debug binary goes up raw on
+/// loopback: tens of MiB, and a case a point).
 fn sweep(total: u64) -> Vec<u64> {
+    let step = (256 * 1024).max(total / 16);
     let mut points = vec![300, 1500, 3000];
-    points.extend((1..).map(|k| k * 256 * 1024).take_while(|&n| n < total));
+    points.extend((1..).map(|k| k * step).take_while(|&n| n < total));
     points
 }
 
