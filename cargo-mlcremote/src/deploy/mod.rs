@@ -941,11 +941,7 @@ impl<'a> Executor<'a> {
                 start_method: StartMethod::parse(&start_method),
                 sent: matches!(install.receive, upload::Receive::Upload { .. }).then(|| Sent {
                     bytes: payload.data.len() as u64,
-                    packing: match payload.packing {
-                        upload::Packing::Raw => "raw",
-                        upload::Packing::Gzip => "gzip",
-                        upload::Packing::TarGz { .. } => "tar.gz",
-                    },
+                    packing: payload.packing.name(),
                 }),
             }),
             Some(AgentEvent::Failed {

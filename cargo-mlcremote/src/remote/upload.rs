@@ -27,6 +27,17 @@ pub enum Packing {
     TarGz { inner: std::sync::Arc<str> },
 }
 
+impl Packing {
+    /// How a report names it: `raw`, `gzip`, `tar.gz`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Packing::Raw => "raw",
+            Packing::Gzip => "gzip",
+            Packing::TarGz { .. } => "tar.gz",
+        }
+    }
+}
+
 impl Payload {
     /// gzip the binary when the host has gzip and it pays (a server binary shrinks to
     /// about half; random bytes do not shrink, and are sent as they are).

@@ -297,22 +297,27 @@ impl Session {
         seen != 0 && seen < 32 * 1024
     }
 
-    /// About one round trip to the host, as the quickest channel open took (`None`
-    /// before the first).
+    /// About one round trip to the host: the quickest answer seen to a channel open or
+    /// an exec (`None` before the first).
     pub fn round_trip(&self) -> Option<std::time::Duration> {
         let micros = self.round_trip.load(std::sync::atomic::Ordering::Relaxed);
         (micros != u64::MAX).then(|| std::time::Duration::from_micros(micros))
+    }
+
+    /// An answer came to what was asked at `asked`: a round trip at most.
+    fn answered(&self, asked: Instant) {
+        let took = u64::try_from(asked.elapsed().as_micros()).unwrap_or(u64::MAX - 1);
+        self.round_trip.fetch_min(took, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Open `n` session channels at once: one round trip for all of them.
     pub async fn open_channels(&self, n: usize) -> Result<Vec<Channel>> {
         // The first answer times the round trip; the last also waits for the server to
         // handle every open before it.
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let opened = futures_util::future::join_all((0..n).map(|_| async {
             let channel = self.handle.channel_open_session().await;
-            let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX - 1);
-            self.round_trip.fetch_min(took, std::sync::atomic::Ordering::Relaxed);
+            self.answered(started);
             channel
         }))
         .await;
@@ -417,7 +422,7 @@ impl Session {
                     continue;
                 }
             };
-            let asked = std::time::Instant::now();
+            let asked = Instant::now();
             if let Err(e) = write.exec(true, command).await {
                 last = Some(e.to_string());
                 continue;
@@ -431,8 +436,7 @@ impl Session {
                         // The server answers an exec once it started the command: about
                         // a round trip (a channel's first open also waits for the
                         // server's session set-up: OpenSSH's takes ~45 ms on loopback).
-                        let took = u64::try_from(asked.elapsed().as_micros()).unwrap_or(u64::MAX - 1);
-                        self.round_trip.fetch_min(took, std::sync::atomic::Ordering::Relaxed);
+                        self.answered(asked);
                         break Ok(());
                     }
                     Ok(Some(ChannelMsg::Failure)) => break Err("the server refused to run the command".to_string()),
