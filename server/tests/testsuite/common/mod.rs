@@ -1,6 +1,5 @@
 //! Shared by the server's integration tests: the server as a process, and a real HTTP
 //! client (hyper) to talk to it.
-#![allow(dead_code)]
 
 use std::{
     fs,

@@ -1,7 +1,7 @@
 //! `mlcremote agent …`, run as deploy runs it on a host: the new binary installs itself
 //! into a real dir, starts a real server, and says so in JSON lines.
 
-mod common;
+use crate::common;
 
 use std::{
     fs,

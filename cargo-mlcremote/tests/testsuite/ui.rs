@@ -4,7 +4,7 @@
 //! run a command in a terminal, stop the server. Screenshots go to
 //! `target/ui-screenshots/` (the README's pictures come from there).
 
-mod common;
+use crate::common;
 
 use std::{
     fs,

@@ -1,6 +1,6 @@
 //! `mlcremote serve` as a process, spoken to over real HTTP.
 
-mod common;
+use crate::common;
 
 use std::{fs, os::unix::fs::PermissionsExt, path::Path, process::Command, time::Duration};
 

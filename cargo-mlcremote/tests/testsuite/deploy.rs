@@ -1,6 +1,6 @@
 //! `cargo mlcremote deploy` against a real OpenSSH sshd on loopback, run as a user runs it.
 
-mod common;
+use crate::common;
 
 use std::{
     fs,

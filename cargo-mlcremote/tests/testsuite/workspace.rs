@@ -5,7 +5,7 @@
 //! the trash with Undo, and the editor itself (highlighting, find/replace, Tab, undo per
 //! file). Screenshots go to `target/ui-screenshots/`.
 
-mod common;
+use crate::common;
 
 use std::{
     fs,

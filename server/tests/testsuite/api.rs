@@ -1,6 +1,6 @@
 //! The file API and the terminal over real HTTP and a real WebSocket client.
 
-mod common;
+use crate::common;
 
 use std::{fs, os::unix::fs::symlink, time::Duration};
 

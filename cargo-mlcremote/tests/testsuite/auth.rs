@@ -1,7 +1,7 @@
 //! Every way in: ssh-agent, passphrase-protected keys, passwords, ~/.ssh/config with
 //! aliases and ProxyJump. Against a real sshd.
 
-mod common;
+use crate::common;
 
 use std::{fs, process::Command};
 

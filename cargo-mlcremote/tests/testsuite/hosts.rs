@@ -1,7 +1,7 @@
 //! Deploy into the hosts people really have: other login shells with noisy start-up
 //! files, and Dropbear instead of OpenSSH.
 
-mod common;
+use crate::common;
 
 use common::{Client, report, server, text};
 use harness::Sshd;

@@ -1,7 +1,7 @@
 //! What a new user tripped over: each error says what failed and what to do, with a
 //! hint that matches the cause; local mistakes are found before any connection.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

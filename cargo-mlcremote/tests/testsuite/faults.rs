@@ -1,6 +1,6 @@
 //! Faults a deploy must survive: a cut upload, a full disk, a noexec install dir.
 
-mod common;
+use crate::common;
 
 use std::{
     fs,

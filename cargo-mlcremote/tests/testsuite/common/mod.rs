@@ -1,5 +1,4 @@
 //! Shared by the client's integration tests: the plugin run as a user runs it.
-#![allow(dead_code)]
 
 use std::{
     fs,
@@ -529,7 +528,7 @@ pub fn processes_of(uid: &str, except: u64) -> Vec<String> {
     found
 }
 
-/// `tests/common/ws_echo.py` on 127.0.0.1 (a web app on the host: a page at `/`, a
+/// `tests/testsuite/common/ws_echo.py` on 127.0.0.1 (a web app on the host: a page at `/`, a
 /// WebSocket echo elsewhere), stopped on drop.
 pub struct WebApp {
     child: Child,
@@ -540,7 +539,7 @@ impl WebApp {
     pub fn start() -> WebApp {
         let (child, port) = python_on_a_free_port("the web app", |port, python| {
             python
-                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/ws_echo.py"))
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testsuite/common/ws_echo.py"))
                 .arg(port.to_string());
         });
         WebApp { child, port }

@@ -2,7 +2,7 @@
 //! uploaded source bundle offline; where the host has no way to build, deploy says what
 //! it would run, asks, and falls back to building here.
 
-mod common;
+use crate::common;
 
 use std::{fs, process::Command};
 

@@ -2,7 +2,7 @@
 //! is applied to the wrong host, nothing outside the install dir is removed, nothing
 //! from a host reaches the terminal raw, and every wait is bounded.
 
-mod common;
+use crate::common;
 
 use std::{
     fs,

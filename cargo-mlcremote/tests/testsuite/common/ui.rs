@@ -169,8 +169,9 @@ pub fn wait_js(b: &Browser, script: &str, within: Duration) {
 pub struct Opened {
     pub b: Browser,
     pub ui: Ui,
-    pub cwd: tempfile::TempDir,
-    pub client: Client,
+    /// Kept for as long as the workspace is open: the UI's folder and home.
+    _cwd: tempfile::TempDir,
+    _client: Client,
 }
 
 pub fn open_in_browser(sshd: &Sshd, user: &User) -> Opened {
@@ -179,5 +180,10 @@ pub fn open_in_browser(sshd: &Sshd, user: &User) -> Opened {
     let (ui, cwd) = Ui::open_devbox(&client, sshd, &config);
     let b = Browser::start().unwrap();
     b.goto(&ui.url()).unwrap();
-    Opened { b, ui, cwd, client }
+    Opened {
+        b,
+        ui,
+        _cwd: cwd,
+        _client: client,
+    }
 }

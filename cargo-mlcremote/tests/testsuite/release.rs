@@ -1,7 +1,7 @@
 //! `deploy --release`: from a local "release server" (a real HTTP server on loopback
 //! serving a real `cargo xtask dist` output), checksum-verified and cached.
 
-mod common;
+use crate::common;
 
 use std::{fs, process::Command};
 

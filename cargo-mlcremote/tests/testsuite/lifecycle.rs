@@ -1,6 +1,6 @@
 //! status, logs, stop, restart, uninstall, tunnel, probe and many hosts, against a real sshd.
 
-mod common;
+use crate::common;
 
 use std::{
     io::{BufRead, BufReader, Read},

@@ -1,0 +1,10 @@
+//! The integration tests, one binary (cargo's own `tests/testsuite` layout): the world is
+//! linked once instead of once per file, and all the files' tests run side by side.
+
+mod act;
+mod demo;
+mod dist;
+mod layout;
+mod release;
+mod windows;
+mod workflows;
