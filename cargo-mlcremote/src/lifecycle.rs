@@ -12,7 +12,7 @@ use crate::{
     error::Result,
     remote::{
         self, Health, InstallInfo, Probe, StartMethod,
-        agent::{self, AgentEvent},
+        agent::{self, Event},
         health, script_error, scripts, start,
     },
     ssh::{HttpError, Route, Session, Stream},
@@ -88,22 +88,8 @@ fn require_installed(probe: &Probe, host: &str) -> Result<()> {
 pub async fn stop(session: &Session, probe: &Probe) -> Result<Option<u32>> {
     require_installed(probe, session.reporter().host())?;
     let out = session.run(&agent::agent_command(&probe.dir, "stop")).await?;
-    match AgentEvent::outcome(&out) {
-        Some(AgentEvent::Stopped { stopped }) => Ok(stopped),
-        Some(AgentEvent::Failed {
-            failure,
-            message,
-            step,
-            log,
-            rollback,
-        }) => Err(agent::failure_error(
-            &failure,
-            &message,
-            &step,
-            &probe.dir,
-            log.as_deref(),
-            rollback.as_deref(),
-        )),
+    match agent::outcome(&out, &probe.dir)? {
+        Event::Stopped { stopped } => Ok(stopped),
         _ => Err(script_error(&out, &probe.dir)),
     }
 }
@@ -130,58 +116,28 @@ pub async fn restart(
             health_timeout + Duration::from_secs(30),
         )
         .await?;
-    match AgentEvent::outcome(&out) {
-        Some(AgentEvent::Done { health, .. }) => Ok(health),
-        Some(AgentEvent::Failed {
-            failure,
-            message,
-            step,
-            log,
-            rollback,
-        }) => Err(agent::failure_error(
-            &failure,
-            &message,
-            &step,
-            &probe.dir,
-            log.as_deref(),
-            rollback.as_deref(),
-        )),
+    match agent::outcome(&out, &probe.dir)? {
+        Event::Done { health, .. } => Ok(health),
         _ => Err(script_error(&out, &probe.dir)),
     }
 }
 
-/// What `uninstall` did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Uninstalled {
-    /// The install dir is gone.
-    Removed,
-    /// Our files are gone; the dir stays because it holds these others.
-    Kept { others: Vec<String> },
-    /// Nothing was installed there.
-    Absent,
-}
+pub use mlcremote_contract::Uninstalled;
 
 /// `cargo mlcremote uninstall`: stop the server and remove what deploy created.
 pub async fn uninstall(session: &Session, probe: &Probe) -> Result<Uninstalled> {
-    let method = probe.install.as_ref().and_then(|i| StartMethod::parse(&i.start_method));
-    let out = session.run(&scripts::uninstall_script(&probe.dir, method)).await?;
-    if out.status != 0 {
-        return Err(script_error(&out, &probe.dir));
-    }
-    Ok(if out.field("absent").is_some() {
-        Uninstalled::Absent
-    } else if out.field("removed").is_some() {
-        Uninstalled::Removed
+    // The shell's uninstall where no agent of this contract is installed (or it does
+    // not run here): it must work when the binary does not.
+    let out = if agent::has_host_commands(probe) {
+        session.run(&agent::agent_command(&probe.dir, "uninstall")).await?
     } else {
-        Uninstalled::Kept {
-            others: out
-                .fields()
-                .filter(|(k, _)| *k == "left")
-                .map(|(_, v)| v.to_string())
-                .collect(),
-        }
-    })
+        let method = probe.install.as_ref().and_then(|i| i.start_method());
+        session.run(&scripts::uninstall_script(&probe.dir, method)).await?
+    };
+    match agent::outcome(&out, &probe.dir)? {
+        Event::Uninstalled { result } => Ok(result),
+        _ => Err(script_error(&out, &probe.dir)),
+    }
 }
 
 /// `cargo mlcremote logs`: the last `lines` lines to `sink`; with `follow`, more as they
@@ -195,7 +151,8 @@ pub async fn logs(
     stop: impl Future<Output = ()>,
 ) -> Result<()> {
     require_installed(probe, session.reporter().host())?;
-    let script = scripts::logs_script(&probe.dir, lines, follow);
+    let follow = if follow { " --follow" } else { "" };
+    let script = agent::host_command(probe, &format!("logs --lines {lines}{follow}"))?;
     let status = session.run_streaming(&script, &mut sink, stop).await?;
     if status != 0 {
         return Err(err!(
@@ -265,12 +222,11 @@ pub async fn server_token(session: &Session, probe: &Probe) -> Result<(u16, Stri
             session.destination
         ));
     };
-    let out = session.run(&scripts::token_script(&probe.dir)).await?;
-    let token = out.field("token").filter(|t| !t.is_empty()).map(str::to_owned);
-    let Some(token) = token else {
-        return Err(script_error(&out, &probe.dir));
-    };
-    Ok((server.port, token))
+    let out = session.run(&agent::host_command(probe, "token")?).await?;
+    match agent::outcome(&out, &probe.dir)? {
+        Event::Token { token } if !token.is_empty() => Ok((server.port, token)),
+        _ => Err(script_error(&out, &probe.dir)),
+    }
 }
 
 /// `cargo mlcremote tunnel`: forward `127.0.0.1:local_port` to the server over the SSH

@@ -72,9 +72,12 @@ pub fn stem() -> String {
     format!("mlcremote-{}-src", env!("CARGO_PKG_VERSION"))
 }
 
-/// What of the repository the bundle needs: the server and the workspace around it.
+/// What of the repository the bundle needs: the server, the contract it shares with the
+/// client, and the workspace around them.
 fn wanted(path: &str) -> bool {
-    path.starts_with("server/") || ["Cargo.toml", "Cargo.lock", "LICENSE", "README.md", "rustfmt.toml"].contains(&path)
+    path.starts_with("server/")
+        || path.starts_with("contract/")
+        || ["Cargo.toml", "Cargo.lock", "LICENSE", "README.md", "rustfmt.toml"].contains(&path)
 }
 
 /// Why the source bundle could not be made.
@@ -111,8 +114,9 @@ fn bundle_inner(workspace: &Path, epoch: u64) -> Result<Bundle, String> {
         copied.map_err(|e| format!("cannot copy {path}: {e}"))?;
     }
 
-    // Only the server is a member: the bundle builds what runs on the host, and its
-    // vendor folder holds the server's dependencies, not the client's.
+    // Only the server is a member (and the contract, a path dependency of it): the
+    // bundle builds what runs on the host, and its vendor folder holds the server's
+    // dependencies, not the client's.
     let manifest = read(&root.join("Cargo.toml"))?;
     let trimmed: String = manifest
         .lines()

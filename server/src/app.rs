@@ -13,7 +13,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use serde_json::{Value, json};
 
 use crate::{
     api::{ApiError, AppState},
@@ -57,16 +56,16 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// No auth, no secrets, no paths: safe for anyone who can reach the port.
-async fn health(State(app): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({
-        "status": "ok",
-        "host": app.host,
-        "version": build_info::VERSION,
-        "target": build_info::TARGET,
-        "pid": app.pid,
-        "uptime_s": app.started.elapsed().as_secs(),
-        "started_at": app.started_at,
-    }))
+async fn health(State(app): State<Arc<AppState>>) -> Json<mlcremote_contract::Health> {
+    Json(mlcremote_contract::Health {
+        status: "ok".into(),
+        host: app.host.clone(),
+        version: build_info::VERSION.into(),
+        target: build_info::TARGET.into(),
+        pid: app.pid,
+        uptime_s: app.started.elapsed().as_secs(),
+        started_at: app.started_at.clone(),
+    })
 }
 
 /// `Authorization: Bearer`, `X-Auth-Token`, or (WebSocket only, since browsers cannot set

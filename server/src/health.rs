@@ -11,12 +11,12 @@ use std::{
 
 use anyhow::{Context, bail};
 
-use crate::{home::default_path, state::State};
+use crate::{home::default_path, state};
 
 /// `mlcremote health`: GET /health of the server the state file names, print it.
 pub fn check(state_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let state_file = state_file.map_or_else(|| default_path("server.json"), Ok)?;
-    let state = State::read(&state_file).context("is the server running?")?;
+    let state = state::read(&state_file).context("is the server running?")?;
     let body = get(state.loopback(), state.port, "/health", Duration::from_secs(5))?;
     println!("{body}");
     let ok = serde_json::from_str::<serde_json::Value>(&body).is_ok_and(|v| v["status"] == "ok");

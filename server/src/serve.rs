@@ -126,7 +126,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
 
-    state.write(&state_file)?;
+    crate::state::write(&state, &state_file)?;
     log::info(&format!(
         "mlcremote {} listening on http://{addr}",
         build_info::VERSION_LINE
@@ -139,7 +139,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let result = serve_until(listener, app, stopping, limits).await;
     // The shells end with the server (as when their terminals close).
     tokio::task::spawn_blocking(move || sessions.end_all()).await.ok();
-    State::remove_if_ours(&state_file);
+    crate::state::remove_if_ours(&state_file);
     log::info("stopped");
     result
 }

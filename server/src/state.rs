@@ -7,22 +7,9 @@ use std::{
 };
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct State {
-    pub pid: u32,
-    pub port: u16,
-    pub bind: String,
-    pub version: String,
-    pub target: String,
-    pub started_at: String,
-    /// When the process started, in clock ticks since boot (Linux, `/proc/PID/stat`
-    /// field 22): with the pid, it tells this server from a later process that reused
-    /// the pid.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proc_start: Option<u64>,
-}
+/// `server.json`, as the contract types it.
+pub use mlcremote_contract::ServerState as State;
 
 /// A process's start time in ticks since boot, where the system says (Linux).
 pub fn proc_start(pid: u32) -> Option<u64> {
@@ -31,38 +18,28 @@ pub fn proc_start(pid: u32) -> Option<u64> {
     stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
 }
 
-impl State {
-    /// Where to reach the server from the host itself.
-    pub fn loopback(&self) -> &str {
-        match self.bind.as_str() {
-            "0.0.0.0" => "127.0.0.1",
-            "::" => "::1",
-            other => other,
-        }
-    }
+/// `server.json` at `path`.
+pub fn read(path: &Path) -> anyhow::Result<State> {
+    let text = fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a server state file", path.display()))
+}
 
-    pub fn read(path: &Path) -> anyhow::Result<State> {
-        let text = fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not a server state file", path.display()))
+/// Write `state` through a temp file and rename, so a reader never sees half a file.
+pub fn write(state: &State, path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        crate::token::create_private_dir(dir)?;
     }
+    let tmp = PathBuf::from(format!("{}.tmp.{}", path.display(), state.pid));
+    let mut file = fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    file.write_all(serde_json::to_string(state)?.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
 
-    /// Write through a temp file and rename, so a reader never sees half a file.
-    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        if let Some(dir) = path.parent() {
-            crate::token::create_private_dir(dir)?;
-        }
-        let tmp = PathBuf::from(format!("{}.tmp.{}", path.display(), self.pid));
-        let mut file = fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        file.write_all(serde_json::to_string(self)?.as_bytes())?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-        fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-    }
-
-    /// Remove the file if it still describes this process (a newer server may own it).
-    pub fn remove_if_ours(path: &Path) {
-        if State::read(path).is_ok_and(|s| s.pid == std::process::id()) {
-            let _ = fs::remove_file(path);
-        }
+/// Remove the file if it still describes this process (a newer server may own it).
+pub fn remove_if_ours(path: &Path) {
+    if read(path).is_ok_and(|s| s.pid == std::process::id()) {
+        let _ = fs::remove_file(path);
     }
 }

@@ -24,7 +24,7 @@ use crate::{
     error::{Error, Result},
     remote::{
         Health, Probe, StartMethod,
-        agent::{self, AgentEvent},
+        agent::{self, AgentStep, Event as AgentEvent},
         health, script_error, scripts, start, status, upload,
     },
     ssh::{Hold, Route, Session, random_hex},
@@ -465,7 +465,7 @@ async fn deploy_on(session: &Session, route: &Route, options: &DeployOptions, st
         let mut report = Report::new(route, &probe, &plan, &chosen.from, chosen.origin, Outcome::UpToDate);
         report.fill_from_health(health);
         report.port = probe.running_server().map(|s| s.port);
-        report.start_method = probe.install.as_ref().and_then(|i| StartMethod::parse(&i.start_method));
+        report.start_method = probe.install.as_ref().and_then(|i| i.start_method());
         report.steps = steps.take();
         return Ok(report);
     }
@@ -688,13 +688,12 @@ impl<'a> Executor<'a> {
         // The bundle first: without it there is nothing to build, and nothing to lock for.
         let bundle = self.options.cache.bundle(self.steps.reporter()).await?;
         self.steps.start(Step::Lock);
-        let (held, _) = lock(self.session, &self.probe.dir, self.options).await?;
+        let (held, _) = lock(self.session, &self.probe, self.options).await?;
         self.steps.done(Step::Lock);
-        let holder = held
-            .output
-            .lines()
-            .find_map(|l| l.strip_prefix("holder="))
-            .and_then(|p| p.parse().ok());
+        let holder = held.output.lines().find_map(|l| match AgentEvent::parse(l) {
+            Some(AgentEvent::Locked { holder }) => Some(holder),
+            _ => None,
+        });
         self.steps.start(Step::Build);
         let result = match self.build(&bundle).await {
             Ok(()) => {
@@ -703,7 +702,7 @@ impl<'a> Executor<'a> {
             }
             Err(e) => Err(e),
         };
-        unlock(self.session, &self.probe.dir, held).await;
+        unlock(self.session, &self.probe, held, holder).await;
         result
     }
 
@@ -900,16 +899,16 @@ impl<'a> Executor<'a> {
                         "waiting for the deploy lock in {dir} (held by {holder} since {since})"
                     ));
                 }
-                Some(AgentEvent::Step { step, .. }) => match step.as_str() {
-                    "lock" => {
+                Some(AgentEvent::Step { step, .. }) => match step {
+                    AgentStep::Lock => {
                         steps.done(Step::Lock);
                         steps.start(Step::InstallStart);
                     }
-                    "install+start" => {
+                    AgentStep::InstallStart => {
                         steps.done(Step::InstallStart);
                         steps.start(Step::Health);
                     }
-                    "health" => steps.done(Step::Health),
+                    AgentStep::Health => steps.done(Step::Health),
                     _ => {}
                 },
                 _ => {}
@@ -929,37 +928,22 @@ impl<'a> Executor<'a> {
         if matches!(install.receive, upload::Receive::Download { .. }) && out.status == status::DOWNLOAD_FAILED {
             self.host_could_not_download = true;
         }
-        match AgentEvent::outcome(&out) {
-            Some(AgentEvent::Done {
+        match agent::outcome(&out, &self.probe.dir)? {
+            AgentEvent::Done {
                 health,
                 port,
                 start_method,
                 ..
-            }) => Ok(Installed {
+            } => Ok(Installed {
                 health,
                 port,
-                start_method: StartMethod::parse(&start_method),
+                start_method: Some(start_method),
                 sent: matches!(install.receive, upload::Receive::Upload { .. }).then(|| Sent {
                     bytes: payload.data.len() as u64,
                     packing: payload.packing.name(),
                 }),
             }),
-            Some(AgentEvent::Failed {
-                failure,
-                message,
-                step,
-                log,
-                rollback,
-            }) => Err(agent::failure_error(
-                &failure,
-                &message,
-                &step,
-                &self.probe.dir,
-                log.as_deref(),
-                rollback.as_deref(),
-            )),
-            _ if out.status != 0 => Err(script_error(&out, &self.probe.dir)),
-            _ => Err(err!(Other, "the install on the host ended without saying how").with_detail(out.stdout)),
+            _ => Err(script_error(&out, &self.probe.dir)),
         }
     }
 }
@@ -978,10 +962,14 @@ fn enough_space(probe: &Probe, chosen: &Chosen) -> Result<()> {
     }
 }
 
-/// Remove the lock now (so the next deploy need not wait), then let its holder go.
-async fn unlock(session: &Session, dir: &str, held: crate::ssh::Held) {
-    if let Some(holder) = held.output.lines().find_map(|l| l.strip_prefix("holder=")) {
-        let _ = session.run(&scripts::unlock_script(dir, holder)).await;
+/// Let the lock's holder go. The agent removes the lock the moment its channel closes;
+/// the shell's holder notices only when it next writes, so its lock is removed first
+/// (only while it is still this holder's), and the next deploy need not wait.
+async fn unlock(session: &Session, probe: &Probe, held: crate::ssh::Held, holder: Option<u32>) {
+    if !agent::has_host_commands(probe)
+        && let Some(holder) = holder
+    {
+        let _ = session.run(&scripts::unlock_script(&probe.dir, holder)).await;
     }
     held.release().await;
 }
@@ -989,19 +977,28 @@ async fn unlock(session: &Session, dir: &str, held: crate::ssh::Held) {
 /// How long to wait for another deploy's lock on the same host.
 const LOCK_WAIT: Duration = Duration::from_secs(300);
 
-/// Take the deploy lock, waiting (bounded) while another live deploy holds it.
-/// Returns the holder and whether we had to wait.
-async fn lock(session: &Session, dir: &str, options: &DeployOptions) -> Result<(crate::ssh::Held, bool)> {
+/// Take the deploy lock, waiting (bounded) while another live deploy holds it: with
+/// the installed agent's `lock`, or where there is none the shell's, which keeps the
+/// same rules and says the same lines. Returns the holder and whether we had to wait.
+async fn lock(session: &Session, probe: &Probe, options: &DeployOptions) -> Result<(crate::ssh::Held, bool)> {
+    let dir = &probe.dir;
     // The host adds when (`since 2026-11-25T16:10:51Z`), by its own clock.
     let owner = format!("cargo-mlcremote pid {} on {}", std::process::id(), local_host_name());
+    let script = if agent::has_host_commands(probe) {
+        agent::agent_command(dir, &format!("lock --owner {}", crate::remote::quote(&owner)))
+    } else {
+        scripts::lock_script(dir, &owner)
+    };
     let deadline = Instant::now() + LOCK_WAIT.max(options.health_timeout);
     let mut waited = false;
     loop {
-        match session.hold(&scripts::lock_script(dir, &owner), "locked=1").await? {
+        let out = match session.hold(&script, scripts::LOCKED).await? {
             Hold::Held(held) => return Ok((held, waited)),
-            Hold::Ended(out) if out.status == status::LOCKED && Instant::now() < deadline => {
+            Hold::Ended(out) => out,
+        };
+        match agent::outcome(&out, dir)? {
+            AgentEvent::Busy { holder } if Instant::now() < deadline => {
                 if !waited {
-                    let holder = out.field("busy").unwrap_or("another deploy");
                     session
                         .reporter()
                         .note(format!("waiting for the deploy lock in {dir} (held by {holder})"));
@@ -1009,15 +1006,14 @@ async fn lock(session: &Session, dir: &str, options: &DeployOptions) -> Result<(
                 waited = true;
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
-            Hold::Ended(out) if out.status == status::LOCKED => {
-                let holder = out.field("busy").unwrap_or("another deploy");
+            AgentEvent::Busy { holder } => {
                 return Err(err!(
                     Install,
                     "{dir}/.lock is still held by {holder} after {}; if that deploy is gone, remove {dir}/.lock",
                     crate::ssh::shown(LOCK_WAIT)
                 ));
             }
-            Hold::Ended(out) => return Err(script_error(&out, dir)),
+            _ => return Err(script_error(&out, dir)),
         }
     }
 }

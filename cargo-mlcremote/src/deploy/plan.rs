@@ -359,6 +359,7 @@ mod tests {
                 port: 8080,
                 version: "0.1.0".into(),
                 target: "x86_64-unknown-linux-musl".into(),
+                ..ServerState::default()
             }),
             server_alive: running,
             install: installed.map(|_| InstallInfo {

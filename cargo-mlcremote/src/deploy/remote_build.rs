@@ -20,7 +20,7 @@ use crate::{
     artifact::{BuildWhere, Chosen, Origin, Payload},
     delegate::{Answer, Event, Question, Reporter},
     error::Result,
-    remote::{PRELUDE, Probe, quote, script_error, scripts, status},
+    remote::{Probe, quote, script_error, scripts, status},
     ssh::Session,
 };
 
@@ -259,7 +259,7 @@ fn unpack_line(layout: &Layout) -> String {
 /// Run `lines` one by one, each echoed into the log with its output; stop at the first
 /// that fails. Then report the binary: path, sha256, size, and its own `--version`.
 fn build_script(method: Method, lines: &[String], binary: &str, layout: &Layout) -> String {
-    let mut s = format!("{PRELUDE}log={}\n", quote(&layout.log));
+    let mut s = String::new();
     let _ = writeln!(s, "printf '== building with %s\\n' {} >>\"$log\"", quote(method.name()));
     for line in lines {
         let _ = writeln!(
@@ -279,7 +279,7 @@ fn build_script(method: Method, lines: &[String], binary: &str, layout: &Layout)
         bin = quote(binary),
         failed = status::BUILD_FAILED,
     );
-    s
+    scripts::script(&[("log", quote(&layout.log))], &s)
 }
 
 /// The target a built binary says it is: `mlcremote 0.1.0 (x86_64-unknown-linux-gnu, commit abc)`.

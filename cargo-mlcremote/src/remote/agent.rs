@@ -1,100 +1,31 @@
 //! The server binary's own `agent` subcommands, as the client runs and reads them:
-//! `status` (in the probe), `install` (after the upload, in the same exec), `restart`
-//! and `stop`. They print one JSON object a line: progress events, then the outcome.
+//! `status` (in the probe), `install` (after the upload, in the same exec), `restart`,
+//! `stop`, and from contract version 2 `token`, `logs`, `uninstall` and `lock`. They
+//! print one JSON object a line ([`Event`]): progress, then the outcome.
 
-use serde::Deserialize;
+pub use mlcremote_contract::{Event, Failure, Status as AgentStatus, Step as AgentStep};
 
-use super::{Health, InstallInfo, ServerState, quote};
+use super::{Probe, quote, script_error};
 use crate::{
-    error::{Error, Kind},
+    err,
+    error::{Error, Kind, Result},
     ssh::Output,
 };
-
-/// `agent status`: what is installed, and how its server is.
-#[derive(Clone, Debug, Deserialize)]
-pub struct AgentStatus {
-    pub version: String,
-    pub target: String,
-    #[serde(default)]
-    pub commit: String,
-    pub sha256: Option<String>,
-    pub install: Option<InstallInfo>,
-    pub server: Option<ServerState>,
-    /// The server in `server.json` runs and is proven to be this install's.
-    pub running: bool,
-    pub health: Option<Health>,
-    #[serde(default)]
-    pub health_error: Option<String>,
-}
-
-impl AgentStatus {
-    /// `mlcremote 0.1.0 (x86_64-unknown-linux-musl, commit abc1234)`, as `--version` says.
-    pub fn version_line(&self) -> String {
-        format!("mlcremote {} ({}, commit {})", self.version, self.target, self.commit)
-    }
-}
-
-/// One line of `agent install`/`restart`/`stop` output.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum AgentEvent {
-    /// Another deploy holds the lock; the agent waits for it on the host.
-    Waiting { holder: String, since: String },
-    /// A step done on the host.
-    Step { step: String, ms: u64 },
-    /// The new server runs and is healthy.
-    Done {
-        version: String,
-        target: String,
-        pid: u32,
-        port: u16,
-        start_method: String,
-        health: Health,
-        stopped: Option<u32>,
-    },
-    /// What failed, the new server's log, and how the rollback went.
-    Failed {
-        failure: String,
-        message: String,
-        step: String,
-        log: Option<String>,
-        rollback: Option<String>,
-    },
-    /// `agent stop`: the pid stopped, if one ran.
-    Stopped { stopped: Option<u32> },
-}
-
-impl AgentEvent {
-    /// Parse one line of agent output; `None` for anything else (shell lines).
-    pub fn parse(line: &str) -> Option<AgentEvent> {
-        let line = line.trim();
-        line.starts_with('{').then(|| serde_json::from_str(line).ok()).flatten()
-    }
-
-    /// The outcome of a run: its last event, if it is one.
-    pub fn outcome(out: &Output) -> Option<AgentEvent> {
-        out.stdout
-            .lines()
-            .rev()
-            .filter_map(AgentEvent::parse)
-            .find(|e| !matches!(e, AgentEvent::Waiting { .. } | AgentEvent::Step { .. }))
-    }
-}
 
 /// A failure the agent reported, as an error with the SPEC exit code; the new server's
 /// log (if any) goes in the detail, the rollback's outcome on the message.
 pub fn failure_error(
-    failure: &str,
+    failure: Failure,
     message: &str,
-    step: &str,
+    step: AgentStep,
     dir: &str,
     log: Option<&str>,
     rollback: Option<&str>,
 ) -> Error {
     let kind = match failure {
-        "died_at_start" | "unhealthy" => Kind::Unhealthy,
-        "not_installed" => Kind::Other,
-        _ => Kind::Install,
+        Failure::DiedAtStart | Failure::Unhealthy => Kind::Unhealthy,
+        Failure::NotInstalled | Failure::Other => Kind::Other,
+        Failure::CorruptUpload | Failure::Locked | Failure::InstallFailed | Failure::NoStartMethod => Kind::Install,
     };
     let mut error = Error::new(kind, message);
     if let Some(log) = log {
@@ -103,7 +34,11 @@ pub fn failure_error(
         } else {
             log
         };
-        error = error.with_detail(format!("failed step: {step}\nlast lines of {dir}/logs/out.log:\n{log}"));
+        let step = serde_json::to_string(&step).unwrap_or_default();
+        error = error.with_detail(format!(
+            "failed step: {}\nlast lines of {dir}/logs/out.log:\n{log}",
+            step.trim_matches('"')
+        ));
     }
     if let Some(rollback) = rollback {
         error = error.append(rollback);
@@ -111,7 +46,58 @@ pub fn failure_error(
     error
 }
 
+/// The outcome of an agent command's output: its event, or the error it (or the shell
+/// around it) reported.
+pub fn outcome(out: &Output, dir: &str) -> Result<Event> {
+    match Event::outcome(&out.stdout) {
+        Some(Event::Failed {
+            failure,
+            message,
+            step,
+            log,
+            rollback,
+        }) => Err(failure_error(
+            failure,
+            &message,
+            step,
+            dir,
+            log.as_deref(),
+            rollback.as_deref(),
+        )),
+        Some(event) => Ok(event),
+        None if out.status != 0 => Err(script_error(out, dir)),
+        None => Err(err!(Other, "the command on the host ended without saying how").with_detail(out.stdout.clone())),
+    }
+}
+
 /// `"$d/mlcremote" agent …` of the installed binary, as a script line.
 pub fn agent_command(dir: &str, args: &str) -> String {
     format!("{q}/mlcremote agent {args} --dir {q}", q = quote(dir))
+}
+
+/// The server's own health client, for hosts that refuse TCP forwarding.
+pub fn health_command(dir: &str) -> String {
+    format!("{q}/mlcremote health --state-file {q}/server.json", q = quote(dir))
+}
+
+/// Whether the installed agent has `token`, `logs`, `uninstall` and `lock`.
+pub fn has_host_commands(probe: &Probe) -> bool {
+    probe
+        .agent
+        .as_ref()
+        .is_some_and(|a| a.schema >= mlcremote_contract::HOST_COMMANDS)
+}
+
+/// The agent's command `args`, where the installed agent has it; else the error that
+/// says to update it.
+pub fn host_command(probe: &Probe, args: &str) -> Result<String> {
+    if has_host_commands(probe) {
+        return Ok(agent_command(&probe.dir, args));
+    }
+    Err(err!(
+        Other,
+        "the mlcremote installed in {} is older than this client (it cannot {}); run `cargo mlcremote deploy` to update it",
+        probe.dir,
+        args.split_whitespace().next().unwrap_or(args)
+    ))
 }

@@ -4,25 +4,12 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use super::scripts;
 use crate::{
     error::Result,
     ssh::{HttpError, Session},
 };
 
-/// What `GET /health` answers (SPEC §4).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Health {
-    pub status: String,
-    pub host: String,
-    pub version: String,
-    pub target: String,
-    pub pid: u32,
-    pub uptime_s: u64,
-    pub started_at: String,
-}
+pub use mlcremote_contract::Health;
 
 /// Why `/health` did not say ok.
 #[derive(Debug, thiserror::Error)]
@@ -40,15 +27,13 @@ pub enum Unhealthy {
     NoAnswer(String),
 }
 
-impl Health {
-    /// Parse a `/health` body; only `"status": "ok"` counts as healthy.
-    pub fn parse(body: &str) -> Result<Health, Unhealthy> {
-        let health: Health = serde_json::from_str(body.trim()).map_err(Unhealthy::NotOurs)?;
-        if health.status == "ok" {
-            Ok(health)
-        } else {
-            Err(Unhealthy::Status(health.status))
-        }
+/// Parse a `/health` body; only `"status": "ok"` counts as healthy.
+pub fn parse(body: &str) -> Result<Health, Unhealthy> {
+    let health: Health = serde_json::from_str(body.trim()).map_err(Unhealthy::NotOurs)?;
+    if health.status == "ok" {
+        Ok(health)
+    } else {
+        Err(Unhealthy::Status(health.status))
     }
 }
 
@@ -67,7 +52,7 @@ pub async fn once(session: &Session, dir: &str, port: u16) -> Result<Health, Unh
         }
         Err(HttpError::ForwardingRefused) => {
             let out = session
-                .run_for(&scripts::health_script(dir), HEALTH_REQUEST_TIMEOUT)
+                .run_for(&super::agent::health_command(dir), HEALTH_REQUEST_TIMEOUT)
                 .await
                 .map_err(|e| Unhealthy::NoAnswer(e.to_string()))?;
             if out.status != 0 {
@@ -77,5 +62,5 @@ pub async fn once(session: &Session, dir: &str, port: u16) -> Result<Health, Unh
         }
         Err(HttpError::Failed(e)) => return Err(Unhealthy::NoAnswer(e)),
     };
-    Health::parse(&body)
+    parse(&body)
 }

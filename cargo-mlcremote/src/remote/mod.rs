@@ -1,9 +1,11 @@
 //! What runs on the host: the POSIX `sh` scripts deploy sends (pure functions of their
 //! inputs, so they can be read and tested without a network) and the parsing of what
-//! they print. Scripts print `key=value` lines; `Session::run` frames them.
+//! they print. The agent and the scripts that speak for it print JSON lines (the
+//! contract crate's events); the probe prints `key=value` lines; `Session::run` frames them.
 //!
 //! [`probe`] finds out what the host is and has; [`start`] is how the server outlives
-//! the SSH session; [`scripts`] installs, starts, stops and removes it; [`health`] asks
+//! the SSH session; [`agent`] runs the installed binary's commands; [`scripts`] are the
+//! shell that stays (`sh/*.sh`); [`upload`] sends the binary; [`health`] asks
 //! the running server how it is.
 
 pub mod agent;
@@ -33,33 +35,6 @@ pub fn dir_word(dir: &str) -> String {
         _ => quote(dir),
     }
 }
-
-/// Shell helpers every script may use.
-pub(crate) const PRELUDE: &str = r#"mlcr_sha256() {
-  if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -f1
-  elif command -v shasum >/dev/null 2>&1; then shasum -a 256 "$1" | cut -d' ' -f1
-  elif command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r "$1" | cut -d' ' -f1
-  else echo none; fi
-}
-mlcr_nap() { sleep 0.05 2>/dev/null || sleep 1; }
-# The name of this install's tmux/screen session or systemd user unit: one per install dir.
-mlcr_name() { printf 'mlcremote-%s' "$(printf '%s' "$d" | cksum | cut -d' ' -f1)"; }
-mlcr_pid() { sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' "$1" 2>/dev/null | head -n 1; }
-fail() { code=$1; shift; printf 'error=%s\n' "$*"; exit "$code"; }
-# Refuse an install dir that is / or the home folder or holds it, however it is spelled.
-mlcr_own_dir() {
-  real=$(cd "$1" 2>/dev/null && pwd -P) || fail 70 "cannot enter $1"
-  home=$(cd "$HOME" 2>/dev/null && pwd -P)
-  [ "$real" = / ] && fail 70 "refusing to use $1 as the install dir: it is the root folder"
-  case "$home/" in "$real"/*) fail 70 "refusing to use $1 as the install dir: it is your home folder or holds it; pass --install-dir ~/.mlcremote" ;; esac
-  return 0
-}
-mlcr_alive() {
-  [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
-  # A zombie (exited, not yet reaped by an init that reaps lazily) is not alive.
-  case "$(ps -o stat= -p "$1" 2>/dev/null)" in Z*) return 1 ;; esac
-}
-"#;
 
 /// Exit codes of the shell scripts, mapped to SPEC exit codes by [`script_error`].
 pub mod status {

@@ -1,208 +1,231 @@
-//! The few scripts that stay shell: the client-held lock of a build on the host, the
-//! uninstall (which must work when the binary does not), the token for `tunnel`, the
-//! log for `logs`. Everything else runs as the server binary's own `agent` commands.
+//! The few scripts that stay shell, kept in `sh/*.sh` (checked with shellcheck in a
+//! test): the probe where no binary of ours is installed yet, and, where no agent of
+//! contract version 2 is, the lock of a build on the host and the uninstall (which must
+//! work when the binary does not). They say what the agent would, in its words.
+//! Everything else runs as the server binary's own `agent` commands.
 
-use std::fmt::Write as _;
+use mlcremote_contract::{INSTALLED_FILES, INSTALLED_FOLDERS, INSTALLED_TREES};
 
-use super::{PRELUDE, StartMethod, quote, status};
+use super::{StartMethod, quote, status};
 
-/// The deploy lock (SPEC §5 `.lock/`): make the install dir (0700), take the lock,
-/// clean what an interrupted deploy left, print `locked=1`, then hold the lock for as
-/// long as this script's channel is open. A lock whose holder process is gone is stale
-/// and taken over. Prints `busy=<owner>` and exits [`status::LOCKED`] if it is held.
-pub fn lock_script(dir: &str, owner: &str) -> String {
-    format!(
-        r#"{PRELUDE}d={d}
-owner={owner}
-mkdir -p "$d" || fail {failed} "cannot create $d"
-mlcr_own_dir "$d"
-chmod 700 "$d" || fail {failed} "cannot make $d private"
-l="$d/.lock"
-if ! mkdir "$l" 2>/dev/null; then
-  holder=$(cat "$l/pid" 2>/dev/null)
-  # A lock with no pid yet may be being written: give it a moment, as the agent does.
-  [ -n "$holder" ] || {{ sleep 2; holder=$(cat "$l/pid" 2>/dev/null); }}
-  if mlcr_alive "$holder"; then printf 'busy=%s\n' "$(cat "$l/owner" 2>/dev/null)"; exit {locked}; fi
-  # One deploy at a time takes a stale lock over, as the agent does: two that both saw
-  # the holder gone must not remove each other's fresh lock.
-  if mkdir "$l.takeover" 2>/dev/null; then
-    [ "$(cat "$l/pid" 2>/dev/null)" = "$holder" ] && rm -rf "$l"
-    rmdir "$l.takeover"
-  fi
-  mkdir "$l" 2>/dev/null || {{ printf 'busy=another deploy\n'; exit {locked}; }}
-  printf 'stale=%s\n' "$holder"
-fi
-printf '%s\n' "$$" >"$l/pid"
-printf '%s since %s\n' "$owner" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$l/owner"
-printf 'holder=%s\n' "$$"
-# Remove the lock only while it is still ours: the client may have released it already.
-trap '[ "$(cat "$l/pid" 2>/dev/null)" = "$$" ] && rm -rf "$l"' EXIT
-trap 'exit 0' HUP PIPE TERM INT
-printf 'locked=1\n'
-while printf '.\n' 2>/dev/null; do mlcr_nap; mlcr_nap; mlcr_nap; mlcr_nap; done
-"#,
-        d = quote(dir),
-        owner = quote(owner),
-        failed = status::INSTALL_FAILED,
-        locked = status::LOCKED,
-    )
-}
+/// Shell helpers every script may use.
+pub(crate) const PRELUDE: &str = include_str!("sh/prelude.sh");
 
-/// Release the deploy lock held by `holder` (and only if it still is).
-pub fn unlock_script(dir: &str, holder: &str) -> String {
-    format!(
-        "l={}/.lock\nif [ \"$(cat \"$l/pid\" 2>/dev/null)\" = {} ]; then rm -rf \"$l\"; fi\n",
-        quote(dir),
-        quote(holder)
-    )
-}
+/// The line that starts once a lock is held, in the shell's words and the agent's.
+pub const LOCKED: &str = r#"{"event":"locked","#;
 
-fn with_dir(dir: &str) -> String {
-    format!(
-        "{PRELUDE}d={}\n[ -x \"$d/mlcremote\" ] || fail {} \"mlcremote is not installed in $d\"\n",
-        quote(dir),
+/// A script: the exit codes and `words` (name, shell word) set, the prelude, `body`.
+pub fn script(words: &[(&str, String)], body: &str) -> String {
+    // Not every script uses every code.
+    let mut s = format!(
+        "# shellcheck disable=SC2034\n{{ st_failed={}; st_locked={}; st_not_installed={}; }}\n",
+        status::INSTALL_FAILED,
+        status::LOCKED,
         status::NOT_INSTALLED
-    )
-}
-
-/// What deploy creates in the install dir (SPEC §5), by name: all uninstall removes.
-pub const INSTALLED_FILES: &[&str] = &[
-    "mlcremote",
-    "mlcremote.prev",
-    "run.sh",
-    "run.sh.prev",
-    "run.sh.tmp",
-    "token",
-    "token.tmp",
-    "server.json",
-    "install.json",
-    "install.json.prev",
-    "install.json.tmp",
-    "logs/out.log",
-    "logs/out.log.1",
-    ".lock/pid",
-    ".lock/owner",
-    "build/build.log",
-    "toolchain/rustup-init",
-];
-
-/// `cargo mlcremote uninstall`: stop the server, then remove what deploy created, by
-/// name, and the install dir only if that leaves it empty. Refuses a dir that is the
-/// home or holds it, however it is spelled (`~//`, `/home/ann/.`, a symlink...).
-pub fn uninstall_script(dir: &str, start_method: Option<StartMethod>) -> String {
-    use status::*;
-    let mut s = format!("{PRELUDE}d={}\n", quote(dir));
-    let _ = writeln!(
-        s,
-        r#"if [ ! -d "$d" ]; then printf 'absent=1\n'; exit 0; fi
-mlcr_own_dir "$d""#
     );
-    // The agent stops only a process it can prove is this install's server.
-    s.push_str("if [ -x \"$d/mlcremote\" ]; then \"$d/mlcremote\" agent stop --dir \"$d\" >/dev/null 2>&1; fi\n");
-    // Only the session the server was started with: asking tmux or screen about a
-    // session that never was leaves their socket folders behind.
-    match start_method {
-        Some(StartMethod::Systemd) => s.push_str(
-            r#"ud="${XDG_CONFIG_HOME:-$HOME/.config}/systemd/user"
-if [ -f "$ud/$(mlcr_name).service" ]; then
-  systemctl --user disable --now "$(mlcr_name)" >/dev/null 2>&1; rm -f "$ud/$(mlcr_name).service"; systemctl --user daemon-reload >/dev/null 2>&1
-fi
-"#,
-        ),
-        Some(StartMethod::Tmux) => s.push_str("tmux kill-session -t \"$(mlcr_name)\" >/dev/null 2>&1\n"),
-        Some(StartMethod::Screen) => s.push_str("screen -S \"$(mlcr_name)\" -X quit >/dev/null 2>&1\n"),
-        _ => {}
+    for (name, word) in words {
+        s.push_str(name);
+        s.push('=');
+        s.push_str(word);
+        s.push('\n');
     }
-    let files: Vec<String> = INSTALLED_FILES.iter().map(|f| format!("\"$d/{f}\"")).collect();
-    let _ = writeln!(
-        s,
-        r#"rm -f {files} "$d"/server.json.tmp.* "$d"/.mlcremote.upload-* "$d"/.mlcremote.part-* || fail {INSTALL_FAILED} "cannot remove the files in $d"
-if [ -f "$d/build/build.log" ] || [ -d "$d/build/target" ]; then
-  rm -rf "$d/build/target" "$d/build/docker-target" "$d/build/cargo-home" "$d/build"/mlcremote-*-src
-fi
-rm -rf "$d/toolchain/rustup" "$d/toolchain/cargo"
-# The trash holds what the person deleted in the workspace: kept unless empty.
-for sub in logs .lock build toolchain trash; do rmdir "$d/$sub" 2>/dev/null; done
-if rmdir "$d" 2>/dev/null; then printf 'removed=%s\n' "$d"
-else printf 'kept=%s\n' "$d"; ls -A "$d" 2>/dev/null | head -n 5 | sed 's/^/left=/'; fi"#,
-        files = files.join(" "),
-    );
+    s.push_str(PRELUDE);
+    s.push_str(body);
     s
 }
 
-/// The server's token, for `tunnel` to hand to the user (it travels over SSH only).
-pub fn token_script(dir: &str) -> String {
-    format!("{}printf 'token=%s\n' \"$(cat \"$d/token\")\"\n", with_dir(dir))
-}
-
-/// The last `lines` lines of the server log, following it with `follow`.
-pub fn logs_script(dir: &str, lines: u32, follow: bool) -> String {
-    let f = if follow { " -f" } else { "" };
-    format!(
-        "{}[ -f \"$d/logs/out.log\" ] || fail {} \"no log yet in $d/logs\"\nexec tail -n {lines}{f} \"$d/logs/out.log\"\n",
-        with_dir(dir),
-        status::NOT_INSTALLED
+/// The deploy lock (SPEC §5 `.lock/`) where no agent is installed: `sh/lock.sh`.
+pub fn lock_script(dir: &str, owner: &str) -> String {
+    script(
+        &[("d", quote(dir)), ("owner", quote(owner))],
+        include_str!("sh/lock.sh"),
     )
 }
 
-/// The last `lines` lines of a file on the host, if it exists.
-pub fn tail_script(file: &str, lines: u32) -> String {
-    format!("f={}\nif [ -f \"$f\" ]; then tail -n {lines} \"$f\"; fi\n", quote(file))
+/// Release the shell's deploy lock held by `holder` (and only if it still is).
+pub fn unlock_script(dir: &str, holder: u32) -> String {
+    script(
+        &[("d", quote(dir)), ("holder", holder.to_string())],
+        include_str!("sh/unlock.sh"),
+    )
 }
 
-/// The server's own health client, for hosts that refuse TCP forwarding.
-pub fn health_script(dir: &str) -> String {
-    format!(
-        "d={}\n\"$d/mlcremote\" health --state-file \"$d/server.json\"\n",
-        quote(dir)
+/// `cargo mlcremote uninstall` where no agent can: `sh/uninstall.sh`.
+pub fn uninstall_script(dir: &str, start_method: Option<StartMethod>) -> String {
+    let words = |names: &[&str]| quote(&names.join(" "));
+    script(
+        &[
+            ("d", quote(dir)),
+            ("method", quote(start_method.map_or("", StartMethod::name))),
+            ("files", words(INSTALLED_FILES)),
+            ("trees", words(INSTALLED_TREES)),
+            ("folders", words(INSTALLED_FOLDERS)),
+        ],
+        include_str!("sh/uninstall.sh"),
+    )
+}
+
+/// The last `lines` lines of a file on the host, if it exists: `sh/tail.sh`.
+pub fn tail_script(file: &str, lines: u32) -> String {
+    script(
+        &[("f", quote(file)), ("lines", lines.to_string())],
+        include_str!("sh/tail.sh"),
     )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::{fs, process::Command};
 
-    /// Run by `sh` for real: the lock says who holds it and since when, readably.
+    use super::*;
+    use crate::remote::agent::Event as AgentEvent;
+    use mlcremote_contract::Uninstalled;
+
+    /// Every script the client sends, as it sends it.
+    fn all_scripts() -> Vec<(&'static str, String)> {
+        vec![
+            ("probe.sh", crate::remote::probe::probe_script("~/.mlcremote")),
+            ("lock.sh", lock_script("/h/.mlcremote", "cargo-mlcremote pid 7 on desk")),
+            ("unlock.sh", unlock_script("/h/.mlcremote", 7)),
+            (
+                "uninstall.sh",
+                uninstall_script("/h/.mlcremote", Some(StartMethod::Systemd)),
+            ),
+            ("tail.sh", tail_script("/h/.mlcremote/build/build.log", 100)),
+        ]
+    }
+
+    /// `sh/*.sh` pass shellcheck as POSIX sh, each as it is sent (with what the client
+    /// sets before it). A missing shellcheck fails the test with how to install it.
     #[test]
-    fn the_lock_names_its_holder_and_when_it_was_taken() {
+    fn the_scripts_pass_shellcheck() {
+        let shellcheck = harness::require("shellcheck", "shellcheck").unwrap();
+        let files: Vec<String> = fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/remote/sh"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "prelude.sh")
+            .collect();
+        let scripts = all_scripts();
+        for file in &files {
+            assert!(scripts.iter().any(|(f, _)| f == file), "{file} is not checked");
+        }
+        for (name, script) in scripts {
+            let path = std::env::temp_dir().join(format!("mlcremote-{}-{name}", std::process::id()));
+            fs::write(&path, &script).unwrap();
+            let out = Command::new(&shellcheck)
+                .args(["-s", "sh", "-S", "style"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            let _ = fs::remove_file(&path);
+            assert!(
+                out.status.success(),
+                "{name}:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+
+    fn sh(script: &str, home: &std::path::Path) -> std::process::Output {
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env("HOME", home)
+            .output()
+            .unwrap()
+    }
+
+    /// Run by `sh` for real: the lock says who holds it and since when, in the agent's
+    /// words; a second one finds it busy; unlock removes it only for its holder.
+    #[test]
+    fn the_shell_lock_names_its_holder_and_speaks_as_the_agent() {
         use std::io::BufRead;
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("install");
-        let mut child = std::process::Command::new("sh")
+        let dir_s = dir.to_string_lossy().into_owned();
+        let mut child = Command::new("sh")
             .arg("-c")
-            .arg(lock_script(&dir.to_string_lossy(), "cargo-mlcremote pid 7 on desk"))
+            .arg(lock_script(&dir_s, "cargo-mlcremote pid 7 on \"desk\""))
+            .env("HOME", tmp.path())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let locked = std::io::BufReader::new(stdout)
-            .lines()
+        // Read on, as the client does: a holder whose reader is gone lets go.
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let holder = lines
+            .by_ref()
             .map_while(Result::ok)
-            .any(|l| l == "locked=1");
-        let owner = std::fs::read_to_string(dir.join(".lock/owner")).unwrap_or_default();
-        let _ = child.kill();
-        let _ = child.wait();
-        assert!(locked);
+            .find_map(|l| match AgentEvent::parse(&l) {
+                Some(AgentEvent::Locked { holder }) => Some(holder),
+                _ => None,
+            });
+        assert_eq!(holder, Some(child.id()), "the holder is the script");
+        let owner = fs::read_to_string(dir.join(".lock/owner")).unwrap_or_default();
         let (who, since) = owner.trim().rsplit_once(" since ").unwrap();
-        assert_eq!(who, "cargo-mlcremote pid 7 on desk");
+        assert_eq!(who, "cargo-mlcremote pid 7 on \"desk\"");
         assert!(
             since.len() == 20 && since.starts_with("20") && since.ends_with('Z') && since.contains('T'),
             "{since}"
         );
+        let busy = sh(&lock_script(&dir_s, "another"), tmp.path());
+        assert_eq!(busy.status.code(), Some(status::LOCKED as i32));
+        match AgentEvent::outcome(&String::from_utf8_lossy(&busy.stdout)) {
+            Some(AgentEvent::Busy { holder }) => assert!(holder.starts_with(who), "{holder}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(sh(&unlock_script(&dir_s, 1), tmp.path()).status.success());
+        assert!(dir.join(".lock").exists(), "not the holder: the lock stays");
+        assert!(sh(&unlock_script(&dir_s, child.id()), tmp.path()).status.success());
+        assert!(!dir.join(".lock").exists());
+        drop(lines);
+        let _ = child.wait();
     }
 
+    /// Run by `sh` for real: what deploy made goes, what the person put there stays
+    /// (and is named), in the agent's words; the home folder is refused.
     #[test]
-    fn uninstall_names_what_it_removes_and_asks_the_agent_to_stop() {
-        let script = uninstall_script("/h/.mlcremote", Some(StartMethod::Tmux));
-        assert!(script.contains("agent stop"), "{script}");
-        assert!(script.contains("tmux kill-session"), "{script}");
-        assert!(
-            !script.contains("screen -S"),
-            "only the session it was started with: {script}"
-        );
-        assert!(!script.contains("rm -rf \"$d\""), "never the whole dir: {script}");
+    fn the_shell_uninstall_removes_what_deploy_made_and_names_what_it_keeps() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(".mlcremote");
         for file in INSTALLED_FILES {
-            assert!(script.contains(&format!("\"$d/{file}\"")), "{file}");
+            let path = dir.join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "x").unwrap();
         }
+        fs::create_dir_all(dir.join("build/target/release")).unwrap();
+        fs::write(dir.join(".mlcremote.upload-1-ab"), "x").unwrap();
+        fs::write(dir.join("my \"notes\".txt"), "mine").unwrap();
+        let out = sh(
+            &uninstall_script(&dir.to_string_lossy(), Some(StartMethod::Tmux)),
+            tmp.path(),
+        );
+        assert!(out.status.success(), "{out:?}");
+        match AgentEvent::outcome(&String::from_utf8_lossy(&out.stdout)) {
+            Some(AgentEvent::Uninstalled {
+                result: Uninstalled::Kept { others },
+            }) => assert_eq!(others, ["my \"notes\".txt"]),
+            other => panic!("{other:?}"),
+        }
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["my \"notes\".txt"]);
+        fs::remove_file(dir.join("my \"notes\".txt")).unwrap();
+        let out = sh(&uninstall_script(&dir.to_string_lossy(), None), tmp.path());
+        assert!(
+            out.stdout.starts_with(br#"{"event":"uninstalled","result":"removed"}"#),
+            "{out:?}"
+        );
+        assert!(!dir.exists());
+        let out = sh(&uninstall_script(&dir.to_string_lossy(), None), tmp.path());
+        assert!(
+            out.stdout.starts_with(br#"{"event":"uninstalled","result":"absent"}"#),
+            "{out:?}"
+        );
+        let home = sh(&uninstall_script(&tmp.path().to_string_lossy(), None), tmp.path());
+        assert_eq!(home.status.code(), Some(status::INSTALL_FAILED as i32), "{home:?}");
+        assert!(String::from_utf8_lossy(&home.stdout).contains("home folder"));
     }
 }

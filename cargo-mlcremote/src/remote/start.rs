@@ -4,53 +4,11 @@
 use super::Probe;
 use crate::{err, error::Result};
 
-/// How the server is kept running after the SSH connection closes (SPEC §6 step 7).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StartMethod {
-    Systemd,
-    Setsid,
-    Nohup,
-    Tmux,
-    Screen,
-}
-
-impl StartMethod {
-    /// The auto order.
-    pub const ALL: [StartMethod; 5] = [
-        StartMethod::Systemd,
-        StartMethod::Setsid,
-        StartMethod::Nohup,
-        StartMethod::Tmux,
-        StartMethod::Screen,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            StartMethod::Systemd => "systemd",
-            StartMethod::Setsid => "setsid",
-            StartMethod::Nohup => "nohup",
-            StartMethod::Tmux => "tmux",
-            StartMethod::Screen => "screen",
-        }
-    }
-
-    /// What the probe reports when this method can work on the host.
-    pub fn tool(self) -> &'static str {
-        match self {
-            StartMethod::Systemd => "systemd-user",
-            other => other.name(),
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<StartMethod> {
-        StartMethod::ALL.into_iter().find(|m| m.name() == s)
-    }
-}
+pub use mlcremote_contract::StartMethod;
 
 /// The start methods to try, the one recorded in `install.json` first (SPEC order after).
 pub fn recorded_first(given: Option<StartMethod>, probe: &Probe) -> Result<Vec<StartMethod>> {
-    let recorded = probe.install.as_ref().and_then(|i| StartMethod::parse(&i.start_method));
+    let recorded = probe.install.as_ref().and_then(|i| i.start_method());
     let mut methods = start_methods(given.or(recorded), probe)?;
     if given.is_none()
         && let Some(first) = recorded

@@ -567,10 +567,10 @@ impl Session {
         })
     }
 
-    /// Run a script that prints `ready_line` and then keeps running for as long as its
-    /// channel is open (a lock holder). Returns the holder, or the script's output if it
-    /// ended without getting there.
-    pub async fn hold(&self, script: &str, ready_line: &str) -> Result<Hold> {
+    /// Run a script that prints a line starting with `ready` and then keeps running for
+    /// as long as its channel is open (a lock holder). Returns the holder, or the
+    /// script's output if it ended without getting there.
+    pub async fn hold(&self, script: &str, ready: &str) -> Result<Hold> {
         let marker = format!("mlcremote-{}", super::random_hex(12));
         let command = command_for(&frame(&marker, script, false));
         let mut running = self
@@ -579,13 +579,13 @@ impl Session {
             .map_err(|e| self.or_lost(e))?;
         let mut framed = Framed::new(marker);
         let host = self.destination.to_string();
-        let ready = format!("{ready_line}\n");
+        let ready = ready.as_bytes();
         let wait = async {
             loop {
                 match running.next().await {
                     Some(msg) => {
                         framed.take(msg, &host)?;
-                        if framed.body().is_some_and(|b| find(b, ready.as_bytes()).is_some()) {
+                        if framed.body().is_some_and(|b| has_line_starting(b, ready)) {
                             return Ok(true);
                         }
                         if framed.end_status().is_some() {
@@ -743,6 +743,15 @@ async fn send_input(write: Arc<ChannelWriteHalf<Msg>>, input: Input) -> Result<(
         }
     }
     write.eof().await
+}
+
+/// Whether a whole line (one that has ended) of `text` starts with `prefix`.
+fn has_line_starting(text: &[u8], prefix: &[u8]) -> bool {
+    let whole = text
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(&[][..], |end| &text[..end]);
+    whole.split(|b| *b == b'\n').any(|line| line.starts_with(prefix))
 }
 
 pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -10,17 +10,20 @@ use std::{
 };
 
 use clap::Args;
-use serde::Serialize;
 
 use super::{
     layout::{InstallInfo, Layout, write_atomic},
     lock::{Lock, NotLocked},
     process,
-    report::{Event, Failure, emit, ms},
+    report::{Event, Failure, Step, emit, ms},
     start::{self, Method, Started},
     status::{self, sha256_file},
 };
-use crate::{build_info, state::State};
+use crate::{
+    build_info,
+    state::{self, State},
+};
+use mlcremote_contract::Health;
 
 #[derive(Args)]
 pub struct InstallArgs {
@@ -43,7 +46,7 @@ pub struct InstallArgs {
     #[arg(long)]
     root: Option<PathBuf>,
     /// Start methods to try, in order [default: those that work here].
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = start::parse_method)]
     start_methods: Vec<Method>,
     #[arg(long, default_value_t = 60)]
     health_timeout_secs: u64,
@@ -56,43 +59,17 @@ pub struct InstallArgs {
     lock_holder: Option<u32>,
 }
 
-/// The outcome, the last line of output.
-#[derive(Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-enum Outcome {
-    Done {
-        version: &'static str,
-        target: &'static str,
-        pid: u32,
-        port: u16,
-        start_method: Method,
-        health: serde_json::Value,
-        /// The server that was stopped, if one ran.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        stopped: Option<u32>,
-    },
-    Failed {
-        failure: Failure,
-        message: String,
-        /// The step that failed.
-        step: &'static str,
-        /// The new server's log since it started (last 100 lines).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        log: Option<String>,
-        /// What the rollback did, when there was one.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        rollback: Option<String>,
-    },
-}
+/// The outcome, the last line of output: [`Event::Done`] or [`Event::Failed`].
+type Outcome = Event;
 
-struct Failed {
+pub(super) struct Failed {
     failure: Failure,
     message: String,
-    step: &'static str,
+    step: Step,
     log: Option<String>,
 }
 
-fn fail(failure: Failure, step: &'static str, message: impl Into<String>) -> Failed {
+pub(super) fn fail(failure: Failure, step: Step, message: impl Into<String>) -> Failed {
     Failed {
         failure,
         message: message.into(),
@@ -109,10 +86,10 @@ pub fn run(args: InstallArgs) -> ExitCode {
     finish(outcome)
 }
 
-fn finish(outcome: Outcome) -> ExitCode {
+pub(super) fn finish(outcome: Outcome) -> ExitCode {
     let code = match &outcome {
-        Outcome::Done { .. } => ExitCode::SUCCESS,
-        Outcome::Failed { .. } => ExitCode::from(1),
+        Event::Failed { .. } | Event::Busy { .. } => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
     };
     let _ = emit(&outcome);
     code
@@ -120,7 +97,7 @@ fn finish(outcome: Outcome) -> ExitCode {
 
 fn install(args: &InstallArgs, layout: &Layout) -> Outcome {
     let mut clock = Instant::now();
-    let mut step = |name: &'static str| {
+    let mut step = |name: Step| {
         let heard = emit(&Event::Step {
             step: name,
             ms: ms(clock),
@@ -135,11 +112,11 @@ fn install(args: &InstallArgs, layout: &Layout) -> Outcome {
     if let Err(f) = own_dir(&layout.dir).and_then(|()| verify(&args.upload, &args.sha256, args.size)) {
         return failed(f, None);
     }
-    if !step("verify") {
+    if !step(Step::Verify) {
         return failed(
             fail(
                 Failure::InstallFailed,
-                "verify",
+                Step::Verify,
                 "the deploy went away; nothing was changed",
             ),
             None,
@@ -151,7 +128,7 @@ fn install(args: &InstallArgs, layout: &Layout) -> Outcome {
             return failed(
                 fail(
                     Failure::Locked,
-                    "lock",
+                    Step::Lock,
                     format!(
                         "{}/.lock is still held by {holder} after {} s; if that deploy is gone, remove {0}/.lock",
                         layout.dir.display(),
@@ -165,18 +142,22 @@ fn install(args: &InstallArgs, layout: &Layout) -> Outcome {
             return failed(
                 fail(
                     Failure::InstallFailed,
-                    "lock",
+                    Step::Lock,
                     format!("cannot lock {}: {e}", layout.dir.display()),
                 ),
                 None,
             );
         }
     };
-    if !step(if args.lock_holder.is_none() { "lock" } else { "locked" }) {
+    if !step(if args.lock_holder.is_none() {
+        Step::Lock
+    } else {
+        Step::Locked
+    }) {
         return failed(
             fail(
                 Failure::InstallFailed,
-                "lock",
+                Step::Lock,
                 "the deploy went away; nothing was changed",
             ),
             None,
@@ -204,9 +185,9 @@ fn install(args: &InstallArgs, layout: &Layout) -> Outcome {
             ) {
                 Ok((method, state, health)) => {
                     record(layout, &args.sha256, method, root);
-                    Outcome::Done {
-                        version: build_info::VERSION,
-                        target: build_info::TARGET,
+                    Event::Done {
+                        version: build_info::VERSION.into(),
+                        target: build_info::TARGET.into(),
                         pid: state.pid,
                         port: state.port,
                         start_method: method,
@@ -225,8 +206,8 @@ fn install(args: &InstallArgs, layout: &Layout) -> Outcome {
     outcome
 }
 
-fn failed(f: Failed, rollback: Option<String>) -> Outcome {
-    Outcome::Failed {
+pub(super) fn failed(f: Failed, rollback: Option<String>) -> Outcome {
+    Event::Failed {
         failure: f.failure,
         message: f.message,
         step: f.step,
@@ -249,12 +230,12 @@ fn file_root(root: &Path) -> Result<PathBuf, Failed> {
         Ok(real) if real.is_dir() => Ok(real),
         Ok(_) => Err(fail(
             Failure::InstallFailed,
-            "install",
+            Step::Install,
             format!("--root {} is not a folder on the host; pass a folder", full.display()),
         )),
         Err(e) => Err(fail(
             Failure::InstallFailed,
-            "install",
+            Step::Install,
             format!(
                 "--root {} cannot be used on the host ({e}); create it or pass another folder",
                 full.display()
@@ -263,11 +244,23 @@ fn file_root(root: &Path) -> Result<PathBuf, Failed> {
     }
 }
 
-fn own_dir(dir: &Path) -> Result<(), Failed> {
+pub(super) fn own_dir(dir: &Path) -> Result<(), Failed> {
+    let real = not_home(dir, Step::Install)?;
+    fs::set_permissions(&real, fs::Permissions::from_mode(0o700)).map_err(|e| {
+        fail(
+            Failure::InstallFailed,
+            Step::Install,
+            format!("cannot make {} private: {e}", dir.display()),
+        )
+    })
+}
+
+/// `dir`, resolved, unless it is `/`, the home folder or a folder that holds it.
+pub(super) fn not_home(dir: &Path, step: Step) -> Result<PathBuf, Failed> {
     let real = dir.canonicalize().map_err(|e| {
         fail(
             Failure::InstallFailed,
-            "install",
+            step,
             format!("cannot use {}: {e}", dir.display()),
         )
     })?;
@@ -275,20 +268,14 @@ fn own_dir(dir: &Path) -> Result<(), Failed> {
     if real == Path::new("/") || home.is_some_and(|h| h.starts_with(&real)) {
         return Err(fail(
             Failure::InstallFailed,
-            "install",
+            step,
             format!(
                 "refusing to use {} as the install dir: it is your home folder or holds it; pass --install-dir ~/.mlcremote",
                 dir.display()
             ),
         ));
     }
-    fs::set_permissions(&real, fs::Permissions::from_mode(0o700)).map_err(|e| {
-        fail(
-            Failure::InstallFailed,
-            "install",
-            format!("cannot make {} private: {e}", dir.display()),
-        )
-    })
+    Ok(real)
 }
 
 /// The upload must be exactly what the client sent: this binary checks its own bytes.
@@ -297,7 +284,7 @@ fn verify(upload: &Path, sha256: &str, size: u64) -> Result<(), Failed> {
     if got_size != size {
         return Err(fail(
             Failure::CorruptUpload,
-            "verify",
+            Step::Verify,
             format!("the upload has {got_size} bytes, expected {size}; the transfer was cut or the disk is full"),
         ));
     }
@@ -305,12 +292,12 @@ fn verify(upload: &Path, sha256: &str, size: u64) -> Result<(), Failed> {
         Ok(got) if got == sha256 => Ok(()),
         Ok(got) => Err(fail(
             Failure::CorruptUpload,
-            "verify",
+            Step::Verify,
             format!("the uploaded file has sha256 {got}, expected {sha256}"),
         )),
         Err(e) => Err(fail(
             Failure::CorruptUpload,
-            "verify",
+            Step::Verify,
             format!("cannot read the upload: {e}"),
         )),
     }
@@ -368,8 +355,8 @@ fn clean_uploads(layout: &Layout, ours: &Path) {
 }
 
 /// The server `server.json` names, if it runs and is this install's.
-fn running_server(layout: &Layout) -> Option<State> {
-    State::read(&layout.state())
+pub(super) fn running_server(layout: &Layout) -> Option<State> {
+    state::read(&layout.state())
         .ok()
         .filter(|s| process::owned(s, &[&layout.binary(), &layout.prev()]))
 }
@@ -377,7 +364,8 @@ fn running_server(layout: &Layout) -> Option<State> {
 /// Keep the old binary (and its run.sh, install.json) as `.prev`, rename the upload
 /// into place, write run.sh and the token. The old server keeps running.
 fn swap(args: &InstallArgs, layout: &Layout, root: Option<&Path>) -> Result<(), Failed> {
-    let io = |what: String| move |e: std::io::Error| fail(Failure::InstallFailed, "install", format!("{what}: {e}"));
+    let io =
+        |what: String| move |e: std::io::Error| fail(Failure::InstallFailed, Step::Install, format!("{what}: {e}"));
     let binary = layout.binary();
     if binary.exists() {
         let prev = layout.prev();
@@ -408,7 +396,7 @@ fn swap(args: &InstallArgs, layout: &Layout, root: Option<&Path>) -> Result<(), 
     if fs::metadata(&token).map(|m| m.len()).unwrap_or(0) == 0 {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes)
-            .map_err(|e| fail(Failure::InstallFailed, "install", format!("no random source: {e}")))?;
+            .map_err(|e| fail(Failure::InstallFailed, Step::Install, format!("no random source: {e}")))?;
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         write_atomic(&token, hex.as_bytes(), 0o600).map_err(io(format!("cannot write {}", token.display())))?;
     }
@@ -419,14 +407,14 @@ fn swap(args: &InstallArgs, layout: &Layout, root: Option<&Path>) -> Result<(), 
 }
 
 /// Stop a server of this install (and its unit or session).
-fn stop_server(layout: &Layout, server: &State) {
-    if let Some(method) = layout.install_info().and_then(|i| Method::parse(&i.start_method)) {
+pub(super) fn stop_server(layout: &Layout, server: &State) {
+    if let Some(method) = layout.install_info().and_then(|i| i.start_method()) {
         start::stop_session(layout, method);
     }
     if process::alive(server.pid) {
         process::stop(server.pid);
     }
-    if State::read(&layout.state()).is_ok_and(|s| s.pid == server.pid) {
+    if state::read(&layout.state()).is_ok_and(|s| s.pid == server.pid) {
         let _ = fs::remove_file(layout.state());
     }
 }
@@ -437,12 +425,12 @@ fn start_and_wait(
     layout: &Layout,
     methods: &[Method],
     timeout: Duration,
-    step: &mut impl FnMut(&'static str) -> bool,
-) -> Result<(Method, State, serde_json::Value), Failed> {
+    step: &mut impl FnMut(Step) -> bool,
+) -> Result<(Method, State, Health), Failed> {
     let _ = fs::remove_file(layout.state());
     let log_from = fs::metadata(layout.log()).map(|m| m.len()).unwrap_or(0);
     // From here the install finishes whether or not anyone still listens.
-    let _ = step("install+start");
+    let _ = step(Step::InstallStart);
     let with_log = |mut f: Failed| {
         f.log = Some(log_since(&layout.log(), log_from));
         f
@@ -451,7 +439,7 @@ fn start_and_wait(
     let Some((method, mut started)) = start::start(layout, methods) else {
         return Err(fail(
             Failure::NoStartMethod,
-            "start",
+            Step::Start,
             format!("none of these start methods works here: {}", names.join(" ")),
         ));
     };
@@ -460,16 +448,16 @@ fn start_and_wait(
     let mut seen_running = false;
     let mut last_error = String::from("no server.json yet");
     loop {
-        if let Ok(state) = State::read(&layout.state()) {
+        if let Ok(state) = state::read(&layout.state()) {
             match status::health(&state) {
-                Ok(health) if health["version"] == build_info::VERSION => {
-                    let _ = step("health");
+                Ok(health) if health.version == build_info::VERSION => {
+                    let _ = step(Step::Health);
                     return Ok((method, state, health));
                 }
                 Ok(health) => {
                     last_error = format!(
                         "the server reports version {}, expected {}",
-                        health["version"],
+                        health.version,
                         build_info::VERSION
                     )
                 }
@@ -490,7 +478,7 @@ fn start_and_wait(
         if exited {
             return Err(with_log(fail(
                 Failure::DiedAtStart,
-                "start",
+                Step::Start,
                 "the server exited right after starting",
             )));
         }
@@ -498,7 +486,7 @@ fn start_and_wait(
             stop_new(layout, method);
             return Err(with_log(fail(
                 Failure::Unhealthy,
-                "health",
+                Step::Health,
                 format!(
                     "the server did not become healthy within {} s: {last_error}",
                     timeout.as_secs()
@@ -512,7 +500,7 @@ fn start_and_wait(
 /// Stop a server that was just started and is not healthy.
 fn stop_new(layout: &Layout, method: Method) {
     start::stop_session(layout, method);
-    if let Ok(state) = State::read(&layout.state())
+    if let Ok(state) = state::read(&layout.state())
         && process::owned(&state, &[&layout.binary()])
     {
         process::stop(state.pid);
@@ -526,7 +514,7 @@ fn roll_back(layout: &Layout, timeout: Duration) -> Option<String> {
     if !prev.exists() {
         return None;
     }
-    if let Ok(state) = State::read(&layout.state())
+    if let Ok(state) = state::read(&layout.state())
         && process::owned(&state, &[&layout.binary(), &prev])
     {
         process::stop(state.pid);
@@ -539,7 +527,7 @@ fn roll_back(layout: &Layout, timeout: Duration) -> Option<String> {
     for name in ["run.sh", "install.json"] {
         let _ = fs::rename(layout.path(&format!("{name}.prev")), layout.path(name));
     }
-    let recorded = layout.install_info().and_then(|i| Method::parse(&i.start_method));
+    let recorded = layout.install_info().and_then(|i| i.start_method());
     let mut methods: Vec<Method> = recorded.into_iter().collect();
     methods.extend(start::available().into_iter().filter(|m| Some(*m) != recorded));
     let _ = fs::remove_file(layout.state());
@@ -548,13 +536,12 @@ fn roll_back(layout: &Layout, timeout: Duration) -> Option<String> {
     };
     let deadline = Instant::now() + timeout;
     loop {
-        if let Ok(state) = State::read(&layout.state())
+        if let Ok(state) = state::read(&layout.state())
             && let Ok(health) = status::health(&state)
         {
             return Some(format!(
                 "rolled back: the previous version {} is running again (pid {})",
-                health["version"].as_str().unwrap_or("?"),
-                health["pid"]
+                health.version, health.pid
             ));
         }
         if started.running(layout) == Some(false) && matches!(started, Started::Child(_)) {
@@ -575,7 +562,7 @@ fn record(layout: &Layout, sha256: &str, method: Method, root: Option<PathBuf>) 
         sha256: sha256.into(),
         installed_at: crate::time::rfc3339(std::time::SystemTime::now()),
         start_method: method.name().into(),
-        root,
+        root: root.map(|r| r.to_string_lossy().into_owned()),
     };
     if let Ok(text) = serde_json::to_string(&info) {
         let _ = write_atomic(&layout.path("install.json"), format!("{text}\n").as_bytes(), 0o644);
@@ -606,14 +593,14 @@ pub fn restart(layout: &Layout, methods: &[Method], timeout: Duration) -> ExitCo
         return finish(failed(
             fail(
                 Failure::NotInstalled,
-                "restart",
+                Step::Restart,
                 format!("mlcremote is not installed in {}", layout.dir.display()),
             ),
             None,
         ));
     }
     let old = running_server(layout);
-    let recorded = layout.install_info().and_then(|i| Method::parse(&i.start_method));
+    let recorded = layout.install_info().and_then(|i| i.start_method());
     let methods: Vec<Method> = if methods.is_empty() {
         let mut all: Vec<Method> = recorded.into_iter().collect();
         all.extend(start::available().into_iter().filter(|m| Some(*m) != recorded));
@@ -626,7 +613,7 @@ pub fn restart(layout: &Layout, methods: &[Method], timeout: Duration) -> ExitCo
         s.pid
     });
     let mut clock = Instant::now();
-    let mut step = |name: &'static str| {
+    let mut step = |name: Step| {
         let heard = emit(&Event::Step {
             step: name,
             ms: ms(clock),
@@ -642,9 +629,9 @@ pub fn restart(layout: &Layout, methods: &[Method], timeout: Duration) -> ExitCo
                     let _ = write_atomic(&layout.path("install.json"), format!("{text}\n").as_bytes(), 0o644);
                 }
             }
-            finish(Outcome::Done {
-                version: build_info::VERSION,
-                target: build_info::TARGET,
+            finish(Event::Done {
+                version: build_info::VERSION.into(),
+                target: build_info::TARGET.into(),
                 pid: state.pid,
                 port: state.port,
                 start_method: method,
@@ -658,16 +645,11 @@ pub fn restart(layout: &Layout, methods: &[Method], timeout: Duration) -> ExitCo
 
 /// `agent stop`: stop this install's server, if it runs.
 pub fn stop(layout: &Layout) -> ExitCode {
-    #[derive(Serialize)]
-    struct Stopped {
-        event: &'static str,
-        stopped: Option<u32>,
-    }
     if !layout.binary().exists() {
         return finish(failed(
             fail(
                 Failure::NotInstalled,
-                "stop",
+                Step::Stop,
                 format!("mlcremote is not installed in {}", layout.dir.display()),
             ),
             None,
@@ -676,15 +658,14 @@ pub fn stop(layout: &Layout) -> ExitCode {
     let server = running_server(layout);
     if let Some(server) = &server {
         stop_server(layout, server);
-    } else if let Some(method) = layout.install_info().and_then(|i| Method::parse(&i.start_method)) {
+    } else if let Some(method) = layout.install_info().and_then(|i| i.start_method()) {
         start::stop_session(layout, method);
     }
     if server.is_none() {
         // A stale server.json (its process gone or someone else's) goes too.
         let _ = fs::remove_file(layout.state());
     }
-    let _ = emit(&Stopped {
-        event: "stopped",
+    let _ = emit(&Event::Stopped {
         stopped: server.map(|s| s.pid),
     });
     ExitCode::SUCCESS

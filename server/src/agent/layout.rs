@@ -6,30 +6,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use serde::{Deserialize, Serialize};
-
 /// Paths in one install dir.
 pub struct Layout {
     pub dir: PathBuf,
 }
 
-/// `install.json`, written by a successful install.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct InstallInfo {
-    #[serde(default)]
-    pub version: String,
-    #[serde(default)]
-    pub target: String,
-    #[serde(default)]
-    pub sha256: String,
-    #[serde(default)]
-    pub installed_at: String,
-    #[serde(default)]
-    pub start_method: String,
-    /// The server's file root, when it is not `$HOME` (`deploy --root`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub root: Option<PathBuf>,
-}
+pub use mlcremote_contract::InstallInfo;
 
 impl Layout {
     pub fn new(dir: PathBuf) -> Layout {

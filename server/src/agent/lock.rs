@@ -17,6 +17,9 @@ use super::{
 /// How long to wait for another deploy's lock.
 pub const LOCK_WAIT: Duration = Duration::from_secs(300);
 
+/// How long `agent lock` holds the lock for a build on the host, at most.
+pub const HOLD_AT_MOST: Duration = Duration::from_secs(3 * 3600);
+
 /// The lock, held until dropped.
 pub struct Lock {
     dir: PathBuf,
@@ -37,8 +40,18 @@ impl Lock {
     /// Take `<install dir>/.lock`, waiting (bounded) while a live holder has it. A lock
     /// held by `inherit_from` (the client's own lock holder) counts as ours.
     pub fn take(install_dir: &std::path::Path, owner: &str, inherit_from: Option<u32>) -> Result<Lock, NotLocked> {
+        Lock::take_within(install_dir, owner, inherit_from, LOCK_WAIT)
+    }
+
+    /// The same, waiting at most `wait` for a live holder (zero: not at all).
+    pub fn take_within(
+        install_dir: &std::path::Path,
+        owner: &str,
+        inherit_from: Option<u32>,
+        wait: Duration,
+    ) -> Result<Lock, NotLocked> {
         let dir = install_dir.join(".lock");
-        let deadline = Instant::now() + LOCK_WAIT;
+        let deadline = Instant::now() + wait;
         let mut told = false;
         loop {
             match fs::create_dir(&dir) {
@@ -70,9 +83,12 @@ impl Lock {
                             holder: owner.to_string(),
                         });
                     }
-                    if !told {
+                    if !told && !wait.is_zero() {
                         let (who, since) = owner.rsplit_once(" since ").unwrap_or((owner, "?"));
-                        let _ = emit(&Event::Waiting { holder: who, since });
+                        let _ = emit(&Event::Waiting {
+                            holder: who.into(),
+                            since: since.into(),
+                        });
                         told = true;
                     }
                     std::thread::sleep(Duration::from_millis(100));

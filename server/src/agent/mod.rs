@@ -7,8 +7,11 @@
 //! - `install`: verify the upload, take the lock (waiting on the host), keep the old
 //!   binary as `.prev`, swap by rename, write `run.sh`/`token`/`install.json`, stop the
 //!   old server, start the new one, wait for its `/health`, roll back on failure;
-//! - `restart`, `stop`: the same start and stop, for the commands around deploy.
+//! - `restart`, `stop`: the same start and stop, for the commands around deploy;
+//! - `token`, `logs`, `uninstall`, `lock`: the host's side of `tunnel`, `logs`,
+//!   `uninstall` and a build on the host (contract version 2).
 
+mod host;
 mod install;
 mod layout;
 mod lock;
@@ -45,6 +48,33 @@ pub enum Agent {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// The running server's token.
+    Token {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// The server log's last lines, raw; with --follow, more as they come.
+    Logs {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        lines: usize,
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Stop the server and remove what deploy created.
+    Uninstall {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Take the deploy lock and hold it while the output is read (a build on the host).
+    Lock {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Who holds it, for anyone who finds it held.
+        #[arg(long)]
+        owner: String,
+    },
 }
 
 #[derive(Args)]
@@ -52,7 +82,7 @@ pub struct RestartArgs {
     #[arg(long)]
     dir: PathBuf,
     /// Start methods to try, in order [default: the recorded one, then the usual order].
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = start::parse_method)]
     start_methods: Vec<Method>,
     #[arg(long, default_value_t = 60)]
     health_timeout_secs: u64,
@@ -81,5 +111,9 @@ pub fn run(agent: Agent) -> ExitCode {
             Duration::from_secs(args.health_timeout_secs),
         ),
         Agent::Stop { dir } => install::stop(&Layout::new(dir)),
+        Agent::Token { dir } => host::token(&Layout::new(dir)),
+        Agent::Logs { dir, lines, follow } => host::logs(&Layout::new(dir), lines, follow),
+        Agent::Uninstall { dir } => host::uninstall(&Layout::new(dir)),
+        Agent::Lock { dir, owner } => host::lock(&Layout::new(dir), &owner),
     }
 }

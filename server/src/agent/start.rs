@@ -7,43 +7,16 @@ use std::{
     process::{Child, Command, Stdio},
 };
 
-use serde::{Deserialize, Serialize};
-
 use super::layout::{Layout, sh_quote};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    Systemd,
-    Setsid,
-    Nohup,
-    Tmux,
-    Screen,
-}
+pub use mlcremote_contract::StartMethod as Method;
 
-impl Method {
-    /// The order `auto` tries them in.
-    pub const ALL: [Method; 5] = [
-        Method::Systemd,
-        Method::Setsid,
-        Method::Nohup,
-        Method::Tmux,
-        Method::Screen,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Systemd => "systemd",
-            Method::Setsid => "setsid",
-            Method::Nohup => "nohup",
-            Method::Tmux => "tmux",
-            Method::Screen => "screen",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Method> {
-        Method::ALL.into_iter().find(|m| m.name() == s)
-    }
+/// `--start-methods systemd,tmux`: one name.
+pub fn parse_method(name: &str) -> Result<Method, String> {
+    Method::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+        format!("not a start method: {name} (one of {})", names.join(", "))
+    })
 }
 
 /// A server started one way, to watch while it comes up.
@@ -120,10 +93,7 @@ fn start_one(layout: &Layout, method: Method) -> Option<Started> {
             if !quietly("systemctl", &["--user", "show-environment"]) {
                 return None;
             }
-            let home = std::env::var_os("HOME")?;
-            let units = std::env::var_os("XDG_CONFIG_HOME")
-                .map_or_else(|| std::path::PathBuf::from(&home).join(".config"), Into::into)
-                .join("systemd/user");
+            let units = units()?;
             std::fs::create_dir_all(&units).ok()?;
             let unit = format!(
                 "[Unit]\nDescription=mlcremote server ({dir})\n\n[Service]\nExecStart={exec}\nRestart=on-failure\n\n[Install]\nWantedBy=default.target\n",
@@ -140,6 +110,29 @@ fn start_one(layout: &Layout, method: Method) -> Option<Started> {
             }
             ok.then_some(Started::Session(method))
         }
+    }
+}
+
+/// Where systemd looks for this account's units.
+fn units() -> Option<std::path::PathBuf> {
+    let home = std::env::var_os("HOME")?;
+    Some(
+        std::env::var_os("XDG_CONFIG_HOME")
+            .map_or_else(|| std::path::PathBuf::from(&home).join(".config"), Into::into)
+            .join("systemd/user"),
+    )
+}
+
+/// Stop the start method's unit or session for good: the unit is disabled and removed.
+pub fn remove_session(layout: &Layout, method: Method) {
+    stop_session(layout, method);
+    if method == Method::Systemd
+        && let Some(unit) = units().map(|u| u.join(format!("{}.service", layout.session_name())))
+        && unit.is_file()
+    {
+        quietly("systemctl", &["--user", "disable", &layout.session_name()]);
+        let _ = std::fs::remove_file(unit);
+        quietly("systemctl", &["--user", "daemon-reload"]);
     }
 }
 

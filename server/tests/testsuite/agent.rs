@@ -5,6 +5,7 @@ use crate::common;
 
 use std::{
     fs,
+    io::Write,
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
@@ -350,4 +351,147 @@ fn a_session_screen_lists_late_is_not_taken_for_a_dead_server() {
     );
     let _ = host.stop();
     std::thread::sleep(Duration::from_millis(100));
+}
+
+/// `token` hands over the running server's token (the client reads it over SSH); the
+/// token opens the server's API. Nothing installed: a `failed` line, not a panic.
+#[test]
+fn token_says_the_servers_token_and_nothing_else() {
+    let host = Host::new();
+    let dir = host.dir().to_string_lossy().into_owned();
+    let none = host.agent(&["token", "--dir", &dir]);
+    assert!(!none.status.success());
+    assert_eq!(lines(&none).pop().unwrap()["failure"], "not_installed");
+    let (out, _) = host.install(&["--start-methods", "setsid"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = host.agent(&["token", "--dir", &dir]);
+    assert!(out.status.success(), "{out:?}");
+    let events = lines(&out);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["event"], "token");
+    let token = events[0]["token"].as_str().unwrap();
+    assert_eq!(token, fs::read_to_string(host.dir().join("token")).unwrap().trim());
+    assert!(token.len() >= 32, "{token}");
+}
+
+/// `logs` prints the log's last lines as they are, and with `--follow` what comes after,
+/// across a rotation; it ends by itself once its reader has gone, without anything new
+/// to write (a closed SSH channel).
+#[test]
+fn logs_prints_the_last_lines_follows_a_rotation_and_ends_when_the_reader_goes() {
+    use std::io::{BufRead, BufReader};
+    let host = Host::new();
+    let dir = host.dir().to_string_lossy().into_owned();
+    let missing = host.agent(&["logs", "--dir", &dir]);
+    assert_eq!(missing.status.code(), Some(77), "{missing:?}");
+    assert!(missing.stdout.is_empty(), "the output is the log alone");
+    let logs = host.dir().join("logs");
+    fs::create_dir_all(&logs).unwrap();
+    let log = logs.join("out.log");
+    fs::write(&log, (1..=5).map(|i| format!("line {i}\n")).collect::<String>()).unwrap();
+    let out = host.agent(&["logs", "--dir", &dir, "--lines", "2"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "line 4\nline 5\n");
+
+    let mut follow = host
+        .agent_command(&["logs", "--dir", &dir, "--lines", "1", "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = follow.id();
+    let mut read = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let mut next = || read.next().unwrap().unwrap();
+    assert_eq!(next(), "line 5");
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(b"line 6\n")
+        .unwrap();
+    assert_eq!(next(), "line 6");
+    // Rotated as the server does: the old file moves aside, a new one starts.
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(b"line 7\n")
+        .unwrap();
+    fs::rename(&log, logs.join("out.log.1")).unwrap();
+    fs::write(&log, "line 8\n").unwrap();
+    let (a, b) = (next(), next());
+    assert_eq!((a.as_str(), b.as_str()), ("line 7", "line 8"));
+    drop(read);
+    let status = follow.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!alive(u64::from(pid)));
+}
+
+/// `uninstall` stops the server, removes what deploy made (also a build's folders) and
+/// keeps what the person put there, naming it; then the dir is gone once it is empty.
+#[test]
+fn uninstall_stops_the_server_and_removes_only_what_deploy_made() {
+    let host = Host::new();
+    let dir = host.dir().to_string_lossy().into_owned();
+    let (out, events) = host.install(&["--start-methods", "setsid"]);
+    assert!(out.status.success(), "{out:?}");
+    let pid = events.last().unwrap()["pid"].as_u64().unwrap();
+    fs::create_dir_all(host.dir().join("build/target/release")).unwrap();
+    fs::write(host.dir().join("build/target/release/mlcremote"), "x").unwrap();
+    fs::write(host.dir().join("notes.txt"), "mine").unwrap();
+    let out = host.agent(&["uninstall", "--dir", &dir]);
+    assert!(out.status.success(), "{out:?}");
+    let result = &lines(&out).pop().unwrap()["result"];
+    assert_eq!(result["kept"]["others"], serde_json::json!(["notes.txt"]), "{result}");
+    assert!(!alive(pid), "the server still runs");
+    let mut left: Vec<String> = fs::read_dir(host.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["notes.txt"]);
+    fs::remove_file(host.dir().join("notes.txt")).unwrap();
+    let out = host.agent(&["uninstall", "--dir", &dir]);
+    assert_eq!(lines(&out).pop().unwrap()["result"], "removed");
+    assert!(!host.dir().exists());
+    let out = host.agent(&["uninstall", "--dir", &dir]);
+    assert_eq!(lines(&out).pop().unwrap()["result"], "absent");
+    // The home folder is refused, whatever it holds.
+    let home = host.tmp.path().to_string_lossy().into_owned();
+    let out = host.agent(&["uninstall", "--dir", &home]);
+    assert!(!out.status.success());
+    let failed = lines(&out).pop().unwrap();
+    assert_eq!(failed["failure"], "install_failed", "{failed}");
+    assert!(failed["message"].as_str().unwrap().contains("home folder"), "{failed}");
+    assert!(host.tmp.path().exists());
+}
+
+/// `lock` takes the lock and says so, a second finds it busy (naming the holder) without
+/// waiting, and the lock goes the moment the first one's reader does.
+#[test]
+fn lock_is_held_while_read_and_a_second_finds_it_busy() {
+    use std::io::{BufRead, BufReader};
+    let host = Host::new();
+    let dir = host.dir().to_string_lossy().into_owned();
+    let mut first = host
+        .agent_command(&["lock", "--dir", &dir, "--owner", "build on desk"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut read = BufReader::new(first.stdout.take().unwrap()).lines();
+    let locked: serde_json::Value = serde_json::from_str(&read.next().unwrap().unwrap()).unwrap();
+    assert_eq!(locked["event"], "locked");
+    assert_eq!(locked["holder"], first.id());
+    assert_eq!(mode(&host.dir()), 0o700);
+    let second = host.agent(&["lock", "--dir", &dir, "--owner", "another"]);
+    assert!(!second.status.success());
+    let busy = lines(&second).pop().unwrap();
+    assert_eq!(busy["event"], "busy");
+    assert!(
+        busy["holder"].as_str().unwrap().starts_with("build on desk since "),
+        "{busy}"
+    );
+    assert!(host.dir().join(".lock").exists());
+    drop(read);
+    assert!(first.wait().unwrap().success());
+    assert!(!host.dir().join(".lock").exists(), "the lock outlived its holder");
 }
