@@ -1,0 +1,250 @@
+//! What one run of deploy reads, downloads or builds once for all its hosts.
+
+use std::sync::Arc;
+
+use crate::{
+    artifact::{self, Chosen, Source},
+    delegate::{Event, Reporter},
+    err,
+    error::{Error, Result},
+    remote::{Probe, upload},
+};
+
+/// Hosts of one platform get the same verified binary: read, check and hash it (or
+/// download or build it) once per run, not once per host. The source bundle a remote
+/// build uploads is made once too.
+#[derive(Clone, Default)]
+pub struct RunCache {
+    chosen: Arc<tokio::sync::Mutex<ByPlatform<Arc<Chosen>>>>,
+    /// Release archives for hosts to download themselves.
+    remote: Arc<tokio::sync::Mutex<ByPlatform<Option<Arc<Chosen>>>>>,
+    bundle: Arc<tokio::sync::OnceCell<Arc<mlcremote_release::source::Bundle>>>,
+    /// Each binary gzip-compressed (by sha256 and level), or `None` where that does not pay.
+    gzipped: Arc<tokio::sync::Mutex<BySha<Compressed>>>,
+    /// Where the server's source comes from outside a checkout (`--build`): this
+    /// release's source bundle.
+    source_release: Option<artifact::release::Release>,
+    /// `--artifact`/`--dist` read and hashed while the first host connects.
+    loaded: Arc<tokio::sync::OnceCell<Arc<Result<Option<artifact::Loaded>>>>>,
+}
+
+impl std::fmt::Debug for RunCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunCache")
+    }
+}
+
+type ByPlatform<T> = Vec<(mlcremote_release::target::Platform, T)>;
+type Bytes = Arc<[u8]>;
+/// Keyed by a binary's sha256.
+type BySha<T> = Vec<(String, T)>;
+/// A binary compressed at a level: the bytes, or `None` where compressing does not pay.
+type Compressed = (upload::Level, Option<Bytes>);
+
+impl RunCache {
+    /// A cache whose `--build` falls back to `release`'s source bundle outside a checkout.
+    pub fn with_source_release(release: Option<artifact::release::Release>) -> RunCache {
+        RunCache {
+            source_release: release,
+            ..RunCache::default()
+        }
+    }
+
+    /// Start reading what `source` holds, so it is ready when a host's platform is known.
+    pub fn prefetch(&self, source: &Source) {
+        if let Some(source) = source.local()
+            && !self.loaded.initialized()
+        {
+            let cache = self.clone();
+            tokio::spawn(async move {
+                cache.load(&source).await;
+            });
+        }
+    }
+
+    pub(super) async fn load(&self, source: &Source) -> Arc<Result<Option<artifact::Loaded>>> {
+        let source = source.clone();
+        self.loaded
+            .get_or_init(|| async move {
+                let loaded = tokio::task::spawn_blocking(move || artifact::load(&source)).await;
+                Arc::new(loaded.unwrap_or_else(|e| Err(err!(Other, "reading the artifact crashed: {e}"))))
+            })
+            .await
+            .clone()
+    }
+
+    /// The binary for `platform`; a download or build shows on `reporter`'s host.
+    pub(super) async fn get(
+        &self,
+        source: &Source,
+        platform: &mlcremote_release::target::Platform,
+        reporter: &Reporter,
+    ) -> Result<Arc<Chosen>> {
+        if matches!(source, Source::Artifact(_) | Source::Dist(_)) {
+            let loaded = self.load(source).await;
+            return match loaded.as_ref() {
+                Ok(Some(loaded)) => artifact::pick(loaded, platform).map(Arc::new),
+                Ok(None) => Err(err!(Other, "nothing was read from {source:?}")),
+                Err(e) => Err(Error::new(e.kind(), e.message()).with_detail(e.detail().unwrap_or_default())),
+            };
+        }
+        // Held while choosing, so hosts that arrive together wait for one choice.
+        let mut cache = self.chosen.lock().await;
+        if let Some((_, chosen)) = cache.iter().find(|(p, _)| p == platform) {
+            return Ok(chosen.clone());
+        }
+        // A build here needs a source tree: the checkout, or the release's bundle.
+        let workspace = match source {
+            Source::Build(_) => Some(self.workspace(reporter).await?),
+            _ => None,
+        };
+        // Choosing may download or build: keep that off the async workers.
+        let (source, on) = (source.clone(), platform.clone());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+        let task = tokio::task::spawn_blocking(move || {
+            let mut report = |progress: artifact::Progress<'_>| {
+                let event = match progress {
+                    artifact::Progress::Download { done, total } => Event::Download { done, total },
+                    artifact::Progress::Build(line) => Event::BuildOutput { line: line.to_string() },
+                };
+                let _ = tx.send(event);
+            };
+            if let Some(workspace) = &workspace {
+                return artifact::build_here(workspace, &on, &mut report);
+            }
+            artifact::choose(&source, &on, &mut report)
+        });
+        // Ends when the chooser is done and drops its sender.
+        while let Some(event) = rx.recv().await {
+            reporter.event(event);
+        }
+        let chosen = task
+            .await
+            .map_err(|e| err!(Other, "choosing the artifact crashed: {e}"))??;
+        let chosen = Arc::new(chosen);
+        cache.push((platform.clone(), chosen.clone()));
+        Ok(chosen)
+    }
+
+    /// The release archive for `platform` for the host to download itself, as the
+    /// release's `SHA256SUMS` and `dist-manifest.json` describe it; `None` when they do
+    /// not say enough.
+    pub(super) async fn remote(
+        &self,
+        release: &artifact::release::Release,
+        platform: &mlcremote_release::target::Platform,
+    ) -> Result<Option<Arc<Chosen>>> {
+        let mut cache = self.remote.lock().await;
+        if let Some((_, chosen)) = cache.iter().find(|(p, _)| p == platform) {
+            return Ok(chosen.clone());
+        }
+        let (release, candidates) = (release.clone(), platform.targets());
+        let remote = tokio::task::spawn_blocking(move || release.remote(&candidates))
+            .await
+            .map_err(|e| err!(Other, "reading the release crashed: {e}"))??;
+        let chosen = remote.map(|r| Arc::new(Chosen::remote(r)));
+        cache.push((platform.clone(), chosen.clone()));
+        Ok(chosen)
+    }
+
+    /// What goes over the wire for `chosen`'s bytes: the archive they came in when the
+    /// host can unpack it, else compressed once a run, not once a host.
+    pub(super) async fn payload(
+        &self,
+        chosen: &Chosen,
+        bytes: &Arc<[u8]>,
+        probe: &Probe,
+        level: Option<upload::Level>,
+    ) -> upload::Payload {
+        let raw = || upload::Payload {
+            data: bytes.clone(),
+            packing: upload::Packing::Raw,
+        };
+        if !probe.has("gzip") {
+            return raw();
+        }
+        // Already compressed: sending it as it is costs this machine nothing, on any link.
+        if let Some(packed) = &chosen.packed
+            && probe.has("tar")
+        {
+            return upload::Payload {
+                data: packed.archive.clone(),
+                packing: upload::Packing::TarGz {
+                    inner: packed.inner.clone(),
+                },
+            };
+        }
+        let Some(level) = level else {
+            return raw();
+        };
+        // Held while compressing, so hosts that arrive together wait for one compression.
+        let mut cache = self.gzipped.lock().await;
+        let gzipped = match cache.iter().find(|(sha, (l, _))| *sha == chosen.sha256 && *l == level) {
+            Some((_, (_, gzipped))) => gzipped.clone(),
+            None => {
+                let input = bytes.clone();
+                let gzipped = tokio::task::spawn_blocking(move || upload::gzipped(&input, level))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(Arc::from);
+                cache.push((chosen.sha256.clone(), (level, gzipped.clone())));
+                gzipped
+            }
+        };
+        match gzipped {
+            Some(data) => upload::Payload {
+                data,
+                packing: upload::Packing::Gzip,
+            },
+            None => raw(),
+        }
+    }
+
+    /// The source bundle of the checkout we run in, made on first use; outside a
+    /// checkout, the release's, downloaded and verified.
+    pub(super) async fn bundle(&self, reporter: &Reporter) -> Result<Arc<mlcremote_release::source::Bundle>> {
+        let release = self.source_release.clone();
+        let reporter = reporter.clone();
+        let made = self.bundle.get_or_try_init(|| async move {
+            let bundle = tokio::task::spawn_blocking(move || -> Result<_> {
+                let here = std::env::current_dir()?;
+                match (mlcremote_release::build::workspace_at(&here), release) {
+                    (Ok(workspace), _) => Ok(mlcremote_release::source::bundle(&workspace, 0)?),
+                    (Err(_), Some(release)) => {
+                        reporter.note(format!(
+                            "not in an mlcremote checkout: building from the source bundle of release {} of {}",
+                            release.tag, release.repo
+                        ));
+                        release.source_bundle(&mut |done, total| reporter.event(Event::Download { done, total }))
+                    }
+                    (Err(e), None) => Err(e.into()),
+                }
+            });
+            match bundle.await {
+                Ok(bundle) => Ok(Arc::new(bundle?)),
+                Err(e) => Err(err!(Other, "making the source bundle crashed: {e}")),
+            }
+        });
+        made.await.cloned()
+    }
+
+    /// A source tree to build in here: the checkout we run in, or the release's source
+    /// bundle unpacked under the user cache dir.
+    pub(super) async fn workspace(&self, reporter: &Reporter) -> Result<std::path::PathBuf> {
+        let here = std::env::current_dir()?;
+        if let Ok(workspace) = mlcremote_release::build::workspace_at(&here) {
+            return Ok(workspace);
+        }
+        let bundle = self.bundle(reporter).await?;
+        let cache = dirs::cache_dir()
+            .ok_or_else(|| err!(Other, "no user cache dir on this machine"))?
+            .join("mlcremote")
+            .join("src");
+        let unpacked = tokio::task::spawn_blocking(move || bundle.unpack(&cache)).await;
+        match unpacked {
+            Ok(tree) => Ok(tree?),
+            Err(e) => Err(err!(Other, "unpacking the source bundle crashed: {e}")),
+        }
+    }
+}

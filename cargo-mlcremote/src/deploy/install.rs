@@ -1,0 +1,251 @@
+//! SPEC §6 steps 5–8: the binary goes up (or is copied or downloaded on the host) and
+//! the agent installs it, in one exec; the upload split over channels as the link needs.
+
+use std::{sync::Arc, time::Duration};
+
+use super::{Executor, Installed, Sent, lock::LOCK_WAIT};
+use crate::{
+    artifact::{Chosen, Payload},
+    delegate::{Event, Step},
+    err,
+    error::Result,
+    remote::{
+        Probe,
+        agent::{self, AgentStep, Event as AgentEvent},
+        script_error, status, upload,
+    },
+    ssh::random_hex,
+};
+
+/// Over how many channels `len` bytes go up: as many as keep the link full. A channel
+/// has at most its window in flight, which on a long link is less than the link carries
+/// in a round trip. Dropbear's 24 KiB is that already on a LAN: always split. OpenSSH's
+/// 2 MiB keeps 1 Gbit/s full up to 16 ms: on a shorter link one channel keeps up, and
+/// every other part would cost the host a shell and a wait.
+pub(super) fn upload_parts(len: usize, small_window: bool, round_trip: Option<Duration>, channels: usize) -> usize {
+    /// The fastest link planned for: 1 Gbit/s.
+    const BYTES_PER_SEC: f64 = 125e6;
+    let channels = channels.max(1);
+    if small_window {
+        return len.div_ceil(24 << 10).clamp(1, channels);
+    }
+    let window = 1 << 20;
+    // Unknown: as if long.
+    let in_flight = round_trip.map_or(f64::INFINITY, |rtt| rtt.as_secs_f64() * BYTES_PER_SEC);
+    let for_link = (in_flight / window as f64).ceil().clamp(1.0, channels as f64) as usize;
+    len.div_ceil(window).clamp(1, for_link)
+}
+
+/// Channels opened beside the probe's, for the upload: a server with a small channel
+/// window (Dropbear's 24 KiB) gets the payload over several at once.
+pub(super) const UPLOAD_CHANNELS: usize = 8;
+
+impl Executor<'_> {
+    /// SPEC §6 steps 5–8 in one exec: the binary goes up (or is copied where it was
+    /// built), checks it runs, and its own `agent install` takes the lock on the host,
+    /// swaps, starts, waits for `/health` and rolls back on failure. Each step is marked
+    /// done as its line arrives.
+    pub(super) async fn install(
+        &mut self,
+        mut channels: Vec<crate::ssh::Channel>,
+        lock_holder: Option<u32>,
+    ) -> Result<Installed> {
+        let chosen = self
+            .chosen
+            .clone()
+            .ok_or_else(|| err!(Other, "nothing was chosen to install"))?;
+        let dir = self.probe.dir.clone();
+        let nothing = || upload::Payload::new(Vec::new().into(), false);
+        let (payload, receive, place) = match &chosen.payload {
+            Payload::Bytes(bytes) => {
+                let level = upload::Level::for_link(self.session.round_trip());
+                let payload = self.options.cache.payload(&chosen, bytes, &self.probe, level).await;
+                let parts = upload_parts(
+                    payload.data.len(),
+                    self.session.small_window(),
+                    self.session.round_trip(),
+                    channels.len(),
+                );
+                let receive = upload::Receive::Upload {
+                    parts: payload.parts(parts).len(),
+                    packing: payload.packing.clone(),
+                    total: payload.data.len(),
+                };
+                (payload, receive, Step::Upload)
+            }
+            Payload::OnHost(from) => (nothing(), upload::Receive::Copy { from }, Step::Copy),
+            Payload::Url(remote) => {
+                let receive = upload::Receive::Download {
+                    url: &remote.url,
+                    archive_sha256: &remote.archive_sha256,
+                    inner: &remote.inner,
+                };
+                (nothing(), receive, Step::Download)
+            }
+        };
+        let ranges = match &receive {
+            upload::Receive::Upload { parts, .. } => payload.parts(*parts),
+            _ => Vec::new(),
+        };
+        let id = random_hex(6);
+        let owner = format!(
+            "cargo-mlcremote pid {} on {}",
+            std::process::id(),
+            crate::ssh::config::Local::current().hostname
+        );
+        // The host reports steps as they end; each one's end starts the next, so a front
+        // end always knows which step runs (and which one failed).
+        let locked_already = lock_holder.is_some();
+        let install = upload::Install {
+            dir: &dir,
+            id: &id,
+            receive,
+            sha256: &chosen.sha256,
+            size: chosen.size,
+            port: self.options.server_port,
+            root: self.plan.root.as_deref(),
+            methods: &self.plan.start_methods,
+            health_timeout_secs: self.options.health_timeout.as_secs(),
+            owner: &owner,
+            lock_holder,
+            wait_secs: self.session.connect_timeout().as_secs().max(1),
+            idle_secs: self.session.dead_after().as_secs().max(1),
+        };
+        let timeout = self.options.health_timeout + LOCK_WAIT + Duration::from_secs(3600);
+        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let total = payload.data.len() as u64;
+        let session = self.session;
+        let reporter = self.steps.reporter().clone();
+
+        // Progress of the bytes, shown while they go.
+        let ticker = {
+            let (sent, reporter) = (sent.clone(), reporter.clone());
+            tokio::spawn(async move {
+                let mut last = u64::MAX;
+                loop {
+                    let now = sent.load(std::sync::atomic::Ordering::Relaxed);
+                    if now != last {
+                        reporter.event(Event::Upload { sent: now, total });
+                        last = now;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        let mut extra = channels.split_off(1.min(channels.len()));
+        let main_channel = channels.pop();
+        let parts_done = futures_util::future::join_all(ranges.iter().enumerate().skip(1).map(|(k, range)| {
+            let channel = (!extra.is_empty()).then(|| extra.remove(0));
+            let data: Arc<[u8]> = Arc::from(&payload.data[range.clone()]);
+            let line = install.part_line(k);
+            let sent = sent.clone();
+            async move {
+                session
+                    .run_with_payload(channel, &line, data, sent, timeout, &mut |_| {})
+                    .await
+            }
+        }));
+        let main_data: Arc<[u8]> = Arc::from(&payload.data[ranges.first().cloned().unwrap_or(0..0)]);
+        let main_line = install.main_line();
+        let steps = &mut *self.steps;
+        steps.start(place);
+        let mut on_line = |line: &str| {
+            if line == "received=1" {
+                steps.done(place);
+                steps.start(if locked_already { Step::InstallStart } else { Step::Lock });
+                return;
+            }
+            match AgentEvent::parse(line) {
+                Some(AgentEvent::Waiting { holder, since }) => {
+                    reporter.note(format!(
+                        "waiting for the deploy lock in {dir} (held by {holder} since {since})"
+                    ));
+                }
+                Some(AgentEvent::Step { step, .. }) => match step {
+                    AgentStep::Lock => {
+                        steps.done(Step::Lock);
+                        steps.start(Step::InstallStart);
+                    }
+                    AgentStep::InstallStart => {
+                        steps.done(Step::InstallStart);
+                        steps.start(Step::Health);
+                    }
+                    AgentStep::Health => steps.done(Step::Health),
+                    _ => {}
+                },
+                _ => {}
+            }
+        };
+        let main = session.run_with_payload(main_channel, &main_line, main_data, sent.clone(), timeout, &mut on_line);
+        let (main, parts) = futures_util::future::join(main, parts_done).await;
+        ticker.abort();
+        drop(extra);
+        let out = main?;
+        for part in parts {
+            let part = part?;
+            if part.status != 0 {
+                return Err(script_error(&part, &self.probe.dir));
+            }
+        }
+        if matches!(install.receive, upload::Receive::Download { .. }) && out.status == status::DOWNLOAD_FAILED {
+            self.host_could_not_download = true;
+        }
+        match agent::outcome(&out, &self.probe.dir)? {
+            AgentEvent::Done {
+                health,
+                port,
+                start_method,
+                ..
+            } => Ok(Installed {
+                health,
+                port,
+                start_method: Some(start_method),
+                sent: matches!(install.receive, upload::Receive::Upload { .. }).then(|| Sent {
+                    bytes: payload.data.len() as u64,
+                    packing: payload.packing.name(),
+                }),
+            }),
+            _ => Err(script_error(&out, &self.probe.dir)),
+        }
+    }
+}
+
+/// Room for the upload and the old binary kept beside it.
+pub(super) fn enough_space(probe: &Probe, chosen: &Chosen) -> Result<()> {
+    match probe.free_kb {
+        Some(free) if free.saturating_mul(1024) < chosen.size * 2 => Err(err!(
+            Install,
+            "not enough space in {}: {} KiB free, {} KiB needed; free some space or pass --install-dir",
+            probe.dir,
+            free,
+            chosen.size * 2 / 1024
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::upload_parts;
+
+    #[test]
+    fn an_upload_is_split_only_where_one_channel_cannot_fill_the_link() {
+        let mib = 1 << 20;
+        let ms = Duration::from_millis;
+        // OpenSSH's window: one channel on loopback or a LAN, more as the link gets longer.
+        assert_eq!(upload_parts(20 * mib, false, Some(Duration::from_micros(300)), 8), 1);
+        assert_eq!(upload_parts(20 * mib, false, Some(ms(5)), 8), 1);
+        assert_eq!(upload_parts(20 * mib, false, Some(ms(50)), 8), 6);
+        assert_eq!(upload_parts(20 * mib, false, Some(ms(200)), 8), 8);
+        assert_eq!(upload_parts(20 * mib, false, None, 8), 8, "unknown: as if long");
+        // Never more parts than the payload has windows, nor than channels.
+        assert_eq!(upload_parts(mib + 1, false, Some(ms(200)), 8), 2);
+        assert_eq!(upload_parts(100, false, Some(ms(200)), 8), 1);
+        assert_eq!(upload_parts(20 * mib, false, Some(ms(200)), 0), 1);
+        // Dropbear's 24 KiB window: split even on loopback.
+        assert_eq!(upload_parts(2 * mib, true, Some(Duration::from_micros(300)), 8), 8);
+        assert_eq!(upload_parts(30 << 10, true, Some(ms(1)), 8), 2);
+    }
+}
