@@ -21,7 +21,7 @@ use mlcremote_client::ssh::HttpError;
 
 use crate::cli::ui::{
     ops,
-    reply::error,
+    reply::Failure,
     state::{Held, Ui},
 };
 
@@ -58,13 +58,14 @@ pub async fn forward(
     State(ui): State<Arc<Ui>>,
     Path((host, rest)): Path<(String, String)>,
     request: Request,
-) -> Response {
+) -> Result<Response, Failure> {
     if !(rest.starts_with("api/") || rest == "ws/terminal" || rest == "ws/watch" || rest == "health") {
-        return error(StatusCode::NOT_FOUND, "no such route");
+        return Err(Failure::new(StatusCode::NOT_FOUND, "no such route"));
     }
-    let Some(mut held) = ui.held(&host).await else {
-        return error(StatusCode::CONFLICT, &format!("not connected to {host}: connect first"));
-    };
+    let mut held = ui
+        .held(&host)
+        .await
+        .ok_or_else(|| Failure::new(StatusCode::CONFLICT, format!("not connected to {host}: connect first")))?;
 
     let (mut parts, body) = request.into_parts();
     let browser_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
@@ -78,10 +79,9 @@ pub async fn forward(
             upstream = upstream.header(name, value);
         }
     }
-    let mut upstream = match upstream.body(body) {
-        Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("cannot forward this request: {e}")),
-    };
+    let mut upstream = upstream
+        .body(body)
+        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, format!("cannot forward this request: {e}")))?;
     let upgrade = upstream.headers().contains_key(header::UPGRADE);
 
     // A connection to the server that is open already: one round trip. One that closed
@@ -98,19 +98,19 @@ pub async fn forward(
             }
             Err(mut e) => match e.take_message() {
                 Some(back) => upstream = back,
-                None => return did_not_answer(&held, &host, e.error()),
+                None => return Err(did_not_answer(&held, &host, e.error())),
             },
         }
     }
 
     let mut again = true;
     let (stream, port, token) = loop {
-        let Some((port, token)) = held.state.read().await.server.clone() else {
-            return error(
+        let (port, token) = held.state.read().await.server.clone().ok_or_else(|| {
+            Failure::new(
                 StatusCode::CONFLICT,
-                &format!("no server is running on {host}: install or restart it first"),
-            );
-        };
+                format!("no server is running on {host}: install or restart it first"),
+            )
+        })?;
         match held.session.forward(port).await {
             Ok(stream) => break (stream, port, token),
             // The SSH connection dropped (russh may not call its handle closed yet: a
@@ -118,47 +118,43 @@ pub async fn forward(
             // then the request again.
             Err(HttpError::Failed(_)) if again => {
                 again = false;
-                match ops::reconnect(&ui, &host).await {
-                    Some(new) => held = new,
-                    None => {
-                        return error(
-                            StatusCode::BAD_GATEWAY,
-                            &format!("the connection to {host} dropped and connecting again failed"),
-                        );
-                    }
-                }
+                held = ops::reconnect(&ui, &host).await.ok_or_else(|| {
+                    Failure::new(
+                        StatusCode::BAD_GATEWAY,
+                        format!("the connection to {host} dropped and connecting again failed"),
+                    )
+                })?;
             }
             Err(e) => {
-                return error(
+                return Err(Failure::new(
                     StatusCode::BAD_GATEWAY,
-                    &format!("cannot reach the server on {host}: {e}"),
-                );
+                    format!("cannot reach the server on {host}: {e}"),
+                ));
             }
         }
     };
-    let (mut sender, connection) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
-        Ok(pair) => pair,
-        Err(e) => {
-            return error(
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| {
+            Failure::new(
                 StatusCode::BAD_GATEWAY,
-                &format!("cannot talk to the server on {host}: {e}"),
-            );
-        }
-    };
+                format!("cannot talk to the server on {host}: {e}"),
+            )
+        })?;
     tokio::spawn(connection.with_upgrades());
     address(&mut upstream, port, &token);
-    let mut response = match sender.send_request(upstream).await {
-        Ok(r) => r,
-        Err(e) => return did_not_answer(&held, &host, &e),
-    };
+    let mut response = sender
+        .send_request(upstream)
+        .await
+        .map_err(|e| did_not_answer(&held, &host, &e))?;
 
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-        let Some(browser) = browser_upgrade else {
-            return error(
+        let browser = browser_upgrade.ok_or_else(|| {
+            Failure::new(
                 StatusCode::BAD_REQUEST,
                 "the server upgraded a request that asked for none",
-            );
-        };
+            )
+        })?;
         let server = hyper::upgrade::on(&mut response);
         tokio::spawn(async move {
             if let (Ok(browser), Ok(server)) = (browser.await, server.await) {
@@ -196,27 +192,27 @@ fn address(request: &mut hyper::Request<Body>, port: u16, token: &str) {
 }
 
 /// The request went out and no answer came: the connection may have died under it.
-fn did_not_answer(held: &Held, host: &str, e: &hyper::Error) -> Response {
+fn did_not_answer(held: &Held, host: &str, e: &hyper::Error) -> Failure {
     let why = held.session.lost().map_or_else(
         || format!("the server on {host} did not answer: {e}"),
         |lost| lost.to_string(),
     );
-    error(StatusCode::BAD_GATEWAY, &why)
+    Failure::new(StatusCode::BAD_GATEWAY, why)
 }
 
 /// A host's answer made safe to hand to the page: its status (a redirect becomes an
 /// error: the page follows none from a host), the allowlisted headers, JSON as JSON and
 /// everything else as an attachment of opaque bytes, under a sandboxing CSP.
-fn untrusted(response: Response) -> Response {
+fn untrusted(response: Response) -> Result<Response, Failure> {
     let (parts, body) = response.into_parts();
     if parts.status.is_redirection() {
-        return error(
+        return Err(Failure::new(
             StatusCode::BAD_GATEWAY,
-            &format!(
+            format!(
                 "the host's server answered with a redirect ({}); not followed",
                 parts.status
             ),
-        );
+        ));
     }
     let mut out = Response::new(body);
     *out.status_mut() = parts.status;
@@ -244,5 +240,5 @@ fn untrusted(response: Response) -> Response {
     }
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(SANDBOX));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    out
+    Ok(out)
 }
