@@ -16,6 +16,19 @@ use serde::Serialize;
 
 use crate::{err, error::Result};
 
+/// What deploy takes when no source is given (SPEC §6): `dist/` when it has an archive
+/// for the host, else this client's own release (from `repo` or the workspace's), and
+/// that release, whose source bundle `--build` falls back to.
+pub fn default_source(base_url: Option<String>, repo: Option<String>) -> (Source, Option<release::Release>) {
+    let own = release::Release::own_from(release::base_url(base_url), repo);
+    let dist = std::path::PathBuf::from("dist");
+    let source = match own.clone() {
+        Some(release) => Source::Default { dist, release },
+        None => Source::Dist(dist),
+    };
+    (source, own)
+}
+
 /// Where deploy takes the server binary from.
 #[derive(Clone, Debug)]
 pub enum Source {

@@ -54,7 +54,30 @@ const ATTEMPTS: u32 = 3;
 pub const BASE_URL_ENV: &str = "MLCREMOTE_RELEASE_BASE_URL";
 pub const GITHUB: &str = "https://github.com";
 
+/// `given` (a `--base-url`), else `$MLCREMOTE_RELEASE_BASE_URL`, else GitHub.
+pub fn base_url(given: Option<String>) -> String {
+    given
+        .or_else(|| std::env::var(BASE_URL_ENV).ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| GITHUB.to_string())
+}
+
+/// `repo` from `[workspace.metadata.mlcremote]` of the workspace we run in, if any.
+pub fn workspace_repo() -> Option<String> {
+    let here = std::env::current_dir().ok()?;
+    mlcremote_release::build::project_defaults(&here)?["repo"]
+        .as_str()
+        .map(str::to_owned)
+}
+
 impl Release {
+    /// The release of this client's own version (SPEC §6) at `base_url`, from `repo`,
+    /// else the workspace's `repo`, else the repository the client was built from.
+    pub fn own_from(base_url: String, repo: Option<String>) -> Option<Release> {
+        let own = Release::own(base_url)?;
+        let repo = repo.or_else(workspace_repo).unwrap_or(own.repo.clone());
+        Some(Release { repo, ..own })
+    }
+
     /// The release of this client's own version from the repository it was built from
     /// (`repository` in its Cargo.toml), at `base_url`.
     pub fn own(base_url: String) -> Option<Release> {

@@ -6,7 +6,7 @@ use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 use clap::Args;
 use mlcremote_client::{
     artifact::{
-        BuildWhere, DownloadOn, Source,
+        self, BuildWhere, DownloadOn, Source,
         release::{self, Release},
     },
     delegate::Reporter,
@@ -110,74 +110,27 @@ fn source(args: &DeployArgs) -> Result<Source> {
         }
         return Ok(Source::Dist(dir.clone()));
     }
-    let own = own_release(args);
+    let (default, own) = artifact::default_source(args.base_url.clone(), args.repo.clone());
     if let Some(tag) = &args.release {
         let repo = args
             .repo
             .clone()
-            .or_else(workspace_repo)
+            .or_else(release::workspace_repo)
             .or_else(|| own.as_ref().map(|r| r.repo.clone()))
             .ok_or_else(|| err!(Usage, "--release needs --repo OWNER/NAME"))?;
         return Ok(Source::Release(Release {
             tag: tag.clone(),
             repo,
-            base_url: base_url(args),
+            base_url: release::base_url(args.base_url.clone()),
         }));
     }
-    Ok(no_source_given(own))
-}
-
-/// SPEC §6: dist/ when it has an archive for the host, else this client's own release.
-fn no_source_given(own: Option<Release>) -> Source {
-    let dist = PathBuf::from("dist");
-    match own {
-        Some(release) => Source::Default { dist, release },
-        None => Source::Dist(dist),
-    }
-}
-
-/// What deploy takes when no source is given, for a front end with no flags (the UI),
-/// and the release whose source bundle `--build` falls back to.
-pub fn default_source() -> (Source, Option<Release>) {
-    let base = std::env::var(release::BASE_URL_ENV)
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| release::GITHUB.to_string());
-    let own = Release::own(base).map(|own| Release {
-        repo: workspace_repo().unwrap_or(own.repo.clone()),
-        ..own
-    });
-    (no_source_given(own.clone()), own)
-}
-
-/// `--base-url`, else `$MLCREMOTE_RELEASE_BASE_URL`, else GitHub.
-fn base_url(args: &DeployArgs) -> String {
-    args.base_url
-        .clone()
-        .or_else(|| std::env::var(release::BASE_URL_ENV).ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| release::GITHUB.to_string())
-}
-
-/// The release of this client's own version (SPEC §6), from `--repo`, the workspace's
-/// `repo`, else the repository the client was built from.
-fn own_release(args: &DeployArgs) -> Option<Release> {
-    let own = Release::own(base_url(args))?;
-    let repo = args.repo.clone().or_else(workspace_repo).unwrap_or(own.repo.clone());
-    Some(Release { repo, ..own })
-}
-
-/// `repo` from `[workspace.metadata.mlcremote]` of the workspace we run in, if any.
-fn workspace_repo() -> Option<String> {
-    let here = std::env::current_dir().ok()?;
-    mlcremote_release::build::project_defaults(&here)?["repo"]
-        .as_str()
-        .map(str::to_owned)
+    Ok(default)
 }
 
 async fn deploy(args: DeployArgs) -> Result<ExitCode> {
     let hosts = args.hosts.list()?;
     let source = source(&args)?;
-    let source_release = own_release(&args);
+    let (_, source_release) = artifact::default_source(args.base_url.clone(), args.repo.clone());
     let display = if args.quiet || args.json {
         Display::Quiet
     } else {

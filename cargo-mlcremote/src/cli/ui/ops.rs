@@ -244,7 +244,7 @@ async fn run(ui: &Ui, op: Op, tx: &Outbox, asks: &Arc<Asks>) -> Result<Value> {
         }
         "deploy" => {
             let route = known_route(ui, &op)?;
-            let (source, release) = crate::cli::deploy::default_source();
+            let (source, release) = mlcremote_client::artifact::default_source(None, None);
             let _ =
                 tx.send(json!({"id": op.id, "type": "event", "data": {"event": "source", "text": source.to_string()}}));
             let options = DeployOptions {
