@@ -4,7 +4,7 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use mlcremote_client::error::Kind;
 
 use cli::{config, deploy, lifecycle, ui};
@@ -44,6 +44,12 @@ enum Command {
     Ui(ui::UiArgs),
     /// The browser UI on one host's workspace, deploying first if no healthy server runs.
     Open(ui::OpenArgs),
+    /// Print the shell completion script for `cargo-mlcremote` (the release archives
+    /// carry them in completions/).
+    Completions {
+        /// bash, zsh, fish, powershell or elvish.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -67,8 +73,24 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { Kind::Usage.exit_code() } else { 0 });
         }
     };
-    if let Command::Config(args) = cli.command {
-        return config::run(args);
+    match cli.command {
+        Command::Config(args) => return config::run(args),
+        Command::Completions { shell } => {
+            let mut command = Cli::command().name("cargo-mlcremote").bin_name("cargo-mlcremote");
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "cargo-mlcremote", &mut script);
+            let mut script = String::from_utf8_lossy(&script).into_owned();
+            if shell == clap_complete::Shell::Bash {
+                // clap_complete 4.6 names a subcommand's state from its bin name with the
+                // `-` replaced after the spaces, `cargo__subcmd__mlcremote__subcmd__deploy`,
+                // but enters it as `cargo__mlcremote__subcmd__deploy`: options after a
+                // subcommand never complete. One name for both.
+                script = script.replace("cargo__subcmd__mlcremote", "cargo__mlcremote");
+            }
+            cli::output::out(script.strip_suffix('\n').unwrap_or(&script));
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -89,6 +111,7 @@ fn main() -> ExitCode {
             Command::Forward(args) => lifecycle::forward(args).await,
             Command::Probe(args) => lifecycle::probe(args).await,
             Command::Config(args) => config::run(args),
+            Command::Completions { .. } => ExitCode::SUCCESS,
             Command::Ui(args) => ui::run(args).await,
             Command::Open(args) => ui::open(args).await,
         }

@@ -256,6 +256,14 @@ fn build(sh: &Shell, builder: Builder, product: Product, target: &Target, epoch:
     Ok(build::built_binary_of(product, &sh.current_dir(), target))
 }
 
+/// The client's completion scripts, in `cargo-mlcremote/completions/` and the archives.
+const COMPLETIONS: [&str; 4] = [
+    "cargo-mlcremote.bash",
+    "_cargo-mlcremote",
+    "cargo-mlcremote.fish",
+    "_cargo-mlcremote.ps1",
+];
+
 /// Check the binary's header against the target, then write its archives.
 fn package(
     sh: &Shell,
@@ -273,7 +281,21 @@ fn package(
     let readme = sh.read_binary_file("README.md")?;
     let license = sh.read_binary_file("LICENSE")?;
     let binary_file = product.binary_file(target);
-    let entries = [
+    // The client's shell completions (committed: `cargo mlcremote completions` prints them,
+    // and a test keeps the two equal), whatever the target: a binary built for another
+    // machine cannot print them here.
+    let completions: Vec<(String, Vec<u8>)> = if product == Product::Client {
+        COMPLETIONS
+            .iter()
+            .map(|file| {
+                let data = sh.read_binary_file(format!("cargo-mlcremote/completions/{file}"))?;
+                Ok((format!("completions/{file}"), data))
+            })
+            .collect::<Result<_>>()?
+    } else {
+        Vec::new()
+    };
+    let mut entries = vec![
         Entry {
             name: &binary_file,
             data: &bytes,
@@ -290,6 +312,11 @@ fn package(
             mode: 0o644,
         },
     ];
+    entries.extend(completions.iter().map(|(name, data)| Entry {
+        name,
+        data,
+        mode: 0o644,
+    }));
     let stem = product.stem(target.triple);
     let binary_info = manifest::Binary {
         path: format!("{stem}/{binary_file}"),

@@ -3,6 +3,7 @@
 
 mod auth;
 mod common;
+mod completions;
 mod deploy;
 mod faults;
 mod hostile;

@@ -91,6 +91,10 @@ fn the_windows_client_packs_unpacks_and_deploys_under_wine() {
     let folder = unpacked.path().join("cargo-mlcremote-x86_64-pc-windows-gnu");
     let client = folder.join("cargo-mlcremote.exe");
     assert!(client.is_file() && folder.join("README.md").is_file() && folder.join("LICENSE").is_file());
+    // PowerShell's completion comes along (and the other shells', for WSL and Git Bash).
+    let ps1 = std::fs::read_to_string(folder.join("completions/_cargo-mlcremote.ps1")).unwrap_or_default();
+    assert!(ps1.contains("Register-ArgumentCompleter"), "{ps1:.200}");
+    assert!(folder.join("completions/cargo-mlcremote.bash").is_file());
 
     // The shim beside the exe, and a fresh Wine prefix.
     let shim = root.join("xtask/tests/wine/bcryptprimitives.c");
