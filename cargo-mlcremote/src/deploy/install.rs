@@ -5,12 +5,11 @@ use std::{sync::Arc, time::Duration};
 
 use super::{Executor, Installed, Sent, lock::LOCK_WAIT};
 use crate::{
-    artifact::{Chosen, Payload},
+    artifact::Payload,
     delegate::{Event, Step},
     err,
     error::Result,
     remote::{
-        Probe,
         agent::{self, AgentStep, Event as AgentEvent},
         script_error, status, upload,
     },
@@ -35,10 +34,6 @@ pub(super) fn upload_parts(len: usize, small_window: bool, round_trip: Option<Du
     let for_link = (in_flight / window as f64).ceil().clamp(1.0, channels as f64) as usize;
     len.div_ceil(window).clamp(1, for_link)
 }
-
-/// Channels opened beside the probe's, for the upload: a server with a small channel
-/// window (Dropbear's 24 KiB) gets the payload over several at once.
-pub(super) const UPLOAD_CHANNELS: usize = 8;
 
 impl Executor<'_> {
     /// SPEC §6 steps 5–8 in one exec: the binary goes up (or is copied where it was
@@ -207,20 +202,6 @@ impl Executor<'_> {
             }),
             _ => Err(script_error(&out, &self.probe.dir)),
         }
-    }
-}
-
-/// Room for the upload and the old binary kept beside it.
-pub(super) fn enough_space(probe: &Probe, chosen: &Chosen) -> Result<()> {
-    match probe.free_kb {
-        Some(free) if free.saturating_mul(1024) < chosen.size * 2 => Err(err!(
-            Install,
-            "not enough space in {}: {} KiB free, {} KiB needed; free some space or pass --install-dir",
-            probe.dir,
-            free,
-            chosen.size * 2 / 1024
-        )),
-        _ => Ok(()),
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use super::DeployOptions;
 use crate::{
     err,
     error::Result,
@@ -30,14 +29,10 @@ pub(super) async fn unlock(session: &Session, probe: &Probe, held: crate::ssh::H
 /// How long to wait for another deploy's lock on the same host.
 pub(super) const LOCK_WAIT: Duration = Duration::from_secs(300);
 
-/// Take the deploy lock, waiting (bounded) while another live deploy holds it: with
+/// Take the deploy lock, waiting (at most `wait`) while another live deploy holds it: with
 /// the installed agent's `lock`, or where there is none the shell's, which keeps the
 /// same rules and says the same lines. Returns the holder and whether we had to wait.
-pub(super) async fn lock(
-    session: &Session,
-    probe: &Probe,
-    options: &DeployOptions,
-) -> Result<(crate::ssh::Held, bool)> {
+pub(super) async fn lock(session: &Session, probe: &Probe, wait: Duration) -> Result<(crate::ssh::Held, bool)> {
     let dir = &probe.dir;
     // The host adds when (`since 2026-11-25T16:10:51Z`), by its own clock.
     let owner = format!("cargo-mlcremote pid {} on {}", std::process::id(), local_host_name());
@@ -46,7 +41,7 @@ pub(super) async fn lock(
     } else {
         scripts::lock_script(dir, &owner)
     };
-    let deadline = Instant::now() + LOCK_WAIT.max(options.health_timeout);
+    let deadline = Instant::now() + wait;
     let mut waited = false;
     loop {
         let out = match session.hold(&script, scripts::LOCKED).await? {
@@ -67,7 +62,7 @@ pub(super) async fn lock(
                 return Err(err!(
                     Install,
                     "{dir}/.lock is still held by {holder} after {}; if that deploy is gone, remove {dir}/.lock",
-                    crate::ssh::shown(LOCK_WAIT)
+                    crate::ssh::shown(wait)
                 ));
             }
             _ => return Err(script_error(&out, dir)),

@@ -17,10 +17,6 @@ use serde::Serialize;
 
 use self::plan::{Action, Inputs};
 pub use self::{cache::RunCache, plan::Plan};
-use self::{
-    install::{UPLOAD_CHANNELS, enough_space},
-    lock::{lock, unlock},
-};
 use crate::{
     artifact::{BuildWhere, Chosen, DownloadOn, Origin, Payload, Source},
     delegate::{Reporter, Step, StepTime, Steps},
@@ -426,7 +422,8 @@ impl<'a> Executor<'a> {
         // The bundle first: without it there is nothing to build, and nothing to lock for.
         let bundle = self.options.cache.bundle(self.steps.reporter()).await?;
         self.steps.start(Step::Lock);
-        let (held, _) = lock(self.session, &self.probe, self.options).await?;
+        let wait = lock::LOCK_WAIT.max(self.options.health_timeout);
+        let (held, _) = lock::lock(self.session, &self.probe, wait).await?;
         self.steps.done(Step::Lock);
         let holder = held.output.lines().find_map(|l| match AgentEvent::parse(l) {
             Some(AgentEvent::Locked { holder }) => Some(holder),
@@ -440,7 +437,7 @@ impl<'a> Executor<'a> {
             }
             Err(e) => Err(e),
         };
-        unlock(self.session, &self.probe, held, holder).await;
+        lock::unlock(self.session, &self.probe, held, holder).await;
         result
     }
 
@@ -519,5 +516,23 @@ impl<'a> Executor<'a> {
         self.chosen = Some(chosen);
         let channels = self.session.open_channels(UPLOAD_CHANNELS).await?;
         self.install(channels, None).await
+    }
+}
+
+/// Channels opened beside the probe's, for the upload: a server with a small channel
+/// window (Dropbear's 24 KiB) gets the payload over several at once.
+const UPLOAD_CHANNELS: usize = 8;
+
+/// Room for the upload and the old binary kept beside it.
+fn enough_space(probe: &Probe, chosen: &Chosen) -> Result<()> {
+    match probe.free_kb {
+        Some(free) if free.saturating_mul(1024) < chosen.size * 2 => Err(err!(
+            Install,
+            "not enough space in {}: {} KiB free, {} KiB needed; free some space or pass --install-dir",
+            probe.dir,
+            free,
+            chosen.size * 2 / 1024
+        )),
+        _ => Ok(()),
     }
 }

@@ -1,12 +1,7 @@
 //! SPEC §6 step 2: what the host is and has, in one round trip.
 
-use super::{Health, agent::AgentStatus, dir_word};
+use super::{Health, agent::AgentStatus};
 use crate::ssh::Output;
-
-/// SPEC §6 step 2 in one round trip. Changes nothing on the host.
-pub fn probe_script(install_dir: &str) -> String {
-    super::scripts::script(&[("d", dir_word(install_dir))], include_str!("sh/probe.sh"))
-}
 
 /// Probe output that does not say what it must.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +56,12 @@ impl Probe {
     ) -> crate::error::Result<Probe> {
         let timeout = session.step_timeout();
         let out = session
-            .run_on(channel, &probe_script(install_dir), timeout, &mut |_| {})
+            .run_on(
+                channel,
+                &super::scripts::probe_script(install_dir),
+                timeout,
+                &mut |_| {},
+            )
             .await?;
         Probe::parse(&out).map_err(|e| crate::err!(Other, "{e}").with_detail(out.stderr.clone()))
     }
@@ -201,7 +201,7 @@ mod tests {
         let run = || {
             let out = std::process::Command::new("sh")
                 .arg("-c")
-                .arg(probe_script(&dir.to_string_lossy()))
+                .arg(crate::remote::scripts::probe_script(&dir.to_string_lossy()))
                 .env("HOME", home.path())
                 .output()
                 .unwrap();

@@ -6,7 +6,7 @@
 
 use mlcremote_contract::{INSTALLED_FILES, INSTALLED_FOLDERS, INSTALLED_TREES};
 
-use super::{StartMethod, quote, status};
+use super::{StartMethod, dir_word, quote, status};
 
 /// Shell helpers every script may use.
 pub(crate) const PRELUDE: &str = include_str!("sh/prelude.sh");
@@ -32,6 +32,11 @@ pub fn script(words: &[(&str, String)], body: &str) -> String {
     s.push_str(PRELUDE);
     s.push_str(body);
     s
+}
+
+/// SPEC §6 step 2 in one round trip, changing nothing on the host: `sh/probe.sh`.
+pub fn probe_script(install_dir: &str) -> String {
+    script(&[("d", dir_word(install_dir))], include_str!("sh/probe.sh"))
 }
 
 /// The deploy lock (SPEC §5 `.lock/`) where no agent is installed: `sh/lock.sh`.
@@ -84,7 +89,7 @@ mod tests {
     /// Every script the client sends, as it sends it.
     fn all_scripts() -> Vec<(&'static str, String)> {
         vec![
-            ("probe.sh", crate::remote::probe::probe_script("~/.mlcremote")),
+            ("probe.sh", probe_script("~/.mlcremote")),
             ("lock.sh", lock_script("/h/.mlcremote", "cargo-mlcremote pid 7 on desk")),
             ("unlock.sh", unlock_script("/h/.mlcremote", 7)),
             (
