@@ -52,6 +52,9 @@ export async function post(host, path, body) {
   return r.status === 204 ? null : r.json().catch(() => null);
 }
 
+/// The version of the /ui/ws protocol this page speaks (`ops::PROTOCOL` in the UI server).
+const PROTOCOL = 1;
+
 /// Operations over /ui/ws: progress events, log lines, questions (host key, passwords).
 export class Ops {
   constructor({ banner, answer }) {
@@ -87,6 +90,12 @@ export class Ops {
   }
   cancel(id) { this.ws.send(JSON.stringify({ type: "cancel", id })); }
   async message(m) {
+    // This page speaks PROTOCOL; a UI that speaks another (the client was updated while
+    // the page stayed open) serves the page that goes with it.
+    if (m.type === "hello") {
+      if (m.protocol !== PROTOCOL) location.reload();
+      return;
+    }
     if (m.type === "ask") {
       const reply = await this.answerer(m.data);
       this.ws.send(JSON.stringify({ type: "answer", qid: m.qid, ...reply }));

@@ -3,6 +3,10 @@
 //! [`Delegate`] that turns events and questions into messages to the page, and waits
 //! for the page's answers (trust this key? the password?).
 //!
+//! The protocol is typed both ways ([`Request`], [`Reply`]) and versioned
+//! ([`PROTOCOL`]): the first thing the page hears is `{"type":"hello","protocol":N}`,
+//! and a page of another version (left open while the client was updated) reloads.
+//!
 //! Page → here: `{"id":N,"op":"connect","host":H,…}`, `{"type":"answer","qid":Q,
 //! "value":"yes"|"no"|"secret","secret":S}`, `{"type":"cancel","id":N}`.
 //! Here → page: `{"id":N,"type":"event"|"ask"|"log"|"done"|"failed","data":…}`.
@@ -35,7 +39,7 @@ use mlcremote_client::{
     remote::Probe,
     ssh::{self, Flags, Route, Session, config::SshConfig},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
@@ -99,59 +103,114 @@ struct Asks {
     cancels: Mutex<HashMap<u64, oneshot::Sender<()>>>,
 }
 
-type Outbox = mpsc::UnboundedSender<Value>;
+/// The version of the page protocol: a page of another one reloads.
+pub const PROTOCOL: u32 = 1;
+
+/// What the page sends.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Request {
+    Control(Control),
+    Op(Op),
+}
+
+/// The page's answers to questions, and cancels.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Control {
+    /// The answer to question `qid`.
+    Answer {
+        qid: u64,
+        value: Said,
+        #[serde(default)]
+        secret: Option<String>,
+    },
+    /// Stop operation `id` (a followed log).
+    Cancel { id: u64 },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Said {
+    Yes,
+    No,
+    Secret,
+}
+
+/// What goes to the page.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Reply {
+    /// First, once: which protocol this is.
+    Hello { protocol: u32 },
+    /// Progress of operation `id` (a library event).
+    Event { id: u64, data: Value },
+    /// A question; the page answers with `qid`.
+    Ask { id: u64, qid: u64, data: Question },
+    /// Bytes of a log, as text.
+    Log { id: u64, data: String },
+    /// The operation's result.
+    Done { id: u64, data: Value },
+    /// Why it failed: message, detail, exit code.
+    Failed { id: u64, data: Value },
+}
+
+type Outbox = mpsc::UnboundedSender<Reply>;
 
 async fn serve(ui: Arc<Ui>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Reply>();
     let writer = tokio::spawn(async move {
-        while let Some(message) = rx.recv().await {
-            if sink.send(Message::Text(message.to_string().into())).await.is_err() {
+        while let Some(reply) = rx.recv().await {
+            let Ok(text) = serde_json::to_string(&reply) else {
+                continue;
+            };
+            if sink.send(Message::Text(text.into())).await.is_err() {
                 break;
             }
         }
     });
+    let _ = tx.send(Reply::Hello { protocol: PROTOCOL });
     let asks = Arc::new(Asks::default());
     while let Some(Ok(message)) = stream.next().await {
         let Message::Text(text) = message else { continue };
-        let Ok(request) = serde_json::from_str::<Value>(&text) else {
-            continue;
-        };
-        match request["type"].as_str() {
-            Some("answer") => {
-                let qid = request["qid"].as_u64().unwrap_or(u64::MAX);
-                let answer = match request["value"].as_str() {
-                    Some("yes") => Answer::Yes,
-                    Some("secret") => Answer::Secret(request["secret"].as_str().unwrap_or_default().to_string()),
-                    _ => Answer::No,
+        match serde_json::from_str::<Request>(&text) {
+            Ok(Request::Control(Control::Answer { qid, value, secret })) => {
+                let answer = match value {
+                    Said::Yes => Answer::Yes,
+                    Said::Secret => Answer::Secret(secret.unwrap_or_default()),
+                    Said::No => Answer::No,
                 };
                 let waiting = asks.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&qid);
                 if let Some(waiting) = waiting {
                     let _ = waiting.send(answer);
                 }
             }
-            Some("cancel") => {
-                let id = request["id"].as_u64().unwrap_or(u64::MAX);
+            Ok(Request::Control(Control::Cancel { id })) => {
                 let cancel = asks.cancels.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                 if let Some(cancel) = cancel {
                     let _ = cancel.send(());
                 }
             }
-            _ => {
-                let Ok(op) = serde_json::from_value::<Op>(request.clone()) else {
-                    let id = request["id"].as_u64().unwrap_or(0);
-                    let _ = tx.send(json!({"id": id, "type": "failed", "data": {"message": "unknown request"}}));
-                    continue;
-                };
+            Ok(Request::Op(op)) => {
                 let (ui, tx, asks) = (ui.clone(), tx.clone(), asks.clone());
                 tokio::spawn(async move {
                     let id = op.id;
-                    let message = match run(&ui, op, &tx, &asks).await {
-                        Ok(data) => json!({"id": id, "type": "done", "data": data}),
-                        Err(e) => json!({"id": id, "type": "failed", "data": failure(&e)}),
+                    let reply = match run(&ui, op, &tx, &asks).await {
+                        Ok(data) => Reply::Done { id, data },
+                        Err(e) => Reply::Failed { id, data: failure(&e) },
                     };
-                    let _ = tx.send(message);
+                    let _ = tx.send(reply);
                 });
+            }
+            Err(_) => {
+                // Which request it was, if it says.
+                let id = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v["id"].as_u64())
+                    .unwrap_or(0);
+                let data = json!({"message": "unknown request"});
+                let _ = tx.send(Reply::Failed { id, data });
             }
         }
     }
@@ -166,29 +225,49 @@ fn failure(e: &Error) -> Value {
     json!({"message": e.message(), "detail": e.detail(), "exit_code": e.exit_code()})
 }
 
+/// An operation on a host.
 #[derive(Deserialize)]
 struct Op {
     id: u64,
-    op: String,
     host: String,
-    /// A key file typed into the new-host form.
-    #[serde(default)]
-    identity: Option<String>,
-    /// A password typed into the page: for this login only, never stored.
-    #[serde(default)]
-    password: Option<String>,
-    #[serde(default)]
-    force: bool,
-    /// `deploy --root`: the folder the server serves.
-    #[serde(default)]
-    root: Option<String>,
-    #[serde(default)]
-    lines: Option<u32>,
-    #[serde(default)]
-    follow: bool,
-    /// `forward`: the port on the host's loopback.
-    #[serde(default)]
-    port: Option<u16>,
+    #[serde(flatten)]
+    what: What,
+}
+
+/// Which operation, with what it takes.
+#[derive(Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum What {
+    Connect {
+        /// A key file typed into the new-host form.
+        #[serde(default)]
+        identity: Option<String>,
+        /// A password typed into the page: for this login only, never stored.
+        #[serde(default)]
+        password: Option<String>,
+    },
+    Deploy {
+        #[serde(default)]
+        force: bool,
+        /// `deploy --root`: the folder the server serves.
+        #[serde(default)]
+        root: Option<String>,
+    },
+    Status,
+    Stop,
+    Restart,
+    Uninstall,
+    Logs {
+        #[serde(default)]
+        lines: Option<u32>,
+        #[serde(default)]
+        follow: bool,
+    },
+    /// A port on the host's loopback, to open here.
+    Forward {
+        #[serde(default)]
+        port: u16,
+    },
 }
 
 /// Turns the library's reports and questions into messages to the page.
@@ -200,7 +279,8 @@ struct Page {
 
 impl Delegate for Page {
     fn event(&self, _host: &str, event: Event) {
-        let _ = self.tx.send(json!({"id": self.id, "type": "event", "data": event}));
+        let data = serde_json::to_value(event).unwrap_or_default();
+        let _ = self.tx.send(Reply::Event { id: self.id, data });
     }
 
     fn can_ask(&self) -> bool {
@@ -215,9 +295,11 @@ impl Delegate for Page {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(qid, answer);
-        let _ = self
-            .tx
-            .send(json!({"id": self.id, "type": "ask", "qid": qid, "data": question}));
+        let _ = self.tx.send(Reply::Ask {
+            id: self.id,
+            qid,
+            data: question,
+        });
         Box::pin(async move { answered.await.unwrap_or(Answer::No) })
     }
 }
@@ -231,9 +313,9 @@ async fn run(ui: &Ui, op: Op, tx: &Outbox, asks: &Arc<Asks>) -> Result<Value> {
             asks: asks.clone(),
         }),
     );
-    match op.op.as_str() {
-        "connect" => {
-            let route = resolve(ui, &op)?;
+    match &op.what {
+        What::Connect { identity, password } => {
+            let route = resolve(ui, &op.host, identity.as_deref(), password.as_deref())?;
             let (session, probe) = lifecycle::open(&route, &ui.connect.install_dir, &reporter).await?;
             remember(&op.host);
             ui.routes
@@ -242,14 +324,14 @@ async fn run(ui: &Ui, op: Op, tx: &Outbox, asks: &Arc<Asks>) -> Result<Value> {
                 .insert(op.host.clone(), route);
             hold(ui, &op.host, session, probe).await
         }
-        "deploy" => {
+        What::Deploy { force, root } => {
             let route = known_route(ui, &op)?;
             let (source, release) = mlcremote_client::artifact::default_source(None, None);
-            let _ =
-                tx.send(json!({"id": op.id, "type": "event", "data": {"event": "source", "text": source.to_string()}}));
+            let data = json!({"event": "source", "text": source.to_string()});
+            let _ = tx.send(Reply::Event { id: op.id, data });
             let options = DeployOptions {
-                force: op.force,
-                root: op.root.clone(),
+                force: *force,
+                root: root.clone(),
                 cache: RunCache::with_source_release(release),
                 install_dir: ui.connect.install_dir.clone(),
                 ..DeployOptions::new(source)
@@ -258,27 +340,27 @@ async fn run(ui: &Ui, op: Op, tx: &Outbox, asks: &Arc<Asks>) -> Result<Value> {
             let status = refresh(ui, &op, &reporter).await?;
             Ok(json!({"report": report, "status": status}))
         }
-        "status" => refresh(ui, &op, &reporter).await,
-        "stop" => {
+        What::Status => refresh(ui, &op, &reporter).await,
+        What::Stop => {
             let held = connected(ui, &op.host).await?;
             let probe = held.state.read().await.probe.clone();
             lifecycle::stop(&held.session, &probe).await?;
             refresh(ui, &op, &reporter).await
         }
-        "restart" => {
+        What::Restart => {
             let held = connected(ui, &op.host).await?;
             let probe = held.state.read().await.probe.clone();
             lifecycle::restart(&held.session, &probe, None, Duration::from_secs(60)).await?;
             refresh(ui, &op, &reporter).await
         }
-        "uninstall" => {
+        What::Uninstall => {
             let held = connected(ui, &op.host).await?;
             let probe = held.state.read().await.probe.clone();
             let done = lifecycle::uninstall(&held.session, &probe).await?;
             let status = refresh(ui, &op, &reporter).await?;
             Ok(json!({"uninstalled": done, "status": status}))
         }
-        "logs" => {
+        What::Logs { lines, follow } => {
             let held = connected(ui, &op.host).await?;
             let probe = held.state.read().await.probe.clone();
             let (cancel, cancelled) = oneshot::channel();
@@ -288,41 +370,36 @@ async fn run(ui: &Ui, op: Op, tx: &Outbox, asks: &Arc<Asks>) -> Result<Value> {
                 .insert(op.id, cancel);
             let (id, out) = (op.id, tx.clone());
             let sink = move |_: ssh::Stream, bytes: &[u8]| {
-                let _ = out.send(json!({"id": id, "type": "log", "data": String::from_utf8_lossy(bytes)}));
+                let data = String::from_utf8_lossy(bytes).into_owned();
+                let _ = out.send(Reply::Log { id, data });
             };
             let stop = async move {
                 let _ = cancelled.await;
             };
-            let lines = op.lines.unwrap_or(100).min(10_000);
-            lifecycle::logs(&held.session, &probe, lines, op.follow, sink, stop).await?;
+            let lines = lines.unwrap_or(100).min(10_000);
+            lifecycle::logs(&held.session, &probe, lines, *follow, sink, stop).await?;
             Ok(json!({}))
         }
-        "forward" => {
-            let port = op
-                .port
-                .filter(|p| *p > 0)
-                .ok_or_else(|| err!(Usage, "say which port on the host to open"))?;
-            forward(ui, &op.host, port).await
-        }
-        other => Err(err!(Usage, "unknown operation `{other}`")),
+        What::Forward { port: 0 } => Err(err!(Usage, "say which port on the host to open")),
+        What::Forward { port } => forward(ui, &op.host, *port).await,
     }
 }
 
-/// How to reach `op.host`: the ssh config's resolution, with the page's key file and
+/// How to reach `host`: the ssh config's resolution, with the page's key file and
 /// password (if any) in memory for this login only.
-fn resolve(ui: &Ui, op: &Op) -> Result<Route> {
+fn resolve(ui: &Ui, host: &str, identity: Option<&str>, password: Option<&str>) -> Result<Route> {
     let args = &ui.connect;
     let mut flags = Flags {
         // The page asks about an unknown host key; it is never taken silently.
         accept_new_host_key: false,
-        password: op.password.clone().filter(|p| !p.is_empty()),
+        password: password.filter(|p| !p.is_empty()).map(str::to_owned),
         ..args.flags()
     };
-    if let Some(key) = op.identity.as_deref().filter(|k| !k.trim().is_empty()) {
+    if let Some(key) = identity.filter(|k| !k.trim().is_empty()) {
         flags.identities.insert(0, PathBuf::from(key.trim()));
     }
     let config = SshConfig::load(args.ssh_config.as_deref())?;
-    ssh::route(&config, &op.host, &flags)
+    ssh::route(&config, host, &flags)
 }
 
 fn known_route(ui: &Ui, op: &Op) -> Result<Route> {
@@ -334,7 +411,7 @@ fn known_route(ui: &Ui, op: &Op) -> Result<Route> {
         .cloned();
     match known {
         Some(route) => Ok(route),
-        None => resolve(ui, op),
+        None => resolve(ui, &op.host, None, None),
     }
 }
 
@@ -425,4 +502,63 @@ async fn state_of(session: &Session, probe: Probe, host: &str) -> (HostState, Va
     };
     let value = serde_json::to_value(&status).unwrap_or(Value::Null);
     (HostState { probe, server }, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages the page sends (net.js) read as what they are; anything else is no
+    /// request at all.
+    #[test]
+    fn the_pages_messages_read_as_typed_requests() {
+        let read = |text: &str| serde_json::from_str::<Request>(text);
+        assert!(matches!(
+            read(r#"{"type":"answer","qid":3,"value":"secret","secret":"pw"}"#),
+            Ok(Request::Control(Control::Answer {
+                qid: 3,
+                value: Said::Secret,
+                secret: Some(_)
+            }))
+        ));
+        assert!(matches!(
+            read(r#"{"type":"cancel","id":9}"#),
+            Ok(Request::Control(Control::Cancel { id: 9 }))
+        ));
+        let Ok(Request::Op(op)) = read(r#"{"id":1,"op":"connect","host":"devbox","identity":"~/.ssh/k"}"#) else {
+            panic!("connect");
+        };
+        assert!(op.id == 1 && op.host == "devbox");
+        assert!(matches!(
+            op.what,
+            What::Connect {
+                identity: Some(_),
+                password: None
+            }
+        ));
+        let Ok(Request::Op(op)) = read(r#"{"id":2,"op":"logs","host":"h","lines":50,"follow":true}"#) else {
+            panic!("logs");
+        };
+        assert!(matches!(
+            op.what,
+            What::Logs {
+                lines: Some(50),
+                follow: true
+            }
+        ));
+        let Ok(Request::Op(op)) = read(r#"{"id":3,"op":"status","host":"h"}"#) else {
+            panic!("status");
+        };
+        assert!(matches!(op.what, What::Status));
+        assert!(read(r#"{"id":4,"op":"format_disk","host":"h"}"#).is_err());
+        assert!(read(r#"{"type":"answer","qid":"x"}"#).is_err());
+        let hello = serde_json::to_value(Reply::Hello { protocol: PROTOCOL }).unwrap();
+        assert_eq!(hello, json!({"type": "hello", "protocol": PROTOCOL}));
+        let log = serde_json::to_value(Reply::Log {
+            id: 2,
+            data: "x".into(),
+        })
+        .unwrap();
+        assert_eq!(log, json!({"type": "log", "id": 2, "data": "x"}));
+    }
 }
