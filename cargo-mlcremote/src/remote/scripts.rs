@@ -16,12 +16,29 @@ pub const LOCKED: &str = r#"{"event":"locked","#;
 
 /// A script: the exit codes and `words` (name, shell word) set, the prelude, `body`.
 pub fn script(words: &[(&str, String)], body: &str) -> String {
+    let mut s = head(words);
+    s.push_str(PRELUDE);
+    s.push_str(body);
+    s
+}
+
+/// An upload's receiver (`body`: `sh/receive.sh` or `sh/part.sh`): the exit codes and
+/// `words` set, `sh/recv.sh`, `body`. No prelude: it rides in every deploy's exec.
+pub fn receiver(words: &[(&str, String)], body: &str) -> String {
+    let mut s = head(words);
+    s.push_str(include_str!("sh/recv.sh"));
+    s.push_str(body);
+    s
+}
+
+/// The exit codes ([`status`]) and `words` as shell assignments.
+fn head(words: &[(&str, String)]) -> String {
+    use status::*;
     // Not every script uses every code.
     let mut s = format!(
-        "# shellcheck disable=SC2034\n{{ st_failed={}; st_locked={}; st_not_installed={}; }}\n",
-        status::INSTALL_FAILED,
-        status::LOCKED,
-        status::NOT_INSTALLED
+        "# shellcheck disable=SC2034\n{{ st_failed={INSTALL_FAILED}; st_locked={LOCKED}; st_not_installed={NOT_INSTALLED}; \
+         st_runs={DOES_NOT_RUN}; st_download={DOWNLOAD_FAILED}; st_mismatch={CHECKSUM_MISMATCH}; st_corrupt={CORRUPT_UPLOAD}; \
+         st_build={BUILD_FAILED}; }}\n"
     );
     for (name, word) in words {
         s.push_str(name);
@@ -29,8 +46,6 @@ pub fn script(words: &[(&str, String)], body: &str) -> String {
         s.push_str(word);
         s.push('\n');
     }
-    s.push_str(PRELUDE);
-    s.push_str(body);
     s
 }
 
@@ -78,6 +93,26 @@ pub fn tail_script(file: &str, lines: u32) -> String {
     )
 }
 
+/// Run shellcheck (POSIX sh, every level) on `script` as sent; panics with its findings.
+/// A missing shellcheck fails with how to install it.
+#[cfg(test)]
+pub(crate) fn shellcheck(name: &str, script: &str) {
+    let shellcheck = harness::require("shellcheck", "shellcheck").unwrap();
+    let path = std::env::temp_dir().join(format!("mlcremote-{}-{name}", std::process::id()));
+    std::fs::write(&path, script).unwrap();
+    let out = std::process::Command::new(&shellcheck)
+        .args(["-s", "sh", "-S", "style"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "{name}:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use std::{fs, process::Command};
@@ -104,30 +139,28 @@ mod tests {
     /// sets before it). A missing shellcheck fails the test with how to install it.
     #[test]
     fn the_scripts_pass_shellcheck() {
-        let shellcheck = harness::require("shellcheck", "shellcheck").unwrap();
+        // The prelude and recv.sh are in the scripts that use them; the upload's
+        // receivers are checked in upload.rs, in each way they receive, and a build's
+        // scripts in remote_build.rs, for each way to build.
+        let elsewhere = [
+            "prelude.sh",
+            "recv.sh",
+            "receive.sh",
+            "part.sh",
+            "build.sh",
+            "unpack.sh",
+        ];
         let files: Vec<String> = fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/remote/sh"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "prelude.sh")
+            .filter(|n| !elsewhere.contains(&n.as_str()))
             .collect();
         let scripts = all_scripts();
         for file in &files {
             assert!(scripts.iter().any(|(f, _)| f == file), "{file} is not checked");
         }
         for (name, script) in scripts {
-            let path = std::env::temp_dir().join(format!("mlcremote-{}-{name}", std::process::id()));
-            fs::write(&path, &script).unwrap();
-            let out = Command::new(&shellcheck)
-                .args(["-s", "sh", "-S", "style"])
-                .arg(&path)
-                .output()
-                .unwrap();
-            let _ = fs::remove_file(&path);
-            assert!(
-                out.status.success(),
-                "{name}:\n{}",
-                String::from_utf8_lossy(&out.stdout)
-            );
+            shellcheck(name, &script);
         }
     }
 

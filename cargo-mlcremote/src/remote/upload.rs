@@ -6,7 +6,7 @@
 
 use std::io::Write as _;
 
-use super::{quote, start::StartMethod, status};
+use super::{quote, scripts, start::StartMethod};
 
 /// What goes over the wire for one binary.
 #[derive(Clone, Debug)]
@@ -129,36 +129,6 @@ fn gzip(data: &[u8], level: Level) -> Option<Vec<u8>> {
     gz.finish().ok()
 }
 
-/// The host command that turns the payload (stdin) into the binary (stdout).
-fn unpack(packing: &Packing) -> String {
-    match packing {
-        Packing::Raw => "cat".into(),
-        Packing::Gzip => "gzip -dc".into(),
-        Packing::TarGz { inner } => format!("untgz {}", quote(inner)),
-    }
-}
-
-/// Download the archive next to `$t` with curl or wget, refuse it unless its sha256 is
-/// the listed one, and unpack the binary from it to `$t`. Nothing of it stays behind.
-fn download(url: &str, archive_sha256: &str, inner: &str) -> String {
-    format!(
-        "a=\"$t.tar.gz\"; u={url}; \
-         if command -v curl >/dev/null 2>&1; then curl -fsSL --connect-timeout 10 --speed-time 30 --speed-limit 1 --retry 2 -o \"$a\" \"$u\" 2>\"$a.err\"; \
-         else wget -q -T 30 -t 3 -O \"$a\" \"$u\" 2>\"$a.err\"; fi; s=$?; e=$(head -c 300 \"$a.err\" | tr '\\n' ' '); rm -f \"$a.err\"; \
-         [ $s = 0 ] || {{ rm -f \"$a\"; fail {failed} \"the host cannot download $u (status $s${{e:+: $e}})\"; }}; \
-         if command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum \"$a\"); else s=$(shasum -a 256 \"$a\"); fi; s=${{s%% *}}; \
-         [ \"$s\" = {sha} ] || {{ rm -f \"$a\"; fail {mismatch} \"checksum mismatch: the archive the host downloaded from $u has sha256 $s, but the release's SHA256SUMS says \"{sha}\"; refusing it\"; }}; \
-         gzip -dc \"$a\" | tar -xOf - {inner} >\"$t\"; s=$?; rm -f \"$a\"; \
-         [ $s = 0 ] && [ -s \"$t\" ] || fail {corrupt} \"cannot unpack \"{inner}\" from the archive downloaded from $u (is the disk full?)\"; ",
-        url = quote(url),
-        sha = quote(archive_sha256),
-        inner = quote(inner),
-        failed = status::DOWNLOAD_FAILED,
-        mismatch = status::CHECKSUM_MISMATCH,
-        corrupt = status::CORRUPT_UPLOAD,
-    )
-}
-
 /// Whether gzip shrinks samples from all over `data` by a quarter at least: less does
 /// not pay for compressing (a server binary shrinks by half; a binary padded with
 /// random bytes hardly shrinks).
@@ -178,6 +148,7 @@ fn compresses(data: &[u8]) -> bool {
 }
 
 /// The upload and install of one binary on one host.
+#[derive(Clone)]
 pub struct Install<'a> {
     /// The install dir, absolute.
     pub dir: &'a str,
@@ -227,168 +198,85 @@ pub enum Receive<'a> {
 }
 
 impl Install<'_> {
-    /// `d=…; r=…` and the upload's name, `$t`: `.mlcremote.upload-<pid>-<id>`, so a later
-    /// deploy can tell an upload whose receiver is gone. A failure removes the upload,
-    /// and the install dir if this deploy made it and it is empty; so does the end of
-    /// the connection (sshd's hangup, or a write to the closed channel).
-    fn head(&self) -> String {
-        format!(
-            "d={d}; r={id}; t=\"$d/.mlcremote.upload-$$-$r\"; m=; [ -d \"$d\" ] || m=1; {recv}\
-             untgz() {{ gzip -dc | tar -xOf - \"$1\"; }}; \
-             fail() {{ code=$1; shift; rm -f \"$t\"; [ -z \"$m\" ] || rmdir \"$d\" 2>/dev/null; printf 'error=%s\\n' \"$*\"; exit \"$code\"; }}; \
-             trap 'kill $rp $wd 2>/dev/null; rm -f \"$t\" \"$t\".tar.gz* \"$d/.mlcremote.part-$r\"-*; exit 1' HUP PIPE TERM; \
-             (umask 077; mkdir -p \"$d\") 2>/dev/null || fail {failed} \"cannot create $d: $(mkdir -p \"$d\" 2>&1 | sed 's/^mkdir: //')\"; ",
-            d = quote(self.dir),
-            id = quote(self.id),
-            failed = status::INSTALL_FAILED,
-            recv = self.recv(),
-        )
-    }
-
-    /// `recv FILE COMMAND…`: COMMAND reads the payload (this channel's stdin) into FILE,
-    /// and is ended once FILE has not grown for `idle_secs` (a link that went silent
-    /// without a FIN leaves a reader waiting until sshd notices, which can be hours). Its
-    /// status is COMMAND's; `$rp` is its pid and `$wd` its watchdog's while it runs, and
-    /// the watchdog (with its `sleep`) is gone when it returns.
-    fn recv(&self) -> String {
-        format!(
-            "rp=; wd=; exec 3<&0; recv() {{ o=$1; shift; \"$@\" <&3 >\"$o\" & rp=$!; \
-             (trap 'kill $z 2>/dev/null; exit 0' TERM; n=-1; i=0; while kill -0 $rp 2>/dev/null; do s=$(wc -c <\"$o\" 2>/dev/null); \
-             if [ \"$s\" = \"$n\" ]; then i=$((i+1)); [ $i -gt {idle} ] && kill $rp 2>/dev/null; else i=0; n=$s; fi; \
-             sleep 1 & z=$!; wait $z; done) >/dev/null 2>&1 & wd=$!; \
-             {{ wait $rp; }} 2>/dev/null; s=$?; kill $wd 2>/dev/null; wait $wd 2>/dev/null; rp=; wd=; return $s; }}; ",
-            idle = self.idle_secs,
-        )
-    }
-
-    /// The line the first channel runs: receive (or copy) the binary, check it runs
-    /// here, then become `agent install`.
+    /// The line the first channel runs: `sh/receive.sh`, receiving (or copying, or
+    /// downloading) the binary, checking it runs here, then becoming `agent install`.
     pub fn main_line(&self) -> String {
-        let receive = match &self.receive {
-            Receive::Copy { from } => format!(
-                "cp {} \"$t\" || fail {} \"cannot copy the built binary into $d\"; ",
-                quote(from),
-                status::INSTALL_FAILED
+        let q = |s: &str| quote(s);
+        let mut words = vec![
+            ("d", q(self.dir)),
+            ("r", q(self.id)),
+            ("idle", self.idle_secs.to_string()),
+            ("wait", self.wait_secs.to_string()),
+            ("size", self.size.to_string()),
+            ("sha", q(self.sha256)),
+            ("port", self.port.to_string()),
+            (
+                "methods",
+                q(&self.methods.iter().map(|m| m.name()).collect::<Vec<_>>().join(",")),
             ),
+            ("timeout", self.health_timeout_secs.to_string()),
+            ("owner", q(self.owner)),
+            ("holder", self.lock_holder.map(|p| p.to_string()).unwrap_or_default()),
+            ("root", q(self.root.unwrap_or_default())),
+        ];
+        // Every word the script names is set, to nothing where this way does not use it.
+        let (mut how, mut from, mut url, mut archive_sha, mut inner) = ("upload", "", "", "", "");
+        let (mut packing, mut parts, mut first) = ("raw", 1, 0);
+        match &self.receive {
+            Receive::Copy { from: path } => (how, from) = ("copy", path),
             Receive::Download {
-                url,
+                url: at,
                 archive_sha256,
-                inner,
-            } => download(url, archive_sha256, inner),
-            Receive::Upload { parts: 1, packing, .. } => format!(
-                "recv \"$t\" {unpack} || fail {corrupt} \"{cut}\"; ",
-                corrupt = status::CORRUPT_UPLOAD,
-                unpack = unpack(packing),
-                cut = CUT,
-            ),
+                inner: path,
+            } => (how, url, archive_sha, inner) = ("download", at, archive_sha256, path),
             Receive::Upload {
                 parts: n,
-                packing,
+                packing: how_packed,
                 total,
             } => {
-                // Part 0 comes on this channel; wait for the others while someone writes
-                // one (its receiver's pid is in its name) or, for a part whose channel
-                // has not started, as long as the client waits for an exec. A receiver
-                // that saw its input end early says so (`.cut`): then everything goes at
-                // once. `$t` exists from the start: it tells a later deploy, and the
-                // parts, whether the receiver of this upload is still there.
-                let first = part_ranges(*total, *n).first().map_or(0, ExactSizeIterator::len);
-                format!(
-                    "p=\"$d/.mlcremote.part-$r\"; : >\"$t\"; recv \"$p-0\" cat || {{ rm -f \"$p\"-*; fail {corrupt} \"cannot write to $d (is the disk full?)\"; }}; \
-                     [ $(wc -c <\"$p-0\") -eq {first} ] || {{ rm -f \"$p\"-*; fail {corrupt} \"{cut}\"; }}; \
-                     w=$(date +%s); while :; do k=1; all=1; while [ $k -lt {n} ]; do [ -f \"$p-$k\" ] || all=; k=$((k+1)); done; \
-                     [ -n \"$all\" ] && break; \
-                     for c in \"$p\"-*.cut; do [ -f \"$c\" ] && {{ rm -f \"$p\"-*; fail {corrupt} \"{cut}\"; }}; done; \
-                     for f in \"$p\"-*.tmp.*; do [ -f \"$f\" ] && kill -0 \"${{f##*.}}\" 2>/dev/null && w=$(date +%s); done; \
-                     [ $(($(date +%s) - w)) -gt {wait} ] && {{ rm -f \"$p\"-*; fail {corrupt} \"the upload's other parts never came\"; }}; \
-                     sleep 0.05 2>/dev/null || sleep 1; done; \
-                     k=0; while [ $k -lt {n} ]; do cat \"$p-$k\"; k=$((k+1)); done | {unpack} >\"$t\"; s=$?; rm -f \"$p\"-*; \
-                     [ $s = 0 ] || fail {corrupt} \"the upload to $d could not be written (is the disk full?)\"; ",
-                    corrupt = status::CORRUPT_UPLOAD,
-                    unpack = unpack(packing),
-                    cut = CUT,
-                    wait = self.wait_secs,
-                )
+                (parts, first) = (*n, part_ranges(*total, *n).first().map_or(0, ExactSizeIterator::len));
+                (packing, inner) = match how_packed {
+                    Packing::Raw => ("raw", ""),
+                    Packing::Gzip => ("gzip", ""),
+                    Packing::TarGz { inner } => ("tgz", &**inner),
+                };
             }
-        };
-        // Whatever arrived must be the whole binary: a cut upload is found here, not by
-        // running half a binary.
-        let receive = if matches!(self.receive, Receive::Upload { .. }) {
-            format!(
-                "{receive}[ $(wc -c <\"$t\") -eq {size} ] || fail {corrupt} \"{cut}\"; ",
-                size = self.size,
-                corrupt = status::CORRUPT_UPLOAD,
-                cut = CUT,
-            )
-        } else {
-            receive
-        };
-        let methods: Vec<&str> = self.methods.iter().map(|m| m.name()).collect();
-        let holder = self
-            .lock_holder
-            .map(|pid| format!(" --lock-holder {pid}"))
-            .unwrap_or_default();
-        let root = self.root.map(|r| format!(" --root {}", quote(r))).unwrap_or_default();
-        format!(
-            "{head}{receive}printf 'received=1\\n'; chmod 700 \"$t\" || fail {failed} \"cannot chmod $t\"; \
-             v=$(\"$t\" version --json 2>&1 </dev/null); s=$?; \
-             if [ $s != 0 ]; then \
-               case \"$v\" in *'ermission denied'*) fail {runs} \"the new binary does not run in $d: permission denied although it is executable (is the file system mounted noexec? pass --install-dir on another one)\";; \
-               *'ormat error'*) fail {runs} \"the new binary does not run here: $v (a binary for another kind of machine?)\";; esac; \
-               fail {runs} \"the uploaded file is not an mlcremote server (it said: $(printf '%s' \"$v\" | head -n 3))\"; fi; \
-             case \"$v\" in *'\"version\"'*) ;; *) fail {runs} \"the uploaded file is not an mlcremote server (it said: $(printf '%s' \"$v\" | head -n 3))\";; esac; \
-             exec \"$t\" agent install --dir \"$d\" --upload \"$t\" --sha256 {sha} --size {size} --port {port} \
-             --start-methods {methods} --health-timeout-secs {timeout} --owner {owner}{holder}{root}",
-            head = self.head(),
-            failed = status::INSTALL_FAILED,
-            runs = status::DOES_NOT_RUN,
-            sha = quote(self.sha256),
-            size = self.size,
-            port = self.port,
-            methods = quote(&methods.join(",")),
-            timeout = self.health_timeout_secs,
-            owner = quote(self.owner),
-        )
+        }
+        words.extend([
+            ("how", q(how)),
+            ("from", q(from)),
+            ("url", q(url)),
+            ("archive_sha", q(archive_sha)),
+            ("inner", q(inner)),
+            ("packing", q(packing)),
+            ("parts", parts.to_string()),
+            ("first", first.to_string()),
+        ]);
+        scripts::receiver(&words, include_str!("sh/receive.sh"))
     }
 
-    /// The line channel `k` (1…) runs: store its part of the payload, under a name with
-    /// this receiver's pid while it comes. Cut short, it is removed, and the main
-    /// receiver told (`.cut`, taken back once the main receiver is gone, which may have
-    /// looked before the mark came) so that it stops waiting; a part whose main receiver
-    /// never started removes itself too (one whose receiver took it already is done).
+    /// The line channel `k` (1…) runs: `sh/part.sh`, storing its part of the payload.
     pub fn part_line(&self, k: usize) -> String {
         let Receive::Upload { parts, total, .. } = &self.receive else {
             return String::new();
         };
-        let (parts, total) = (*parts, *total);
-        let size = part_ranges(total, parts).get(k).map_or(0, ExactSizeIterator::len);
-        format!(
-            "d={d}; r={id}; p=\"$d/.mlcremote.part-$r\"; f=\"$p-{k}.tmp.$$\"; c=\"$p-{k}.cut\"; {recv}\
-             main() {{ for m in \"$d\"/.mlcremote.upload-*-\"$r\"; do [ -f \"$m\" ] && return 0; done; return 1; }}; \
-             trap 'kill $rp $wd 2>/dev/null; rm -f \"$f\" \"$c\"; main || rm -f \"$p-{k}\"; exit 1' HUP PIPE TERM; \
-             mkdir -p \"$d\" && recv \"$f\" cat || {{ rm -f \"$f\"; printf 'error=cannot write to %s (is the disk full?)\\n' \"$d\"; exit {failed}; }}; \
-             if [ $(wc -c <\"$f\") -ne {size} ]; then rm -f \"$f\"; main && : >\"$c\"; \
-             w=$(date +%s); while main && [ -f \"$c\" ] && [ $(($(date +%s) - w)) -le {wait} ]; do sleep 0.05 2>/dev/null || sleep 1; done; rm -f \"$c\"; \
-             printf 'error=%s\\n' \"{cut}\"; exit {corrupt}; fi; \
-             mv -f \"$f\" \"$p-{k}\" || exit {failed}; \
-             w=$(date +%s); until main || [ ! -f \"$p-{k}\" ]; do [ $(($(date +%s) - w)) -gt {wait} ] && {{ rm -f \"$p-{k}\"; exit {corrupt}; }}; sleep 0.05 2>/dev/null || sleep 1; done",
-            d = quote(self.dir),
-            id = quote(self.id),
-            failed = status::INSTALL_FAILED,
-            corrupt = status::CORRUPT_UPLOAD,
-            cut = CUT,
-            wait = self.wait_secs,
-            recv = self.recv(),
-        )
+        let size = part_ranges(*total, *parts).get(k).map_or(0, ExactSizeIterator::len);
+        let words = [
+            ("d", quote(self.dir)),
+            ("r", quote(self.id)),
+            ("k", k.to_string()),
+            ("size", size.to_string()),
+            ("wait", self.wait_secs.to_string()),
+            ("idle", self.idle_secs.to_string()),
+        ];
+        scripts::receiver(&words, include_str!("sh/part.sh"))
     }
 }
-
-/// What a receiver says when its input ended before the whole payload came.
-const CUT: &str = "the upload to $d was cut: the connection ended before all of it came";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::status;
 
     #[test]
     fn payload_is_compressed_only_where_it_pays_and_splits_in_order() {
@@ -522,6 +410,27 @@ mod tests {
                 wait_secs: 5,
                 idle_secs: 5,
             };
+            // As sent, they pass shellcheck; so do the copy and the download.
+            scripts::shellcheck("receive.sh", &install.main_line());
+            if parts > 1 {
+                scripts::shellcheck("part.sh", &install.part_line(1));
+            }
+            for receive in [
+                Receive::Copy {
+                    from: "/h/build/mlcremote",
+                },
+                Receive::Download {
+                    url: "https://example.com/a.tar.gz",
+                    archive_sha256: "00",
+                    inner: "a/mlcremote",
+                },
+            ] {
+                let other = Install {
+                    receive,
+                    ..install.clone()
+                };
+                scripts::shellcheck("receive.sh", &other.main_line());
+            }
             let ranges = payload.parts(parts);
             // The main receiver, then the parts (which wait for it), as channels do.
             let (main, children) = std::thread::scope(|s| {
