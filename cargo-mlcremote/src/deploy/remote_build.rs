@@ -6,8 +6,6 @@
 //! The commands are plain lines built from the probe, so what `-v`, `--dry-run` and the
 //! consent question show is exactly what runs.
 
-use std::fmt::Write as _;
-
 use std::time::Duration;
 
 use mlcremote_release::{
@@ -20,7 +18,7 @@ use crate::{
     artifact::{BuildWhere, Chosen, Origin, Payload},
     delegate::{Answer, Event, Question, Reporter},
     error::Result,
-    remote::{Probe, quote, script_error, scripts, status},
+    remote::{Probe, quote, script_error, scripts},
     ssh::Session,
 };
 
@@ -241,45 +239,37 @@ fn cargo_output(layout: &Layout) -> String {
     format!("{}/target/release/mlcremote", layout.build)
 }
 
-/// Put the uploaded bundle in place: a fresh source tree each time (mtimes set to now, so
-/// cargo sees what changed), the target dir kept so a rebuild is incremental, an empty log.
+/// Put the uploaded bundle in place: `sh/unpack.sh`.
 fn unpack_line(layout: &Layout) -> String {
     let stem = layout.src.rsplit('/').next().unwrap_or_default();
-    format!(
-        "b={b}; mkdir -p \"$b\" || {{ printf 'error=cannot create %s\\n' \"$b\"; exit {failed}; }}; \
-         cd \"$b\" && rm -rf {stem} && gzip -dc | tar -xmf - && : >{log} \
-         || {{ printf 'error=cannot unpack the source bundle in %s\\n' \"$b\"; exit {failed}; }}",
-        b = quote(&layout.build),
-        stem = quote(stem),
-        log = quote(&layout.log),
-        failed = status::BUILD_FAILED,
+    scripts::script(
+        &[
+            ("b", quote(&layout.build)),
+            ("stem", quote(stem)),
+            ("log", quote(&layout.log)),
+        ],
+        include_str!("../remote/sh/unpack.sh"),
     )
 }
 
-/// Run `lines` one by one, each echoed into the log with its output; stop at the first
-/// that fails. Then report the binary: path, sha256, size, and its own `--version`.
+/// Run `lines` (the commands the plan showed) one by one, logged: `sh/build.sh`.
 fn build_script(method: Method, lines: &[String], binary: &str, layout: &Layout) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "printf '== building with %s\\n' {} >>\"$log\"", quote(method.name()));
-    for line in lines {
-        let _ = writeln!(
-            s,
-            "printf '+ %s\\n' {shown} >>\"$log\"\n{{ {line}\n}} >>\"$log\" 2>&1 </dev/null || fail {failed} {why}",
-            shown = quote(line),
-            failed = status::BUILD_FAILED,
-            why = quote(&format!("building with {} failed", method.name())),
-        );
-    }
-    let _ = write!(
-        s,
-        "bin={bin}\n[ -x \"$bin\" ] || fail {failed} \"the build left no binary at $bin\"\n\
-         printf 'binary=%s\\n' \"$bin\"\nprintf 'sha256=%s\\n' \"$(mlcr_sha256 \"$bin\")\"\n\
-         printf 'size=%s\\n' \"$(wc -c <\"$bin\" | tr -d ' ')\"\n\
-         printf 'version=%s\\n' \"$(\"$bin\" --version 2>>\"$log\" | head -n 1)\"\n",
-        bin = quote(binary),
-        failed = status::BUILD_FAILED,
+    let mut words = vec![
+        ("log".to_string(), quote(&layout.log)),
+        ("method".to_string(), quote(method.name())),
+        ("bin".to_string(), quote(binary)),
+        ("n".to_string(), lines.len().to_string()),
+    ];
+    words.extend(
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (format!("line_{}", i + 1), quote(l))),
     );
-    scripts::script(&[("log", quote(&layout.log))], &s)
+    let words: Vec<(&str, String)> = words.iter().map(|(n, w)| (n.as_str(), w.clone())).collect();
+    // The lines are data here (quoted, expanded only when run): for the whole file.
+    let script = scripts::script(&words, include_str!("../remote/sh/build.sh"));
+    format!("# shellcheck disable=SC2016\n{script}")
 }
 
 /// The target a built binary says it is: `mlcremote 0.1.0 (x86_64-unknown-linux-gnu, commit abc)`.
@@ -460,6 +450,7 @@ pub fn plan(probe: &Probe, methods: &[Method], stem: &str) -> BuildPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::status;
 
     fn probe(tools: &[&str], cargo: Option<&str>) -> Probe {
         Probe {
@@ -550,6 +541,50 @@ mod tests {
         assert!(neither.contains("curl nor wget"), "{neither}");
         let unverifiable = commands(Method::Bootstrap, &probe(&["curl"], None), &layout).unwrap_err();
         assert!(unverifiable.contains("sha256sum nor shasum"), "{unverifiable}");
+    }
+
+    /// As sent, the build's scripts pass shellcheck for every way to build; run by `sh`
+    /// for real, the lines run as shown, logged, and the first that fails stops it.
+    #[test]
+    fn the_build_runs_its_lines_as_shown_and_logs_them() {
+        let layout = Layout::new("/home/ann/.mlcremote", "mlcremote-0.1.0-src");
+        let all = probe(&["docker", "curl", "sha256sum"], Some("/usr/bin/cargo"));
+        for method in [Method::Docker, Method::Cargo, Method::Bootstrap] {
+            let (lines, binary) = commands(method, &all, &layout).unwrap();
+            scripts::shellcheck("build.sh", &build_script(method, &lines, &binary, &layout));
+        }
+        scripts::shellcheck("unpack.sh", &unpack_line(&layout));
+
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("it's here");
+        let layout = Layout::new(&dir.to_string_lossy(), "mlcremote-0.1.0-src");
+        std::fs::create_dir_all(&layout.build).unwrap();
+        let bin = format!("{}/out/mlcremote", layout.build);
+        let lines = [
+            format!("mkdir -p {}", quote(&format!("{}/out", layout.build))),
+            format!(
+                "printf '#!/bin/sh\\necho \"mlcremote 9 (x, commit y)\"\\n' >{b} && chmod +x {b}",
+                b = quote(&bin)
+            ),
+        ];
+        let run = |lines: &[String]| {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(build_script(Method::Cargo, lines, &bin, &layout))
+                .output()
+                .unwrap()
+        };
+        let out = run(&lines);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{out:?}");
+        assert!(stdout.contains(&format!("binary={bin}\n")), "{stdout}");
+        assert!(stdout.contains("version=mlcremote 9 (x, commit y)"), "{stdout}");
+        let log = std::fs::read_to_string(&layout.log).unwrap();
+        assert!(log.starts_with("== building with cargo\n+ mkdir -p "), "{log}");
+        let failing = [lines[0].clone(), "false".into(), lines[1].clone()];
+        let out = run(&failing);
+        assert_eq!(out.status.code(), Some(status::BUILD_FAILED as i32), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("error=building with cargo failed"));
     }
 
     #[test]
