@@ -1,8 +1,6 @@
 //! SHA-256 digests and the `SHA256SUMS` / `<archive>.sha256` line format
 //! (`<hex>  <name>\n`, what `sha256sum -c` reads).
 
-use std::{fs::File, io, io::Read, path::Path};
-
 use sha2::{Digest, Sha256};
 
 /// Lowercase hex SHA-256 of `bytes`.
@@ -10,20 +8,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Lowercase hex SHA-256 of a file, read in chunks.
-pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
+/// Lowercase hex SHA-256 of a file, read in chunks (the contract's, which the agent
+/// uses on the host: one way to hash a binary).
+pub use mlcremote_contract::sha256_file;
 
 /// One line of a sums file.
 pub fn sums_line(sha256: &str, name: &str) -> String {

@@ -15,7 +15,7 @@ use std::{
 use mlcremote_contract::{INSTALLED_FILES, INSTALLED_FOLDERS, INSTALLED_TREES, Uninstalled};
 
 use super::{
-    install::{Failed, fail, failed, finish, not_home, running_server, stop_server},
+    install::{fail, failed, finish, not_home, not_installed, running_server, stop_server},
     layout::Layout,
     lock::{Lock, NotLocked},
     report::{Event, Failure, Step, emit},
@@ -27,14 +27,6 @@ const NO_LOG: u8 = 77;
 
 /// How often a holder or a follower looks whether its reader is still there.
 const TICK: Duration = Duration::from_millis(100);
-
-fn not_installed(layout: &Layout, step: Step) -> Failed {
-    fail(
-        Failure::NotInstalled,
-        step,
-        format!("mlcremote is not installed in {}", layout.dir.display()),
-    )
-}
 
 /// `agent token`: the running server's token (it travels over SSH only, never argv).
 pub fn token(layout: &Layout) -> ExitCode {

@@ -255,6 +255,15 @@ pub(super) fn own_dir(dir: &Path) -> Result<(), Failed> {
     })
 }
 
+/// Nothing is installed in the layout's dir.
+pub(super) fn not_installed(layout: &Layout, step: Step) -> Failed {
+    fail(
+        Failure::NotInstalled,
+        step,
+        format!("mlcremote is not installed in {}", layout.dir.display()),
+    )
+}
+
 /// `dir`, resolved, unless it is `/`, the home folder or a folder that holds it.
 pub(super) fn not_home(dir: &Path, step: Step) -> Result<PathBuf, Failed> {
     let real = dir.canonicalize().map_err(|e| {
@@ -590,14 +599,7 @@ fn log_since(log: &Path, from: u64) -> String {
 /// `agent restart`: stop the server, start it again, wait for `/health`.
 pub fn restart(layout: &Layout, methods: &[Method], timeout: Duration) -> ExitCode {
     if !layout.binary().exists() {
-        return finish(failed(
-            fail(
-                Failure::NotInstalled,
-                Step::Restart,
-                format!("mlcremote is not installed in {}", layout.dir.display()),
-            ),
-            None,
-        ));
+        return finish(failed(not_installed(layout, Step::Restart), None));
     }
     let old = running_server(layout);
     let recorded = layout.install_info().and_then(|i| i.start_method());
@@ -646,14 +648,7 @@ pub fn restart(layout: &Layout, methods: &[Method], timeout: Duration) -> ExitCo
 /// `agent stop`: stop this install's server, if it runs.
 pub fn stop(layout: &Layout) -> ExitCode {
     if !layout.binary().exists() {
-        return finish(failed(
-            fail(
-                Failure::NotInstalled,
-                Step::Stop,
-                format!("mlcremote is not installed in {}", layout.dir.display()),
-            ),
-            None,
-        ));
+        return finish(failed(not_installed(layout, Step::Stop), None));
     }
     let server = running_server(layout);
     if let Some(server) = &server {
