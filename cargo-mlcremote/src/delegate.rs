@@ -161,6 +161,26 @@ pub struct Reporter {
     answering: Arc<Mutex<Answering>>,
 }
 
+/// An upload's progress while its bytes go: what `sent` counts is reported every 100 ms
+/// when it moved, and once more when this is dropped.
+pub struct UploadProgress {
+    task: tokio::task::JoinHandle<()>,
+    sent: Arc<std::sync::atomic::AtomicU64>,
+    total: u64,
+    reporter: Reporter,
+}
+
+impl Drop for UploadProgress {
+    fn drop(&mut self) {
+        self.task.abort();
+        let sent = self.sent.load(std::sync::atomic::Ordering::Relaxed);
+        self.reporter.event(Event::Upload {
+            sent,
+            total: self.total,
+        });
+    }
+}
+
 /// Time spent waiting for answers: finished questions, and the one asked now, if any.
 #[derive(Default)]
 struct Answering {
@@ -172,6 +192,31 @@ struct Answering {
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 impl Reporter {
+    /// Report the progress of an upload of `total` bytes, of which `sent` have gone,
+    /// until the returned guard is dropped.
+    pub fn upload_progress(&self, sent: Arc<std::sync::atomic::AtomicU64>, total: u64) -> UploadProgress {
+        let task = {
+            let (sent, reporter) = (sent.clone(), self.clone());
+            tokio::spawn(async move {
+                let mut last = u64::MAX;
+                loop {
+                    let now = sent.load(std::sync::atomic::Ordering::Relaxed);
+                    if now != last {
+                        reporter.event(Event::Upload { sent: now, total });
+                        last = now;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        UploadProgress {
+            task,
+            sent,
+            total,
+            reporter: self.clone(),
+        }
+    }
+
     /// Report about `host` (as the user named it) to `delegate`.
     pub fn new(host: impl Into<Arc<str>>, delegate: Arc<dyn Delegate>) -> Reporter {
         Reporter {

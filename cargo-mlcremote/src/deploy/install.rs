@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use super::{Executor, Installed, Sent, lock::LOCK_WAIT};
 use crate::{
     artifact::Payload,
-    delegate::{Event, Step},
+    delegate::{Reporter, Step, Steps},
     err,
     error::Result,
     remote::{
@@ -50,34 +50,7 @@ impl Executor<'_> {
             .clone()
             .ok_or_else(|| err!(Other, "nothing was chosen to install"))?;
         let dir = self.probe.dir.clone();
-        let nothing = || upload::Payload::new(Vec::new().into(), false);
-        let (payload, receive, place) = match &chosen.payload {
-            Payload::Bytes(bytes) => {
-                let level = upload::Level::for_link(self.session.round_trip());
-                let payload = self.options.cache.payload(&chosen, bytes, &self.probe, level).await;
-                let parts = upload_parts(
-                    payload.data.len(),
-                    self.session.small_window(),
-                    self.session.round_trip(),
-                    channels.len(),
-                );
-                let receive = upload::Receive::Upload {
-                    parts: payload.parts(parts).len(),
-                    packing: payload.packing.clone(),
-                    total: payload.data.len(),
-                };
-                (payload, receive, Step::Upload)
-            }
-            Payload::OnHost(from) => (nothing(), upload::Receive::Copy { from }, Step::Copy),
-            Payload::Url(remote) => {
-                let receive = upload::Receive::Download {
-                    url: &remote.url,
-                    archive_sha256: &remote.archive_sha256,
-                    inner: &remote.inner,
-                };
-                (nothing(), receive, Step::Download)
-            }
-        };
+        let (payload, receive, place) = self.what_to_send(&chosen, channels.len()).await;
         let ranges = match &receive {
             upload::Receive::Upload { parts, .. } => payload.parts(*parts),
             _ => Vec::new(),
@@ -113,20 +86,7 @@ impl Executor<'_> {
         let reporter = self.steps.reporter().clone();
 
         // Progress of the bytes, shown while they go.
-        let ticker = {
-            let (sent, reporter) = (sent.clone(), reporter.clone());
-            tokio::spawn(async move {
-                let mut last = u64::MAX;
-                loop {
-                    let now = sent.load(std::sync::atomic::Ordering::Relaxed);
-                    if now != last {
-                        reporter.event(Event::Upload { sent: now, total });
-                        last = now;
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            })
-        };
+        let progress = reporter.upload_progress(sent.clone(), total);
         let mut extra = channels.split_off(1.min(channels.len()));
         let main_channel = channels.pop();
         let parts_done = futures_util::future::join_all(ranges.iter().enumerate().skip(1).map(|(k, range)| {
@@ -144,36 +104,10 @@ impl Executor<'_> {
         let main_line = install.main_line();
         let steps = &mut *self.steps;
         steps.start(place);
-        let mut on_line = |line: &str| {
-            if line == "received=1" {
-                steps.done(place);
-                steps.start(if locked_already { Step::InstallStart } else { Step::Lock });
-                return;
-            }
-            match AgentEvent::parse(line) {
-                Some(AgentEvent::Waiting { holder, since }) => {
-                    reporter.note(format!(
-                        "waiting for the deploy lock in {dir} (held by {holder} since {since})"
-                    ));
-                }
-                Some(AgentEvent::Step { step, .. }) => match step {
-                    AgentStep::Lock => {
-                        steps.done(Step::Lock);
-                        steps.start(Step::InstallStart);
-                    }
-                    AgentStep::InstallStart => {
-                        steps.done(Step::InstallStart);
-                        steps.start(Step::Health);
-                    }
-                    AgentStep::Health => steps.done(Step::Health),
-                    _ => {}
-                },
-                _ => {}
-            }
-        };
+        let mut on_line = |line: &str| follow_install(line, steps, &reporter, &dir, place, locked_already);
         let main = session.run_with_payload(main_channel, &main_line, main_data, sent.clone(), timeout, &mut on_line);
         let (main, parts) = futures_util::future::join(main, parts_done).await;
-        ticker.abort();
+        drop(progress);
         drop(extra);
         let out = main?;
         for part in parts {
@@ -202,6 +136,75 @@ impl Executor<'_> {
             }),
             _ => Err(script_error(&out, &self.probe.dir)),
         }
+    }
+
+    /// What goes over the wire for `chosen`, how the host gets it, and which step that is:
+    /// the bytes (compressed for this link, split over as many of `channels` as it
+    /// needs), a copy of what was built there, or a download by the host.
+    async fn what_to_send<'c>(
+        &self,
+        chosen: &'c crate::artifact::Chosen,
+        channels: usize,
+    ) -> (upload::Payload, upload::Receive<'c>, Step) {
+        let nothing = || upload::Payload::new(Vec::new().into(), false);
+        match &chosen.payload {
+            Payload::Bytes(bytes) => {
+                let level = upload::Level::for_link(self.session.round_trip());
+                let payload = self.options.cache.payload(chosen, bytes, &self.probe, level).await;
+                let parts = upload_parts(
+                    payload.data.len(),
+                    self.session.small_window(),
+                    self.session.round_trip(),
+                    channels,
+                );
+                let receive = upload::Receive::Upload {
+                    parts: payload.parts(parts).len(),
+                    packing: payload.packing.clone(),
+                    total: payload.data.len(),
+                };
+                (payload, receive, Step::Upload)
+            }
+            Payload::OnHost(from) => (nothing(), upload::Receive::Copy { from }, Step::Copy),
+            Payload::Url(remote) => {
+                let receive = upload::Receive::Download {
+                    url: &remote.url,
+                    archive_sha256: &remote.archive_sha256,
+                    inner: &remote.inner,
+                };
+                (nothing(), receive, Step::Download)
+            }
+        }
+    }
+}
+
+/// One line of the install exec as it comes: the receiver's `received=1` ends the
+/// upload (copy, download) step `place`, the agent's steps end theirs and start the
+/// next, so a front end always knows which step runs (and which one failed).
+fn follow_install(line: &str, steps: &mut Steps, reporter: &Reporter, dir: &str, place: Step, locked_already: bool) {
+    if line == "received=1" {
+        steps.done(place);
+        steps.start(if locked_already { Step::InstallStart } else { Step::Lock });
+        return;
+    }
+    match AgentEvent::parse(line) {
+        Some(AgentEvent::Waiting { holder, since }) => {
+            reporter.note(format!(
+                "waiting for the deploy lock in {dir} (held by {holder} since {since})"
+            ));
+        }
+        Some(AgentEvent::Step { step, .. }) => match step {
+            AgentStep::Lock => {
+                steps.done(Step::Lock);
+                steps.start(Step::InstallStart);
+            }
+            AgentStep::InstallStart => {
+                steps.done(Step::InstallStart);
+                steps.start(Step::Health);
+            }
+            AgentStep::Health => steps.done(Step::Health),
+            _ => {}
+        },
+        _ => {}
     }
 }
 

@@ -16,7 +16,7 @@ use mlcremote_release::{
 use super::plan::{BuildPlan, BuildWay};
 use crate::{
     artifact::{BuildWhere, Chosen, Origin, Payload},
-    delegate::{Answer, Event, Question, Reporter},
+    delegate::{Answer, Question, Reporter},
     error::Result,
     remote::{Probe, quote, script_error, scripts},
     ssh::Session,
@@ -301,16 +301,7 @@ pub async fn build(
     // The bundle goes up and is unpacked in the same exec.
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let total = bundle.data.len() as u64;
-    let ticker = {
-        let (sent, reporter) = (sent.clone(), reporter.clone());
-        tokio::spawn(async move {
-            loop {
-                let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
-                reporter.event(Event::Upload { sent, total });
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
+    let progress = reporter.upload_progress(sent.clone(), total);
     let out = session
         .run_with_payload(
             None,
@@ -321,11 +312,7 @@ pub async fn build(
             &mut |_| {},
         )
         .await;
-    ticker.abort();
-    reporter.event(Event::Upload {
-        sent: sent.load(std::sync::atomic::Ordering::Relaxed),
-        total,
-    });
+    drop(progress);
     let out = out?;
     if out.status != 0 {
         return Err(script_error(&out, &probe.dir));

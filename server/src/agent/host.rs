@@ -15,7 +15,7 @@ use std::{
 use mlcremote_contract::{INSTALLED_FILES, INSTALLED_FOLDERS, INSTALLED_TREES, Uninstalled};
 
 use super::{
-    install::{fail, failed, finish, not_home, not_installed, running_server, stop_server},
+    install::{fail, failed, finish, not_home, not_installed, not_locked, running_server, stop_server},
     layout::Layout,
     lock::{Lock, NotLocked},
     report::{Event, Failure, Step, emit},
@@ -252,16 +252,7 @@ pub fn lock(layout: &Layout, owner: &str) -> ExitCode {
     let _held = match Lock::take_within(&layout.dir, owner, None, Duration::ZERO) {
         Ok(lock) => lock,
         Err(NotLocked::Busy { holder }) => return finish(Event::Busy { holder }),
-        Err(NotLocked::Io(e)) => {
-            return finish(failed(
-                fail(
-                    Failure::InstallFailed,
-                    Step::Lock,
-                    format!("cannot lock {}: {e}", layout.dir.display()),
-                ),
-                None,
-            ));
-        }
+        Err(why) => return finish(failed(not_locked(layout, why), None)),
     };
     if !emit(&Event::Locked {
         holder: std::process::id(),

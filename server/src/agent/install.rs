@@ -112,56 +112,30 @@ fn install(args: &InstallArgs, layout: &Layout) -> Outcome {
     if let Err(f) = own_dir(&layout.dir).and_then(|()| verify(&args.upload, &args.sha256, args.size)) {
         return failed(f, None);
     }
-    if !step(Step::Verify) {
-        return failed(
+    // A deploy whose client went away before the swap stops there, having changed nothing.
+    let gone = |step| {
+        failed(
             fail(
                 Failure::InstallFailed,
-                Step::Verify,
+                step,
                 "the deploy went away; nothing was changed",
             ),
             None,
-        );
+        )
+    };
+    if !step(Step::Verify) {
+        return gone(Step::Verify);
     }
     let lock = match Lock::take(&layout.dir, &args.owner, args.lock_holder) {
         Ok(lock) => lock,
-        Err(NotLocked::Busy { holder }) => {
-            return failed(
-                fail(
-                    Failure::Locked,
-                    Step::Lock,
-                    format!(
-                        "{}/.lock is still held by {holder} after {} s; if that deploy is gone, remove {0}/.lock",
-                        layout.dir.display(),
-                        super::lock::LOCK_WAIT.as_secs()
-                    ),
-                ),
-                None,
-            );
-        }
-        Err(NotLocked::Io(e)) => {
-            return failed(
-                fail(
-                    Failure::InstallFailed,
-                    Step::Lock,
-                    format!("cannot lock {}: {e}", layout.dir.display()),
-                ),
-                None,
-            );
-        }
+        Err(why) => return failed(not_locked(layout, why), None),
     };
     if !step(if args.lock_holder.is_none() {
         Step::Lock
     } else {
         Step::Locked
     }) {
-        return failed(
-            fail(
-                Failure::InstallFailed,
-                Step::Lock,
-                "the deploy went away; nothing was changed",
-            ),
-            None,
-        );
+        return gone(Step::Lock);
     }
     clean_uploads(layout, &args.upload);
     let old = running_server(layout);
@@ -253,6 +227,26 @@ pub(super) fn own_dir(dir: &Path) -> Result<(), Failed> {
             format!("cannot make {} private: {e}", dir.display()),
         )
     })
+}
+
+/// Why the deploy lock was not taken, as a failure of that step.
+pub(super) fn not_locked(layout: &Layout, why: NotLocked) -> Failed {
+    match why {
+        NotLocked::Busy { holder } => fail(
+            Failure::Locked,
+            Step::Lock,
+            format!(
+                "{}/.lock is still held by {holder} after {} s; if that deploy is gone, remove {0}/.lock",
+                layout.dir.display(),
+                super::lock::LOCK_WAIT.as_secs()
+            ),
+        ),
+        NotLocked::Io(e) => fail(
+            Failure::InstallFailed,
+            Step::Lock,
+            format!("cannot lock {}: {e}", layout.dir.display()),
+        ),
+    }
 }
 
 /// Nothing is installed in the layout's dir.
