@@ -67,21 +67,7 @@ pub async fn forward(
         .await
         .ok_or_else(|| Failure::new(StatusCode::CONFLICT, format!("not connected to {host}: connect first")))?;
 
-    let (mut parts, body) = request.into_parts();
-    let browser_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
-    let path = match parts.uri.query() {
-        Some(q) => format!("/{rest}?{q}"),
-        None => format!("/{rest}"),
-    };
-    let mut upstream = hyper::Request::builder().method(parts.method).uri(path);
-    for name in PASSED {
-        for value in parts.headers.get_all(name) {
-            upstream = upstream.header(name, value);
-        }
-    }
-    let mut upstream = upstream
-        .body(body)
-        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, format!("cannot forward this request: {e}")))?;
+    let (mut upstream, browser_upgrade) = upstream(request, &rest)?;
     let upgrade = upstream.headers().contains_key(header::UPGRADE);
 
     // A connection to the server that is open already: one round trip. One that closed
@@ -103,36 +89,7 @@ pub async fn forward(
         }
     }
 
-    let mut again = true;
-    let (stream, port, token) = loop {
-        let (port, token) = held.state.read().await.server.clone().ok_or_else(|| {
-            Failure::new(
-                StatusCode::CONFLICT,
-                format!("no server is running on {host}: install or restart it first"),
-            )
-        })?;
-        match held.session.forward(port).await {
-            Ok(stream) => break (stream, port, token),
-            // The SSH connection dropped (russh may not call its handle closed yet: a
-            // channel that cannot even be asked for says enough): one new connection,
-            // then the request again.
-            Err(HttpError::Failed(_)) if again => {
-                again = false;
-                held = ops::reconnect(&ui, &host).await.ok_or_else(|| {
-                    Failure::new(
-                        StatusCode::BAD_GATEWAY,
-                        format!("the connection to {host} dropped and connecting again failed"),
-                    )
-                })?;
-            }
-            Err(e) => {
-                return Err(Failure::new(
-                    StatusCode::BAD_GATEWAY,
-                    format!("cannot reach the server on {host}: {e}"),
-                ));
-            }
-        }
-    };
+    let (stream, port, token) = open(&ui, &host, &mut held).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| {
@@ -156,28 +113,102 @@ pub async fn forward(
             )
         })?;
         let server = hyper::upgrade::on(&mut response);
-        tokio::spawn(async move {
-            if let (Ok(browser), Ok(server)) = (browser.await, server.await) {
-                let (mut browser, mut server) = (TokioIo::new(browser), TokioIo::new(server));
-                // A channel of a dropped connection may never see its end: watch the
-                // connection too, so the page learns of the drop and reconnects.
-                let dropped = async {
-                    while !held.session.is_closed() {
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    }
-                };
-                tokio::select! {
-                    _ = tokio::io::copy_bidirectional(&mut browser, &mut server) => {}
-                    () = dropped => {}
-                }
-            }
-        });
+        tokio::spawn(pass_through(browser, server, held));
         return untrusted(response.map(|_| Body::empty()));
     }
     if !upgrade {
         held.pool.keep(port, sender);
     }
     untrusted(response.map(Body::new))
+}
+
+/// The browser's request as it goes to the host's server: its method, path and query,
+/// the allowlisted headers and its body; and its upgrade, if it asks for one.
+fn upstream(
+    request: Request,
+    rest: &str,
+) -> Result<(hyper::Request<Body>, Option<hyper::upgrade::OnUpgrade>), Failure> {
+    let (mut parts, body) = request.into_parts();
+    let browser_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    let path = match parts.uri.query() {
+        Some(q) => format!("/{rest}?{q}"),
+        None => format!("/{rest}"),
+    };
+    let mut upstream = hyper::Request::builder().method(parts.method).uri(path);
+    for name in PASSED {
+        for value in parts.headers.get_all(name) {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let upstream = upstream
+        .body(body)
+        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, format!("cannot forward this request: {e}")))?;
+    Ok((upstream, browser_upgrade))
+}
+
+/// A new channel to the host's server over `held`'s connection, and the server's port
+/// and token; where the connection dropped, after connecting again once (`held` is
+/// then the new one).
+async fn open(
+    ui: &Arc<Ui>,
+    host: &str,
+    held: &mut Arc<Held>,
+) -> Result<
+    (
+        impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + use<>,
+        u16,
+        String,
+    ),
+    Failure,
+> {
+    let mut again = true;
+    loop {
+        let (port, token) = held.state.read().await.server.clone().ok_or_else(|| {
+            Failure::new(
+                StatusCode::CONFLICT,
+                format!("no server is running on {host}: install or restart it first"),
+            )
+        })?;
+        match held.session.forward(port).await {
+            Ok(stream) => return Ok((stream, port, token)),
+            // The SSH connection dropped (russh may not call its handle closed yet: a
+            // channel that cannot even be asked for says enough): one new connection,
+            // then the request again.
+            Err(HttpError::Failed(_)) if again => {
+                again = false;
+                *held = ops::reconnect(ui, host).await.ok_or_else(|| {
+                    Failure::new(
+                        StatusCode::BAD_GATEWAY,
+                        format!("the connection to {host} dropped and connecting again failed"),
+                    )
+                })?;
+            }
+            Err(e) => {
+                return Err(Failure::new(
+                    StatusCode::BAD_GATEWAY,
+                    format!("cannot reach the server on {host}: {e}"),
+                ));
+            }
+        }
+    }
+}
+
+/// An upgraded request (a terminal, the watch): bytes both ways until either side ends
+/// or the SSH connection drops (a channel of a dropped connection may never see its
+/// end: the page must learn of the drop to reconnect).
+async fn pass_through(browser: hyper::upgrade::OnUpgrade, server: hyper::upgrade::OnUpgrade, held: Arc<Held>) {
+    if let (Ok(browser), Ok(server)) = (browser.await, server.await) {
+        let (mut browser, mut server) = (TokioIo::new(browser), TokioIo::new(server));
+        let dropped = async {
+            while !held.session.is_closed() {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        };
+        tokio::select! {
+            _ = tokio::io::copy_bidirectional(&mut browser, &mut server) => {}
+            () = dropped => {}
+        }
+    }
 }
 
 /// Where the request goes on the host, and the server's token (replacing any).
