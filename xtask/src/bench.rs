@@ -145,85 +145,8 @@ impl Bench {
                 rtt: profile.link.map(|l| l.rtt),
                 runs: self.runs,
             };
-            let main = &users[0];
             let link = profile.name;
-
-            eprintln!("  cold deploy...");
-            let (ours, steps) = ctx.median_steps(|| {
-                main.reset()?;
-                ctx.deploy(&[main], Source::Dist)
-            })?;
-            let base = ctx.median(|| {
-                main.reset()?;
-                ctx.openssh_cold(main, &server_binary)
-            })?;
-            // The goals are issue 26's: tighter where the link is the shortest and the longest.
-            let goal = if matches!(link, "loopback" | "200ms") {
-                0.25
-            } else {
-                0.3
-            };
-            rows.push(ctx.row(
-                "cold deploy (nothing installed → healthy)",
-                link,
-                (ours, &steps),
-                (base, "ssh+scp script"),
-                Some(goal),
-            ));
-
-            eprintln!("  warm redeploy...");
-            ctx.deploy(&[main], Source::Dist)?;
-            let (ours, steps) = ctx.median_steps(|| ctx.deploy(&[main], Source::Dist))?;
-            let base = ctx.median(|| ctx.ssh(main, "true"))?;
-            let goal = match link {
-                "loopback" => Some(0.55),
-                "200ms" => Some(0.8),
-                _ => None,
-            };
-            rows.push(ctx.row(
-                "warm redeploy (identical, healthy)",
-                link,
-                (ours, &steps),
-                (base, "`ssh host true`"),
-                goal,
-            ));
-
-            eprintln!("  status...");
-            let ours = ctx.median(|| ctx.status(main))?;
-            let base = ctx.median(|| ctx.ssh(main, "true"))?;
-            rows.push(ctx.row("status", link, (ours, &[]), (base, "`ssh host true`"), None));
-
-            eprintln!("  upload 20 MiB...");
-            let (ours, steps) = ctx.median_steps(|| {
-                main.reset()?;
-                ctx.deploy(&[main], Source::Artifact(&big))
-            })?;
-            let base = ctx.median(|| ctx.scp(main, &big))?;
-            rows.push(ctx.row(
-                "cold deploy of a 20 MiB binary vs scp of it",
-                link,
-                (ours, &steps),
-                (base, "`scp`"),
-                Some(if link == "100ms+20Mbit" { 0.4 } else { 1.0 }),
-            ));
-
-            eprintln!("  6 hosts at once...");
-            let six: Vec<&User> = users[1..].iter().collect();
-            let ours = ctx.median(|| {
-                six.iter().try_for_each(|u| u.reset())?;
-                ctx.deploy(&six, Source::Dist).map(|(d, _)| d)
-            })?;
-            let one = ctx.median(|| {
-                six[0].reset()?;
-                ctx.deploy(&six[..1], Source::Dist).map(|(d, _)| d)
-            })?;
-            rows.push(ctx.row(
-                "6 hosts with -j 6 (cold) vs 1 host",
-                link,
-                (ours, &[]),
-                (one, "one host"),
-                Some(2.0),
-            ));
+            rows.extend(cli_rows(&ctx, link, &users, &server_binary, &big)?);
 
             if let Some(b) = &browser {
                 eprintln!("  the page...");
@@ -261,28 +184,7 @@ impl Bench {
         drop(sshd);
         drop(dropbear);
 
-        let mut server_rows = Vec::new();
-        let size = std::fs::metadata(&server_binary)?.len();
-        server_rows.push(format!(
-            "| binary size ({}) | {} bytes ({:.2} MiB) | ≤ 4 MiB |",
-            static_target(),
-            size,
-            size as f64 / 1048576.0
-        ));
-        server_rows.push(format!("| archive size | {} bytes |  |", artifact.size));
-        if self.load_seconds > 0 {
-            eprintln!("server under load for {} s...", self.load_seconds);
-            let server = server_numbers(&server_binary, Duration::from_secs(self.load_seconds))?;
-            server_rows.push(format!("| idle RSS | {} KiB | ≤ 8 MiB |", server.idle_kib));
-            server_rows.push(format!(
-                "| RSS after {} s of /health + 1 MiB file reads, 4 connections ({} requests) | {} KiB (peak {} KiB) | stable |",
-                self.load_seconds, server.load_requests, server.after_kib, server.peak_kib
-            ));
-            server_rows.push(format!(
-                "| `/health` requests per second (4 connections) | {:.0} |  |",
-                server.health_rps
-            ));
-        }
+        let server_rows = server_rows(&server_binary, artifact.size, self.load_seconds)?;
 
         drop(browser);
         let mut table = render(&rows, &server_rows, self.runs);
@@ -305,6 +207,119 @@ impl Bench {
         eprintln!("wrote {}", self.out.display());
         Ok(())
     }
+}
+
+/// The rows of the CLI on one link: cold and warm deploy, status, a 20 MiB binary, six
+/// hosts at once; each against what the OpenSSH tools take for the same.
+fn cli_rows(ctx: &Ctx, link: &'static str, users: &[User], server_binary: &Path, big: &Path) -> Result<Vec<Row>> {
+    let main = &users[0];
+    let mut rows = Vec::new();
+
+    eprintln!("  cold deploy...");
+    let (ours, steps) = ctx.median_steps(|| {
+        main.reset()?;
+        ctx.deploy(&[main], Source::Dist)
+    })?;
+    let base = ctx.median(|| {
+        main.reset()?;
+        ctx.openssh_cold(main, server_binary)
+    })?;
+    // The goals are issue 26's: tighter where the link is the shortest and the longest.
+    let goal = if matches!(link, "loopback" | "200ms") {
+        0.25
+    } else {
+        0.3
+    };
+    rows.push(ctx.row(
+        "cold deploy (nothing installed → healthy)",
+        link,
+        (ours, &steps),
+        (base, "ssh+scp script"),
+        Some(goal),
+    ));
+
+    eprintln!("  warm redeploy...");
+    ctx.deploy(&[main], Source::Dist)?;
+    let (ours, steps) = ctx.median_steps(|| ctx.deploy(&[main], Source::Dist))?;
+    let base = ctx.median(|| ctx.ssh(main, "true"))?;
+    let goal = match link {
+        "loopback" => Some(0.55),
+        "200ms" => Some(0.8),
+        _ => None,
+    };
+    rows.push(ctx.row(
+        "warm redeploy (identical, healthy)",
+        link,
+        (ours, &steps),
+        (base, "`ssh host true`"),
+        goal,
+    ));
+
+    eprintln!("  status...");
+    let ours = ctx.median(|| ctx.status(main))?;
+    let base = ctx.median(|| ctx.ssh(main, "true"))?;
+    rows.push(ctx.row("status", link, (ours, &[]), (base, "`ssh host true`"), None));
+
+    eprintln!("  upload 20 MiB...");
+    let (ours, steps) = ctx.median_steps(|| {
+        main.reset()?;
+        ctx.deploy(&[main], Source::Artifact(big))
+    })?;
+    let base = ctx.median(|| ctx.scp(main, big))?;
+    rows.push(ctx.row(
+        "cold deploy of a 20 MiB binary vs scp of it",
+        link,
+        (ours, &steps),
+        (base, "`scp`"),
+        Some(if link == "100ms+20Mbit" { 0.4 } else { 1.0 }),
+    ));
+
+    eprintln!("  6 hosts at once...");
+    let six: Vec<&User> = users[1..].iter().collect();
+    let ours = ctx.median(|| {
+        six.iter().try_for_each(|u| u.reset())?;
+        ctx.deploy(&six, Source::Dist).map(|(d, _)| d)
+    })?;
+    let one = ctx.median(|| {
+        six[0].reset()?;
+        ctx.deploy(&six[..1], Source::Dist).map(|(d, _)| d)
+    })?;
+    rows.push(ctx.row(
+        "6 hosts with -j 6 (cold) vs 1 host",
+        link,
+        (ours, &[]),
+        (one, "one host"),
+        Some(2.0),
+    ));
+    Ok(rows)
+}
+
+/// The server's own rows: its size, its archive's, and (with `load_seconds`) its memory
+/// and requests per second under load.
+fn server_rows(server_binary: &Path, archive_size: u64, load_seconds: u64) -> Result<Vec<String>> {
+    let mut server_rows = Vec::new();
+    let size = std::fs::metadata(server_binary)?.len();
+    server_rows.push(format!(
+        "| binary size ({}) | {} bytes ({:.2} MiB) | ≤ 4 MiB |",
+        static_target(),
+        size,
+        size as f64 / 1048576.0
+    ));
+    server_rows.push(format!("| archive size | {} bytes |  |", archive_size));
+    if load_seconds > 0 {
+        eprintln!("server under load for {} s...", load_seconds);
+        let server = server_numbers(server_binary, Duration::from_secs(load_seconds))?;
+        server_rows.push(format!("| idle RSS | {} KiB | ≤ 8 MiB |", server.idle_kib));
+        server_rows.push(format!(
+            "| RSS after {} s of /health + 1 MiB file reads, 4 connections ({} requests) | {} KiB (peak {} KiB) | stable |",
+            load_seconds, server.load_requests, server.after_kib, server.peak_kib
+        ));
+        server_rows.push(format!(
+            "| `/health` requests per second (4 connections) | {:.0} |  |",
+            server.health_rps
+        ));
+    }
+    Ok(server_rows)
 }
 
 /// The static server build for this machine's architecture.
