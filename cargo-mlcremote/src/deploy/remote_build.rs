@@ -539,6 +539,8 @@ mod tests {
         for method in [Method::Docker, Method::Cargo, Method::Bootstrap] {
             let (lines, binary) = commands(method, &all, &layout).unwrap();
             scripts::shellcheck("build.sh", &build_script(method, &lines, &binary, &layout));
+            // And the lines themselves, which build.sh holds as data.
+            scripts::shellcheck(&format!("{} lines", method.name()), &lines.join("\n"));
         }
         scripts::shellcheck("unpack.sh", &unpack_line(&layout));
 
