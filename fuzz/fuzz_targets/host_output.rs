@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mlcremote_client::{
-    remote::{Health, Probe, agent::AgentEvent},
+    remote::{Probe, agent::Event, health},
     ssh::Output,
 };
 use mlcremote_release::target::Platform;
@@ -23,8 +23,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = Platform::from_uname(&probe.uname);
     }
     for line in text.lines() {
-        let _ = AgentEvent::parse(line);
+        let _ = Event::parse(line);
     }
-    let _ = AgentEvent::outcome(&out);
-    let _ = Health::parse(&text);
+    let _ = Event::outcome(&out.stdout);
+    let _ = health::parse(&text);
 });
