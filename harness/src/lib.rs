@@ -525,6 +525,10 @@ pub fn server_binary() -> Result<PathBuf> {
 }
 
 /// A workspace binary, built (debug) once per process by the cargo running the tests.
+/// Only for another package's binaries: a package's own tests run
+/// `env!("CARGO_BIN_EXE_…")`, which cargo built with the test run's features; building
+/// it again here (with the package's own features) relinks that same file while tests
+/// running beside this one use it.
 pub fn binary(package: &str, bin: &str) -> Result<PathBuf> {
     static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());

@@ -17,7 +17,7 @@ fn committed(name: &str) -> PathBuf {
 }
 
 fn client() -> PathBuf {
-    harness::binary("cargo-mlcremote", "cargo-mlcremote").unwrap()
+    PathBuf::from(env!("CARGO_BIN_EXE_cargo-mlcremote"))
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::process::Command;
 
 #[test]
 fn demo_deploys_prints_health_cleans_up_and_says_what_next() {
-    let xtask = harness::binary("xtask", "xtask").unwrap();
+    let xtask = env!("CARGO_BIN_EXE_xtask");
     let out = Command::new(xtask)
         .arg("demo")
         .current_dir(harness::workspace_root())
@@ -26,7 +26,7 @@ fn the_alias_is_not_quiet_and_help_says_what_xtask_is() {
     let config = std::fs::read_to_string(harness::workspace_root().join(".cargo/config.toml")).unwrap();
     let alias = config.lines().find(|l| l.starts_with("xtask")).unwrap();
     assert!(!alias.contains("--quiet") && !alias.contains(" -q"), "{alias}");
-    let xtask = harness::binary("xtask", "xtask").unwrap();
+    let xtask = env!("CARGO_BIN_EXE_xtask");
     let out = Command::new(xtask).arg("--help").output().unwrap();
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("The project's own tasks"),

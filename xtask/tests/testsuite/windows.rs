@@ -63,7 +63,7 @@ fn the_windows_client_packs_unpacks_and_deploys_under_wine() {
 
     // Packed as the release packs it.
     let dist = tempfile::tempdir().unwrap();
-    let out = Command::new(harness::binary("xtask", "xtask").unwrap())
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["dist", "--client", "--target", "x86_64-pc-windows-gnu", "--prebuilt"])
         .arg(&exe)
         .arg("--out")
