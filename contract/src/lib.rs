@@ -331,12 +331,6 @@ impl Event {
     pub fn outcome(stdout: &str) -> Option<Event> {
         stdout.lines().rev().filter_map(Event::parse).find(|e| !e.is_progress())
     }
-
-    /// This event as its line (without the newline).
-    pub fn line(&self) -> String {
-        // A derived Serialize of strings and numbers cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
-    }
 }
 
 /// Lowercase hex sha256 of a file, read in chunks.
@@ -371,7 +365,7 @@ mod tests {
                 ms: 12
             }
         ));
-        assert_eq!(event.line(), line);
+        assert_eq!(serde_json::to_string(&event).unwrap(), line);
         let failed = r#"{"event":"failed","failure":"died_at_start","message":"m","step":"start"}"#;
         assert!(matches!(
             Event::parse(failed),

@@ -56,11 +56,7 @@ impl Executor<'_> {
             _ => Vec::new(),
         };
         let id = random_hex(6);
-        let owner = format!(
-            "cargo-mlcremote pid {} on {}",
-            std::process::id(),
-            crate::ssh::config::Local::current().hostname
-        );
+        let owner = super::lock::owner();
         // The host reports steps as they end; each one's end starts the next, so a front
         // end always knows which step runs (and which one failed).
         let locked_already = lock_holder.is_some();

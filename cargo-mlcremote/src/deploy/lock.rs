@@ -34,8 +34,7 @@ pub(super) const LOCK_WAIT: Duration = Duration::from_secs(300);
 /// same rules and says the same lines. Returns the holder and whether we had to wait.
 pub(super) async fn lock(session: &Session, probe: &Probe, wait: Duration) -> Result<(crate::ssh::Held, bool)> {
     let dir = &probe.dir;
-    // The host adds when (`since 2026-11-25T16:10:51Z`), by its own clock.
-    let owner = format!("cargo-mlcremote pid {} on {}", std::process::id(), local_host_name());
+    let owner = owner();
     let script = if agent::has_host_commands(probe) {
         agent::agent_command(dir, &format!("lock --owner {}", crate::remote::quote(&owner)))
     } else {
@@ -70,6 +69,12 @@ pub(super) async fn lock(session: &Session, probe: &Probe, wait: Duration) -> Re
     }
 }
 
-pub(super) fn local_host_name() -> String {
-    crate::ssh::config::Local::current().hostname
+/// Who deploys, for anyone who finds the lock held; the host adds when (`since
+/// 2026-11-25T16:10:51Z`), by its own clock.
+pub(super) fn owner() -> String {
+    format!(
+        "cargo-mlcremote pid {} on {}",
+        std::process::id(),
+        crate::ssh::config::Local::current().hostname
+    )
 }
