@@ -144,6 +144,7 @@ impl Bench {
                 home: home.path(),
                 rtt: profile.link.map(|l| l.rtt),
                 runs: self.runs,
+                proxy: proxy.as_ref(),
             };
             let link = profile.name;
             rows.extend(cli_rows(&ctx, link, &users, &server_binary, &big)?);
@@ -162,6 +163,7 @@ impl Bench {
                 let ctx = Ctx {
                     port: proxy.port(),
                     known_hosts: dropbear.known_hosts_for(proxy.port())?,
+                    proxy: Some(&proxy),
                     ..ctx
                 };
                 let (ours, steps) = ctx.median_steps(|| {

@@ -3,8 +3,9 @@
 //! `<install dir>/toolchain` (shown first, run only with consent), before deploy falls
 //! back to building here. Everything goes to `<install dir>/build/build.log`.
 //!
-//! The commands are plain lines built from the probe, so what `-v`, `--dry-run` and the
-//! consent question show is exactly what runs.
+//! The commands are lines in `remote/sh/build-*.sh` that name what they take from the
+//! probe as `"$word"`; `-v`, `--dry-run` and the consent question show them with each
+//! word filled in, quoted, which is exactly what the shell runs.
 
 use std::time::Duration;
 
@@ -68,9 +69,7 @@ pub async fn docker_answers(session: &Session, probe: &Probe) -> Result<bool> {
     if !probe.has("docker") {
         return Ok(false);
     }
-    let out = session
-        .run("docker info >/dev/null 2>&1 && printf 'docker=ok\n'\n")
-        .await?;
+    let out = session.run(&scripts::docker_script()).await?;
     Ok(out.field("docker") == Some("ok"))
 }
 
@@ -138,32 +137,83 @@ impl Layout {
     }
 }
 
-const CARGO_ARGS: &str = "build --release --locked --offline --package mlcremote --bin mlcremote";
+/// What one way to build runs: command lines from `sh/build-*.sh` and the words they
+/// use (each as `"$word"`), and where the binary will be.
+#[derive(Debug)]
+pub(crate) struct Steps {
+    /// Name and shell word (quoted).
+    words: Vec<(&'static str, String)>,
+    lines: Vec<&'static str>,
+    pub binary: String,
+}
 
-/// The exact shell lines `method` runs on this host, and where the binary will be; or
-/// why it cannot run here.
-pub(crate) fn commands(
-    method: Method,
-    probe: &Probe,
-    layout: &Layout,
-) -> std::result::Result<(Vec<String>, String), String> {
-    let q = |s: &str| quote(s);
+impl Steps {
+    fn new(files: &[&'static str], words: &[(&'static str, &str)], binary: String) -> Steps {
+        Steps {
+            words: words.iter().map(|(name, value)| (*name, quote(value))).collect(),
+            lines: files
+                .iter()
+                .flat_map(|f| f.lines())
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect(),
+            binary,
+        }
+    }
+
+    /// The lines as the shell runs them: each `"$word"` filled in, quoted as it is sent.
+    pub fn shown(&self) -> Vec<String> {
+        self.lines
+            .iter()
+            .map(|line| {
+                self.words.iter().fold(line.to_string(), |l, (name, word)| {
+                    l.replace(&format!("\"${name}\""), word)
+                })
+            })
+            .collect()
+    }
+}
+
+/// What `method` runs on this host; or why it cannot run here.
+pub(crate) fn commands(method: Method, probe: &Probe, layout: &Layout) -> std::result::Result<Steps, String> {
+    let target = format!("{}/target", layout.build);
+    let cargo_output = format!("{target}/release/mlcremote");
+    let rustup_home = format!("{}/rustup", layout.toolchain);
+    let cargo_home = format!("{}/cargo", layout.toolchain);
+    let toolchain_cargo = layout.toolchain_cargo();
+    let bin_of = |cargo: &str| cargo.rsplit_once('/').map_or("/", |(dir, _)| dir).to_string();
     match method {
         Method::Docker => {
             let stem = layout.src.rsplit('/').next().unwrap_or_default();
-            Ok((
-                vec![format!(
-                    "docker run --rm --user \"$(id -u):$(id -g)\" -v {}:/build -w {} \
-                         -e CARGO_HOME=/build/cargo-home -e CARGO_TARGET_DIR=/build/docker-target {DOCKER_IMAGE} cargo {CARGO_ARGS}",
-                    q(&layout.build),
-                    q(&format!("/build/{stem}"))
-                )],
+            Ok(Steps::new(
+                &[include_str!("../remote/sh/build-docker.sh")],
+                &[
+                    ("build", &layout.build),
+                    ("workdir", &format!("/build/{stem}")),
+                    ("image", DOCKER_IMAGE),
+                ],
                 format!("{}/docker-target/release/mlcremote", layout.build),
             ))
         }
         Method::Cargo => {
             let cargo = probe.cargo.as_deref().ok_or("the probe found no cargo")?;
-            Ok((vec![cargo_line(cargo, layout)], cargo_output(layout)))
+            // The toolchain an earlier bootstrap installed needs its homes.
+            let file = if cargo == toolchain_cargo {
+                include_str!("../remote/sh/build-toolchain.sh")
+            } else {
+                include_str!("../remote/sh/build-cargo.sh")
+            };
+            Ok(Steps::new(
+                &[file],
+                &[
+                    ("src", &layout.src),
+                    ("cargo_bin", &bin_of(cargo)),
+                    ("rustup_home", &rustup_home),
+                    ("cargo_home", &cargo_home),
+                    ("target", &target),
+                    ("cargo", cargo),
+                ],
+                cargo_output,
+            ))
         }
         Method::Bootstrap => {
             let platform = Platform::from_uname(&probe.uname).map_err(|e| e.to_string())?;
@@ -172,71 +222,44 @@ pub(crate) fn commands(
                 .find(|(os, arch, _, _)| *os == platform.os && *arch == platform.arch)
                 .map(|(_, _, build, sha)| (build, sha))
                 .ok_or_else(|| format!("rustup-init has no pinned build for {} {}", platform.os, platform.arch))?;
-            let url = format!("https://static.rust-lang.org/rustup/archive/{RUSTUP_VERSION}/{build}/rustup-init");
-            let init = format!("{}/rustup-init", layout.toolchain);
-            let download = if probe.has("curl") {
-                format!("curl --proto '=https' --tlsv1.2 -fsSL -o {} {}", q(&init), q(&url))
-            } else if probe.has("wget") {
-                format!("wget -q -O {} {}", q(&init), q(&url))
-            } else {
+            if !probe.has("curl") && !probe.has("wget") {
                 return Err("neither curl nor wget is on the host to download rustup-init".into());
-            };
-            let hash = if probe.has("sha256sum") {
-                format!("sha256sum {}", q(&init))
-            } else if probe.has("shasum") {
-                format!("shasum -a 256 {}", q(&init))
-            } else {
+            }
+            if !probe.has("sha256sum") && !probe.has("shasum") {
                 return Err("neither sha256sum nor shasum is on the host to verify rustup-init".into());
-            };
+            }
+            // rustup-init's own build, but for Linux the host's libc (x86_64 fetches the
+            // static musl rustup-init for every libc).
             let host = match (platform.os.as_str(), probe.libc.as_deref()) {
-                ("linux", Some("musl")) => format!(" --default-host {}-unknown-linux-musl", platform.arch),
-                ("linux", _) => format!(" --default-host {}-unknown-linux-gnu", platform.arch),
-                _ => String::new(),
+                ("linux", Some("musl")) => format!("{}-unknown-linux-musl", platform.arch),
+                ("linux", _) => format!("{}-unknown-linux-gnu", platform.arch),
+                _ => build.to_string(),
             };
-            let cargo = layout.toolchain_cargo();
-            Ok((
-                vec![
-                    format!("mkdir -p {}", q(&layout.toolchain)),
-                    download,
-                    format!("test \"$({hash} | cut -d' ' -f1)\" = {sha}"),
-                    format!("chmod 0755 {}", q(&init)),
-                    format!(
-                        "RUSTUP_HOME={} CARGO_HOME={} {} -y --no-modify-path --profile minimal --default-toolchain stable{host}",
-                        q(&format!("{}/rustup", layout.toolchain)),
-                        q(&format!("{}/cargo", layout.toolchain)),
-                        q(&init)
-                    ),
-                    cargo_line(&cargo, layout),
+            Ok(Steps::new(
+                &[
+                    include_str!("../remote/sh/build-rustup.sh"),
+                    include_str!("../remote/sh/build-toolchain.sh"),
                 ],
-                cargo_output(layout),
+                &[
+                    ("toolchain", &layout.toolchain),
+                    ("init", &format!("{}/rustup-init", layout.toolchain)),
+                    (
+                        "url",
+                        &format!("https://static.rust-lang.org/rustup/archive/{RUSTUP_VERSION}/{build}/rustup-init"),
+                    ),
+                    ("sha", sha),
+                    ("default_host", &host),
+                    ("src", &layout.src),
+                    ("cargo_bin", &bin_of(&toolchain_cargo)),
+                    ("rustup_home", &rustup_home),
+                    ("cargo_home", &cargo_home),
+                    ("target", &target),
+                    ("cargo", &toolchain_cargo),
+                ],
+                cargo_output,
             ))
         }
     }
-}
-
-/// Build with the cargo at `cargo`; the toolchain deploy bootstrapped needs its homes.
-fn cargo_line(cargo: &str, layout: &Layout) -> String {
-    let bin = cargo.rsplit_once('/').map_or("/", |(dir, _)| dir);
-    let homes = if cargo == layout.toolchain_cargo() {
-        format!(
-            "RUSTUP_HOME={} CARGO_HOME={} ",
-            quote(&format!("{}/rustup", layout.toolchain)),
-            quote(&format!("{}/cargo", layout.toolchain))
-        )
-    } else {
-        String::new()
-    };
-    format!(
-        "cd {} && PATH={}:\"$PATH\" {homes}CARGO_TARGET_DIR={} {} {CARGO_ARGS}",
-        quote(&layout.src),
-        quote(bin),
-        quote(&format!("{}/target", layout.build)),
-        quote(cargo)
-    )
-}
-
-fn cargo_output(layout: &Layout) -> String {
-    format!("{}/target/release/mlcremote", layout.build)
 }
 
 /// Put the uploaded bundle in place: `sh/unpack.sh`.
@@ -252,20 +275,19 @@ fn unpack_line(layout: &Layout) -> String {
     )
 }
 
-/// Run `lines` (the commands the plan showed) one by one, logged: `sh/build.sh`.
-fn build_script(method: Method, lines: &[String], binary: &str, layout: &Layout) -> String {
-    let mut words = vec![
-        ("log".to_string(), quote(&layout.log)),
-        ("method".to_string(), quote(method.name())),
-        ("bin".to_string(), quote(binary)),
-        ("n".to_string(), lines.len().to_string()),
+/// Run the steps' lines (the commands the plan showed) one by one, logged: `sh/build.sh`.
+fn build_script(method: Method, steps: &Steps, layout: &Layout) -> String {
+    let mut words: Vec<(String, String)> = vec![
+        ("log".into(), quote(&layout.log)),
+        ("method".into(), quote(method.name())),
+        ("bin".into(), quote(&steps.binary)),
+        ("n".into(), steps.lines.len().to_string()),
     ];
-    words.extend(
-        lines
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (format!("line_{}", i + 1), quote(l))),
-    );
+    words.extend(steps.words.iter().map(|(n, w)| (n.to_string(), w.clone())));
+    for (i, (line, shown)) in steps.lines.iter().zip(steps.shown()).enumerate() {
+        words.push((format!("line_{}", i + 1), quote(line)));
+        words.push((format!("shown_{}", i + 1), quote(&shown)));
+    }
     let words: Vec<(&str, String)> = words.iter().map(|(n, w)| (n.as_str(), w.clone())).collect();
     // The lines are data here (quoted, expanded only when run): for the whole file.
     let script = scripts::script(&words, include_str!("../remote/sh/build.sh"));
@@ -320,14 +342,14 @@ pub async fn build(
 
     let mut reasons = Vec::new();
     for &method in methods {
-        let (lines, binary) = match commands(method, probe, &layout) {
-            Ok(planned) => planned,
+        let steps = match commands(method, probe, &layout) {
+            Ok(steps) => steps,
             Err(why) => {
                 reasons.push(format!("{}: {why}", method.name()));
                 continue;
             }
         };
-        if method == Method::Bootstrap && !consented(&host, &lines, &layout, yes, reporter).await {
+        if method == Method::Bootstrap && !consented(&host, &steps.shown(), &layout, yes, reporter).await {
             reasons.push(format!("{}: not confirmed (pass --yes to allow it)", method.name()));
             continue;
         }
@@ -337,7 +359,7 @@ pub async fn build(
             layout.log
         ));
         let out = session
-            .run_for(&build_script(method, &lines, &binary, &layout), BUILD_TIMEOUT)
+            .run_for(&build_script(method, &steps, &layout), BUILD_TIMEOUT)
             .await?;
         let failure = match built(&out, platform) {
             Ok((target, size, sha256)) => {
@@ -345,7 +367,7 @@ pub async fn build(
                     target,
                     sha256,
                     size,
-                    payload: Payload::OnHost(binary),
+                    payload: Payload::OnHost(steps.binary),
                     packed: None,
                     origin: Origin::BuiltOnHost,
                     from: format!("built on {host} with {}", method.name()),
@@ -420,7 +442,7 @@ pub fn plan(probe: &Probe, methods: &[Method], stem: &str) -> BuildPlan {
             .iter()
             .map(|&method| {
                 let (commands, not_possible) = match commands(method, probe, &layout) {
-                    Ok((lines, _)) => (lines, None),
+                    Ok(steps) => (steps.shown(), None),
                     Err(why) => (Vec::new(), Some(why)),
                 };
                 BuildWay {
@@ -467,39 +489,45 @@ mod tests {
     #[test]
     fn docker_builds_the_bundle_offline_in_a_static_image_as_the_user() {
         let layout = Layout::new("/home/ann/.mlcremote", "mlcremote-0.1.0-src");
-        let (lines, binary) = commands(Method::Docker, &probe(&["docker"], None), &layout).unwrap();
+        let steps = commands(Method::Docker, &probe(&["docker"], None), &layout).unwrap();
         assert_eq!(
-            lines,
+            steps.shown(),
             [
                 "docker run --rm --user \"$(id -u):$(id -g)\" -v '/home/ann/.mlcremote/build':/build \
                  -w '/build/mlcremote-0.1.0-src' -e CARGO_HOME=/build/cargo-home -e CARGO_TARGET_DIR=/build/docker-target \
-                 docker.io/library/rust:1-alpine cargo build --release --locked --offline --package mlcremote --bin mlcremote"
+                 'docker.io/library/rust:1-alpine' cargo build --release --locked --offline --package mlcremote --bin mlcremote"
             ]
         );
-        assert_eq!(binary, "/home/ann/.mlcremote/build/docker-target/release/mlcremote");
+        assert_eq!(
+            steps.binary,
+            "/home/ann/.mlcremote/build/docker-target/release/mlcremote"
+        );
     }
 
     #[test]
     fn the_bootstrap_pins_and_verifies_rustup_init_and_stays_in_the_install_dir() {
         let layout = Layout::new("/home/ann/.mlcremote", "mlcremote-0.1.0-src");
-        let (lines, binary) = commands(Method::Bootstrap, &probe(&["curl", "sha256sum"], None), &layout).unwrap();
+        let steps = commands(Method::Bootstrap, &probe(&["curl", "sha256sum"], None), &layout).unwrap();
         let t = "/home/ann/.mlcremote/toolchain";
         assert_eq!(
-            lines,
+            steps.shown(),
             [
                 format!("mkdir -p '{t}'"),
                 format!(
-                    "curl --proto '=https' --tlsv1.2 -fsSL -o '{t}/rustup-init' \
-                     'https://static.rust-lang.org/rustup/archive/1.28.2/x86_64-unknown-linux-musl/rustup-init'"
+                    "if command -v curl >/dev/null 2>&1; then curl --proto '=https' --tlsv1.2 -fsSL -o '{t}/rustup-init' \
+                     'https://static.rust-lang.org/rustup/archive/1.28.2/x86_64-unknown-linux-musl/rustup-init'; \
+                     else wget -q -O '{t}/rustup-init' \
+                     'https://static.rust-lang.org/rustup/archive/1.28.2/x86_64-unknown-linux-musl/rustup-init'; fi"
                 ),
                 format!(
-                    "test \"$(sha256sum '{t}/rustup-init' | cut -d' ' -f1)\" = \
-                     e6599a1c7be58a2d8eaca66a80e0dc006d87bbcf780a58b7343d6e14c1605cb2"
+                    "if command -v sha256sum >/dev/null 2>&1; then sum=$(sha256sum '{t}/rustup-init'); \
+                     else sum=$(shasum -a 256 '{t}/rustup-init'); fi; test \"${{sum%% *}}\" = \
+                     'e6599a1c7be58a2d8eaca66a80e0dc006d87bbcf780a58b7343d6e14c1605cb2'"
                 ),
                 format!("chmod 0755 '{t}/rustup-init'"),
                 format!(
                     "RUSTUP_HOME='{t}/rustup' CARGO_HOME='{t}/cargo' '{t}/rustup-init' -y --no-modify-path \
-                     --profile minimal --default-toolchain stable --default-host x86_64-unknown-linux-gnu"
+                     --profile minimal --default-toolchain stable --default-host 'x86_64-unknown-linux-gnu'"
                 ),
                 format!(
                     "cd '/home/ann/.mlcremote/build/mlcremote-0.1.0-src' && PATH='{t}/cargo/bin':\"$PATH\" \
@@ -508,39 +536,80 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(binary, "/home/ann/.mlcremote/build/target/release/mlcremote");
+        assert_eq!(steps.binary, "/home/ann/.mlcremote/build/target/release/mlcremote");
 
         let alpine = Probe {
             libc: Some("musl".into()),
             ..probe(&["curl", "sha256sum"], None)
         };
-        let lines = commands(Method::Bootstrap, &alpine, &layout).unwrap().0;
+        let lines = commands(Method::Bootstrap, &alpine, &layout).unwrap().shown();
         assert!(
-            lines[4].ends_with(" --default-host x86_64-unknown-linux-musl"),
+            lines[4].ends_with(" --default-host 'x86_64-unknown-linux-musl'"),
             "{}",
             lines[4]
         );
-        let wget = commands(Method::Bootstrap, &probe(&["wget", "shasum"], None), &layout)
-            .unwrap()
-            .0;
-        assert!(wget[1].starts_with("wget -q -O ") && wget[2].contains("shasum -a 256 "));
+        let mac = Probe {
+            uname: "Darwin arm64".into(),
+            ..probe(&["curl", "shasum"], None)
+        };
+        let lines = commands(Method::Bootstrap, &mac, &layout).unwrap().shown();
+        assert!(
+            lines[4].ends_with(" --default-host 'aarch64-apple-darwin'"),
+            "{}",
+            lines[4]
+        );
+        assert!(commands(Method::Bootstrap, &probe(&["wget", "shasum"], None), &layout).is_ok());
         let neither = commands(Method::Bootstrap, &probe(&["sha256sum"], None), &layout).unwrap_err();
         assert!(neither.contains("curl nor wget"), "{neither}");
         let unverifiable = commands(Method::Bootstrap, &probe(&["curl"], None), &layout).unwrap_err();
         assert!(unverifiable.contains("sha256sum nor shasum"), "{unverifiable}");
     }
 
-    /// As sent, the build's scripts pass shellcheck for every way to build; run by `sh`
-    /// for real, the lines run as shown, logged, and the first that fails stops it.
+    /// As sent, the build's scripts pass shellcheck for every way to build, and so do the
+    /// lines with their words; run by `sh` for real, the lines run as shown, logged, and
+    /// the first that fails stops it.
     #[test]
     fn the_build_runs_its_lines_as_shown_and_logs_them() {
         let layout = Layout::new("/home/ann/.mlcremote", "mlcremote-0.1.0-src");
         let all = probe(&["docker", "curl", "sha256sum"], Some("/usr/bin/cargo"));
-        for method in [Method::Docker, Method::Cargo, Method::Bootstrap] {
-            let (lines, binary) = commands(method, &all, &layout).unwrap();
-            scripts::shellcheck("build.sh", &build_script(method, &lines, &binary, &layout));
-            // And the lines themselves, which build.sh holds as data.
-            scripts::shellcheck(&format!("{} lines", method.name()), &lines.join("\n"));
+        let ours = probe(&[], Some("/home/ann/.mlcremote/toolchain/cargo/bin/cargo"));
+        for (method, probe) in [
+            (Method::Docker, &all),
+            (Method::Cargo, &all),
+            (Method::Cargo, &ours),
+            (Method::Bootstrap, &all),
+        ] {
+            let steps = commands(method, probe, &layout).unwrap();
+            scripts::shellcheck("build.sh", &build_script(method, &steps, &layout));
+            // The lines themselves, which build.sh holds as data, with their words.
+            let words: Vec<(&str, String)> = steps.words.iter().map(|(n, w)| (*n, w.clone())).collect();
+            scripts::shellcheck(
+                &format!("{} lines", method.name()),
+                &scripts::script(&words, &steps.lines.join("\n")),
+            );
+            // Every variable a line uses is one of its words (filled in when shown), but
+            // the shell's PATH and what a line sets itself.
+            for line in &steps.lines {
+                for var in line.split('$').skip(1) {
+                    let name: String = var
+                        .trim_start_matches('{')
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    assert!(
+                        name.is_empty()
+                            || ["PATH", "sum"].contains(&name.as_str())
+                            || steps.words.iter().any(|(n, _)| *n == name),
+                        "{name} in {line}"
+                    );
+                }
+            }
+            for line in steps.shown() {
+                assert!(
+                    !steps.words.iter().any(|(n, _)| line.contains(&format!("\"${n}\""))),
+                    "{line}"
+                );
+            }
         }
         scripts::shellcheck("unpack.sh", &unpack_line(&layout));
 
@@ -548,30 +617,35 @@ mod tests {
         let dir = tmp.path().join("it's here");
         let layout = Layout::new(&dir.to_string_lossy(), "mlcremote-0.1.0-src");
         std::fs::create_dir_all(&layout.build).unwrap();
-        let bin = format!("{}/out/mlcremote", layout.build);
-        let lines = [
-            format!("mkdir -p {}", quote(&format!("{}/out", layout.build))),
-            format!(
-                "printf '#!/bin/sh\\necho \"mlcremote 9 (x, commit y)\"\\n' >{b} && chmod +x {b}",
-                b = quote(&bin)
-            ),
-        ];
-        let run = |lines: &[String]| {
+        let out_dir = format!("{}/out", layout.build);
+        let bin = format!("{out_dir}/mlcremote");
+        let steps = |lines: &[&'static str]| Steps {
+            words: vec![("out", quote(&out_dir)), ("bin", quote(&bin))],
+            lines: lines.to_vec(),
+            binary: bin.clone(),
+        };
+        let run = |steps: &Steps| {
             std::process::Command::new("sh")
                 .arg("-c")
-                .arg(build_script(Method::Cargo, lines, &bin, &layout))
+                .arg(build_script(Method::Cargo, steps, &layout))
                 .output()
                 .unwrap()
         };
-        let out = run(&lines);
+        let lines = [
+            "mkdir -p \"$out\"",
+            "printf '#!/bin/sh\\necho \"mlcremote 9 (x, commit y)\"\\n' >\"$bin\" && chmod +x \"$bin\"",
+        ];
+        let out = run(&steps(&lines));
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{out:?}");
         assert!(stdout.contains(&format!("binary={bin}\n")), "{stdout}");
         assert!(stdout.contains("version=mlcremote 9 (x, commit y)"), "{stdout}");
         let log = std::fs::read_to_string(&layout.log).unwrap();
-        assert!(log.starts_with("== building with cargo\n+ mkdir -p "), "{log}");
-        let failing = [lines[0].clone(), "false".into(), lines[1].clone()];
-        let out = run(&failing);
+        assert!(
+            log.starts_with(&format!("== building with cargo\n+ mkdir -p {}\n", quote(&out_dir))),
+            "{log}"
+        );
+        let out = run(&steps(&[lines[0], "false", lines[1]]));
         assert_eq!(out.status.code(), Some(status::BUILD_FAILED as i32), "{out:?}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("error=building with cargo failed"));
     }
@@ -579,9 +653,9 @@ mod tests {
     #[test]
     fn a_users_own_cargo_runs_with_its_own_homes() {
         let layout = Layout::new("/home/ann/.mlcremote", "mlcremote-0.1.0-src");
-        let (lines, _) = commands(Method::Cargo, &probe(&[], Some("/home/ann/.cargo/bin/cargo")), &layout).unwrap();
+        let steps = commands(Method::Cargo, &probe(&[], Some("/home/ann/.cargo/bin/cargo")), &layout).unwrap();
         assert_eq!(
-            lines,
+            steps.shown(),
             [
                 "cd '/home/ann/.mlcremote/build/mlcremote-0.1.0-src' && PATH='/home/ann/.cargo/bin':\"$PATH\" \
               CARGO_TARGET_DIR='/home/ann/.mlcremote/build/target' '/home/ann/.cargo/bin/cargo' build --release \

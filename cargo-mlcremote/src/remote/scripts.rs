@@ -93,6 +93,11 @@ pub fn tail_script(file: &str, lines: u32) -> String {
     )
 }
 
+/// Whether a Docker engine answers on the host: `sh/docker.sh`.
+pub fn docker_script() -> String {
+    script(&[], include_str!("sh/docker.sh"))
+}
+
 /// Run shellcheck (POSIX sh, every level) on `script` as sent; panics with its findings.
 /// A missing shellcheck fails with how to install it.
 #[cfg(test)]
@@ -132,6 +137,7 @@ mod tests {
                 uninstall_script("/h/.mlcremote", Some(StartMethod::Systemd)),
             ),
             ("tail.sh", tail_script("/h/.mlcremote/build/build.log", 100)),
+            ("docker.sh", docker_script()),
         ]
     }
 
@@ -148,6 +154,10 @@ mod tests {
             "receive.sh",
             "part.sh",
             "build.sh",
+            "build-docker.sh",
+            "build-cargo.sh",
+            "build-toolchain.sh",
+            "build-rustup.sh",
             "unpack.sh",
         ];
         let files: Vec<String> = fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/remote/sh"))

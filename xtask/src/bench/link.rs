@@ -10,7 +10,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, ensure};
-use harness::User;
+use harness::{User, proxy::Proxy};
 
 /// One row of the table.
 pub struct Row {
@@ -42,6 +42,8 @@ pub struct Ctx<'a> {
     pub home: &'a Path,
     pub rtt: Option<Duration>,
     pub runs: usize,
+    /// The shaping proxy, when there is one: it counts the bytes that cross the link.
+    pub proxy: Option<&'a Proxy>,
 }
 
 /// Milliseconds per step of one deploy, in order.

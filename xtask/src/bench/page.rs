@@ -144,22 +144,26 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
     // The first screen, from the command to the tree (a new UI each run, nothing kept).
     let mut firsts = Vec::new();
     let mut ui = None;
+    let mut bytes = Vec::new();
     for _ in 0..ctx.runs.max(1) {
         drop(ui.take());
         let _ = fs::remove_dir_all(config_dir.path().join("xdg"));
+        let crossed = ctx.proxy.map(|p| (p.bytes_down(), p.bytes_up()));
         let start = Instant::now();
         let (child, url) = start_ui(ctx, &config, &config_dir.path().join("xdg"))?;
         ui = Some(child);
         b.goto(&url)?;
         wait(b, "#tree li[data-path='many']", Duration::from_secs(120))?;
         firsts.push(start.elapsed());
+        if let (Some(p), Some((down, up))) = (ctx.proxy, crossed) {
+            bytes.push((p.bytes_down() - down, p.bytes_up() - up));
+        }
     }
-    out.push(beside_ssh(
-        "`open` → the workspace's tree shown",
-        firsts,
-        "true",
-        "`ssh host true`",
-    )?);
+    let mut first = beside_ssh("`open` → the workspace's tree shown", firsts, "true", "`ssh host true`")?;
+    if let Some((down, up)) = bytes.iter().min() {
+        first.note = format!("{} KiB down, {} KiB up", down / 1024, up / 1024);
+    }
+    out.push(first);
     b.eval(TIMER, vec![])?;
 
     // A file, each run another (a 14 KiB source file).
