@@ -25,6 +25,28 @@ pub async fn open(route: &Route, install_dir: &str, reporter: &Reporter) -> Resu
     Ok((session, probe))
 }
 
+/// [`open`] for a front end that talks to the server: the installed agent is asked for
+/// its server's token on a second channel beside the probe's, in the same round trips
+/// (not after it). `None` when no server runs there or its agent has no `token`.
+pub async fn open_with_token(
+    route: &Route,
+    install_dir: &str,
+    reporter: &Reporter,
+) -> Result<(Session, Probe, Option<(u16, String)>)> {
+    let session = Session::connect(&route.destination, &route.options, reporter).await?;
+    let token = agent::agent_command_in(install_dir, "token");
+    let (probe, token) = tokio::join!(Probe::run(&session, install_dir), session.run(&token));
+    let probe = probe?;
+    let token = match (
+        probe.running_server(),
+        token.map(|out| agent::outcome(&out, &probe.dir)),
+    ) {
+        (Some(server), Ok(Ok(Event::Token { token }))) if !token.is_empty() => Some((server.port, token)),
+        _ => None,
+    };
+    Ok((session, probe, token))
+}
+
 /// `cargo mlcremote status`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Status {

@@ -155,6 +155,14 @@ impl Bench {
                     page::deploy_once(&ctx, &page_user)?;
                 }
                 page_rows.extend(page::rows(&ctx, b, &page_user, link)?);
+                if ctx.rtt.is_none() {
+                    eprintln!(
+                        "  the UI's memory, {} hosts × {} terminals...",
+                        page::HOSTS,
+                        page::TERMINALS
+                    );
+                    page_rows.push(page::memory_row(&ctx, b, &page_user, link)?);
+                }
             }
 
             if link == "200ms" {

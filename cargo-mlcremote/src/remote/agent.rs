@@ -75,6 +75,12 @@ pub fn agent_command(dir: &str, args: &str) -> String {
     format!("{q}/mlcremote agent {args} --dir {q}", q = quote(dir))
 }
 
+/// [`agent_command`] in the install dir as the user gave it (`~/…` is the host's home),
+/// for a command sent before the probe has said where that is.
+pub fn agent_command_in(install_dir: &str, args: &str) -> String {
+    format!("{d}/mlcremote agent {args} --dir {d}", d = super::dir_word(install_dir))
+}
+
 /// The server's own health client, for hosts that refuse TCP forwarding.
 pub fn health_command(dir: &str) -> String {
     format!("{q}/mlcremote health --state-file {q}/server.json", q = quote(dir))

@@ -638,7 +638,8 @@ fn in_a_browser_a_changed_key_and_a_wrong_password_fail_in_plain_words() {
     }
 }
 
-/// `open --host devbox`: connect, install (nothing runs there yet), then the workspace.
+/// `open --host devbox`: connect (the page asks about the host key), install (nothing
+/// runs there yet), then the workspace.
 /// And the client started with no arguments and no terminal (double-clicked) is the UI.
 #[test]
 fn open_installs_then_shows_the_workspace_and_a_bare_start_is_the_ui() {
@@ -661,10 +662,17 @@ fn open_installs_then_shows_the_workspace_and_a_bare_start_is_the_ui() {
     let user = sshd.user().unwrap();
     fs::write(user.home.join("todo.txt"), "open me\n").unwrap();
     let config = ssh_config(&client, &sshd, &user);
-    let (ui, _cwd) = Ui::open_devbox(&client, &sshd, &config);
+    // The host key is not known yet: the connection `open` begins at its start, while
+    // the browser loads the page, asks no one and gives up; the page's connect asks.
+    let cwd = tempfile::tempdir().unwrap();
+    common::dist_into(&cwd.path().join("dist"), false);
+    let ui = Ui::start_as(&client, &["open", "--host", "devbox"], &config, cwd.path(), &[]);
     let b = Browser::start().unwrap();
     b.goto(&ui.url()).unwrap();
     let long = Duration::from_secs(90);
+    b.wait("#dialog button.trust", long).unwrap();
+    assert_eq!(b.text_of("#fingerprint").unwrap(), fingerprint_of(&sshd));
+    b.press("#dialog button.trust", long).unwrap();
     b.wait(r#"#tree li[data-path="todo.txt"] .name"#, long).unwrap();
     b.press(r#"#tree li[data-path="todo.txt"] .name"#, long).unwrap();
     b.wait_text("#editor", "open me", long).unwrap();

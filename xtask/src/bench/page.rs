@@ -334,9 +334,83 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
 
 /// `cargo mlcremote open --host devbox --no-browser`: the UI and its launch URL.
 fn start_ui(ctx: &Ctx<'_>, config: &Path, xdg: &Path) -> Result<(Ui, String)> {
+    start_ui_with(ctx, &["open", "--host", "devbox"], config, xdg)
+}
+
+/// Hosts and terminals in each for the memory row.
+pub const HOSTS: usize = 5;
+pub const TERMINALS: usize = 4;
+
+/// The UI process's memory with [`HOSTS`] hosts connected, each with its workspace and
+/// [`TERMINALS`] terminals open (five names of one account on the test sshd: five SSH
+/// connections, twenty terminal sessions). The time is how long opening all of it took.
+pub fn memory_row(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Result<PageRow> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("ssh_config");
+    let hosts: String = (1..=HOSTS)
+        .map(|i| {
+            format!(
+                "Host devbox{i}\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n",
+                ctx.port,
+                user.name,
+                user.key.display(),
+                ctx.known_hosts.display()
+            )
+        })
+        .collect();
+    fs::write(&config, hosts)?;
+    let start = Instant::now();
+    let (ui, url) = start_ui_with(ctx, &["ui"], &config, &dir.path().join("xdg"))?;
+    b.goto(&url)?;
+    let long = Duration::from_secs(120);
+    for i in 1..=HOSTS {
+        if i > 1 {
+            b.press("button[data-tab='hosts']", long)?;
+        }
+        b.press(&format!("#hosts li[data-host='devbox{i}'] button.connect"), long)?;
+        b.press("#act-open-workspace:enabled", long)?;
+        wait(b, "#tree li[data-path='many']", long)?;
+        for t in 1..=TERMINALS {
+            b.press("#new-terminal", long)?;
+            // The workspace shown holds its own terminals only (another's are out of the page).
+            wait_for(
+                b,
+                &format!("document.querySelectorAll(\".term[data-state='open']\").length >= {t}"),
+                long,
+            )?;
+        }
+    }
+    let took = start.elapsed();
+    let status = fs::read_to_string(format!("/proc/{}/status", ui.0.id()))?;
+    let kib = |key: &str| -> Result<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .with_context(|| format!("no {key} in /proc/PID/status"))
+    };
+    let (rss, peak) = (kib("VmRSS:")?, kib("VmHWM:")?);
+    drop(ui);
+    Ok(PageRow {
+        job: "the UI process, 5 hosts × 4 terminals open (time to open them all)",
+        link,
+        ours: took,
+        baseline: None,
+        note: format!(
+            "RSS {:.1} MiB (peak {:.1} MiB)",
+            rss as f64 / 1024.0,
+            peak as f64 / 1024.0
+        ),
+        rtt: ctx.rtt,
+    })
+}
+
+/// `cargo mlcremote <command> --no-browser`: the UI and its launch URL.
+fn start_ui_with(ctx: &Ctx<'_>, command: &[&str], config: &Path, xdg: &Path) -> Result<(Ui, String)> {
     let mut child = ctx
         .client()
-        .args(["open", "--host", "devbox", "--no-browser", "-F"])
+        .args(command)
+        .args(["--no-browser", "-F"])
         .arg(config)
         .env("XDG_CONFIG_HOME", xdg)
         .stdout(Stdio::piped())
@@ -354,28 +428,35 @@ fn start_ui(ctx: &Ctx<'_>, config: &Path, xdg: &Path) -> Result<(Ui, String)> {
 }
 
 /// Until `css` is in the page, watched from inside it (a `MutationObserver`), so a time
-/// that ends with it is not rounded up to a poll. In turns shorter than WebDriver's 30 s
-/// script timeout.
+/// that ends with it is not rounded up to a poll.
 fn wait(b: &Browser, css: &str, within: Duration) -> Result<()> {
+    wait_for(b, &format!("document.querySelector({})", json!(css)), within)
+}
+
+/// Until the expression `js` holds in the page, checked on every change of it; in turns
+/// shorter than WebDriver's 30 s script timeout.
+fn wait_for(b: &Browser, js: &str, within: Duration) -> Result<()> {
     let deadline = Instant::now() + within;
     loop {
         let turn = deadline
             .saturating_duration_since(Instant::now())
             .min(Duration::from_secs(25));
         let found = b.eval_async(
-            "const [css, ms, done] = arguments; \
-             if (document.querySelector(css)) return done(true); \
-             const o = new MutationObserver(() => { if (document.querySelector(css)) { o.disconnect(); clearTimeout(t); done(true); } }); \
-             const t = setTimeout(() => { o.disconnect(); done(false); }, ms); \
-             o.observe(document.documentElement, { childList: true, subtree: true, attributes: true });",
-            vec![json!(css), json!(turn.as_millis() as u64)],
+            &format!(
+                "const [ms, done] = arguments; const ok = () => !!({js}); \
+                 if (ok()) return done(true); \
+                 const o = new MutationObserver(() => {{ if (ok()) {{ o.disconnect(); clearTimeout(t); done(true); }} }}); \
+                 const t = setTimeout(() => {{ o.disconnect(); done(false); }}, ms); \
+                 o.observe(document.documentElement, {{ childList: true, subtree: true, attributes: true }});"
+            ),
+            vec![json!(turn.as_millis() as u64)],
         )?;
         if found == json!(true) {
             return Ok(());
         }
         ensure!(
             Instant::now() < deadline,
-            "{css} did not show within {within:?}: {}",
+            "{js} did not hold within {within:?}: {}",
             b.page_text().unwrap_or_default()
         );
     }

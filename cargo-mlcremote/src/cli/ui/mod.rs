@@ -87,9 +87,14 @@ async fn serve(args: UiArgs, open: Option<String>) -> ExitCode {
         connect: args.connect,
         held: Default::default(),
         routes: Default::default(),
-        open,
+        open: open.clone(),
+        early: Default::default(),
         ports: Default::default(),
     });
+    if let Some(host) = open {
+        let early = tokio::spawn(ops::connect_early(ui.clone(), host.clone()));
+        *ui.early.lock().unwrap_or_else(|e| e.into_inner()) = Some((host, early));
+    }
     let url = ui.access.launch_url();
     output::out(&format!("mlcremote ui: {url}"));
     if !args.no_browser && has_display() {

@@ -34,7 +34,7 @@ use mlcremote_client::{
     delegate::{Answer, Asking, Delegate, Event, Question, Reporter},
     deploy::{self, DeployOptions, RunCache},
     err,
-    error::{Error, Result},
+    error::{Error, Kind, Result},
     lifecycle,
     remote::Probe,
     ssh::{self, Flags, Route, Session, config::SshConfig},
@@ -315,14 +315,31 @@ async fn run(ui: &Ui, op: Op, tx: &Outbox, asks: &Arc<Asks>) -> Result<Value> {
     );
     match &op.what {
         What::Connect { identity, password } => {
+            if identity.is_none() && password.is_none() {
+                let early = ui.early.lock().unwrap_or_else(|e| e.into_inner()).take();
+                match early {
+                    Some((host, early)) if host == op.host => match early.await {
+                        Ok(Ok(status)) => {
+                            remember(&op.host);
+                            return Ok(status);
+                        }
+                        // Trying again now would fail the same way.
+                        Ok(Err(e)) if e.kind() == Kind::Connect => return Err(e),
+                        // A question to ask (a host key, a password): the page asks.
+                        _ => {}
+                    },
+                    other => *ui.early.lock().unwrap_or_else(|e| e.into_inner()) = other,
+                }
+            }
             let route = resolve(ui, &op.host, identity.as_deref(), password.as_deref())?;
-            let (session, probe) = lifecycle::open(&route, &ui.connect.install_dir, &reporter).await?;
+            let (session, probe, token) =
+                lifecycle::open_with_token(&route, &ui.connect.install_dir, &reporter).await?;
             remember(&op.host);
             ui.routes
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(op.host.clone(), route);
-            hold(ui, &op.host, session, probe).await
+            hold(ui, &op.host, session, probe, token).await
         }
         What::Deploy { force, root } => {
             let route = known_route(ui, &op)?;
@@ -415,14 +432,30 @@ fn known_route(ui: &Ui, op: &Op) -> Result<Route> {
     }
 }
 
+/// `open --host H`: connect to H and hold the connection while the browser loads the
+/// page, asking nothing (no one could answer yet): a host key to trust, a passphrase or
+/// a password makes it give up, and the page's connect then asks.
+pub async fn connect_early(ui: Arc<Ui>, host: String) -> Result<Value> {
+    let reporter = Reporter::silent(host.as_str());
+    let route = resolve(&ui, &host, None, None)?;
+    let (session, probe, token) = lifecycle::open_with_token(&route, &ui.connect.install_dir, &reporter).await?;
+    ui.routes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(host.clone(), route);
+    hold(&ui, &host, session, probe, token).await
+}
+
 /// The held connection to `host` dropped (network, sleep, sshd restart): connect again
 /// the way the page did, without asking anything (the key is known by now), and hold
 /// the new connection. `None` when that fails too.
 pub async fn reconnect(ui: &Ui, host: &str) -> Option<Arc<Held>> {
     let route = ui.routes.lock().unwrap_or_else(|e| e.into_inner()).get(host).cloned()?;
     let reporter = Reporter::silent(host);
-    let (session, probe) = lifecycle::open(&route, &ui.connect.install_dir, &reporter).await.ok()?;
-    hold(ui, host, session, probe).await.ok()?;
+    let (session, probe, token) = lifecycle::open_with_token(&route, &ui.connect.install_dir, &reporter)
+        .await
+        .ok()?;
+    hold(ui, host, session, probe, token).await.ok()?;
     ui.held(host).await
 }
 
@@ -432,9 +465,10 @@ async fn connected(ui: &Ui, host: &str) -> Result<Arc<Held>> {
         .ok_or_else(|| err!(Other, "not connected to {host}: connect first"))
 }
 
-/// Keep `session` for `host`, with its status and (when healthy) its server's token.
-async fn hold(ui: &Ui, host: &str, session: Session, probe: Probe) -> Result<Value> {
-    let (state, status) = state_of(&session, probe, host).await;
+/// Keep `session` for `host`, with its status and (when healthy) its server's token
+/// (`token`: read already).
+async fn hold(ui: &Ui, host: &str, session: Session, probe: Probe, token: Option<(u16, String)>) -> Result<Value> {
+    let (state, status) = state_of(&session, probe, host, token).await;
     let held = Arc::new(Held {
         session,
         state: tokio::sync::RwLock::new(state),
@@ -484,21 +518,21 @@ async fn forward(ui: &Ui, host: &str, port: u16) -> Result<Value> {
 async fn refresh(ui: &Ui, op: &Op, reporter: &Reporter) -> Result<Value> {
     let Some(held) = ui.held(&op.host).await else {
         let route = known_route(ui, op)?;
-        let (session, probe) = lifecycle::open(&route, &ui.connect.install_dir, reporter).await?;
-        return hold(ui, &op.host, session, probe).await;
+        let (session, probe, token) = lifecycle::open_with_token(&route, &ui.connect.install_dir, reporter).await?;
+        return hold(ui, &op.host, session, probe, token).await;
     };
     let probe = Probe::run(&held.session, &ui.connect.install_dir).await?;
-    let (state, status) = state_of(&held.session, probe, &op.host).await;
+    let (state, status) = state_of(&held.session, probe, &op.host, None).await;
     *held.state.write().await = state;
     Ok(status)
 }
 
-async fn state_of(session: &Session, probe: Probe, host: &str) -> (HostState, Value) {
+async fn state_of(session: &Session, probe: Probe, host: &str, token: Option<(u16, String)>) -> (HostState, Value) {
     let status = lifecycle::status(session, &probe, host).await;
-    let server = if status.healthy {
-        lifecycle::server_token(session, &probe).await.ok()
-    } else {
-        None
+    let server = match token {
+        _ if !status.healthy => None,
+        Some((port, token)) if Some(port) == status.port => Some((port, token)),
+        _ => lifecycle::server_token(session, &probe).await.ok(),
     };
     let value = serde_json::to_value(&status).unwrap_or(Value::Null);
     (HostState { probe, server }, value)

@@ -71,6 +71,14 @@ pub struct Ui {
     pub routes: Mutex<HashMap<String, Route>>,
     /// `open --host H`: the host the page connects to (installing if needed) and opens.
     pub open: Option<String>,
+    /// `open --host H`: the connection to H begun at start, while the browser loads the
+    /// page; the page's first connect to H takes it.
+    pub early: Mutex<
+        Option<(
+            String,
+            tokio::task::JoinHandle<mlcremote_client::error::Result<serde_json::Value>>,
+        )>,
+    >,
     /// Ports of a host opened from the page: (host, port on the host) → local port.
     pub ports: Arc<Mutex<HashMap<(String, u16), u16>>>,
 }
