@@ -38,8 +38,8 @@ type ByPlatform<T> = Vec<(mlcremote_release::target::Platform, T)>;
 type Bytes = Arc<[u8]>;
 /// Keyed by a binary's sha256.
 type BySha<T> = Vec<(String, T)>;
-/// A binary compressed at a level: the bytes, or `None` where compressing does not pay.
-type Compressed = (upload::Level, Option<Bytes>);
+/// A binary compressed: the bytes, or `None` where compressing does not pay.
+type Compressed = Option<Bytes>;
 
 impl RunCache {
     /// A cache whose `--build` falls back to `release`'s source bundle outside a checkout.
@@ -154,7 +154,7 @@ impl RunCache {
         chosen: &Chosen,
         bytes: &Arc<[u8]>,
         probe: &Probe,
-        level: Option<upload::Level>,
+        compress: bool,
     ) -> upload::Payload {
         let raw = || upload::Payload {
             data: bytes.clone(),
@@ -174,21 +174,21 @@ impl RunCache {
                 },
             };
         }
-        let Some(level) = level else {
+        if !compress {
             return raw();
-        };
+        }
         // Held while compressing, so hosts that arrive together wait for one compression.
         let mut cache = self.gzipped.lock().await;
-        let gzipped = match cache.iter().find(|(sha, (l, _))| *sha == chosen.sha256 && *l == level) {
-            Some((_, (_, gzipped))) => gzipped.clone(),
+        let gzipped = match cache.iter().find(|(sha, _)| *sha == chosen.sha256) {
+            Some((_, gzipped)) => gzipped.clone(),
             None => {
                 let input = bytes.clone();
-                let gzipped = tokio::task::spawn_blocking(move || upload::gzipped(&input, level))
+                let gzipped = tokio::task::spawn_blocking(move || upload::gzipped(&input))
                     .await
                     .ok()
                     .flatten()
                     .map(Arc::from);
-                cache.push((chosen.sha256.clone(), (level, gzipped.clone())));
+                cache.push((chosen.sha256.clone(), gzipped.clone()));
                 gzipped
             }
         };

@@ -145,8 +145,8 @@ impl Executor<'_> {
         let nothing = || upload::Payload::new(Vec::new().into(), false);
         match &chosen.payload {
             Payload::Bytes(bytes) => {
-                let level = upload::Level::for_link(self.session.round_trip());
-                let payload = self.options.cache.payload(chosen, bytes, &self.probe, level).await;
+                let compress = upload::compress_for(self.session.round_trip());
+                let payload = self.options.cache.payload(chosen, bytes, &self.probe, compress).await;
                 let parts = upload_parts(
                     payload.data.len(),
                     self.session.small_window(),

@@ -42,7 +42,7 @@ impl Payload {
     /// gzip the binary when the host has gzip and it pays (a server binary shrinks to
     /// about half; random bytes do not shrink, and are sent as they are).
     pub fn new(binary: std::sync::Arc<[u8]>, host_has_gzip: bool) -> Payload {
-        match host_has_gzip.then(|| gzipped(&binary, Level::Fast)).flatten() {
+        match host_has_gzip.then(|| gzipped(&binary)).flatten() {
             Some(data) => Payload {
                 data: data.into(),
                 packing: Packing::Gzip,
@@ -71,39 +71,19 @@ fn part_ranges(len: usize, n: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
-/// How hard to compress: [`Level::Fast`] costs a third of [`Level::Small`]'s time for 7%
-/// more bytes (on the 4 MB server binary).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    Fast,
-    Small,
-}
-
-impl Level {
-    /// For a link with this round trip (`None`: not known, taken as long): none on a short
-    /// one (loopback, a LAN), which carries the bytes faster than gzip makes fewer of them
-    /// and the host unpacks them (a 20 MiB binary: 2.6× `scp` compressed, 0.9× sent as it
-    /// is); level 6 on a long one, where each byte costs more than its compression.
-    pub fn for_link(round_trip: Option<std::time::Duration>) -> Option<Level> {
-        match round_trip {
-            Some(rtt) if rtt < std::time::Duration::from_millis(5) => None,
-            _ => Some(Level::Small),
-        }
-    }
-
-    fn compression(self) -> flate2::Compression {
-        match self {
-            // On a 4 MB server binary: a third of level 6's time, 7% more bytes.
-            Level::Fast => flate2::Compression::fast(),
-            Level::Small => flate2::Compression::new(6),
-        }
-    }
+/// Whether to compress for a link with this round trip (`None`: not known, taken as
+/// long): not on a short one (loopback, a LAN), which carries the bytes faster than gzip
+/// makes fewer of them and the host unpacks them (a 20 MiB binary: 2.6× `scp`
+/// compressed, 0.9× sent as it is); on a long one, where each byte costs more than its
+/// compression.
+pub fn compress_for(round_trip: Option<std::time::Duration>) -> bool {
+    round_trip.is_none_or(|rtt| rtt >= std::time::Duration::from_millis(5))
 }
 
 /// `data` gzip-compressed, when that pays: in pieces of 1 MiB or more, compressed side by
 /// side on every core, each a gzip member of its own (`gzip -dc` reads members one after
 /// another as one stream).
-pub fn gzipped(data: &[u8], level: Level) -> Option<Vec<u8>> {
+pub fn gzipped(data: &[u8]) -> Option<Vec<u8>> {
     if !compresses(data) {
         return None;
     }
@@ -112,7 +92,7 @@ pub fn gzipped(data: &[u8], level: Level) -> Option<Vec<u8>> {
     let packed: Vec<Option<Vec<u8>>> = std::thread::scope(|s| {
         let running: Vec<_> = pieces
             .iter()
-            .map(|piece| s.spawn(move || gzip(&data[piece.clone()], level)))
+            .map(|piece| s.spawn(move || gzip(&data[piece.clone()])))
             .collect();
         running.into_iter().map(|r| r.join().ok().flatten()).collect()
     });
@@ -123,8 +103,10 @@ pub fn gzipped(data: &[u8], level: Level) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn gzip(data: &[u8], level: Level) -> Option<Vec<u8>> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 2), level.compression());
+/// Level 6: on the 4 MB server binary, level 1 takes a third of its time for 7% more
+/// bytes, and compressing pays only on links where bytes cost more than that.
+fn gzip(data: &[u8]) -> Option<Vec<u8>> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 2), flate2::Compression::new(6));
     gz.write_all(data).ok()?;
     gz.finish().ok()
 }
@@ -306,15 +288,15 @@ mod tests {
         assert_eq!(Payload::new(b"ab".to_vec().into(), false).parts(8).len(), 2);
     }
 
-    /// Compressed in pieces on every core at either level, the payload is what the real
-    /// `gzip -dc` turns back into the binary.
+    /// Compressed in pieces on every core, the payload is what the real `gzip -dc` turns
+    /// back into the binary; only a long link gets it compressed.
     #[test]
     fn gzip_in_pieces_unpacks_as_one_stream() {
         use std::io::{Read, Write};
         let data: Vec<u8> = (0..3_500_000u32).flat_map(|i| (i / 7).to_le_bytes()).collect();
-        for level in [Level::Fast, Level::Small] {
-            let packed = gzipped(&data, level).expect("it compresses");
-            assert!(packed.len() < data.len() / 2, "{level:?}");
+        {
+            let packed = gzipped(&data).expect("it compresses");
+            assert!(packed.len() < data.len() / 2);
             let mut gzip = std::process::Command::new("gzip")
                 .arg("-dc")
                 .stdin(std::process::Stdio::piped())
@@ -327,14 +309,11 @@ mod tests {
             gzip.stdout.take().unwrap().read_to_end(&mut out).unwrap();
             writer.join().unwrap().unwrap();
             assert!(gzip.wait().unwrap().success());
-            assert!(out == data, "{level:?}: {} bytes back of {}", out.len(), data.len());
+            assert!(out == data, "{} bytes back of {}", out.len(), data.len());
         }
-        assert_eq!(Level::for_link(Some(std::time::Duration::from_micros(300))), None);
-        assert_eq!(
-            Level::for_link(Some(std::time::Duration::from_millis(50))),
-            Some(Level::Small)
-        );
-        assert_eq!(Level::for_link(None), Some(Level::Small));
+        assert!(!compress_for(Some(std::time::Duration::from_micros(300))));
+        assert!(compress_for(Some(std::time::Duration::from_millis(50))));
+        assert!(compress_for(None));
     }
 
     /// The scripts run for real with `sh`: one part or three, compressed or not or the
