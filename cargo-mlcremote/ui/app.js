@@ -6,8 +6,7 @@ import { $, h, dialog, confirmIt, banner } from "/assets/dom.js";
 import { send, Ops } from "/assets/net.js";
 import { HostPage } from "/assets/hosts.js";
 import { Workspace } from "/assets/workspace.js";
-import { themes } from "/assets/editor.js";
-import { prefs, savePrefs } from "/assets/prefs.js";
+import { prefs, savePrefs, themes } from "/assets/prefs.js";
 
 const main = $("#main");
 /// host → { status, healthy, page: HostPage, workspace: Workspace|null, showing: "page"|"workspace" }

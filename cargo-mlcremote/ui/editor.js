@@ -12,8 +12,7 @@ import {
 import { call } from "/assets/net.js";
 import { dialog } from "/assets/dom.js";
 import { encode, describe } from "/assets/text.js";
-
-export const themes = new Set(); // every view's theme compartment, for the dark toggle
+import { themes } from "/assets/prefs.js";
 const themeOf = (dark) => (dark ? oneDark : []);
 
 export class Doc {

@@ -6,6 +6,9 @@ import { send } from "/assets/net.js";
 export const prefs = await send("/ui/prefs").then((r) => (r.ok ? r.json() : {})).catch(() => ({}));
 prefs.hosts ||= {};
 
+/// Every open editor, each re-themed when the theme changes (editor.js adds to it).
+export const themes = new Set();
+
 let timer = null;
 /// Written a moment after the last change (a burst of changes is one write).
 export function savePrefs() {

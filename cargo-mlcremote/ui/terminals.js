@@ -4,8 +4,6 @@
 // tab (or `exit`) ends it. What a host prints stays inside the terminal: no clipboard
 // writes (OSC 52), and a link (OSC 8) opens only after a click and a question that shows
 // where it leads.
-import { Terminal } from "/assets/xterm.mjs";
-import { FitAddon } from "/assets/addon-fit.mjs";
 import { h, dialog } from "/assets/dom.js";
 import { socket, call, Backoff } from "/assets/net.js";
 
@@ -74,6 +72,10 @@ export class Terminals {
   detach() { for (const t of [...this.list]) t.detach(); }
 }
 
+/// xterm.js, loaded with the first terminal, not with the page.
+let xterm = null;
+const loadXterm = () => (xterm ||= Promise.all([import("/assets/xterm.mjs"), import("/assets/addon-fit.mjs")]));
+
 class Term {
   constructor(panel, session, number) {
     this.panel = panel;
@@ -87,6 +89,11 @@ class Term {
       h("button.close", { title: "Close this terminal (ends its shell)", onclick: () => this.close() }, "×"));
     panel.tabs.append(this.tab);
     panel.panes.append(this.box);
+    loadXterm().then(([{ Terminal }, { FitAddon }]) => this.start(Terminal, FitAddon));
+  }
+
+  start(Terminal, FitAddon) {
+    if (this.state === "closed") return;
     const term = new Terminal({
       fontSize: 13, cursorBlink: true, theme: { background: "#000000", foreground: "#e5e7eb", cursor: "#e5e7eb" },
       linkHandler: { activate: (_event, uri) => openLink(uri), allowNonHttpProtocols: false },
@@ -104,7 +111,7 @@ class Term {
     term.focus();
   }
 
-  fitted() { if (this.box.isConnected && !this.box.hidden) this.fit.fit(); }
+  fitted() { if (this.fit && this.box.isConnected && !this.box.hidden) this.fit.fit(); }
 
   /// A line over the terminal: what happened, and what can be done.
   notice(text, ...buttons) {
@@ -183,7 +190,7 @@ class Term {
   /// The shell exited (`exit`): the tab closes.
   end() {
     this.box.dataset.state = "ended";
-    this.term.dispose();
+    this.term?.dispose();
     this.panel.closed(this);
   }
 
@@ -199,7 +206,7 @@ class Term {
     this.state = "closed";
     clearTimeout(this.timer);
     this.ws?.close();
-    this.term.dispose();
+    this.term?.dispose();
     this.panel.closed(this);
   }
 }

@@ -5,7 +5,6 @@
 import { $, h, dialog, confirmIt, ask, toast } from "/assets/dom.js";
 import { call, post, api, send, KEY, pathArg } from "/assets/net.js";
 import { decode } from "/assets/text.js";
-import { Doc } from "/assets/editor.js";
 import { Tree } from "/assets/tree.js";
 import { Terminals } from "/assets/terminals.js";
 import { Watch } from "/assets/watch.js";
@@ -300,6 +299,8 @@ export class Workspace {
           doc = new HexViewer(this, stat);
           said = `opened ${path} (not text: shown as hex)`;
         } else {
+          // The editor (CodeMirror) loads with the first file, not with the page.
+          const { Doc } = await import("/assets/editor.js");
           doc = new Doc(this, stat, read, r.headers.get("etag"), {
             onSave: (d) => this.save(d),
             onChange: (d) => this.changed(d),
