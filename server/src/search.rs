@@ -89,14 +89,58 @@ fn walker(start: &Path, glob: Option<&str>) -> Result<ignore::Walk, ApiError> {
 }
 
 /// A walked file as the page names it (relative to the root), if it is a file beneath
-/// the root (checked on the real path: a folder swapped for a link mid-walk is skipped).
-fn beneath(root: &Path, entry: &ignore::DirEntry) -> Option<String> {
+/// the root, checked on the real path of its folder (a folder swapped for a link
+/// mid-walk is skipped). `seen` keeps the last folder checked: a walk gives a folder's
+/// files one after another, so most files cost no check of their own.
+fn beneath(root: &Path, entry: &ignore::DirEntry, seen: &mut Option<(PathBuf, Option<PathBuf>)>) -> Option<String> {
     if !entry.file_type()?.is_file() {
         return None;
     }
-    let real = entry.path().canonicalize().ok()?;
-    let rel = real.strip_prefix(root).ok()?;
-    Some(rel.to_string_lossy().into_owned())
+    let parent = entry.path().parent()?;
+    let real = match seen {
+        Some((dir, real)) if dir == parent => real.clone(),
+        _ => {
+            let real = parent.canonicalize().ok().filter(|r| r.starts_with(root));
+            *seen = Some((parent.to_path_buf(), real.clone()));
+            real
+        }
+    }?;
+    let rel = real.join(entry.file_name());
+    Some(rel.strip_prefix(root).ok()?.to_string_lossy().into_owned())
+}
+
+/// A walked file opened to be read, and its name as the page knows it, if it is a file
+/// beneath the root. Where it is is asked of the open file, not of its path: what is
+/// read is what was checked, whatever is swapped meanwhile. The last part of the path
+/// is not followed if it is a link.
+fn open_beneath(root: &Path, entry: &ignore::DirEntry) -> Option<(std::fs::File, String)> {
+    use rustix::fs::{Mode, OFlags};
+    if !entry.file_type()?.is_file() {
+        return None;
+    }
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let file = std::fs::File::from(rustix::fs::open(entry.path(), flags, Mode::empty()).ok()?);
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let real = real_path(&file)?;
+    let rel = real.strip_prefix(root).ok()?.to_string_lossy().into_owned();
+    Some((file, rel))
+}
+
+/// Where an open file is.
+#[cfg(target_os = "linux")]
+fn real_path(file: &std::fs::File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
+}
+
+#[cfg(target_os = "macos")]
+fn real_path(file: &std::fs::File) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    rustix::fs::getpath(file)
+        .ok()
+        .map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p.as_bytes())))
 }
 
 fn line(out: &mut ToBody, value: &serde_json::Value) -> std::io::Result<()> {
@@ -141,12 +185,14 @@ pub async fn search(State(app): State<Arc<AppState>>, uri: Uri) -> ApiResult<Res
                 truncated = true;
                 break;
             }
-            let Some(rel) = beneath(&root, &entry) else { continue };
+            let Some((file, rel)) = open_beneath(&root, &entry) else {
+                continue;
+            };
             files += 1;
             let mut failed = None;
-            let _ = searcher.search_path(
+            let _ = searcher.search_file(
                 &matcher,
-                entry.path(),
+                &file,
                 Lossy(|number, text| {
                     let col = matcher
                         .find(text.as_bytes())
@@ -193,12 +239,13 @@ pub async fn find(State(app): State<Arc<AppState>>, uri: Uri) -> ApiResult<Respo
         let deadline = Instant::now() + TIME_LIMIT;
         let mut names = Vec::new();
         let mut truncated = false;
+        let mut seen = None;
         for entry in walk.flatten() {
             if names.len() >= MAX_NAMES || Instant::now() > deadline {
                 truncated = true;
                 break;
             }
-            if let Some(rel) = beneath(&root, &entry) {
+            if let Some(rel) = beneath(&root, &entry, &mut seen) {
                 names.push(rel);
             }
         }
@@ -216,4 +263,40 @@ pub async fn find(State(app): State<Arc<AppState>>, uri: Uri) -> ApiResult<Respo
         }
         line(out, &json!({"done": true, "files": files, "truncated": truncated}))
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A folder swapped for a link to elsewhere after the walk named a file in it: the
+    /// file is neither read nor named, whether opened (search) or only listed (quick open).
+    #[test]
+    fn a_folder_swapped_for_a_link_mid_walk_leads_nowhere_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/a.txt"), "mine\n").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("a.txt"), "secret\n").unwrap();
+        let entry = walker(&root, None)
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name() == "a.txt")
+            .unwrap();
+        let (_, rel) = open_beneath(&root, &entry).unwrap();
+        assert_eq!(rel, "sub/a.txt");
+        assert_eq!(beneath(&root, &entry, &mut None).as_deref(), Some("sub/a.txt"));
+
+        std::fs::rename(root.join("sub"), root.join("was-sub")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("sub")).unwrap();
+        assert!(open_beneath(&root, &entry).is_none());
+        assert_eq!(beneath(&root, &entry, &mut None), None);
+        // Nor does a file swapped for a link.
+        std::fs::remove_file(root.join("sub")).unwrap();
+        std::fs::rename(root.join("was-sub"), root.join("sub")).unwrap();
+        std::fs::remove_file(root.join("sub/a.txt")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("a.txt"), root.join("sub/a.txt")).unwrap();
+        assert!(open_beneath(&root, &entry).is_none());
+    }
 }
