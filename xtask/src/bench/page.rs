@@ -142,6 +142,7 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
     let mut out = Vec::new();
 
     // The first screen, from the command to the tree (a new UI each run, nothing kept).
+    end_terminals(user)?;
     let mut firsts = Vec::new();
     let mut ui = None;
     let mut bytes = Vec::new();
@@ -335,6 +336,19 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
 /// `cargo mlcremote open --host devbox --no-browser`: the UI and its launch URL.
 fn start_ui(ctx: &Ctx<'_>, config: &Path, xdg: &Path) -> Result<(Ui, String)> {
     start_ui_with(ctx, &["open", "--host", "devbox"], config, xdg)
+}
+
+/// End the terminal sessions earlier rows left on the page user's server (each shell is
+/// the server's child), so a first screen restores none: a UI run killed while it
+/// restored twenty terminals leaves their scrollback crossing the link into the next run.
+fn end_terminals(user: &User) -> Result<()> {
+    let state: Value = serde_json::from_str(&fs::read_to_string(user.mlcremote_dir().join("server.json"))?)?;
+    let pid = state["pid"].as_u64().context("no pid in server.json")?;
+    // Exit 1: there were none.
+    std::process::Command::new("pkill")
+        .args(["-KILL", "-P", &pid.to_string()])
+        .status()?;
+    Ok(())
 }
 
 /// Hosts and terminals in each for the memory row.
