@@ -160,9 +160,14 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
             bytes.push((p.bytes_down() - down, p.bytes_up() - up));
         }
     }
+    let firsts_each = firsts.clone();
     let mut first = beside_ssh("`open` → the workspace's tree shown", firsts, "true", "`ssh host true`")?;
+    let each: Vec<String> = firsts_each.iter().map(|d| format!("{:.2}", d.as_secs_f64())).collect();
+    first.note = format!("runs {} s", each.join(", "));
     if let Some((down, up)) = bytes.iter().min() {
-        first.note = format!("{} KiB down, {} KiB up", down / 1024, up / 1024);
+        first
+            .note
+            .push_str(&format!("; {} KiB down, {} KiB up", down / 1024, up / 1024));
     }
     out.push(first);
     b.eval(TIMER, vec![])?;
