@@ -331,15 +331,9 @@ async fn run(ui: &Ui, op: Op, tx: &Outbox, asks: &Arc<Asks>) -> Result<Value> {
                     other => *ui.early.lock().unwrap_or_else(|e| e.into_inner()) = other,
                 }
             }
-            let route = resolve(ui, &op.host, identity.as_deref(), password.as_deref())?;
-            let (session, probe, token) =
-                lifecycle::open_with_token(&route, &ui.connect.install_dir, &reporter).await?;
+            let status = connect(ui, &op.host, identity.as_deref(), password.as_deref(), &reporter).await?;
             remember(&op.host);
-            ui.routes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(op.host.clone(), route);
-            hold(ui, &op.host, session, probe, token).await
+            Ok(status)
         }
         What::Deploy { force, root } => {
             let route = known_route(ui, &op)?;
@@ -436,14 +430,24 @@ fn known_route(ui: &Ui, op: &Op) -> Result<Route> {
 /// page, asking nothing (no one could answer yet): a host key to trust, a passphrase or
 /// a password makes it give up, and the page's connect then asks.
 pub async fn connect_early(ui: Arc<Ui>, host: String) -> Result<Value> {
-    let reporter = Reporter::silent(host.as_str());
-    let route = resolve(&ui, &host, None, None)?;
-    let (session, probe, token) = lifecycle::open_with_token(&route, &ui.connect.install_dir, &reporter).await?;
+    connect(&ui, &host, None, None, &Reporter::silent(host.as_str())).await
+}
+
+/// Connect to `host`, keep how it was reached, and hold the connection.
+async fn connect(
+    ui: &Ui,
+    host: &str,
+    identity: Option<&str>,
+    password: Option<&str>,
+    reporter: &Reporter,
+) -> Result<Value> {
+    let route = resolve(ui, host, identity, password)?;
+    let (session, probe, token) = lifecycle::open_with_token(&route, &ui.connect.install_dir, reporter).await?;
     ui.routes
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(host.clone(), route);
-    hold(&ui, &host, session, probe, token).await
+        .insert(host.to_string(), route);
+    hold(ui, host, session, probe, token).await
 }
 
 /// The held connection to `host` dropped (network, sleep, sshd restart): connect again
