@@ -9,6 +9,24 @@ use std::{fs, process::Command};
 use common::{Client, report, text};
 use harness::Sshd;
 
+/// The release profile's size tuning (fat LTO, one codegen unit, `opt-level = "s"`) left
+/// out of the builds these tests run on a host or from a release's source bundle: they
+/// stay real cargo builds along the real path, of the real server, which must come up
+/// healthy, but that tuning is most of a build's time and no part of what is tested.
+/// Never for a build in the checkout's own target dir, which other tests share.
+const QUICK_BUILD: [(&str, &str); 3] = [
+    ("CARGO_PROFILE_RELEASE_LTO", "off"),
+    ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "64"),
+    ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0"),
+];
+
+/// An sshd whose sessions build as [`QUICK_BUILD`] says (sshd's own `SetEnv`: the host
+/// sets it, as a host's admin could; the client sends nothing).
+fn sshd_building_quickly(extra: &str) -> Sshd {
+    let set: Vec<String> = QUICK_BUILD.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    Sshd::start_with(harness::Daemon::OpenSsh, &format!("SetEnv {}\n{extra}", set.join(" "))).unwrap()
+}
+
 fn git_head() -> String {
     harness::output(
         "git",
@@ -27,7 +45,7 @@ fn git_head() -> String {
 
 #[test]
 fn the_hosts_own_cargo_builds_the_bundle_and_the_server_is_healthy() {
-    let sshd = Sshd::start().unwrap();
+    let sshd = sshd_building_quickly("");
     // The account the tests run as has cargo where rustup puts it (~/.cargo/bin), which
     // is not on PATH in a non-login SSH session: the probe must find it there.
     let user = sshd.own_account().unwrap();
@@ -255,7 +273,7 @@ fn auto_builds_here_when_the_host_has_no_toolchain_and_dry_run_shows_the_remote_
 #[test]
 fn with_yes_an_account_without_rust_gets_a_verified_toolchain_and_a_healthy_server() {
     harness::require("curl", "curl").unwrap();
-    let sshd = Sshd::start().unwrap();
+    let sshd = sshd_building_quickly("");
     let user = sshd.user().unwrap();
     assert!(
         harness::is_root(),
@@ -323,7 +341,7 @@ fn outside_a_checkout_build_remote_and_local_build_the_releases_source_bundle() 
     let repo = env!("CARGO_PKG_REPOSITORY").trim_start_matches("https://github.com/");
     common::publish_as(root.path(), repo, &format!("v{}", env!("CARGO_PKG_VERSION")), true);
     let http = common::HttpServer::serve(root.path());
-    let sshd = Sshd::start().unwrap();
+    let sshd = sshd_building_quickly("");
     let client = Client::new();
     let elsewhere = tempfile::tempdir().unwrap();
     let run_building =
@@ -334,6 +352,8 @@ fn outside_a_checkout_build_remote_and_local_build_the_releases_source_bundle() 
                 .args(["--build", how, "--json"])
                 .current_dir(elsewhere.path())
                 .envs(common::toolchain_env())
+                // Built here in the cache dir's own target dir: quickly too.
+                .envs(QUICK_BUILD)
                 .env("MLCREMOTE_RELEASE_BASE_URL", base);
             if let Some(cache) = cache {
                 cmd.env("XDG_CACHE_HOME", cache);
