@@ -55,6 +55,20 @@ export async function post(host, path, body) {
 /// The version of the /ui/ws protocol this page speaks (`ops::PROTOCOL` in the UI server).
 const PROTOCOL = 1;
 
+/// Whether this page's UI answers (its /ui/ws is open). A WebSocket that fails counts
+/// against every page of the browser on 127.0.0.1: Chromium holds back each new one of a
+/// renderer by up to seconds after many failed ones. So a page whose UI stopped tries
+/// again with plain requests (a refused one costs nothing) and opens sockets (its own,
+/// the terminals', the watch's) only once the UI answers: a tab left on a stopped UI must
+/// not slow the page of the next one.
+let answering = false;
+const waiting = [];
+export const uiAnswers = () => (answering ? Promise.resolve() : new Promise((resolve) => waiting.push(resolve)));
+const setAnswering = (yes) => {
+  answering = yes;
+  if (yes) waiting.splice(0).forEach((resolve) => resolve());
+};
+
 /// Operations over /ui/ws: progress events, log lines, questions (host key, passwords).
 export class Ops {
   constructor({ banner, answer }) {
@@ -62,25 +76,36 @@ export class Ops {
     this.running = new Map();
     this.banner = banner;
     this.answerer = answer;
+    this.backoff = new Backoff(1);
     this.open();
   }
   open() {
-    this.ready = new Promise((resolve) => {
-      this.ws = socket("/ui/ws");
-      this.ws.onopen = () => { this.banner(null); resolve(); };
-      this.ws.onmessage = (m) => this.message(JSON.parse(m.data));
-      this.ws.onclose = () => {
-        for (const [, op] of this.running) op.reject({ message: "the connection to the UI dropped" });
-        this.running.clear();
-        this.banner("Lost the connection to mlcremote ui; reconnecting…");
-        setTimeout(() => this.open(), 1000);
-      };
-    });
+    this.ws = socket("/ui/ws");
+    this.ws.onopen = () => { this.backoff.reset(); this.banner(null); setAnswering(true); };
+    this.ws.onmessage = (m) => this.message(JSON.parse(m.data));
+    this.ws.onclose = () => {
+      setAnswering(false);
+      for (const [, op] of this.running) op.reject({ message: "the connection to the UI dropped" });
+      this.running.clear();
+      this.banner("Lost the connection to mlcremote ui; reconnecting…");
+      this.reopen();
+    };
+  }
+  /// Plain requests (backing off) until the UI answers one, then the socket again.
+  async reopen() {
+    for (;;) {
+      await new Promise((wake) => setTimeout(wake, this.backoff.next() * 1000));
+      try {
+        await send("/ui/prefs", { cache: "no-store" });
+        break;
+      } catch { /* not answering yet */ }
+    }
+    this.open();
   }
   /// Run `op` on `host`; `on.event(e)` and `on.log(text)` see progress. Resolves to the
   /// result, rejects with {message, detail, exit_code}.
   async run(op, host, args = {}, on = {}) {
-    await this.ready;
+    await uiAnswers();
     const id = this.next++;
     on.started?.(id);
     return new Promise((resolve, reject) => {

@@ -5,7 +5,7 @@
 // writes (OSC 52), and a link (OSC 8) opens only after a click and a question that shows
 // where it leads.
 import { h, dialog } from "/assets/dom.js";
-import { socket, call, Backoff } from "/assets/net.js";
+import { socket, call, Backoff, uiAnswers } from "/assets/net.js";
 
 /// A link from a host: shown, and opened in a new tab (no opener, no referrer) only if
 /// the person says so, and only http(s).
@@ -184,7 +184,8 @@ class Term {
     }
     if (this.state !== "waiting") return;
     this.notice(`${why}; trying again in ${wait} s.`, now);
-    this.timer = setTimeout(() => this.connect(), wait * 1000);
+    // Only once the UI answers (see `uiAnswers`).
+    this.timer = setTimeout(async () => { await uiAnswers(); if (this.state === "waiting") this.connect(); }, wait * 1000);
   }
 
   /// The shell exited (`exit`): the tab closes.

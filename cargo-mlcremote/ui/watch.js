@@ -1,7 +1,7 @@
 // Live files: the host's /ws/watch (SPEC §4) for the folders the tree shows and the
 // folders of the open files. Each change comes once per burst; a dropped socket connects
 // again (backing off) and asks for the same paths.
-import { socket, Backoff } from "/assets/net.js";
+import { socket, Backoff, uiAnswers } from "/assets/net.js";
 
 export class Watch {
   /// `changed({path, kind})` for each change heard.
@@ -26,7 +26,7 @@ export class Watch {
     };
     ws.onclose = () => {
       if (this.closed || this.ws !== ws) return;
-      setTimeout(() => this.connect(), this.backoff.next() * 1000);
+      setTimeout(async () => { await uiAnswers(); this.connect(); }, this.backoff.next() * 1000);
     };
   }
 

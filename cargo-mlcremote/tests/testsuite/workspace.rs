@@ -1033,3 +1033,103 @@ fn the_pages_requests_reuse_open_connections_to_the_server() {
         "20 requests opened {opened_now} channels to the server"
     );
 }
+
+/// What a stand-in on a stopped UI's port heard from the page: each request's path and
+/// whether it asked for a WebSocket.
+#[derive(Default)]
+struct Heard {
+    requests: std::sync::Mutex<Vec<(String, bool)>>,
+    /// Answer plain requests (503) instead of closing them unanswered.
+    answer: std::sync::atomic::AtomicBool,
+}
+
+impl Heard {
+    fn requests(&self) -> Vec<(String, bool)> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// Until `enough` holds of what was heard (bounded).
+    fn until(&self, what: &str, within: Duration, enough: impl Fn(&[(String, bool)]) -> bool) -> Vec<(String, bool)> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let heard = self.requests();
+            if enough(&heard) {
+                return heard;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}: heard only {heard:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Listen on `port` as a stopped UI would not: write down each request's head, answer
+/// it (503) or close it unanswered.
+fn stand_in(port: u16) -> std::sync::Arc<Heard> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let heard = std::sync::Arc::new(Heard::default());
+    let h = heard.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && head.len() < 16 << 10 {
+                match stream.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            let head = String::from_utf8_lossy(&head).to_lowercase();
+            let path = head.split_whitespace().nth(1).unwrap_or_default().to_string();
+            let upgrade = head.contains("\r\nupgrade: websocket");
+            h.requests.lock().unwrap().push((path, upgrade));
+            if !upgrade && h.answer.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = stream
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            }
+        }
+    });
+    heard
+}
+
+/// A page whose UI stopped tries again with plain requests only, never a WebSocket, until
+/// the UI answers one; then its own socket first. (Chromium holds back every new
+/// WebSocket of a renderer by up to seconds after many failed ones: a tab retrying its
+/// socket on a stopped UI every second made the next UI's page in that browser wait up
+/// to 5 s for its first one.) A stand-in on the stopped UI's port hears what the page
+/// asks: with the workspace's watch and a terminal open, none of them asks for a socket.
+#[test]
+fn in_a_browser_a_page_whose_ui_stopped_tries_again_without_websockets() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    fs::create_dir(user.home.join("d")).unwrap();
+    user.own(&[&user.home.join("d")]).unwrap();
+    let mut opened = open_in_browser(&sshd, &user);
+    let b = &opened.b;
+    let short = Duration::from_secs(60);
+    b.press(r#"#tree li[data-path="d"] .name"#, short).unwrap();
+    wait_js(b, "return (window.mlc.watching || 0) >= 1;", short);
+    b.press("#new-terminal", short).unwrap();
+    b.wait(".term[data-state='open']", short).unwrap();
+
+    let port = opened.ui.port;
+    opened.ui.child.kill().unwrap();
+    opened.ui.child.wait().unwrap();
+    let heard = stand_in(port);
+    let plain = |h: &[(String, bool)]| h.iter().filter(|(p, u)| p.starts_with("/ui/prefs") && !u).count();
+    let heard_now = heard.until("two tries with plain requests", short, |h| plain(h) >= 2);
+    assert!(
+        heard_now.iter().all(|(_, upgrade)| !upgrade),
+        "a WebSocket was asked for while the UI did not answer: {heard_now:?}"
+    );
+
+    // It answers (if only with a 503): the page's own socket is the next thing asked.
+    heard.answer.store(true, std::sync::atomic::Ordering::SeqCst);
+    let heard_now = heard.until("a socket once answered", short, |h| {
+        h.iter().any(|(_, upgrade)| *upgrade)
+    });
+    let sockets: Vec<&String> = heard_now.iter().filter(|(_, u)| *u).map(|(p, _)| p).collect();
+    assert!(sockets.iter().all(|p| p.as_str() == "/ui/ws"), "{sockets:?}");
+}
