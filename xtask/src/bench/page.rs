@@ -3,6 +3,8 @@
 //! timed in the page from the click to the change on screen (a `MutationObserver`), or for
 //! the first screen from starting `cargo mlcremote open` to the workspace's tree. The
 //! baselines are what they would run instead: a fresh `ssh host …` for the same job.
+//! With `MLCREMOTE_BENCH_TRACE` set, each timed action prints the page's requests to the
+//! host (start and duration, from the page's resource timing), to see where a time goes.
 
 use std::{
     fs,
@@ -90,6 +92,13 @@ fn timed(b: &Browser, what: &str, script: &str) -> Result<Duration> {
         &format!("const done = arguments[arguments.length - 1]; {script}.then(done, (e) => done(String(e)));"),
         vec![],
     )?;
+    if std::env::var_os("MLCREMOTE_BENCH_TRACE").is_some() {
+        let entries = b.eval(
+            "const e = performance.getEntriesByType('resource').filter(r => r.name.includes('/h/')).slice(-6).map(r => `${r.name.split('/h/')[1].slice(0,60)} start ${r.startTime.toFixed(0)} dur ${r.duration.toFixed(0)}`); performance.clearResourceTimings(); return e.join('\\n') + '\\nnow ' + performance.now().toFixed(0);",
+            vec![],
+        )?;
+        eprintln!("TRACE {what}: {ms}\n{}", entries.as_str().unwrap_or_default());
+    }
     match ms.as_f64() {
         Some(ms) if ms >= 0.0 => Ok(Duration::from_secs_f64(ms / 1000.0)),
         _ => bail!("{what}: the page did not get there ({ms})"),
@@ -158,6 +167,18 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
         firsts.push(start.elapsed());
         if let (Some(p), Some((down, up))) = (ctx.proxy, crossed) {
             bytes.push((p.bytes_down() - down, p.bytes_up() - up));
+        }
+        if std::env::var_os("MLCREMOTE_BENCH_TRACE").is_some() {
+            let entries = b.eval(
+                "return performance.getEntriesByType('resource').map(r => `${r.name.slice(-50)} start ${r.startTime.toFixed(0)} dur ${r.duration.toFixed(0)}`).join('\\n');",
+                vec![],
+            )?;
+            eprintln!(
+                "TRACE first screen {:?} bytes {:?}\n{}",
+                start.elapsed(),
+                bytes.last(),
+                entries.as_str().unwrap_or_default()
+            );
         }
     }
     let firsts_each = firsts.clone();

@@ -22,7 +22,7 @@ use mlcremote_client::ssh::HttpError;
 use crate::cli::ui::{
     ops,
     reply::Failure,
-    state::{Held, Ui},
+    state::{Held, Pool, Sender, Ui},
 };
 
 /// Request headers the host's server gets from the browser; everything else stays here.
@@ -67,43 +67,15 @@ pub async fn forward(
         .await
         .ok_or_else(|| Failure::new(StatusCode::CONFLICT, format!("not connected to {host}: connect first")))?;
 
-    let (mut upstream, browser_upgrade) = upstream(request, &rest)?;
+    let (upstream, browser_upgrade) = upstream(request, &rest)?;
     let upgrade = upstream.headers().contains_key(header::UPGRADE);
 
-    // A connection to the server that is open already: one round trip. One that closed
-    // before the request went out gives it back, for a new connection to carry.
-    if !upgrade
-        && let Some((port, token)) = held.state.read().await.server.clone()
-        && let Some(mut sender) = held.pool.take(port)
-    {
-        address(&mut upstream, port, &token);
-        match sender.try_send_request(upstream).await {
-            Ok(response) => {
-                held.pool.keep(port, sender);
-                return untrusted(response.map(Body::new));
-            }
-            Err(mut e) => match e.take_message() {
-                Some(back) => upstream = back,
-                None => return Err(did_not_answer(&held, &host, e.error())),
-            },
-        }
-    }
-
-    let (stream, port, token) = open(&ui, &host, &mut held).await?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| {
-            Failure::new(
-                StatusCode::BAD_GATEWAY,
-                format!("cannot talk to the server on {host}: {e}"),
-            )
-        })?;
-    tokio::spawn(connection.with_upgrades());
-    address(&mut upstream, port, &token);
-    let mut response = sender
-        .send_request(upstream)
-        .await
-        .map_err(|e| did_not_answer(&held, &host, &e))?;
+    let (mut response, port, sender) = match on_pooled(&held, &host, upstream).await? {
+        Ok(sent) => sent,
+        Err(upstream) => on_new(&ui, &host, &mut held, upstream).await?,
+    };
+    // Whichever it took, another is opened ahead of the next request.
+    Pool::warm(&held);
 
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         let browser = browser_upgrade.ok_or_else(|| {
@@ -116,10 +88,63 @@ pub async fn forward(
         tokio::spawn(pass_through(browser, server, held));
         return untrusted(response.map(|_| Body::empty()));
     }
+    // An upgrade takes its connection for good; any other request gives it back.
     if !upgrade {
         held.pool.keep(port, sender);
     }
     untrusted(response.map(Body::new))
+}
+
+type Sent = (hyper::Response<hyper::body::Incoming>, u16, Sender);
+
+/// `upstream` on a connection to the server that is open already: one round trip.
+/// `Ok(Err(upstream))` gives the request back when none is ready, or the one taken
+/// closed before the request went out, for a new connection to carry.
+async fn on_pooled(
+    held: &Arc<Held>,
+    host: &str,
+    mut upstream: hyper::Request<Body>,
+) -> Result<Result<Sent, hyper::Request<Body>>, Failure> {
+    let Some((port, token)) = held.state.read().await.server.clone() else {
+        return Ok(Err(upstream));
+    };
+    let Some(mut sender) = held.pool.take(port) else {
+        return Ok(Err(upstream));
+    };
+    address(&mut upstream, port, &token);
+    match sender.try_send_request(upstream).await {
+        Ok(response) => Ok(Ok((response, port, sender))),
+        Err(mut e) => match e.take_message() {
+            Some(back) => Ok(Err(back)),
+            None => Err(did_not_answer(held, host, e.error())),
+        },
+    }
+}
+
+/// `upstream` on a new connection to the server: a channel opened first (one round trip
+/// more).
+async fn on_new(
+    ui: &Arc<Ui>,
+    host: &str,
+    held: &mut Arc<Held>,
+    mut upstream: hyper::Request<Body>,
+) -> Result<Sent, Failure> {
+    let (stream, port, token) = open(ui, host, held).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| {
+            Failure::new(
+                StatusCode::BAD_GATEWAY,
+                format!("cannot talk to the server on {host}: {e}"),
+            )
+        })?;
+    tokio::spawn(connection.with_upgrades());
+    address(&mut upstream, port, &token);
+    let response = sender
+        .send_request(upstream)
+        .await
+        .map_err(|e| did_not_answer(held, host, &e))?;
+    Ok((response, port, sender))
 }
 
 /// The browser's request as it goes to the host's server: its method, path and query,

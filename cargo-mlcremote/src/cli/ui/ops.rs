@@ -45,7 +45,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::cli::ui::{
     prefs,
-    state::{Held, HostState, Ui},
+    state::{Held, HostState, Pool, Ui},
 };
 
 /// `GET /ui/hosts`: the ssh config's aliases (no patterns), then hosts used before.
@@ -478,6 +478,8 @@ async fn hold(ui: &Ui, host: &str, session: Session, probe: Probe, token: Option
         state: tokio::sync::RwLock::new(state),
         pool: Default::default(),
     });
+    // The page's first request after a connect finds a connection to the server open.
+    Pool::warm(&held);
     let old = ui.held.lock().await.insert(host.to_string(), held);
     if let Some(old) = old.and_then(|o| Arc::try_unwrap(o).ok()) {
         old.session.close().await;
@@ -528,6 +530,7 @@ async fn refresh(ui: &Ui, op: &Op, reporter: &Reporter) -> Result<Value> {
     let probe = Probe::run(&held.session, &ui.connect.install_dir).await?;
     let (state, status) = state_of(&held.session, probe, &op.host, None).await;
     *held.state.write().await = state;
+    Pool::warm(&held);
     Ok(status)
 }
 

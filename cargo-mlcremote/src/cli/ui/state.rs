@@ -24,19 +24,27 @@ pub struct Held {
 
 /// A host server's HTTP/1 connections that are open, by server port, each over a
 /// direct-tcpip channel of the held SSH connection: a request on one takes one round
-/// trip, where a new one takes two (the channel's open, then the request).
+/// trip, where a new one takes two (the channel's open, then the request). Some are kept
+/// open ahead of need ([`Pool::warm`]), so a request seldom waits for a channel.
 #[derive(Default)]
-pub struct Pool(Mutex<Vec<(u16, Sender)>>);
+pub struct Pool {
+    open: Mutex<Vec<(u16, Sender)>>,
+    /// A connection is being opened ahead of need (one at a time).
+    warming: std::sync::atomic::AtomicBool,
+}
 
 pub type Sender = hyper::client::conn::http1::SendRequest<axum::body::Body>;
 
 /// As many as a browser keeps to one origin.
 const POOLED: usize = 6;
+/// Ready ahead of need: a save's echo from the watch relists a folder or two at once,
+/// and the click that follows should still find one.
+const SPARE: usize = 2;
 
 impl Pool {
     /// An open connection to `port` that is not busy (a response still coming keeps it).
     pub fn take(&self, port: u16) -> Option<Sender> {
-        let mut open = self.0.lock().ok()?;
+        let mut open = self.open.lock().ok()?;
         open.retain(|(_, s)| !s.is_closed());
         let at = open.iter().position(|(p, s)| *p == port && s.is_ready())?;
         Some(open.swap_remove(at).1)
@@ -44,12 +52,51 @@ impl Pool {
 
     /// Keep `sender` for later requests (it is ready again once its response is read).
     pub fn keep(&self, port: u16, sender: Sender) {
-        if let Ok(mut open) = self.0.lock() {
+        if let Ok(mut open) = self.open.lock() {
             open.retain(|(_, s)| !s.is_closed());
             if open.len() < POOLED {
                 open.push((port, sender));
             }
         }
+    }
+
+    /// How many connections to open so that [`SPARE`] to `port` are ready (none when
+    /// the pool is full).
+    fn wanted(&self, port: u16) -> usize {
+        self.open.lock().map_or(0, |open| {
+            let live = open.iter().filter(|(_, s)| !s.is_closed());
+            let ready = live.clone().filter(|(p, s)| *p == port && s.is_ready()).count();
+            SPARE.saturating_sub(ready).min(POOLED.saturating_sub(live.count()))
+        })
+    }
+
+    /// Open connections to the server of `held` in the background until [`SPARE`] are
+    /// ready, so the next requests take one round trip: called when a host is held and
+    /// after each request. Nothing is said when it fails: a request that then finds none
+    /// opens its own, and says why that failed.
+    pub fn warm(held: &Arc<Held>) {
+        use std::sync::atomic::Ordering;
+        let held = held.clone();
+        tokio::spawn(async move {
+            let Some((port, _)) = held.state.read().await.server.clone() else {
+                return;
+            };
+            let wanted = held.pool.wanted(port);
+            if wanted == 0 || held.pool.warming.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            let one = || async {
+                let stream = held.session.forward(port).await.ok()?;
+                let (sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .ok()?;
+                tokio::spawn(connection.with_upgrades());
+                held.pool.keep(port, sender);
+                Some(())
+            };
+            futures_util::future::join_all((0..wanted).map(|_| one())).await;
+            held.pool.warming.store(false, Ordering::SeqCst);
+        });
     }
 }
 
