@@ -22,7 +22,7 @@ use mlcremote_client::ssh::HttpError;
 use crate::cli::ui::{
     ops,
     reply::Failure,
-    state::{Held, Pool, Sender, Ui},
+    state::{Held, Pool, Sender, Ui, handshake},
 };
 
 /// Request headers the host's server gets from the browser; everything else stays here.
@@ -74,10 +74,15 @@ pub async fn forward(
         Ok(sent) => sent,
         Err(upstream) => on_new(&ui, &host, &mut held, upstream).await?,
     };
-    // Whichever it took, another is opened ahead of the next request.
-    Pool::warm(&held);
+    // An upgrade takes its connection for good; any other request gives it back. Either
+    // way, more are opened ahead of the next requests.
+    let upgraded = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if !upgrade && !upgraded {
+        held.pool.keep(port, sender);
+    }
+    Pool::warm(&held, port);
 
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+    if upgraded {
         let browser = browser_upgrade.ok_or_else(|| {
             Failure::new(
                 StatusCode::BAD_REQUEST,
@@ -87,10 +92,6 @@ pub async fn forward(
         let server = hyper::upgrade::on(&mut response);
         tokio::spawn(pass_through(browser, server, held));
         return untrusted(response.map(|_| Body::empty()));
-    }
-    // An upgrade takes its connection for good; any other request gives it back.
-    if !upgrade {
-        held.pool.keep(port, sender);
     }
     untrusted(response.map(Body::new))
 }
@@ -130,15 +131,12 @@ async fn on_new(
     mut upstream: hyper::Request<Body>,
 ) -> Result<Sent, Failure> {
     let (stream, port, token) = open(ui, host, held).await?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| {
-            Failure::new(
-                StatusCode::BAD_GATEWAY,
-                format!("cannot talk to the server on {host}: {e}"),
-            )
-        })?;
-    tokio::spawn(connection.with_upgrades());
+    let mut sender = handshake(stream).await.map_err(|e| {
+        Failure::new(
+            StatusCode::BAD_GATEWAY,
+            format!("cannot talk to the server on {host}: {e}"),
+        )
+    })?;
     address(&mut upstream, port, &token);
     let response = sender
         .send_request(upstream)

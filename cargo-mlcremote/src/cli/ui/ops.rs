@@ -473,13 +473,16 @@ async fn connected(ui: &Ui, host: &str) -> Result<Arc<Held>> {
 /// (`token`: read already).
 async fn hold(ui: &Ui, host: &str, session: Session, probe: Probe, token: Option<(u16, String)>) -> Result<Value> {
     let (state, status) = state_of(&session, probe, host, token).await;
+    let server = state.server.as_ref().map(|(port, _)| *port);
     let held = Arc::new(Held {
         session,
         state: tokio::sync::RwLock::new(state),
         pool: Default::default(),
     });
     // The page's first request after a connect finds a connection to the server open.
-    Pool::warm(&held);
+    if let Some(port) = server {
+        Pool::warm(&held, port);
+    }
     let old = ui.held.lock().await.insert(host.to_string(), held);
     if let Some(old) = old.and_then(|o| Arc::try_unwrap(o).ok()) {
         old.session.close().await;
@@ -529,8 +532,11 @@ async fn refresh(ui: &Ui, op: &Op, reporter: &Reporter) -> Result<Value> {
     };
     let probe = Probe::run(&held.session, &ui.connect.install_dir).await?;
     let (state, status) = state_of(&held.session, probe, &op.host, None).await;
+    let server = state.server.as_ref().map(|(port, _)| *port);
     *held.state.write().await = state;
-    Pool::warm(&held);
+    if let Some(port) = server {
+        Pool::warm(&held, port);
+    }
     Ok(status)
 }
 

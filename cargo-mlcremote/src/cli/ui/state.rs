@@ -70,27 +70,20 @@ impl Pool {
         })
     }
 
-    /// Open connections to the server of `held` in the background until [`SPARE`] are
-    /// ready, so the next requests take one round trip: called when a host is held and
-    /// after each request. Nothing is said when it fails: a request that then finds none
-    /// opens its own, and says why that failed.
-    pub fn warm(held: &Arc<Held>) {
+    /// Open connections to `port`, the server of `held`, in the background until
+    /// [`SPARE`] are ready, so the next requests take one round trip: called when a host
+    /// is held and after each request. Nothing is said when it fails: a request that then
+    /// finds none opens its own, and says why that failed.
+    pub fn warm(held: &Arc<Held>, port: u16) {
         use std::sync::atomic::Ordering;
+        let wanted = held.pool.wanted(port);
+        if wanted == 0 || held.pool.warming.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let held = held.clone();
         tokio::spawn(async move {
-            let Some((port, _)) = held.state.read().await.server.clone() else {
-                return;
-            };
-            let wanted = held.pool.wanted(port);
-            if wanted == 0 || held.pool.warming.swap(true, Ordering::SeqCst) {
-                return;
-            }
             let one = || async {
-                let stream = held.session.forward(port).await.ok()?;
-                let (sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .ok()?;
-                tokio::spawn(connection.with_upgrades());
+                let sender = handshake(held.session.forward(port).await.ok()?).await.ok()?;
                 held.pool.keep(port, sender);
                 Some(())
             };
@@ -98,6 +91,16 @@ impl Pool {
             held.pool.warming.store(false, Ordering::SeqCst);
         });
     }
+}
+
+/// An HTTP/1 connection to a host's server over `stream` (a channel to its port), driven
+/// in the background, upgrades allowed.
+pub async fn handshake(
+    stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+) -> hyper::Result<Sender> {
+    let (sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection.with_upgrades());
+    Ok(sender)
 }
 
 /// What the last probe of a held host said.
