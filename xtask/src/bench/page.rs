@@ -92,17 +92,27 @@ fn timed(b: &Browser, what: &str, script: &str) -> Result<Duration> {
         &format!("const done = arguments[arguments.length - 1]; {script}.then(done, (e) => done(String(e)));"),
         vec![],
     )?;
-    if std::env::var_os("MLCREMOTE_BENCH_TRACE").is_some() {
-        let entries = b.eval(
-            "const e = performance.getEntriesByType('resource').filter(r => r.name.includes('/h/')).slice(-6).map(r => `${r.name.split('/h/')[1].slice(0,60)} start ${r.startTime.toFixed(0)} dur ${r.duration.toFixed(0)}`); performance.clearResourceTimings(); return e.join('\\n') + '\\nnow ' + performance.now().toFixed(0);",
-            vec![],
-        )?;
-        eprintln!("TRACE {what}: {ms}\n{}", entries.as_str().unwrap_or_default());
-    }
+    trace(b, &format!("{what}: {ms}"))?;
     match ms.as_f64() {
         Some(ms) if ms >= 0.0 => Ok(Duration::from_secs_f64(ms / 1000.0)),
         _ => bail!("{what}: the page did not get there ({ms})"),
     }
+}
+
+/// With `MLCREMOTE_BENCH_TRACE` set: `label`, then the page's requests since the last
+/// trace (each one's start and duration, from its resource timing).
+fn trace(b: &Browser, label: &str) -> Result<()> {
+    if std::env::var_os("MLCREMOTE_BENCH_TRACE").is_none() {
+        return Ok(());
+    }
+    let entries = b.eval(
+        "const e = performance.getEntriesByType('resource').map(r => \
+           `${r.name.replace(location.origin, '').slice(0, 80)} start ${r.startTime.toFixed(0)} dur ${r.duration.toFixed(0)}`); \
+         performance.clearResourceTimings(); return e.join('\\n') + '\\nnow ' + performance.now().toFixed(0);",
+        vec![],
+    )?;
+    eprintln!("TRACE {label}\n{}", entries.as_str().unwrap_or_default());
+    Ok(())
 }
 
 fn median(mut times: Vec<Duration>) -> Duration {
@@ -168,18 +178,10 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
         if let (Some(p), Some((down, up))) = (ctx.proxy, crossed) {
             bytes.push((p.bytes_down() - down, p.bytes_up() - up));
         }
-        if std::env::var_os("MLCREMOTE_BENCH_TRACE").is_some() {
-            let entries = b.eval(
-                "return performance.getEntriesByType('resource').map(r => `${r.name.slice(-50)} start ${r.startTime.toFixed(0)} dur ${r.duration.toFixed(0)}`).join('\\n');",
-                vec![],
-            )?;
-            eprintln!(
-                "TRACE first screen {:?} bytes {:?}\n{}",
-                start.elapsed(),
-                bytes.last(),
-                entries.as_str().unwrap_or_default()
-            );
-        }
+        trace(
+            b,
+            &format!("first screen {:?}, bytes {:?}", start.elapsed(), bytes.last()),
+        )?;
     }
     let firsts_each = firsts.clone();
     let mut first = beside_ssh("`open` → the workspace's tree shown", firsts, "true", "`ssh host true`")?;
