@@ -235,9 +235,12 @@ fn swapping_a_folder_for_a_link_mid_request_never_reaches_outside() {
     fs::create_dir(dir.join("sub")).unwrap();
     fs::write(dir.join("sub/secret"), "inside").unwrap();
     symlink(outside.path(), dir.join("sub-link")).unwrap();
-    // The swapper stays in each whole state (`sub` the folder, `sub` the link) until two
-    // more reads have ended: the second of them ran wholly in that state. So reads meet
-    // both states and the moments between, on any machine, however it schedules.
+    // The swapper exchanges `sub` and `sub-link` in one step (`RENAME_EXCHANGE`), so `sub`
+    // is always there: a write's parent is never missing, which the server would make
+    // afresh, and plain renames could not then put back. It stays in each state (`sub` the
+    // folder, `sub` the link) until two more reads have ended: the second of them ran wholly
+    // in that state. So reads meet both states and the swaps between, on any machine,
+    // however it schedules.
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     let reads = std::sync::Arc::new(AtomicU64::new(0));
@@ -250,13 +253,16 @@ fn swapping_a_folder_for_a_link_mid_request_never_reaches_outside() {
                     std::thread::yield_now();
                 }
             };
+            let exchange = || {
+                use rustix::fs::{CWD, RenameFlags, renameat_with};
+                renameat_with(CWD, dir.join("sub"), CWD, dir.join("sub-link"), RenameFlags::EXCHANGE)
+                    .expect("exchange sub and sub-link")
+            };
             let mut swaps = 0u64;
             while !stop.load(Ordering::SeqCst) {
-                let _ = fs::rename(dir.join("sub"), dir.join("sub-dir"));
-                let _ = fs::rename(dir.join("sub-link"), dir.join("sub"));
+                exchange();
                 settle();
-                let _ = fs::rename(dir.join("sub"), dir.join("sub-link"));
-                let _ = fs::rename(dir.join("sub-dir"), dir.join("sub"));
+                exchange();
                 settle();
                 swaps += 1;
             }
