@@ -349,6 +349,22 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Whether `Accept-Encoding` header values take gzip: a `gzip` entry whose weight is not
+/// zero (`gzip;q=0` refuses it). The server compresses its big JSON answers for such a
+/// client, and the UI serves its own files gzipped to it.
+pub fn takes_gzip<'a>(accept_encoding: impl IntoIterator<Item = &'a str>) -> bool {
+    accept_encoding.into_iter().flat_map(|v| v.split(',')).any(|entry| {
+        let mut parts = entry.split(';').map(str::trim);
+        parts.next().is_some_and(|e| e.eq_ignore_ascii_case("gzip"))
+            && !parts.any(|p| {
+                p.strip_prefix("q=")
+                    .or_else(|| p.strip_prefix("Q="))
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,5 +434,16 @@ mod tests {
         let sum = sha256_file(&dir).unwrap();
         let _ = std::fs::remove_file(&dir);
         assert_eq!(sum, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn gzip_is_taken_unless_absent_or_weighed_zero() {
+        assert!(takes_gzip(["gzip, deflate, br, zstd"]));
+        assert!(takes_gzip(["br", "GZIP;q=0.5"]));
+        assert!(!takes_gzip(["br, deflate"]));
+        assert!(!takes_gzip(["gzip;q=0, br"]));
+        assert!(!takes_gzip(["gzip; q=0.000"]));
+        assert!(!takes_gzip(["x-gzip"]));
+        assert!(!takes_gzip([]));
     }
 }

@@ -1135,6 +1135,14 @@ class H(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if self.path.startswith("/api/stat"):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", "br")
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"\x0b\x01\x80{")
+            return
         body = b"<script>window.hostile = 1</script><h1>hostile</h1>"
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
@@ -1417,7 +1425,7 @@ fn a_hostile_host_changes_nothing_in_the_page() {
         .eval_async(
             "const done = arguments[arguments.length - 1];
              const key = { 'x-mlcremote-key': localStorage.getItem('mlcremote.key') };
-             Promise.all(['file?path=evil.html', 'tree?path='].map(p =>
+             Promise.all(['file?path=evil.html', 'tree?path=', 'stat?path=x'].map(p =>
                fetch('/h/devbox/api/' + p, { headers: key, redirect: 'manual' }).then(async r => {
                  let all = r.status + '\\n';
                  r.headers.forEach((v, k) => { all += k + ': ' + v + '\\n'; });
@@ -1439,6 +1447,13 @@ fn a_hostile_host_changes_nothing_in_the_page() {
         assert!(!file.contains(never), "{never} passed: {file}");
     }
     assert!(tree.starts_with("502\n") && tree.contains("redirect"), "{tree}");
+    // An encoding the UI did not ask for (it asks for gzip alone) is not passed on.
+    let stat = seen[2].as_str().unwrap();
+    assert!(
+        stat.starts_with("502\n") && stat.contains("encoding not asked for (br)"),
+        "{stat}"
+    );
+    assert!(!stat.contains("content-encoding"), "{stat}");
     assert!(!tree.contains("evil.example"), "{tree}");
     assert_eq!(b.cookies().unwrap(), before, "the host set a cookie");
     // With a real client too: no Set-Cookie, no Location.

@@ -374,6 +374,19 @@ fn in_a_browser_a_huge_folder_shows_at_once_and_the_tree_keeps_its_state() {
     let rows = "return document.querySelectorAll('#tree li').length;";
     let drawn = b.eval(rows, vec![]).unwrap().as_u64().unwrap();
     assert!(drawn < 200, "{drawn} rows in the page for 12,000 names");
+    // The listing came gzipped from the host, through the UI, and the browser unpacked it.
+    let sizes = b
+        .eval(
+            "const r = performance.getEntriesByType('resource').filter(e => e.name.includes('/api/tree?path=many')).pop(); \
+             return [r.encodedBodySize, r.decodedBodySize];",
+            vec![],
+        )
+        .unwrap();
+    let (packed, json) = (sizes[0].as_u64().unwrap(), sizes[1].as_u64().unwrap());
+    assert!(
+        packed > 0 && packed * 5 < json,
+        "the listing was {packed} bytes on the wire for {json} of JSON"
+    );
 
     // Scrolled to the end: the last names are there, still only a window of rows.
     b.eval(

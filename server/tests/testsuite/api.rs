@@ -786,6 +786,57 @@ fn header(headers: &hyper::HeaderMap, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A big listing goes gzipped to a client that takes gzip, and unpacks (with the real
+/// `gzip`) to exactly the JSON a client without it gets; a small one, or a client that
+/// refuses gzip, gets plain JSON.
+#[test]
+fn a_big_listing_comes_gzipped_to_a_client_that_takes_it() {
+    let api = Api::start(&[]);
+    let many = root(&api).join("many");
+    fs::create_dir(&many).unwrap();
+    for i in 0..2000 {
+        fs::write(many.join(format!("file-{i:05}.txt")), "x").unwrap();
+    }
+    let url = "/api/tree?path=many";
+    let (status, headers, plain) = api.exchange("GET", url, &[], b"");
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-encoding"), "");
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(listed.len(), 2000);
+
+    let (status, headers, packed) = api.exchange("GET", url, &[("accept-encoding", "br, gzip, deflate")], b"");
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-encoding"), "gzip");
+    assert_eq!(header(&headers, "content-type"), "application/json");
+    assert_eq!(header(&headers, "content-length"), packed.len().to_string());
+    assert!(
+        packed.len() * 5 < plain.len(),
+        "{} of {} bytes",
+        packed.len(),
+        plain.len()
+    );
+    let mut gunzip = std::process::Command::new("gzip")
+        .arg("-dc")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut gunzip.stdin.take().unwrap(), &packed).unwrap();
+    let unpacked = gunzip.wait_with_output().unwrap();
+    assert!(unpacked.status.success());
+    assert_eq!(unpacked.stdout, plain, "gzip -dc gives back the plain answer");
+
+    let (_, headers, body) = api.exchange("GET", url, &[("accept-encoding", "gzip;q=0, br")], b"");
+    assert_eq!(
+        (header(&headers, "content-encoding").as_str(), body.len()),
+        ("", plain.len())
+    );
+    fs::write(root(&api).join("small.txt"), "x").unwrap();
+    let (status, headers, body) = api.exchange("GET", "/api/tree?path=", &[("accept-encoding", "gzip")], b"");
+    assert_eq!((status, header(&headers, "content-encoding").as_str()), (200, ""));
+    assert!(serde_json::from_slice::<serde_json::Value>(&body).unwrap().is_array());
+}
+
 #[test]
 fn a_range_reads_one_part_or_the_tail_of_a_file() {
     let api = Api::start(&[]);

@@ -53,16 +53,7 @@ pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
     let Some((_, kind, packed, _)) = FILES.iter().find(|(n, ..)| *n == name) else {
         return crate::cli::ui::reply::error(StatusCode::NOT_FOUND, "no such asset");
     };
-    let gzip = headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|e| {
-            e.split(';')
-                .next()
-                .is_some_and(|e| e.trim().eq_ignore_ascii_case("gzip"))
-        });
+    let gzip = takes_gzip(&headers);
     let common = [
         (header::CONTENT_TYPE, *kind),
         (header::VARY, "Accept-Encoding"),
@@ -72,6 +63,16 @@ pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
         return (common, [(header::CONTENT_ENCODING, "gzip")], *packed).into_response();
     }
     (common, unpack(packed)).into_response()
+}
+
+/// Whether the request's `Accept-Encoding` takes gzip.
+pub fn takes_gzip(headers: &HeaderMap) -> bool {
+    mlcremote_contract::takes_gzip(
+        headers
+            .get_all(header::ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
 }
 
 fn unpack(packed: &[u8]) -> Vec<u8> {

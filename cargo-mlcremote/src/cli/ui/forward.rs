@@ -163,6 +163,11 @@ fn upstream(
             upstream = upstream.header(name, value);
         }
     }
+    // The host's server compresses big JSON (a folder of thousands of names) for a
+    // client that takes gzip; the browser unpacks it. Nothing else is asked for.
+    if crate::cli::ui::assets::takes_gzip(&parts.headers) {
+        upstream = upstream.header(header::ACCEPT_ENCODING, "gzip");
+    }
     let upstream = upstream
         .body(body)
         .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, format!("cannot forward this request: {e}")))?;
@@ -268,6 +273,21 @@ fn untrusted(response: Response) -> Result<Response, Failure> {
             ),
         ));
     }
+    // Only what was asked for: gzip, which the browser unpacks (or nothing).
+    let encoding = parts.headers.get(header::CONTENT_ENCODING);
+    let gzipped = match encoding {
+        None => false,
+        Some(v) if v.as_bytes().eq_ignore_ascii_case(b"gzip") => true,
+        Some(v) => {
+            return Err(Failure::new(
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "the host's server answered in an encoding not asked for ({}); not passed on",
+                    String::from_utf8_lossy(v.as_bytes())
+                ),
+            ));
+        }
+    };
     let mut out = Response::new(body);
     *out.status_mut() = parts.status;
     let upgraded = parts.status == StatusCode::SWITCHING_PROTOCOLS;
@@ -291,6 +311,9 @@ fn untrusted(response: Response) -> Result<Response, Failure> {
             HeaderValue::from_static("application/octet-stream"),
         );
         headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
+    }
+    if gzipped {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(SANDBOX));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
