@@ -101,6 +101,10 @@ async fn serve(args: UiArgs, open: Option<String>) -> ExitCode {
         open_browser(&ui.access, &url);
     }
     let app = router(ui.clone());
+    // Every answer goes out at once (no Nagle wait for the ACK of its headers).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -513,6 +513,7 @@ async fn forward(ui: &Ui, host: &str, port: u16) -> Result<Value> {
         while let Ok((mut browser, _)) = listener.accept().await {
             // The connection it went through is gone: so is this address.
             let Some(held) = held.upgrade() else { break };
+            let _ = browser.set_nodelay(true);
             tokio::spawn(async move {
                 if let Ok(mut remote) = held.session.forward(port).await {
                     let _ = tokio::io::copy_bidirectional(&mut browser, &mut remote).await;
