@@ -518,6 +518,19 @@ pub fn unique() -> String {
     )
 }
 
+/// The release profile's size tuning (fat LTO, one codegen unit, `opt-level = "s"`) left
+/// out, as environment for cargo: for builds the tests run that stay real cargo builds
+/// along the real path, of the real server, which must come up healthy, but whose tuning
+/// is most of a build's time and no part of what is tested. Never for a target whose
+/// release build in the checkout's own target dir other tests share (it would be rebuilt
+/// back and forth); build scripts and proc macros keep their own settings, so they are
+/// not rebuilt.
+pub const QUICK_BUILD: [(&str, &str); 3] = [
+    ("CARGO_PROFILE_RELEASE_LTO", "off"),
+    ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "64"),
+    ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0"),
+];
+
 /// The server binary to deploy in tests: built once per test process with the same
 /// cargo that runs the tests, so it is never stale.
 pub fn server_binary() -> Result<PathBuf> {

@@ -1,4 +1,4 @@
-//! `deploy --build remote|auto` against a real sshd: the host's own cargo builds the
+//! `deploy --build remote|auto|local` against a real sshd: the host's own cargo builds the
 //! uploaded source bundle offline; where the host has no way to build, deploy says what
 //! it would run, asks, and falls back to building here.
 
@@ -7,18 +7,8 @@ use crate::common;
 use std::{fs, process::Command};
 
 use common::{Client, report, text};
-use harness::Sshd;
-
-/// The release profile's size tuning (fat LTO, one codegen unit, `opt-level = "s"`) left
-/// out of the builds these tests run on a host or from a release's source bundle: they
-/// stay real cargo builds along the real path, of the real server, which must come up
-/// healthy, but that tuning is most of a build's time and no part of what is tested.
-/// Never for a build in the checkout's own target dir, which other tests share.
-const QUICK_BUILD: [(&str, &str); 3] = [
-    ("CARGO_PROFILE_RELEASE_LTO", "off"),
-    ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "64"),
-    ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0"),
-];
+// Builds on a host or from a release's source bundle are quick (see QUICK_BUILD).
+use harness::{QUICK_BUILD, Sshd};
 
 /// An sshd whose sessions build as [`QUICK_BUILD`] says (sshd's own `SetEnv`: the host
 /// sets it, as a host's admin could; the client sends nothing).
@@ -332,41 +322,67 @@ fn with_yes_an_account_without_rust_gets_a_verified_toolchain_and_a_healthy_serv
     );
 }
 
-/// Outside a checkout there is no source tree: `--build remote` and `--build local`
-/// build from the source bundle of the client's own release (verified against its
-/// SHA256SUMS); with no release to be had, exit 6 naming the URL, and nothing on the host.
+/// A release of the client's own version published over HTTP (with its source bundle),
+/// and an sshd whose sessions build quickly: deploys run outside any checkout.
+struct Published {
+    _root: tempfile::TempDir,
+    http: common::HttpServer,
+    sshd: Sshd,
+    elsewhere: tempfile::TempDir,
+}
+
+impl Published {
+    fn new() -> Published {
+        let root = tempfile::tempdir().unwrap();
+        let repo = env!("CARGO_PKG_REPOSITORY").trim_start_matches("https://github.com/");
+        common::publish_as(root.path(), repo, &format!("v{}", env!("CARGO_PKG_VERSION")), true);
+        let http = common::HttpServer::serve(root.path());
+        Published {
+            _root: root,
+            http,
+            sshd: sshd_building_quickly(""),
+            elsewhere: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// `deploy --build how --json` from outside any checkout, releases from `base`
+    /// (this one's by default), caching under `cache` if given.
+    fn deploy(
+        &self,
+        client: &Client,
+        user: &harness::User,
+        how: &str,
+        base: Option<&str>,
+        cache: Option<&std::path::Path>,
+    ) -> std::process::Output {
+        let mut cmd = client.plugin();
+        cmd.arg("deploy")
+            .args(common::connection_args(&self.sshd, user))
+            .args(["--build", how, "--json"])
+            .current_dir(self.elsewhere.path())
+            .envs(common::toolchain_env())
+            // Built here in the cache dir's own target dir: quickly too.
+            .envs(QUICK_BUILD)
+            .env("MLCREMOTE_RELEASE_BASE_URL", base.unwrap_or(&self.http.base_url()));
+        if let Some(cache) = cache {
+            cmd.env("XDG_CACHE_HOME", cache);
+        }
+        cmd.output().unwrap()
+    }
+}
+
+/// Outside a checkout there is no source tree: `--build remote` builds from the source
+/// bundle of the client's own release (verified against its SHA256SUMS); with no release
+/// to be had, exit 6 naming the URL, and nothing on the host.
 #[test]
-fn outside_a_checkout_build_remote_and_local_build_the_releases_source_bundle() {
-    let root = tempfile::tempdir().unwrap();
-    let repo = env!("CARGO_PKG_REPOSITORY").trim_start_matches("https://github.com/");
-    common::publish_as(root.path(), repo, &format!("v{}", env!("CARGO_PKG_VERSION")), true);
-    let http = common::HttpServer::serve(root.path());
-    let sshd = sshd_building_quickly("");
+fn outside_a_checkout_build_remote_builds_the_releases_source_bundle() {
+    let published = Published::new();
+    let sshd = &published.sshd;
     let client = Client::new();
-    let elsewhere = tempfile::tempdir().unwrap();
-    let run_building =
-        |client: &Client, user: &harness::User, base: &str, cache: Option<&std::path::Path>, how: &str| {
-            let mut cmd = client.plugin();
-            cmd.arg("deploy")
-                .args(common::connection_args(&sshd, user))
-                .args(["--build", how, "--json"])
-                .current_dir(elsewhere.path())
-                .envs(common::toolchain_env())
-                // Built here in the cache dir's own target dir: quickly too.
-                .envs(QUICK_BUILD)
-                .env("MLCREMOTE_RELEASE_BASE_URL", base);
-            if let Some(cache) = cache {
-                cmd.env("XDG_CACHE_HOME", cache);
-            }
-            cmd.output().unwrap()
-        };
-    let run = |client: &Client, user: &harness::User, base: &str, cache: Option<&std::path::Path>| {
-        run_building(client, user, base, cache, "remote")
-    };
 
     // The account has cargo (rustup's, off PATH in a non-login session).
     let user = sshd.own_account().unwrap();
-    let out = run(&client, &user, &http.base_url(), None);
+    let out = published.deploy(&client, &user, "remote", None, None);
     assert!(out.status.success(), "{}", text(&out));
     let report = report(&out);
     assert_eq!(report["health"]["status"], "ok", "{report}");
@@ -381,10 +397,36 @@ fn outside_a_checkout_build_remote_and_local_build_the_releases_source_bundle() 
     );
     harness::kill_server(&user.mlcremote_dir().join("server.json"));
 
-    // Built here, in the bundle unpacked under the user cache dir, for the probed target.
+    // No release there, and none cached (a fresh client): exit 6, naming the URL; the
+    // host is untouched.
+    let nobody = sshd.user().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let no_cache = tempfile::tempdir().unwrap();
+    let out = published.deploy(
+        &Client::new(),
+        &nobody,
+        "remote",
+        Some(&format!("http://127.0.0.1:{closed}")),
+        Some(no_cache.path()),
+    );
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("127.0.0.1:{closed}")), "{stderr}");
+    assert!(!nobody.mlcremote_dir().exists(), "nothing may be created on the host");
+}
+
+/// Outside a checkout, `--build local` builds here, in the release's source bundle
+/// unpacked under the user cache dir, for the probed target.
+#[test]
+fn outside_a_checkout_build_local_builds_the_releases_source_bundle() {
+    let published = Published::new();
     let cache = tempfile::tempdir().unwrap();
-    let local = sshd.user().unwrap();
-    let out = run_building(&client, &local, &http.base_url(), Some(cache.path()), "local");
+    let local = published.sshd.user().unwrap();
+    let out = published.deploy(&Client::new(), &local, "local", None, Some(cache.path()));
     assert!(out.status.success(), "{}", text(&out));
     let built = common::report(&out);
     assert_eq!(built["origin"], "built_here", "{built}");
@@ -399,24 +441,4 @@ fn outside_a_checkout_build_remote_and_local_build_the_releases_source_bundle() 
         "the bundle is unpacked under the cache dir"
     );
     harness::kill_server(&local.mlcremote_dir().join("server.json"));
-
-    // No release there, and none cached (a fresh client): exit 6, naming the URL; the
-    // host is untouched.
-    let nobody = sshd.user().unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let no_cache = tempfile::tempdir().unwrap();
-    let out = run(
-        &Client::new(),
-        &nobody,
-        &format!("http://127.0.0.1:{closed}"),
-        Some(no_cache.path()),
-    );
-    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("127.0.0.1:{closed}")), "{stderr}");
-    assert!(!nobody.mlcremote_dir().exists(), "nothing may be created on the host");
 }
