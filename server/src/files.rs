@@ -170,29 +170,65 @@ pub async fn tree(State(app): State<Arc<AppState>>, uri: Uri, headers: HeaderMap
     );
     blocking(move || {
         let fd = open_dir(&at).map_err(errno("list"))?;
-        let mut out = Vec::new();
+        let mut names = Vec::new();
         let mut dir = rfs::Dir::read_from(&fd).map_err(errno("list"))?;
         while let Some(item) = dir.read() {
             let item = item.map_err(errno("list"))?;
             let name = item.file_name().to_bytes();
-            if name == b"." || name == b".." {
-                continue;
+            if name != b"." && name != b".." {
+                names.push(name.to_vec());
             }
-            // Gone since it was listed: leave it out.
-            let Ok(st) = rfs::statat(&fd, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW) else {
-                continue;
-            };
-            let mut rel = at.rel.clone();
-            if !rel.is_empty() {
-                rel.push(b'/');
-            }
-            rel.extend_from_slice(name);
-            out.push(entry(&rel, name, &st));
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut out = entries(&fd, &at.rel, &names)?;
+        // Names in a folder are unique: an unstable sort gives the one order.
+        out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         json_packed(&out, gzip)
     })
     .await
+}
+
+/// A folder with at least this many names is statted on several threads.
+const STAT_IN_PARALLEL_FROM: usize = 2048;
+
+/// The entry of each of `names` in the folder `fd` (at `rel`); a name gone since it was
+/// listed is left out. One stat call per name is most of a big folder's time (12,000
+/// names here: listing and stat alone take 43 ms, the whole answer 54 ms on one core and
+/// 43 ms on two), so a big folder's names are statted on as many threads as there are
+/// cores, up to four.
+fn entries(fd: &OwnedFd, rel: &[u8], names: &[Vec<u8>]) -> ApiResult<Vec<Entry>> {
+    let some = |names: &[Vec<u8>]| -> Vec<Entry> {
+        names
+            .iter()
+            .filter_map(|name| {
+                let st = rfs::statat(fd, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW).ok()?;
+                let mut path = rel.to_vec();
+                if !path.is_empty() {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(name);
+                Some(entry(&path, name, &st))
+            })
+            .collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    if names.len() < STAT_IN_PARALLEL_FROM || threads < 2 {
+        return Ok(some(names));
+    }
+    let some = &some;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = names
+            .chunks(names.len().div_ceil(threads))
+            .map(|part| scope.spawn(move || some(part)))
+            .collect();
+        let mut out = Vec::with_capacity(names.len());
+        for part in parts {
+            out.extend(
+                part.join()
+                    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "listing the folder failed"))?,
+            );
+        }
+        Ok(out)
+    })
 }
 
 /// A JSON answer of at least this many bytes goes gzipped to a client that takes it.
