@@ -787,9 +787,8 @@ fn header(headers: &hyper::HeaderMap, name: &str) -> String {
 }
 
 /// A big listing (statted on several threads) is whole and in name order; it goes gzipped
-/// to a client that takes gzip, and unpacks (with the real
-/// `gzip`) to exactly the JSON a client without it gets; a small one, or a client that
-/// refuses gzip, gets plain JSON.
+/// to a client that takes gzip, and unpacks (with the real `gzip`) to exactly the JSON a
+/// client without it gets; a small one, or a client that refuses gzip, gets plain JSON.
 #[test]
 fn a_big_listing_is_whole_in_order_and_gzipped_to_a_client_that_takes_it() {
     let api = Api::start(&[]);
