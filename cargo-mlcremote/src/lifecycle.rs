@@ -25,26 +25,40 @@ pub async fn open(route: &Route, install_dir: &str, reporter: &Reporter) -> Resu
     Ok((session, probe))
 }
 
+/// What [`open_with_token`] learnt of the running server beside the probe.
+pub struct ServerAccess {
+    pub port: u16,
+    /// Its token (never sent to a browser).
+    pub token: String,
+    /// Its JSON answer for the root's listing (`GET /api/tree?path=`), where small.
+    pub root_listing: Option<String>,
+}
+
 /// [`open`] for a front end that talks to the server: the installed agent is asked for
-/// its server's token on a second channel beside the probe's, in the same round trips
-/// (not after it). `None` when no server runs there or its agent has no `token`.
+/// its server's token and the root's listing on a second channel beside the probe's, in
+/// the same round trips (not after it). `None` when no server runs there or its agent
+/// has no `token --tree` (older: the front end then asks for the token alone).
 pub async fn open_with_token(
     route: &Route,
     install_dir: &str,
     reporter: &Reporter,
-) -> Result<(Session, Probe, Option<(u16, String)>)> {
+) -> Result<(Session, Probe, Option<ServerAccess>)> {
     let session = Session::connect(&route.destination, &route.options, reporter).await?;
-    let token = agent::agent_command_in(install_dir, "token");
+    let token = agent::agent_command_in(install_dir, "token --tree");
     let (probe, token) = tokio::join!(Probe::run(&session, install_dir), session.run(&token));
     let probe = probe?;
-    let token = match (
+    let access = match (
         probe.running_server(),
         token.map(|out| agent::outcome(&out, &probe.dir)),
     ) {
-        (Some(server), Ok(Ok(Event::Token { token }))) if !token.is_empty() => Some((server.port, token)),
+        (Some(server), Ok(Ok(Event::Token { token, tree }))) if !token.is_empty() => Some(ServerAccess {
+            port: server.port,
+            token,
+            root_listing: tree,
+        }),
         _ => None,
     };
-    Ok((session, probe, token))
+    Ok((session, probe, access))
 }
 
 /// `cargo mlcremote status`.
@@ -246,7 +260,7 @@ pub async fn server_token(session: &Session, probe: &Probe) -> Result<(u16, Stri
     };
     let out = session.run(&agent::host_command(probe, "token")?).await?;
     match agent::outcome(&out, &probe.dir)? {
-        Event::Token { token } if !token.is_empty() => Ok((server.port, token)),
+        Event::Token { token, .. } if !token.is_empty() => Ok((server.port, token)),
         _ => Err(script_error(&out, &probe.dir)),
     }
 }

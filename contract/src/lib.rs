@@ -304,8 +304,13 @@ pub enum Event {
     },
     /// `stop`: the pid stopped, if one ran.
     Stopped { stopped: Option<u32> },
-    /// `token`: the running server's token (it travels over SSH only).
-    Token { token: String },
+    /// `token`: the running server's token (it travels over SSH only); with `--tree`,
+    /// the server's JSON answer for the root's listing, where it is small.
+    Token {
+        token: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tree: Option<String>,
+    },
     /// `uninstall`: what is left.
     Uninstalled { result: Uninstalled },
     /// `lock`: the deploy lock is held by `holder` (the agent's pid) until its output

@@ -28,6 +28,20 @@ const MAX_ANSWER: u64 = 64 * 1024;
 
 /// `GET path` on `host:port`, the whole exchange bounded by `timeout`; the body of a 2xx.
 pub fn get(host: &str, port: u16, path: &str, timeout: Duration) -> anyhow::Result<String> {
+    let body = get_with(host, port, path, None, MAX_ANSWER, timeout)?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// [`get`] with the server's token, of an answer of at most `max` bytes: the body of a
+/// 2xx, whole (as long as its `Content-Length` says; not chunked), else an error.
+pub fn get_with(
+    host: &str,
+    port: u16,
+    path: &str,
+    token: Option<&str>,
+    max: u64,
+    timeout: Duration,
+) -> anyhow::Result<Vec<u8>> {
     let addr = (host, port)
         .to_socket_addrs()?
         .next()
@@ -36,20 +50,39 @@ pub fn get(host: &str, port: u16, path: &str, timeout: Duration) -> anyhow::Resu
         TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("cannot connect to {host}:{port}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}Connection: close\r\n\r\n"
     )?;
+    // The head (a few hundred bytes) comes on top of the body.
     let mut answer = Vec::new();
     stream
-        .take(MAX_ANSWER)
+        .take(max + 4096)
         .read_to_end(&mut answer)
         .with_context(|| format!("no answer from {host}:{port} within {timeout:?}"))?;
-    let text = String::from_utf8_lossy(&answer);
-    let (head, body) = text.split_once("\r\n\r\n").context("not an HTTP answer")?;
+    let at = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("not an HTTP answer")?;
+    let head = String::from_utf8_lossy(&answer[..at]).into_owned();
+    let body = answer.split_off(at + 4);
     let status = head.split_whitespace().nth(1).unwrap_or_default();
     if !status.starts_with('2') {
-        bail!("GET {path} answered {status}: {body}");
+        bail!("GET {path} answered {status}: {}", String::from_utf8_lossy(&body));
     }
-    Ok(body.to_string())
+    let field = |name: &str| {
+        head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    };
+    if field("transfer-encoding").is_some() {
+        bail!("GET {path}: a chunked answer is not read here");
+    }
+    let whole = field("content-length").is_none_or(|n| n.parse() == Ok(body.len()));
+    if !whole || body.len() as u64 > max {
+        bail!("GET {path}: the answer is over {max} bytes or was cut short");
+    }
+    Ok(body)
 }

@@ -1363,6 +1363,85 @@ fn another_local_user_or_port_gets_nothing_it_can_use() {
         .unwrap();
 }
 
+/// The first screen waits for no round trip after the connect's: the installed agent
+/// lists the root beside the probe, and the page's first ask for the root's listing gets
+/// that answer (under the sandbox every answer from a host gets), once; the next ask
+/// goes to the host. Seen from a file made on the host after the connect: not in the
+/// first answer, in the next.
+#[test]
+fn the_roots_first_listing_comes_with_the_connect_and_the_next_from_the_host() {
+    let sshd = Sshd::start().unwrap();
+    let user = sshd.user().unwrap();
+    let client = Client::new();
+    let out = client.deploy(&sshd, &user, &["--artifact", &common::server()]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    fs::write(user.home.join("made-before.txt"), "").unwrap();
+    fs::create_dir(user.home.join("sub")).unwrap();
+    fs::write(user.home.join("sub/inside.txt"), "").unwrap();
+    user.own(&[&user.home.join("made-before.txt"), &user.home.join("sub")])
+        .unwrap();
+    let config = ssh_config(&client, &sshd, &user);
+    let (ui, _cwd) = Ui::open_devbox(&client, &sshd, &config);
+
+    // The page's credentials: the launch link's cookie, and the key it hands the page.
+    let own = ui.own();
+    let (status, headers, _) = request(ui.port, "GET", &format!("/?launch={}", ui.launch), &[("host", &own)]);
+    assert_eq!(status, 303);
+    let key = header(&headers, "location")
+        .unwrap()
+        .trim_start_matches("/#key=")
+        .to_string();
+    let cookie = header(&headers, "set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = [("host", own.as_str()), ("cookie", &cookie), ("x-mlcremote-key", &key)];
+
+    // `open --host` connects as the UI starts; it holds the host once its server's
+    // health answers through it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while request(ui.port, "GET", "/h/devbox/health", &page).0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "the UI never held devbox");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    fs::write(user.home.join("made-after.txt"), "").unwrap();
+    let names = |body: &str| -> Vec<String> {
+        let listed: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["name"].as_str().map(String::from))
+            .collect()
+    };
+    // Another folder's listing is the host's, and leaves the root's kept.
+    let (status, _, sub) = request(ui.port, "GET", "/h/devbox/api/tree?path=sub", &page);
+    assert_eq!((status, names(&sub)), (200, vec!["inside.txt".to_string()]), "{sub}");
+    let (status, headers, first) = request(ui.port, "GET", "/h/devbox/api/tree?path=", &page);
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(header(&headers, "content-type"), Some("application/json"));
+    assert_eq!(
+        header(&headers, "content-security-policy"),
+        Some("default-src 'none'; sandbox")
+    );
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    let first = names(&first);
+    assert!(first.iter().any(|n| n == "made-before.txt"), "{first:?}");
+    assert!(
+        !first.iter().any(|n| n == "made-after.txt"),
+        "the first answer came with the connect: {first:?}"
+    );
+    let (status, _, next) = request(ui.port, "GET", "/h/devbox/api/tree?path=", &page);
+    assert_eq!(status, 200, "{next}");
+    let next = names(&next);
+    assert!(
+        next.iter().any(|n| n == "made-after.txt"),
+        "the next answer is the host's: {next:?}"
+    );
+}
+
 /// A host whose server was replaced by a hostile one: its HTML, cookies, CORS, refresh
 /// and redirects change nothing in the page. And what the host prints in a terminal
 /// cannot write the clipboard or open a link without the person's click.

@@ -28,14 +28,38 @@ const NO_LOG: u8 = 77;
 /// How often a holder or a follower looks whether its reader is still there.
 const TICK: Duration = Duration::from_millis(100);
 
-/// `agent token`: the running server's token (it travels over SSH only, never argv).
-pub fn token(layout: &Layout) -> ExitCode {
+/// `agent token`: the running server's token (it travels over SSH only, never argv);
+/// with `tree`, also its answer for the root's listing (`GET /api/tree?path=`), where
+/// that is small: a front end that shows the tree first needs no request for it.
+pub fn token(layout: &Layout, tree: bool) -> ExitCode {
     match fs::read_to_string(layout.path("token")) {
-        Ok(token) if !token.trim().is_empty() => finish(Event::Token {
-            token: token.trim().to_string(),
-        }),
+        Ok(token) if !token.trim().is_empty() => {
+            let token = token.trim().to_string();
+            let tree = tree.then(|| root_listing(layout, &token)).flatten();
+            finish(Event::Token { token, tree })
+        }
         _ => finish(failed(not_installed(layout, Step::Token), None)),
     }
+}
+
+/// The most of a root listing that comes with the token (about 600 names): a bigger
+/// one is asked for as usual, gzipped.
+const ROOT_LISTING_MAX: u64 = 64 * 1024;
+
+/// The running server's answer for the root's listing, as its JSON text; `None` when no
+/// server of this install runs, it does not answer in time, or the answer is too big.
+fn root_listing(layout: &Layout, token: &str) -> Option<String> {
+    let server = running_server(layout)?;
+    let body = crate::health::get_with(
+        server.loopback(),
+        server.port,
+        "/api/tree?path=",
+        Some(token),
+        ROOT_LISTING_MAX,
+        Duration::from_secs(5),
+    )
+    .ok()?;
+    String::from_utf8(body).ok()
 }
 
 /// `agent logs`: the server log's last `lines` lines, raw; with `follow`, what is

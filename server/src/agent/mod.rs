@@ -52,6 +52,9 @@ pub enum Agent {
     Token {
         #[arg(long)]
         dir: PathBuf,
+        /// Also the server's answer for the root's listing, where it is small.
+        #[arg(long)]
+        tree: bool,
     },
     /// The server log's last lines, raw; with --follow, more as they come.
     Logs {
@@ -111,7 +114,7 @@ pub fn run(agent: Agent) -> ExitCode {
             Duration::from_secs(args.health_timeout_secs),
         ),
         Agent::Stop { dir } => install::stop(&Layout::new(dir)),
-        Agent::Token { dir } => host::token(&Layout::new(dir)),
+        Agent::Token { dir, tree } => host::token(&Layout::new(dir), tree),
         Agent::Logs { dir, lines, follow } => host::logs(&Layout::new(dir), lines, follow),
         Agent::Uninstall { dir } => host::uninstall(&Layout::new(dir)),
         Agent::Lock { dir, owner } => host::lock(&Layout::new(dir), &owner),

@@ -354,9 +354,10 @@ fn a_session_screen_lists_late_is_not_taken_for_a_dead_server() {
 }
 
 /// `token` hands over the running server's token (the client reads it over SSH); the
-/// token opens the server's API. Nothing installed: a `failed` line, not a panic.
+/// token opens the server's API; with `--tree`, the server's answer for the root's
+/// listing comes along when small. Nothing installed: a `failed` line, not a panic.
 #[test]
-fn token_says_the_servers_token_and_nothing_else() {
+fn token_says_the_servers_token_and_with_tree_the_roots_listing_when_small() {
     let host = Host::new();
     let dir = host.dir().to_string_lossy().into_owned();
     let none = host.agent(&["token", "--dir", &dir]);
@@ -372,6 +373,56 @@ fn token_says_the_servers_token_and_nothing_else() {
     let token = events[0]["token"].as_str().unwrap();
     assert_eq!(token, fs::read_to_string(host.dir().join("token")).unwrap().trim());
     assert!(token.len() >= 32, "{token}");
+    assert!(events[0].get("tree").is_none(), "asked for no listing: {events:?}");
+
+    // With --tree, the server's own answer for the root's listing comes along: the same
+    // JSON as the API gives for `GET /api/tree?path=` (the root is HOME here).
+    fs::write(host.tmp.path().join("notes.txt"), "hello").unwrap();
+    let out = host.agent(&["token", "--dir", &dir, "--tree"]);
+    assert!(out.status.success(), "{out:?}");
+    let events = lines(&out);
+    assert_eq!(events[0]["token"], token, "{events:?}");
+    let listed: serde_json::Value = serde_json::from_str(events[0]["tree"].as_str().unwrap()).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(host.dir().join("server.json")).unwrap()).unwrap();
+    let port = state["port"].as_u64().unwrap() as u16;
+    let bearer = format!("Bearer {token}");
+    let (status, body) = common::request(
+        port,
+        "GET",
+        "/api/tree?path=",
+        &[("authorization", &bearer)],
+        Vec::new(),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(listed, serde_json::from_slice::<serde_json::Value>(&body).unwrap());
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert!(names.contains(&"notes.txt") && names.contains(&"install"), "{names:?}");
+
+    // A root whose listing is big (over 64 KiB) is left to the API (gzipped there).
+    for i in 0..1000 {
+        fs::write(
+            host.tmp
+                .path()
+                .join(format!("a-file-with-a-rather-long-name-{i:04}.txt")),
+            "",
+        )
+        .unwrap();
+    }
+    let out = host.agent(&["token", "--dir", &dir, "--tree"]);
+    assert!(out.status.success(), "{out:?}");
+    let events = lines(&out);
+    assert_eq!(events[0]["token"], token, "{events:?}");
+    assert!(
+        events[0].get("tree").is_none(),
+        "too big to come along: {} bytes",
+        out.stdout.len()
+    );
 }
 
 /// `logs` prints the log's last lines as they are, and with `--follow` what comes after,

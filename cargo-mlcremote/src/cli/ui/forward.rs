@@ -68,6 +68,9 @@ pub async fn forward(
         .ok_or_else(|| Failure::new(StatusCode::CONFLICT, format!("not connected to {host}: connect first")))?;
 
     let (upstream, browser_upgrade) = upstream(request, &rest)?;
+    if let Some(listing) = held.first_listing(&upstream) {
+        return untrusted(listing);
+    }
     let upgrade = upstream.headers().contains_key(header::UPGRADE);
 
     let (mut response, port, sender) = match on_pooled(&held, &host, upstream).await? {

@@ -35,7 +35,7 @@ use mlcremote_client::{
     deploy::{self, DeployOptions, RunCache},
     err,
     error::{Error, Kind, Result},
-    lifecycle,
+    lifecycle::{self, ServerAccess},
     remote::Probe,
     ssh::{self, Flags, Route, Session, config::SshConfig},
 };
@@ -470,18 +470,19 @@ async fn connected(ui: &Ui, host: &str) -> Result<Arc<Held>> {
 }
 
 /// Keep `session` for `host`, with its status and (when healthy) its server's token
-/// (`token`: read already).
-async fn hold(ui: &Ui, host: &str, session: Session, probe: Probe, token: Option<(u16, String)>) -> Result<Value> {
-    let (state, status) = state_of(&session, probe, host, token).await;
+/// and root listing (`access`: read already).
+async fn hold(ui: &Ui, host: &str, session: Session, probe: Probe, access: Option<ServerAccess>) -> Result<Value> {
+    let listing = access.as_ref().and_then(|a| Some((a.port, a.root_listing.clone()?)));
+    let (state, status) = state_of(&session, probe, host, access.map(|a| (a.port, a.token))).await;
     let server = state.server.as_ref().map(|(port, _)| *port);
-    let held = Arc::new(Held {
-        session,
-        state: tokio::sync::RwLock::new(state),
-        pool: Default::default(),
-    });
-    // The page's first request after a connect finds a connection to the server open.
+    let held = Arc::new(Held::new(session, state));
+    // The page's first request after a connect finds a connection to the server open,
+    // and its first ask for the root's listing the answer that came with the probe.
     if let Some(port) = server {
         Pool::warm(&held, port);
+        if let Some((_, json)) = listing.filter(|(p, _)| *p == port) {
+            held.keep_first_listing(json);
+        }
     }
     let old = ui.held.lock().await.insert(host.to_string(), held);
     if let Some(old) = old.and_then(|o| Arc::try_unwrap(o).ok()) {

@@ -4,6 +4,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use mlcremote_client::{
@@ -20,6 +21,53 @@ pub struct Held {
     pub state: tokio::sync::RwLock<HostState>,
     /// HTTP connections to its server, kept open between requests.
     pub pool: Pool,
+    /// The root's listing that came with the connect, and when it came.
+    first_listing: Mutex<Option<(Instant, String)>>,
+}
+
+/// How long the root's listing that came with a connect answers the page's first ask
+/// for it: a page shows its tree right after the connect; one that asks later gets the
+/// host's answer of then.
+const FIRST_LISTING_FRESH: Duration = Duration::from_secs(10);
+
+impl Held {
+    pub fn new(session: Session, state: HostState) -> Held {
+        Held {
+            session,
+            state: tokio::sync::RwLock::new(state),
+            pool: Pool::default(),
+            first_listing: Mutex::new(None),
+        }
+    }
+
+    /// Keep the root's listing (the server's JSON answer) that came with the connect.
+    pub fn keep_first_listing(&self, json: String) {
+        if let Ok(mut kept) = self.first_listing.lock() {
+            *kept = Some((Instant::now(), json));
+        }
+    }
+
+    /// The answer to `request` when it is the page's first ask for the root's listing
+    /// (`GET /api/tree?path=`) and one came with the connect less than
+    /// [`FIRST_LISTING_FRESH`] ago: the server's own answer of then, once. The first
+    /// screen then waits for no round trip after the connect's.
+    pub fn first_listing<B>(&self, request: &hyper::Request<B>) -> Option<axum::response::Response> {
+        let asks = request.method() == hyper::Method::GET
+            && request
+                .uri()
+                .path_and_query()
+                .is_some_and(|p| p.as_str() == "/api/tree?path=");
+        if !asks {
+            return None;
+        }
+        let (at, json) = self.first_listing.lock().ok()?.take()?;
+        (at.elapsed() < FIRST_LISTING_FRESH).then(|| {
+            axum::response::Response::builder()
+                .header(hyper::header::CONTENT_TYPE, "application/json")
+                .body(axum::body::Body::from(json))
+                .ok()
+        })?
+    }
 }
 
 /// A host server's HTTP/1 connections that are open, by server port, each over a
