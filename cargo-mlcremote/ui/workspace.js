@@ -38,7 +38,7 @@ export class Workspace {
       duplicate: (item) => this.duplicate(item),
       chmod: (item) => this.chmod(item),
       move: (item, folder) => this.move(item, folder),
-      folder: (path) => { this.dir = path; this.remember(); this.watchSync(); },
+      folder: (path) => { this.dir = path; this.remember(); },
     });
     this.status = h("span.muted#status-line");
     this.info = h("span.muted#doc-info");

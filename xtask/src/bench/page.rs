@@ -236,6 +236,33 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
         "`ssh host 'printf x > file'`",
     )?);
 
+    // A folder as most are (100 names), each run another: listed on the host when opened.
+    b.press("#tree li[data-path='tree'] .name", Duration::from_secs(60))?;
+    wait(b, "#tree li[data-path='tree/d00']", Duration::from_secs(60))?;
+    let mut folders = Vec::new();
+    for run in 0..ctx.runs.max(1) {
+        let dir = format!("tree/d{run:02}");
+        let first = format!("{dir}/f{:05}.rs", run * 100);
+        folders.push(timed(
+            b,
+            "open a folder",
+            &format!(
+                "benchTime(() => document.querySelector(\"#tree li[data-path='{dir}'] .name\").click(), \
+                 () => !!document.querySelector(\"#tree li[data-path='{first}']\"))"
+            ),
+        )?);
+        // Closed again, so the next one is still in view.
+        b.press(&format!("#tree li[data-path='{dir}'] .name"), Duration::from_secs(60))?;
+    }
+    out.push(beside_ssh(
+        "a folder of 100 names (click → names shown)",
+        folders,
+        "ls -l tree/d00",
+        "`ssh host ls -l folder`",
+    )?);
+    // Closed again: the big folder's rows below start where they did.
+    b.press("#tree li[data-path='tree'] .name", Duration::from_secs(60))?;
+
     // The big folder: opened (its first names shown), closed, again.
     let mut lists = Vec::new();
     for _ in 0..ctx.runs.max(1) {
