@@ -955,7 +955,12 @@ fn in_a_browser_two_hosts_files_managed_binaries_kept_closed_logs_and_uninstall(
     assert_eq!(fs::read(ann.home.join("draft.txt")).unwrap(), b"");
     common::ui::row_action(&b, "draft.txt", "rename", short).unwrap();
     answer(&b, "proj/final.txt");
-    b.wait(r#"#tree li[data-path="proj"]"#, short).unwrap();
+    // The tree is listed again once the move is done: the old name leaves it.
+    wait_js(
+        &b,
+        r#"return !document.querySelector('#tree li[data-path="draft.txt"]');"#,
+        short,
+    );
     assert!(ann.home.join("proj/final.txt").is_file() && !ann.home.join("draft.txt").exists());
     b.press(r#"#tree li[data-path="proj"] .name"#, short).unwrap();
     common::ui::row_action(&b, "proj/final.txt", "delete", short).unwrap();
