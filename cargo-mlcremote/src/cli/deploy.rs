@@ -92,9 +92,13 @@ pub async fn run(args: DeployArgs) -> ExitCode {
 }
 
 /// Check what is local before connecting anywhere: a usage error costs milliseconds.
-fn source(args: &DeployArgs) -> Result<Source> {
+/// With it, the release of this client's own version where the source may need it (the
+/// default, and `--build` outside a checkout): finding it asks `cargo metadata` about the
+/// workspace we run in (~0.1 s), which `--artifact` and `--dist` never wait for.
+fn source(args: &DeployArgs) -> Result<(Source, Option<Release>)> {
+    let own = || artifact::default_source(args.base_url.clone(), args.repo.clone());
     if let Some(build) = args.build {
-        return Ok(Source::Build(build));
+        return Ok((Source::Build(build), own().1));
     }
     if let Some(path) = &args.artifact {
         let meta = std::fs::metadata(path).map_err(|e| err!(Usage, "--artifact {}: {e}", path.display()))?;
@@ -102,35 +106,37 @@ fn source(args: &DeployArgs) -> Result<Source> {
             return Err(err!(Usage, "--artifact {} is not a file", path.display()));
         }
         mlcremote_release::archive::check_kind(path)?;
-        return Ok(Source::Artifact(path.clone()));
+        return Ok((Source::Artifact(path.clone()), None));
     }
     if let Some(dir) = &args.dist {
         if !dir.is_dir() {
             return Err(err!(Usage, "--dist {} is not a folder", dir.display()));
         }
-        return Ok(Source::Dist(dir.clone()));
+        return Ok((Source::Dist(dir.clone()), None));
     }
-    let (default, own) = artifact::default_source(args.base_url.clone(), args.repo.clone());
+    let (default, own) = own();
     if let Some(tag) = &args.release {
+        // `own`'s repo is --repo, else the workspace's, else the one this client was
+        // built from.
         let repo = args
             .repo
             .clone()
-            .or_else(release::workspace_repo)
             .or_else(|| own.as_ref().map(|r| r.repo.clone()))
+            .or_else(release::workspace_repo)
             .ok_or_else(|| err!(Usage, "--release needs --repo OWNER/NAME"))?;
-        return Ok(Source::Release(Release {
+        let release = Release {
             tag: tag.clone(),
             repo,
             base_url: release::base_url(args.base_url.clone()),
-        }));
+        };
+        return Ok((Source::Release(release), own));
     }
-    Ok(default)
+    Ok((default, own))
 }
 
 async fn deploy(args: DeployArgs) -> Result<ExitCode> {
     let hosts = args.hosts.list()?;
-    let source = source(&args)?;
-    let (_, source_release) = artifact::default_source(args.base_url.clone(), args.repo.clone());
+    let (source, source_release) = source(&args)?;
     let display = if args.quiet || args.json {
         Display::Quiet
     } else {
