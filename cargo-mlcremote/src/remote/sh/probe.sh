@@ -10,8 +10,10 @@ printf 'shell=%s\n' "${SHELL:-}"
 for t in setsid nohup tmux screen sha256sum shasum docker curl wget gzip tar; do
   if command -v "$t" >/dev/null 2>&1; then printf 'tool=%s\n' "$t"; fi
 done
-# A systemd user manager this account can use (systemctl alone is not enough).
-if command -v systemctl >/dev/null 2>&1 && systemctl --user show-environment >/dev/null 2>&1; then
+# A systemd user manager this account can use: its socket is there and it answers (as
+# `agent probe` asks; systemctl alone takes ~30 ms to say there is none).
+if [ -S "${XDG_RUNTIME_DIR:-/nonexistent}/systemd/private" ] && command -v systemctl >/dev/null 2>&1 \
+  && systemctl --user show-environment >/dev/null 2>&1; then
   printf 'tool=systemd-user\n'
 fi
 # A cargo the build can use: on PATH, where rustup puts it (not on PATH in a
@@ -21,14 +23,28 @@ for c in "$(command -v cargo 2>/dev/null)" "$HOME/.cargo/bin/cargo" "$d/toolchai
 done
 if getconf GNU_LIBC_VERSION >/dev/null 2>&1; then printf 'libc=gnu\n'
 elif ls /lib/ld-musl-* >/dev/null 2>&1; then printf 'libc=musl\n'; fi
-p="$d"; while [ ! -d "$p" ] && [ "$p" != / ]; do p=$(dirname "$p"); done
+p="$d"; while [ ! -d "$p" ]; do p=${p%/*}; p=${p:-/}; done
 printf 'exists_at=%s\n' "$p"
 if [ -w "$p" ]; then printf 'writable=1\n'; fi
-# Only the file systems that hold no files matter.
-case "$(stat -f -c %T "$p" 2>/dev/null)" in
-proc|sysfs|devpts|tmpfs|cgroupfs|cgroup2fs|debugfs|securityfs) printf 'fs=%s\n' "$(stat -f -c %T "$p")" ;;
-esac
-printf 'free_kb=%s\n' "$(df -Pk "$p" 2>/dev/null | awk 'NR==2 {print $4}')"
+# `fs_facts FREE_BLOCKS BLOCK_SIZE TYPE…`: GNU stat's three fields, in one process; from
+# another stat (or none) df says the free space. Only the file systems that hold no files
+# matter.
+fs_facts() {
+  case "${1:-x}${2:-x}" in
+  *[!0-9]*)
+    printf 'free_kb=%s\n' "$(df -Pk "$p" 2>/dev/null | awk 'NR==2 {print $4}')"
+    return
+    ;;
+  esac
+  b=$1 s=$2
+  shift 2
+  case "$*" in
+  proc|sysfs|devpts|tmpfs|cgroupfs|cgroup2fs|debugfs|securityfs) printf 'fs=%s\n' "$*" ;;
+  esac
+  printf 'free_kb=%s\n' $((b * s / 1024))
+}
+# shellcheck disable=SC2046 # the words are stat's three fields
+fs_facts $(stat -f -c '%a %S %T' "$p" 2>/dev/null)
 # The installed binary says itself what it is and how its server is (sha256, version,
 # server.json, /health), in this same round trip.
 agent=
