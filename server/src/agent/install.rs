@@ -448,6 +448,7 @@ fn start_and_wait(
     };
     let started_at = Instant::now();
     let deadline = started_at + timeout;
+    let mut pause = Pause::new();
     let mut seen_running = false;
     let mut last_error = String::from("no server.json yet");
     loop {
@@ -496,7 +497,23 @@ fn start_and_wait(
                 ),
             )));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        pause.sleep();
+    }
+}
+
+/// The pause between two looks at a server that was just started: short at first (it
+/// is usually up within a few milliseconds, and each look is a file read and a request
+/// on loopback), then every 20 ms.
+struct Pause(Duration);
+
+impl Pause {
+    fn new() -> Pause {
+        Pause(Duration::from_millis(2))
+    }
+
+    fn sleep(&mut self) {
+        std::thread::sleep(self.0);
+        self.0 = (self.0 * 2).min(Duration::from_millis(20));
     }
 }
 
@@ -538,6 +555,7 @@ fn roll_back(layout: &Layout, timeout: Duration) -> Option<String> {
         return Some("rolled back the binary, but none of the start methods works".into());
     };
     let deadline = Instant::now() + timeout;
+    let mut pause = Pause::new();
     loop {
         if let Ok(state) = state::read(&layout.state())
             && let Ok(health) = status::health(&state)
@@ -553,7 +571,7 @@ fn roll_back(layout: &Layout, timeout: Duration) -> Option<String> {
         if Instant::now() >= deadline {
             return Some("rolled back the binary, but it is not healthy either".into());
         }
-        std::thread::sleep(Duration::from_millis(20));
+        pause.sleep();
     }
 }
 
