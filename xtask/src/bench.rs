@@ -38,6 +38,10 @@ pub struct Bench {
     /// Leave out the page's rows (they need Chromium: apt-get install chromium chromium-driver).
     #[arg(long)]
     pub no_page: bool,
+    /// Leave out the CLI's rows (deploys, status, Dropbear) and the UI's memory: only the
+    /// page's calls, for working on them.
+    #[arg(long, conflicts_with = "no_page")]
+    pub no_cli: bool,
     /// Where to write the tables.
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub out: PathBuf,
@@ -147,7 +151,9 @@ impl Bench {
                 proxy: proxy.as_ref(),
             };
             let link = profile.name;
-            rows.extend(cli_rows(&ctx, link, &users, &server_binary, &big)?);
+            if !self.no_cli {
+                rows.extend(cli_rows(&ctx, link, &users, &server_binary, &big)?);
+            }
 
             if let Some(b) = &browser {
                 eprintln!("  the page...");
@@ -155,7 +161,7 @@ impl Bench {
                     page::deploy_once(&ctx, &page_user)?;
                 }
                 page_rows.extend(page::rows(&ctx, b, &page_user, link)?);
-                if ctx.rtt.is_none() {
+                if ctx.rtt.is_none() && !self.no_cli {
                     eprintln!(
                         "  the UI's memory, {} hosts × {} terminals...",
                         page::HOSTS,
@@ -165,7 +171,7 @@ impl Bench {
                 }
             }
 
-            if link == "200ms" {
+            if link == "200ms" && !self.no_cli {
                 eprintln!("  Dropbear (24 KiB channel window)...");
                 let proxy = Proxy::start(dropbear.port(), Link::new(200, None))?;
                 let ctx = Ctx {
@@ -342,7 +348,7 @@ fn static_target() -> &'static str {
 
 fn render(rows: &[Row], server: &[String], runs: usize) -> String {
     let mut t = format!(
-        "| job (median of {runs}) | link | mlcremote | baseline | ratio | goal | met | round trips per step |\n\
+        "| job (median of {runs}) | link | mlcremote | baseline | ratio | goal | met | round trips per step (loopback: ms) |\n\
          |---|---|---|---|---|---|---|---|\n"
     );
     for r in rows {

@@ -21,7 +21,7 @@ pub struct Row {
     pub what: &'static str,
     /// Lower is better: ours / baseline must stay at or under it.
     pub goal: Option<f64>,
-    /// Each step of our deploy in round trips of the link.
+    /// Each step of our deploy in round trips of the link (on loopback, in ms).
     pub round_trips: String,
 }
 
@@ -89,14 +89,16 @@ impl Ctx<'_> {
         (baseline, what): (Duration, &'static str),
         goal: Option<f64>,
     ) -> Row {
-        let round_trips = match self.rtt {
-            Some(rtt) if !steps.is_empty() => steps
-                .iter()
-                .map(|(name, ms)| format!("{name} {:.1}", ms / (rtt.as_secs_f64() * 1000.0)))
-                .collect::<Vec<_>>()
-                .join(", "),
-            _ => String::new(),
-        };
+        // In round trips of the link; on loopback, where a round trip is next to nothing,
+        // in milliseconds.
+        let round_trips = steps
+            .iter()
+            .map(|(name, ms)| match self.rtt {
+                Some(rtt) => format!("{name} {:.1}", ms / (rtt.as_secs_f64() * 1000.0)),
+                None => format!("{name} {ms:.0} ms"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
         Row {
             job,
             link,
