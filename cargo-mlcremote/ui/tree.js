@@ -7,6 +7,7 @@ import { call, pathArg } from "/assets/net.js";
 
 const ROW = 24; // px, the height of one row (style.css: .tree li)
 const OVERSCAN = 30; // rows drawn beyond the view, either side
+const FIRST_OVERSCAN = 2; // ... when the rows change: the rest of the margin comes a frame later
 const parent = (path) => (path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "");
 /// Made once: a `toLocaleString` per row builds a formatter each time, and a fast scroll
 /// draws dozens of rows a frame.
@@ -66,9 +67,17 @@ export class Tree {
       },
     });
     this.spacer = h("div.spacer", {}, this.list_);
-    this.scroller = h("div.tree-scroll", { tabindex: "0", onscroll: () => this.paint(), onkeydown: (e) => this.key(e) }, this.spacer);
+    // Where the view is, kept as it changes: reading it from the page while drawing
+    // would lay the page out once more before every draw.
+    this.top = 0;
+    this.height = 0;
+    this.scroller = h("div.tree-scroll", {
+      tabindex: "0",
+      onscroll: () => { this.top = this.scroller.scrollTop; this.paint(); },
+      onkeydown: (e) => this.key(e),
+    }, this.spacer);
     this.el = h("div.tree#tree", {}, this.filterBox, this.scroller);
-    new ResizeObserver(() => this.paint()).observe(this.scroller);
+    new ResizeObserver(([seen]) => { this.height = seen.contentRect.height; this.paint(); }).observe(this.scroller);
   }
 
   /// List the root and every open folder again, then draw.
@@ -130,13 +139,17 @@ export class Tree {
     this.rows = this.flatten();
     this.spacer.style.height = `${this.rows.length * ROW}px`;
     this.painted = null;
-    this.paint();
+    // The rows in view at once, the margin for scrolling a frame later: an opened folder
+    // shows sooner.
+    this.paint(FIRST_OVERSCAN);
+    cancelAnimationFrame(this.later);
+    this.later = requestAnimationFrame(() => this.paint());
   }
 
-  /// Put the rows in view (and a margin) into the page.
-  paint() {
-    const first = Math.max(0, Math.floor(this.scroller.scrollTop / ROW) - OVERSCAN);
-    const count = Math.ceil((this.scroller.clientHeight || 600) / ROW) + 2 * OVERSCAN;
+  /// Put the rows in view (and `margin` rows either side) into the page.
+  paint(margin = OVERSCAN) {
+    const first = Math.max(0, Math.floor(this.top / ROW) - margin);
+    const count = Math.ceil((this.height || 600) / ROW) + 2 * margin;
     const last = Math.min(this.rows.length, first + count);
     if (this.painted && this.painted[0] === first && this.painted[1] === last) return;
     this.painted = [first, last];
@@ -207,6 +220,7 @@ export class Tree {
     const top = i * ROW, view = this.scroller;
     if (top < view.scrollTop) view.scrollTop = top;
     else if (top + ROW > view.scrollTop + view.clientHeight) view.scrollTop = top + ROW - view.clientHeight;
+    this.top = view.scrollTop;
     this.paint();
   }
 
