@@ -270,7 +270,7 @@ export class Workspace {
     if (this.active) { this.active.view?.requestMeasure(); this.active.scroller.scrollTop = this.active.scroll || 0; }
     this.terminals.shown();
   }
-  hidden() { if (this.active) this.active.scroll = this.active.scroller.scrollTop; }
+  hidden() { if (this.active && this.placing !== this.active) this.active.scroll = this.active.scroller.scrollTop; }
 
   get unsaved() { return [...this.docs.values()].filter((d) => d.dirty); }
 
@@ -329,11 +329,23 @@ export class Workspace {
   }
 
   activate(doc) {
-    if (this.active && this.active !== doc) this.active.scroll = this.active.scroller.scrollTop;
+    // (A doc not yet placed keeps the scroll it was left at.)
+    if (this.active && this.active !== doc && this.placing !== this.active) this.active.scroll = this.active.scroller.scrollTop;
     this.active = doc;
     const shown = doc.previewing ? markdownFrame(doc.text()) : doc.dom;
     this.editor.replaceChildren(shown);
-    if (!doc.previewing) { doc.scroller.scrollTop = doc.scroll || 0; doc.focus(); }
+    // Scrolled where it was left and focused just before the next frame: done here,
+    // each would lay the page out once more before the frame lays it out anyway.
+    cancelAnimationFrame(this.frame);
+    this.placing = doc.previewing ? null : doc;
+    if (this.placing) {
+      this.frame = requestAnimationFrame(() => {
+        this.placing = null;
+        if (this.active !== doc) return; // closed in the meantime
+        doc.scroller.scrollTop = doc.scroll || 0;
+        doc.focus();
+      });
+    }
     $("#open-path", this.el).textContent = doc.path;
     this.saveButton.disabled = doc.text() === null;
     this.previewButton.hidden = !doc.markdown;
