@@ -1068,6 +1068,7 @@ fn in_a_browser_two_hosts_files_managed_binaries_kept_closed_logs_and_uninstall(
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while Command::new("pgrep")
             .args(["-u", &user.name, "-x", "sshd"])
+            .stdout(std::process::Stdio::null())
             .status()
             .unwrap()
             .success()
