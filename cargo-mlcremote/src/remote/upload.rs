@@ -1,6 +1,7 @@
 //! The upload and install exec: the binary goes over exec channels (the release archive
-//! it came in as it is, else gzip-compressed where that pays, split over several channels where the server's channel window is
-//! small, as Dropbear's 24 KiB is), and the same exec that receives it verifies that it
+//! it came in as it is, else gzip-compressed where that pays, split over several channels
+//! where one would not keep the link full or sshd fed: `deploy::install::upload_parts`),
+//! and the same exec that receives it verifies that it
 //! runs here and hands over to the new binary's `agent install`. The scripts ride in
 //! the exec command; stdin is the payload.
 
