@@ -297,6 +297,17 @@ pub async fn reachable(session: &Session, remote: u16) -> Result<()> {
     }
 }
 
+/// One local connection carried to `remote` on the host's loopback through `session`,
+/// until either end closes.
+pub async fn carry(mut local: tokio::net::TcpStream, session: &Session, remote: u16) {
+    // What the host sends goes out at once: with Nagle, the short last piece of an
+    // answer would wait for the local client's delayed ACK, 40 ms on every request.
+    let _ = local.set_nodelay(true);
+    if let Ok(mut channel) = session.forward(remote).await {
+        let _ = tokio::io::copy_bidirectional(&mut local, &mut channel).await;
+    }
+}
+
 /// Listen on `127.0.0.1:local_port` (0: any free port) and carry each connection through
 /// the SSH session to `remote` on the host's loopback, until `stop`. `ready(port)` once
 /// the listener is up and one channel to the host's port opened (so a refused forward or a
@@ -324,13 +335,9 @@ pub async fn forward(
         tokio::select! {
             () = &mut stop => break,
             accepted = listener.accept() => {
-                let Ok((mut local, _)) = accepted else { continue };
+                let Ok((local, _)) = accepted else { continue };
                 let session = session.clone();
-                tokio::spawn(async move {
-                    if let Ok(mut remote) = session.forward(remote).await {
-                        let _ = tokio::io::copy_bidirectional(&mut local, &mut remote).await;
-                    }
-                });
+                tokio::spawn(async move { carry(local, &session, remote).await });
             }
         }
     }

@@ -511,15 +511,10 @@ async fn forward(ui: &Ui, host: &str, port: u16) -> Result<Value> {
         .insert(key.clone(), local);
     let (held, ports) = (Arc::downgrade(&held), ui.ports.clone());
     tokio::spawn(async move {
-        while let Ok((mut browser, _)) = listener.accept().await {
+        while let Ok((browser, _)) = listener.accept().await {
             // The connection it went through is gone: so is this address.
             let Some(held) = held.upgrade() else { break };
-            let _ = browser.set_nodelay(true);
-            tokio::spawn(async move {
-                if let Ok(mut remote) = held.session.forward(port).await {
-                    let _ = tokio::io::copy_bidirectional(&mut browser, &mut remote).await;
-                }
-            });
+            tokio::spawn(async move { lifecycle::carry(browser, &held.session, port).await });
         }
         ports.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
     });
