@@ -270,7 +270,11 @@ export class Workspace {
     if (this.active) { this.active.view?.requestMeasure(); this.active.scroller.scrollTop = this.active.scroll || 0; }
     this.terminals.shown();
   }
-  hidden() { if (this.active && this.placing !== this.active) this.active.scroll = this.active.scroller.scrollTop; }
+  hidden() { this.keepScroll(); }
+
+  /// The active file's scroll, kept for when it shows again (one not placed yet keeps
+  /// the scroll it was left at: its view has not been scrolled there).
+  keepScroll() { if (this.active && this.placing !== this.active) this.active.scroll = this.active.scroller.scrollTop; }
 
   get unsaved() { return [...this.docs.values()].filter((d) => d.dirty); }
 
@@ -293,14 +297,18 @@ export class Workspace {
         doc = head.includes(0) ? new HexViewer(this, stat) : new TailViewer(this, stat);
         said = `opened ${path} (${stat.size} bytes: too large to open as text, so read in parts)`;
       } else {
-        const r = await call(this.host, "GET", `file?path=${pathArg(item)}`);
+        const reading = call(this.host, "GET", `file?path=${pathArg(item)}`);
+        // The editor (CodeMirror) loads with the first file, not with the page: while the
+        // file is on its way.
+        const editor = import("/assets/editor.js");
+        editor.catch(() => {}); // (its failure is said below, if the file came)
+        const r = await reading;
         const read = decode(new Uint8Array(await r.arrayBuffer()));
         if (read.binary) {
           doc = new HexViewer(this, stat);
           said = `opened ${path} (not text: shown as hex)`;
         } else {
-          // The editor (CodeMirror) loads with the first file, not with the page.
-          const { Doc } = await import("/assets/editor.js");
+          const { Doc } = await editor;
           doc = new Doc(this, stat, read, r.headers.get("etag"), {
             onSave: (d) => this.save(d),
             onChange: (d) => this.changed(d),
@@ -329,8 +337,7 @@ export class Workspace {
   }
 
   activate(doc) {
-    // (A doc not yet placed keeps the scroll it was left at.)
-    if (this.active && this.active !== doc && this.placing !== this.active) this.active.scroll = this.active.scroller.scrollTop;
+    if (this.active !== doc) this.keepScroll();
     this.active = doc;
     const shown = doc.previewing ? markdownFrame(doc.text()) : doc.dom;
     this.editor.replaceChildren(shown);

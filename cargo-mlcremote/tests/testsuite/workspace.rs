@@ -166,6 +166,10 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
     b.wait(r#".doc-tab:not(.dirty)[data-path="notes.txt"]"#, short).unwrap();
     assert_eq!(reload_asks(b), json!(false));
     assert!(editor_text(b) == "first\n");
+    // What was read is not an edit: one undo more leaves it as it is.
+    typed(UNDO);
+    assert_eq!(editor_text(b), "first\n");
+    b.wait(r#".doc-tab:not(.dirty)[data-path="notes.txt"]"#, short).unwrap();
 
     // Tab indents; find and replace.
     typed(TAB);
