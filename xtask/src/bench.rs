@@ -271,6 +271,21 @@ fn cli_rows(ctx: &Ctx, link: &'static str, users: &[User], server_binary: &Path,
         goal,
     ));
 
+    eprintln!("  a tunnel...");
+    let text: String = (0..600).map(|i| format!("fn f{i}() -> u32 {{ {i} }}\n")).collect();
+    let file = main.home.join(link::TUNNEL_FILE);
+    std::fs::write(&file, text)?;
+    main.own(&[&file])?;
+    let ours = ctx.median(|| ctx.tunnel(main))?;
+    let base = ctx.median(|| ctx.ssh_tunnel(main))?;
+    rows.push(ctx.row(
+        "`tunnel`: 50 reads of a 14 KiB file, one connection",
+        link,
+        (ours, &[]),
+        (base, "`ssh -N -L`"),
+        Some(1.0),
+    ));
+
     eprintln!("  status...");
     let ours = ctx.median(|| ctx.status(main))?;
     let base = ctx.median(|| ctx.ssh(main, "true"))?;

@@ -271,6 +271,102 @@ impl Ctx<'_> {
     }
 }
 
+/// Requests each forwarding row sends, one after the other on one connection.
+pub const TUNNEL_REQUESTS: usize = 50;
+
+impl Ctx<'_> {
+    /// [`TUNNEL_REQUESTS`] reads of a 14 KiB file through `cargo mlcremote tunnel`, from
+    /// the first request to the last answer (the tunnel's own start is not counted).
+    pub fn tunnel(&self, user: &User) -> Result<Duration> {
+        let mut tunnel = self
+            .client()
+            .args(["tunnel", "--host", &self.destination(user), "-F"])
+            .arg(self.home.join(".ssh/config"))
+            .arg("-i")
+            .arg(&user.key)
+            .arg("--known-hosts")
+            .arg(&self.known_hosts)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let result = (|| {
+            // Its first line is the API's URL, once it listens (or nothing: it ended).
+            let mut first = String::new();
+            std::io::BufRead::read_line(
+                &mut std::io::BufReader::new(tunnel.stdout.as_mut().context("no stdout")?),
+                &mut first,
+            )?;
+            let port = first
+                .trim()
+                .strip_prefix("http://127.0.0.1:")
+                .and_then(|rest| rest.split('/').next()?.parse().ok())
+                .with_context(|| format!("tunnel printed {first:?}"))?;
+            requests(port, &server_of(user)?.1)
+        })();
+        let _ = tunnel.kill();
+        let _ = tunnel.wait();
+        result
+    }
+
+    /// The same through `ssh -N -L` to the server's port.
+    pub fn ssh_tunnel(&self, user: &User) -> Result<Duration> {
+        let (remote, token) = server_of(user)?;
+        let local = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut ssh = Command::new("ssh")
+            .args(self.ssh_options(user))
+            .args([
+                "-N",
+                "-o",
+                "ExitOnForwardFailure=yes",
+                "-p",
+                &self.port.to_string(),
+                "-L",
+            ])
+            .arg(format!("{local}:127.0.0.1:{remote}"))
+            .arg(format!("{}@127.0.0.1", user.name))
+            .stdin(Stdio::null())
+            .spawn()?;
+        let result = (|| {
+            // ssh says nothing once it forwards: its port is looked at until it answers.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while std::net::TcpStream::connect(("127.0.0.1", local)).is_err() {
+                ensure!(ssh.try_wait()?.is_none(), "ssh -L ended");
+                ensure!(Instant::now() < deadline, "ssh -L did not listen within 30 s");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            requests(local, &token)
+        })();
+        let _ = ssh.kill();
+        let _ = ssh.wait();
+        result
+    }
+}
+
+/// The running server's port and its token, as the host has them.
+fn server_of(user: &User) -> Result<(u16, String)> {
+    let dir = user.mlcremote_dir();
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("server.json"))?)?;
+    let port = state["port"]
+        .as_u64()
+        .and_then(|p| u16::try_from(p).ok())
+        .context("server.json has no port")?;
+    Ok((port, std::fs::read_to_string(dir.join("token"))?.trim().to_string()))
+}
+
+/// [`TUNNEL_REQUESTS`] reads of the bench's 14 KiB file at `port`, on one connection.
+fn requests(port: u16, token: &str) -> Result<Duration> {
+    let mut conn = super::KeepAlive::connect(port)?;
+    let start = Instant::now();
+    for _ in 0..TUNNEL_REQUESTS {
+        let status = conn.get(&format!("/api/file?path={TUNNEL_FILE}"), token)?;
+        ensure!(status == 200, "{TUNNEL_FILE} answered {status}");
+    }
+    Ok(start.elapsed())
+}
+
+/// The file the forwarding rows read, in the user's home.
+pub const TUNNEL_FILE: &str = "tunnel.rs";
+
 pub fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
