@@ -168,6 +168,10 @@ pub async fn tree(State(app): State<Arc<AppState>>, uri: Uri, headers: HeaderMap
             .iter()
             .filter_map(|v| v.to_str().ok()),
     );
+    let first = uri
+        .query()
+        .and_then(|q| crate::query::value(q, "first"))
+        .and_then(|n| std::str::from_utf8(&n).ok()?.parse::<usize>().ok());
     blocking(move || {
         let fd = open_dir(&at).map_err(errno("list"))?;
         let mut names = Vec::new();
@@ -176,12 +180,29 @@ pub async fn tree(State(app): State<Arc<AppState>>, uri: Uri, headers: HeaderMap
             let item = item.map_err(errno("list"))?;
             let name = item.file_name().to_bytes();
             if name != b"." && name != b".." {
-                names.push(name.to_vec());
+                names.push((name.to_vec(), item.file_type()));
             }
         }
-        let mut out = entries(&fd, &at.rel, &names)?;
         // Names in a folder are unique: an unstable sort gives the one order.
-        out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let Some(first) = first else {
+            let names: Vec<_> = names.into_iter().map(|(name, _)| name).collect();
+            let mut out = entries(&fd, &at.rel, &names)?;
+            out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+            return json_packed(&out, gzip);
+        };
+        // `first=N`: the first N as the page shows them (folders, then files, each by
+        // name), for a big folder's first screen before its whole listing. Where the
+        // listing says each name's type, only those N are statted.
+        if names.len() > first && names.iter().all(|(_, kind)| *kind != FileType::Unknown) {
+            names.select_nth_unstable_by(first, |(a, a_kind), (b, b_kind)| {
+                (*a_kind != FileType::Directory, a).cmp(&(*b_kind != FileType::Directory, b))
+            });
+            names.truncate(first);
+        }
+        let names: Vec<_> = names.into_iter().map(|(name, _)| name).collect();
+        let mut out = entries(&fd, &at.rel, &names)?;
+        out.sort_unstable_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
+        out.truncate(first);
         json_packed(&out, gzip)
     })
     .await

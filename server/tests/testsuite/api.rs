@@ -846,6 +846,51 @@ fn a_big_listing_is_whole_in_order_and_gzipped_to_a_client_that_takes_it() {
     assert!(serde_json::from_slice::<serde_json::Value>(&body).unwrap().is_array());
 }
 
+/// `first=N`: the first N names of a folder as the page shows them (folders first, then
+/// files, each by name), each entry as the whole listing has it; the whole folder, in
+/// that order, when it holds no more than N.
+#[test]
+fn the_first_names_of_a_big_folder_come_on_their_own() {
+    let api = Api::start(&[]);
+    let many = root(&api).join("many");
+    fs::create_dir(&many).unwrap();
+    for i in (0..2500).rev() {
+        fs::write(many.join(format!("file-{i:05}.txt")), "x").unwrap();
+    }
+    // Folders that sort after every file by name: they still come first.
+    for name in ["zz-b", "zz-a"] {
+        fs::create_dir(many.join(name)).unwrap();
+    }
+    symlink("zz-a", many.join("zz-link")).unwrap();
+    let (status, whole) = api.json("GET", "/api/tree?path=many", "");
+    assert_eq!(status, 200);
+    let whole = whole.as_array().unwrap().clone();
+    let entry = |name: &str| whole.iter().find(|e| e["name"] == name).unwrap().clone();
+
+    let (status, first) = api.json("GET", "/api/tree?path=many&first=50", "");
+    assert_eq!(status, 200);
+    let mut want = vec![entry("zz-a"), entry("zz-b")];
+    want.extend((0..48).map(|i| entry(&format!("file-{i:05}.txt"))));
+    assert_eq!(first.as_array().unwrap(), &want);
+
+    // No more than N: all of them, in the page's order (a link is not a folder).
+    let few = root(&api).join("few");
+    fs::create_dir(&few).unwrap();
+    fs::write(few.join("a.txt"), "x").unwrap();
+    fs::create_dir(few.join("b")).unwrap();
+    symlink("b", few.join("c")).unwrap();
+    let (_, listed) = api.json("GET", "/api/tree?path=few&first=50", "");
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["b", "a.txt", "c"]);
+    let (_, zero) = api.json("GET", "/api/tree?path=many&first=0", "");
+    assert_eq!(zero, serde_json::json!([]));
+}
+
 #[test]
 fn a_range_reads_one_part_or_the_tail_of_a_file() {
     let api = Api::start(&[]);
