@@ -8,6 +8,10 @@ import { call, pathArg } from "/assets/net.js";
 const ROW = 24; // px, the height of one row (style.css: .tree li)
 const OVERSCAN = 30; // rows drawn beyond the view, either side
 const FIRST_OVERSCAN = 2; // ... when the rows change: the rest of the margin comes a frame later
+/// A folder whose size on the host is at least this (about 1,500 names on ext4 or tmpfs)
+/// shows its first FIRST names on their own answer, before the whole listing comes.
+const BIG_FOLDER = 32 * 1024;
+const FIRST = 200;
 const parent = (path) => (path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "");
 /// Made once: a `toLocaleString` per row builds a formatter each time, and a fast scroll
 /// draws dozens of rows a frame.
@@ -89,9 +93,7 @@ export class Tree {
   async list(dir) {
     try {
       const items = await (await call(this.host, "GET", `tree?path=${encodeURIComponent(dir)}`)).json();
-      const folder = (i) => i.type === "dir";
-      items.sort((a, b) => folder(a) === folder(b) ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : folder(a) ? -1 : 1);
-      this.listings.set(dir, items);
+      this.listings.set(dir, inOrder(items));
     } catch (e) {
       if (e.status === 404 && dir) { this.expanded.delete(dir); this.listings.delete(dir); return; }
       this.listings.set(dir, e);
@@ -106,10 +108,24 @@ export class Tree {
       this.on.folder(parent(item.path));
     } else {
       this.expanded.add(item.path);
+      // (The first names asked first: the host starts on the short answer first.)
+      if (item.size >= BIG_FOLDER) this.glimpse(item.path);
       await this.list(item.path);
       this.on.folder(item.path);
     }
     this.draw();
+  }
+
+  /// A big folder's first names, shown until its whole listing (asked at the same time)
+  /// comes: unless a listing of it came first, or it was closed meanwhile.
+  async glimpse(dir) {
+    const before = this.listings.get(dir);
+    try {
+      const items = await (await call(this.host, "GET", `tree?path=${encodeURIComponent(dir)}&first=${FIRST}`)).json();
+      if (this.listings.get(dir) !== before || !this.expanded.has(dir)) return;
+      this.listings.set(dir, inOrder(items));
+      this.draw();
+    } catch { /* the whole listing says what went wrong */ }
   }
 
   /// The rows that show: open folders' entries under them; with a filter, the names
@@ -233,3 +249,10 @@ export class Tree {
 }
 
 export { pathArg };
+
+/// Folders first, then files, each by name: the order the tree shows (the host's
+/// `first=N` answer is in it too).
+function inOrder(items) {
+  const folder = (i) => i.type === "dir";
+  return items.sort((a, b) => folder(a) === folder(b) ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : folder(a) ? -1 : 1);
+}

@@ -378,10 +378,31 @@ fn in_a_browser_a_huge_folder_shows_at_once_and_the_tree_keeps_its_state() {
     let rows = "return document.querySelectorAll('#tree li').length;";
     let drawn = b.eval(rows, vec![]).unwrap().as_u64().unwrap();
     assert!(drawn < 200, "{drawn} rows in the page for 12,000 names");
+    // Its first names were asked for on their own (the folder is big), beside the whole
+    // listing, which is what the tree has in the end.
+    wait_js(
+        b,
+        "return parseInt(document.querySelector('#tree .spacer').style.height) >= 12000 * 24;",
+        long,
+    );
+    let asked = b
+        .eval(
+            "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/api/tree?path=many'));",
+            vec![],
+        )
+        .unwrap();
+    assert!(
+        asked
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().ends_with("/api/tree?path=many&first=200")),
+        "{asked}"
+    );
     // The listing came gzipped from the host, through the UI, and the browser unpacked it.
     let sizes = b
         .eval(
-            "const r = performance.getEntriesByType('resource').filter(e => e.name.includes('/api/tree?path=many')).pop(); \
+            "const r = performance.getEntriesByType('resource').filter(e => e.name.endsWith('/api/tree?path=many')).pop(); \
              return [r.encodedBodySize, r.decodedBodySize];",
             vec![],
         )
