@@ -1,7 +1,7 @@
 //! SPEC §6 step 1 auth order: ssh-agent, identity files (a passphrase asked through the
 //! delegate), then password and keyboard-interactive. The error names what was tried.
 
-use std::{path::PathBuf, sync::Arc};
+use std::sync::Arc;
 
 use russh::{
     client::Handle,
@@ -192,7 +192,7 @@ enum AgentOutcome {
 
 #[cfg(unix)]
 async fn agent_auth(handle: &mut Handle<Client>, user: &str, agent: &Agent) -> AgentOutcome {
-    let path: PathBuf = match agent {
+    let path: std::path::PathBuf = match agent {
         Agent::None => return AgentOutcome::Unavailable(None),
         Agent::Socket(path) => path.clone(),
         Agent::FromEnvironment => match std::env::var_os("SSH_AUTH_SOCK") {
