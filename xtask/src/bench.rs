@@ -22,7 +22,7 @@ use crate::dist::Dist;
 mod link;
 mod page;
 
-use self::link::{Ctx, Row, Source, secs};
+use self::link::{Ctx, KeepAlive, Row, Source, secs};
 
 #[derive(clap::Args)]
 pub struct Bench {
@@ -525,49 +525,4 @@ fn drive(port: u16, token: &str, length: Duration, with_files: bool) -> Result<(
         total += worker.join().map_err(|_| anyhow::anyhow!("a load worker panicked"))??;
     }
     Ok((total, start.elapsed()))
-}
-
-/// One keep-alive HTTP/1.1 connection: GET, read the status, headers and the body.
-struct KeepAlive {
-    reader: std::io::BufReader<std::net::TcpStream>,
-}
-
-impl KeepAlive {
-    fn connect(port: u16) -> Result<KeepAlive> {
-        let stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        Ok(KeepAlive {
-            reader: std::io::BufReader::new(stream),
-        })
-    }
-
-    fn get(&mut self, path: &str, token: &str) -> Result<u16> {
-        use std::io::{BufRead, Read, Write};
-        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nX-Auth-Token: {token}\r\n\r\n");
-        self.reader.get_mut().write_all(request.as_bytes())?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line)?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .with_context(|| format!("not an HTTP answer: {line:?}"))?;
-        let mut length = 0usize;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line)?;
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse()?;
-            }
-        }
-        std::io::copy(&mut (&mut self.reader).take(length as u64), &mut std::io::sink())?;
-        Ok(status)
-    }
 }

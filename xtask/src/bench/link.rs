@@ -355,7 +355,7 @@ fn server_of(user: &User) -> Result<(u16, String)> {
 
 /// [`TUNNEL_REQUESTS`] reads of the bench's 14 KiB file at `port`, on one connection.
 fn requests(port: u16, token: &str) -> Result<Duration> {
-    let mut conn = super::KeepAlive::connect(port)?;
+    let mut conn = KeepAlive::connect(port)?;
     let start = Instant::now();
     for _ in 0..TUNNEL_REQUESTS {
         let status = conn.get(&format!("/api/file?path={TUNNEL_FILE}"), token)?;
@@ -369,4 +369,49 @@ pub const TUNNEL_FILE: &str = "tunnel.rs";
 
 pub fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
+}
+
+/// One keep-alive HTTP/1.1 connection: GET, read the status, headers and the body.
+pub struct KeepAlive {
+    reader: std::io::BufReader<std::net::TcpStream>,
+}
+
+impl KeepAlive {
+    pub fn connect(port: u16) -> Result<KeepAlive> {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(KeepAlive {
+            reader: std::io::BufReader::new(stream),
+        })
+    }
+
+    pub fn get(&mut self, path: &str, token: &str) -> Result<u16> {
+        use std::io::{BufRead, Read, Write};
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nX-Auth-Token: {token}\r\n\r\n");
+        self.reader.get_mut().write_all(request.as_bytes())?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("not an HTTP answer: {line:?}"))?;
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse()?;
+            }
+        }
+        std::io::copy(&mut (&mut self.reader).take(length as u64), &mut std::io::sink())?;
+        Ok(status)
+    }
 }
