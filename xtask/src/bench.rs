@@ -123,12 +123,12 @@ impl Bench {
 
         // The page's user: a server installed once, the files the page opens.
         let page_user = sshd.user()?;
-        let browser = if self.no_page {
-            None
-        } else {
+        // The browser starts when the page's rows come, after the first link's CLI rows:
+        // started here, its first seconds (a busy Chromium) landed in those rows.
+        let mut browser = None;
+        if !self.no_page {
             page::prepare(&page_user, self.runs)?;
-            Some(harness::browser::Browser::start()?)
-        };
+        }
         let mut page_rows = Vec::new();
 
         let wanted: Vec<Profile> = profiles()
@@ -155,8 +155,12 @@ impl Bench {
                 rows.extend(cli_rows(&ctx, link, &users, &server_binary, &big)?);
             }
 
-            if let Some(b) = &browser {
+            if !self.no_page {
                 eprintln!("  the page...");
+                let b = match &mut browser {
+                    Some(b) => b,
+                    None => browser.insert(harness::browser::Browser::start()?),
+                };
                 if page_rows.is_empty() {
                     page::deploy_once(&ctx, &page_user)?;
                 }
@@ -272,9 +276,8 @@ fn cli_rows(ctx: &Ctx, link: &'static str, users: &[User], server_binary: &Path,
     ));
 
     eprintln!("  a tunnel...");
-    let text: String = (0..600).map(|i| format!("fn f{i}() -> u32 {{ {i} }}\n")).collect();
     let file = main.home.join(link::TUNNEL_FILE);
-    std::fs::write(&file, text)?;
+    std::fs::write(&file, link::source_text())?;
     main.own(&[&file])?;
     let ours = ctx.median(|| ctx.tunnel(main))?;
     let base = ctx.median(|| ctx.ssh_tunnel(main))?;
