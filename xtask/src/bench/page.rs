@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail, ensure};
 use harness::{User, browser::Browser};
 use serde_json::{Value, json};
 
-use super::link::{Ctx, Source, secs};
+use super::link::{Ctx, Source, secs, source_text};
 
 /// Names in the big folder, as in the workspace's tests.
 pub const MANY: usize = 12_000;
@@ -62,7 +62,7 @@ pub fn prepare(user: &User, runs: usize) -> Result<()> {
     }
     let src = user.home.join("src");
     fs::create_dir_all(&src)?;
-    let text: String = (0..600).map(|i| format!("fn f{i}() -> u32 {{ {i} }}\n")).collect();
+    let text = source_text();
     for run in 0..runs.max(1) {
         fs::write(src.join(format!("f{run}.rs")), &text)?;
     }
@@ -71,7 +71,9 @@ pub fn prepare(user: &User, runs: usize) -> Result<()> {
 
 /// The big folder's whole listing is in the tree ([`MANY`] rows of 24 px; its first names
 /// may come before it).
-const WHOLE_BIG_FOLDER: &str = "parseInt(document.querySelector('#tree .spacer').style.height) >= 12000 * 24";
+fn whole_big_folder() -> String {
+    format!("parseInt(document.querySelector('#tree .spacer').style.height) >= {MANY} * 24")
+}
 
 /// Starts a timer in the page: `benchTime(act, done)` runs `act`, then resolves to the
 /// milliseconds until `done()` holds, checked on every change of the page (−1 after 60 s).
@@ -277,7 +279,7 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
              () => !!document.querySelector(\"#tree li[data-path='many/f00000.txt']\"))",
         )?);
         // (Its first names come on their own: the whole listing is let in before it closes.)
-        wait_for(b, WHOLE_BIG_FOLDER, Duration::from_secs(60))?;
+        wait_for(b, &whole_big_folder(), Duration::from_secs(60))?;
         timed(
             b,
             "close the big folder",
@@ -295,7 +297,7 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
     // Scrolling it end to end in 110 frames (a fast flick: about 110 rows a frame), each
     // frame's time.
     b.press("#tree li[data-path='many'] .name", Duration::from_secs(60))?;
-    wait_for(b, WHOLE_BIG_FOLDER, Duration::from_secs(60))?;
+    wait_for(b, &whole_big_folder(), Duration::from_secs(60))?;
     let frames = b.eval_async(
         r##"const done = arguments[arguments.length - 1];
            const s = document.querySelector('#tree .tree-scroll');
