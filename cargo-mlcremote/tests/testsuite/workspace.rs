@@ -107,6 +107,13 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
     b.press(r#"#tree li[data-path="src"] .name"#, long).unwrap();
     b.wait(r#"#tree li[data-path="src/lib.rs"]"#, short).unwrap();
 
+    // The editor comes while the tree shows, before any file is opened.
+    wait_js(
+        b,
+        "return performance.getEntriesByName(location.origin + '/assets/codemirror.mjs').length > 0;",
+        short,
+    );
+
     // Highlighting: Rust's keyword is styled apart from the text around it.
     open("main.rs");
     b.wait_text("#doc-info", "Rust", short).unwrap();
