@@ -49,9 +49,7 @@ pub(super) async fn tcp_connect(to: &Destination, timeout: Duration) -> Result<Q
         let (error, retryable) = match result {
             Ok(Ok(tcp)) => {
                 let _ = tcp.set_nodelay(true);
-                #[cfg(windows)]
-                ack_every_segment(&tcp);
-                return Ok(QuickAck(tcp));
+                return Ok(QuickAck::new(tcp));
             }
             Ok(Err(e)) => {
                 let retryable = matches!(
@@ -74,6 +72,25 @@ pub(super) async fn tcp_connect(to: &Destination, timeout: Duration) -> Result<Q
         }
         tokio::time::sleep(jitter(pause)).await;
         pause *= 2;
+    }
+}
+
+/// The TCP connection to the first hop, acknowledging what arrives at once.
+///
+/// OpenSSH's sshd leaves Nagle on where no terminal is asked for. Right after the login
+/// it writes its host keys, a debug line or two about the key's options, then the answer
+/// to the channel the client asked for, each write held until the one before is
+/// acknowledged; a client with nothing to send acknowledges late (Linux delays an ACK
+/// 40 ms), so every connect waited 40 ms more for its first channel (seen with tcpdump
+/// on loopback). Linux's TCP_QUICKACK does not stay set: it is set again after each read.
+/// Windows (which waits up to 200 ms) is asked once, when the connection is made.
+pub(super) struct QuickAck(tokio::net::TcpStream);
+
+impl QuickAck {
+    fn new(tcp: tokio::net::TcpStream) -> QuickAck {
+        #[cfg(windows)]
+        ack_every_segment(&tcp);
+        QuickAck(tcp)
     }
 }
 
@@ -103,16 +120,6 @@ fn ack_every_segment(tcp: &tokio::net::TcpStream) {
         );
     }
 }
-
-/// The TCP connection to the first hop, acknowledging what arrives at once.
-///
-/// OpenSSH's sshd leaves Nagle on where no terminal is asked for. Right after the login
-/// it writes its host keys, a debug line or two about the key's options, then the answer
-/// to the channel the client asked for, each write held until the one before is
-/// acknowledged; a client with nothing to send acknowledges late (Linux delays an ACK
-/// 40 ms), so every connect waited 40 ms more for its first channel (seen with tcpdump
-/// on loopback). Linux's TCP_QUICKACK does not stay set: it is set again after each read.
-pub(super) struct QuickAck(tokio::net::TcpStream);
 
 impl tokio::io::AsyncRead for QuickAck {
     fn poll_read(

@@ -128,8 +128,9 @@ mod tests {
         let mut todo = vec!["app.js".to_string()];
         while let Some(name) = todo.pop() {
             let text = source(&name);
-            for (at, _) in text.match_indices("from \"/assets/") {
-                let rest = &text[at + "from \"/assets/".len()..];
+            const IMPORT: &str = "from \"/assets/";
+            for (at, _) in text.match_indices(IMPORT) {
+                let rest = &text[at + IMPORT.len()..];
                 let module = rest[..rest.find('"').expect("a closing quote")].to_string();
                 if imported.insert(module.clone()) {
                     todo.push(module);
