@@ -56,6 +56,41 @@ fn ssh_agent_keys_are_tried_first() {
     );
 }
 
+/// A key file's login is one signed request (vendor/README.md: russh's unsigned question
+/// first cost a round trip on every connection); a key the host does not know, tried
+/// first, is refused and the next one taken, by OpenSSH and by Dropbear.
+#[test]
+fn a_key_file_logs_in_signed_at_once_after_a_refused_one() {
+    for daemon in [Daemon::OpenSsh, Daemon::Dropbear] {
+        let sshd = Sshd::start_with(daemon, "").unwrap();
+        let user = sshd.user().unwrap();
+        let client = Client::new();
+        let stranger = client.home.path().join("stranger_key");
+        harness::output(
+            "ssh-keygen",
+            &["-q", "-t", "ed25519", "-N", "", "-f", &stranger.to_string_lossy()],
+        )
+        .unwrap();
+        let kh = sshd.known_hosts().unwrap();
+        let mut args = probe_args(&sshd, &user, &stranger, &kh);
+        args.extend(["-i".into(), user.key.to_string_lossy().into_owned()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = client.run_with(&args, &[], "");
+        assert!(out.status.success(), "{}\n{}", text(&out), sshd.log());
+        let log = sshd.log();
+        if daemon == Daemon::OpenSsh {
+            // OpenSSH logs an answered question as "Postponed publickey".
+            let accepted = format!("Accepted publickey for {}", user.name);
+            let failed = format!("Failed publickey for {}", user.name);
+            assert!(log.contains(&accepted) && log.contains(&failed), "{log}");
+            assert!(
+                !log.contains("Postponed publickey"),
+                "a key was asked about first:\n{log}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_key_with_a_passphrase_and_no_terminal_is_exit_4_saying_so() {
     let sshd = Sshd::start().unwrap();

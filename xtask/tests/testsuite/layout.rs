@@ -90,3 +90,49 @@ fn xtask_stays_small_and_the_client_has_one_crypto_backend() {
         assert!(!has(&client, other), "the client depends on {other} as well as ring");
     }
 }
+
+/// `vendor/russh` is russh as crates.io publishes it plus `vendor/russh.patch`, nothing
+/// else (vendor/README.md): the one change to other people's code stays one diff to read.
+#[test]
+fn the_vendored_russh_is_the_published_crate_plus_our_patch() {
+    let vendor = harness::workspace_root().join("vendor");
+    let sums = std::fs::read_to_string(vendor.join("russh.sha256")).unwrap();
+    let file = sums
+        .split_whitespace()
+        .nth(1)
+        .expect("russh.sha256: `<sha256>  <file>.crate`");
+    let unpacked = file.trim_end_matches(".crate");
+    let dir = tempfile::tempdir().unwrap();
+    let here = |program: &str, args: &[&str]| {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let url = format!("https://static.crates.io/crates/russh/{file}");
+    here("curl", &["-fsSL", "--max-time", "120", "-o", file, &url]);
+    std::fs::write(dir.path().join("russh.sha256"), &sums).unwrap();
+    here("sha256sum", &["--check", "--quiet", "russh.sha256"]);
+    here("tar", &["xzf", file]);
+    let patch = vendor.join("russh.patch");
+    here("git", &["-C", unpacked, "apply", "-p1", &patch.to_string_lossy()]);
+    let theirs = dir.path().join(unpacked);
+    let out = std::process::Command::new("diff")
+        .arg("-r")
+        .arg(&theirs)
+        .arg(vendor.join("russh"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "vendor/russh differs from {file} + vendor/russh.patch (remake the patch: vendor/README.md):\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
