@@ -219,7 +219,10 @@ impl Bench {
                 "# Benchmarks\n\nThe latest `cargo xtask bench`: medians of {} runs, the release client against \
                  an sshd (and a Dropbear) on this machine, straight on loopback or through the harness's proxy \
                  that delays every byte by half the round trip each way and caps the bandwidth. The OpenSSH \
-                 tools do the same job through the same proxy in the same run.\n\n{}\n{table}",
+                 tools do the same job through the same proxy in the same run. In the page's table, \
+                 \"mlcremote\" is from the click to what it shows; \"its host call alone\" is the request \
+                 the action makes, from the page's resource timing: the link and the host without the \
+                 page's own work (the editor's setup is about 10 ms of a file's open here).\n\n{}\n{table}",
                 self.runs,
                 machine()
             ),

@@ -36,6 +36,9 @@ pub struct PageRow {
     /// Free text: frame times, or what was counted.
     pub note: String,
     pub rtt: Option<Duration>,
+    /// The host call the action makes, alone (median, from its resource timing): what
+    /// the link and the host take, without the page's own work before and after.
+    pub call: Option<Duration>,
 }
 
 /// Files the page opens: a big folder, and one source file per run (each opened once, so
@@ -77,9 +80,13 @@ fn whole_big_folder() -> String {
 
 /// Starts a timer in the page: `benchTime(act, done)` runs `act`, then resolves to the
 /// milliseconds until `done()` holds, checked on every change of the page (−1 after 60 s).
+/// `benchCall(part)`: how long the first request since then whose URL has `part` took.
 const TIMER: &str = r#"
+performance.setResourceTimingBufferSize(100000);
+window.benchCall = (part) => performance.getEntriesByType('resource')
+  .find((e) => e.startTime >= window.benchT0 && e.name.includes(part))?.duration ?? -1;
 window.benchTime = (act, done) => new Promise((resolve) => {
-  const t0 = performance.now();
+  const t0 = window.benchT0 = performance.now();
   let timer = null;
   const o = new MutationObserver(() => check());
   const check = () => {
@@ -94,11 +101,30 @@ window.benchTime = (act, done) => new Promise((resolve) => {
 
 /// `script` (a `benchTime(…)` expression) run in the page: its milliseconds.
 fn timed(b: &Browser, what: &str, script: &str) -> Result<Duration> {
-    let ms = b.eval_async(
+    let ms = run(b, script)?;
+    trace(b, &format!("{what}: {ms}"))?;
+    millis(what, &ms)
+}
+
+/// [`timed`], and how long the host call in it whose URL has `call` took.
+fn timed_call(b: &Browser, what: &str, script: &str, call: &str) -> Result<(Duration, Duration)> {
+    let ms = run(b, script)?;
+    let call_ms = b.eval("return window.benchCall(arguments[0]);", vec![json!(call)])?;
+    trace(b, &format!("{what}: {ms}, its call {call_ms}"))?;
+    Ok((
+        millis(what, &ms)?,
+        millis(&format!("{what}: its call {call}"), &call_ms)?,
+    ))
+}
+
+fn run(b: &Browser, script: &str) -> Result<Value> {
+    b.eval_async(
         &format!("const done = arguments[arguments.length - 1]; {script}.then(done, (e) => done(String(e)));"),
         vec![],
-    )?;
-    trace(b, &format!("{what}: {ms}"))?;
+    )
+}
+
+fn millis(what: &str, ms: &Value) -> Result<Duration> {
     match ms.as_f64() {
         Some(ms) if ms >= 0.0 => Ok(Duration::from_secs_f64(ms / 1000.0)),
         _ => bail!("{what}: the page did not get there ({ms})"),
@@ -158,11 +184,20 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
         baseline,
         note,
         rtt: ctx.rtt,
+        call: None,
     };
     // A row beside what a fresh `ssh host <command>` takes on the same link.
     let beside_ssh = |job, times: Vec<Duration>, command: &str, what| -> Result<PageRow> {
         let base = ctx.median(|| ctx.ssh(user, command))?;
         Ok(row(job, median(times), Some((base, what)), String::new()))
+    };
+    // ... and with the time of its host call alone.
+    let with_call = |job, times: Vec<(Duration, Duration)>, command: &str, what| -> Result<PageRow> {
+        let (ours, calls) = times.into_iter().unzip();
+        Ok(PageRow {
+            call: Some(median(calls)),
+            ..beside_ssh(job, ours, command, what)?
+        })
     };
     let mut out = Vec::new();
 
@@ -210,32 +245,35 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
             b.press("#tree li[data-path='src'] .name", Duration::from_secs(60))?;
             wait(b, "#tree li[data-path='src/f0.rs']", Duration::from_secs(60))?;
         }
-        opens.push(timed(
+        let call = format!("api/file?path=src%2Ff{run}.rs");
+        opens.push(timed_call(
             b,
             "open a file",
             &format!(
                 "benchTime(() => document.querySelector(\"#tree li[data-path='{path}'] .name\").click(), \
                  () => document.querySelector('#status-line').textContent === 'opened {path}')"
             ),
+            &call,
         )?);
         let editor = b.find("#editor .cm-content")?;
         b.type_into(&editor, "x")?;
-        saves.push(timed(
+        saves.push(timed_call(
             b,
             "save",
             &format!(
                 "benchTime(() => document.querySelector('#save').click(), \
                  () => document.querySelector('#status-line').textContent === 'saved {path}')"
             ),
+            &call,
         )?);
     }
-    out.push(beside_ssh(
+    out.push(with_call(
         "open a 14 KiB file (click → text shown)",
         opens,
         "cat src/f0.rs",
         "`ssh host cat file`",
     )?);
-    out.push(beside_ssh(
+    out.push(with_call(
         "save it (click → saved)",
         saves,
         "printf x > src/saved.rs",
@@ -249,18 +287,19 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
     for run in 0..ctx.runs.max(1) {
         let dir = format!("tree/d{run:02}");
         let first = format!("{dir}/f{:05}.rs", run * 100);
-        folders.push(timed(
+        folders.push(timed_call(
             b,
             "open a folder",
             &format!(
                 "benchTime(() => document.querySelector(\"#tree li[data-path='{dir}'] .name\").click(), \
                  () => !!document.querySelector(\"#tree li[data-path='{first}']\"))"
             ),
+            &format!("api/tree?path=tree%2Fd{run:02}"),
         )?);
         // Closed again, so the next one is still in view.
         b.press(&format!("#tree li[data-path='{dir}'] .name"), Duration::from_secs(60))?;
     }
-    out.push(beside_ssh(
+    out.push(with_call(
         "a folder of 100 names (click → names shown)",
         folders,
         "ls -l tree/d00",
@@ -272,11 +311,12 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
     // The big folder: opened (its first names shown), closed, again.
     let mut lists = Vec::new();
     for _ in 0..ctx.runs.max(1) {
-        lists.push(timed(
+        lists.push(timed_call(
             b,
             "open the big folder",
             "benchTime(() => document.querySelector(\"#tree li[data-path='many'] .name\").click(), \
              () => !!document.querySelector(\"#tree li[data-path='many/f00000.txt']\"))",
+            "api/tree?path=many&first=",
         )?);
         // (Its first names come on their own: the whole listing is let in before it closes.)
         wait_for(b, &whole_big_folder(), Duration::from_secs(60))?;
@@ -287,7 +327,7 @@ pub fn rows(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -> Resu
              () => !document.querySelector(\"#tree li[data-path='many/f00000.txt']\"))",
         )?;
     }
-    out.push(beside_ssh(
+    out.push(with_call(
         "a folder of 12,000 names (click → first names shown)",
         lists,
         "ls -l many",
@@ -479,6 +519,7 @@ pub fn memory_row(ctx: &Ctx<'_>, b: &Browser, user: &User, link: &'static str) -
             peak as f64 / 1024.0
         ),
         rtt: ctx.rtt,
+        call: None,
     })
 }
 
@@ -542,14 +583,19 @@ fn wait_for(b: &Browser, js: &str, within: Duration) -> Result<()> {
 /// The page's table.
 pub fn render(rows: &[PageRow], runs: usize) -> String {
     let mut t = format!(
-        "| in the page (median of {runs}) | link | mlcremote | in round trips | baseline | ratio | |\n\
-         |---|---|---|---|---|---|---|\n"
+        "| in the page (median of {runs}) | link | mlcremote | in round trips | its host call alone (loopback: ms) | baseline | ratio | |\n\
+         |---|---|---|---|---|---|---|---|\n"
     );
     for r in rows {
         let trips = r
             .rtt
             .map(|rtt| format!("{:.1}", r.ours.as_secs_f64() / rtt.as_secs_f64()))
             .unwrap_or_default();
+        let call = match (r.call, r.rtt) {
+            (Some(call), Some(rtt)) => format!("{:.2} round trips", call.as_secs_f64() / rtt.as_secs_f64()),
+            (Some(call), None) => format!("{:.1} ms", call.as_secs_f64() * 1000.0),
+            (None, _) => String::new(),
+        };
         let (base, ratio) = match r.baseline {
             Some((d, what)) => (
                 format!("{} {what}", secs(d)),
@@ -558,7 +604,7 @@ pub fn render(rows: &[PageRow], runs: usize) -> String {
             None => (String::new(), String::new()),
         };
         t.push_str(&format!(
-            "| {} | {} | {} | {trips} | {base} | {ratio} | {} |\n",
+            "| {} | {} | {} | {trips} | {call} | {base} | {ratio} | {} |\n",
             r.job,
             r.link,
             secs(r.ours),
