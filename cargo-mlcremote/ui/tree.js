@@ -108,24 +108,43 @@ export class Tree {
       this.on.folder(parent(item.path));
     } else {
       this.expanded.add(item.path);
-      // (The first names asked first: the host starts on the short answer first.)
-      if (item.size >= BIG_FOLDER) this.glimpse(item.path);
-      await this.list(item.path);
+      await (item.size >= BIG_FOLDER ? this.listInParts(item.path) : this.list(item.path));
       this.on.folder(item.path);
     }
     this.draw();
   }
 
-  /// A big folder's first names, shown until its whole listing (asked at the same time)
-  /// comes: unless a listing of it came first, or it was closed meanwhile.
-  async glimpse(dir) {
+  /// A big folder: one answer in two lines (`first=N&then=all`), its first names, shown
+  /// as soon as they come, then its whole listing. The first names are left out if a
+  /// listing came meanwhile; nothing is taken once the folder is closed.
+  async listInParts(dir) {
     const before = this.listings.get(dir);
     try {
-      const items = await (await call(this.host, "GET", `tree?path=${encodeURIComponent(dir)}&first=${FIRST}`)).json();
-      if (this.listings.get(dir) !== before || !this.expanded.has(dir)) return;
-      this.listings.set(dir, inOrder(items));
-      this.draw();
-    } catch { /* the whole listing says what went wrong */ }
+      const r = await call(this.host, "GET", `tree?path=${encodeURIComponent(dir)}&first=${FIRST}&then=all`);
+      const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      let seen = 0; // (no line ends before here: a big part comes in many pieces)
+      let parts = 0;
+      for (;;) {
+        const { value, done } = await reader.read();
+        text += value || "";
+        for (let end = text.indexOf("\n", seen); end >= 0; end = text.indexOf("\n")) {
+          const items = JSON.parse(text.slice(0, end));
+          text = text.slice(end + 1);
+          if (!this.expanded.has(dir)) { reader.cancel(); return; }
+          parts += 1;
+          if (parts === 1 && this.listings.get(dir) !== before) continue;
+          this.listings.set(dir, inOrder(items));
+          if (parts === 1) this.draw();
+        }
+        seen = text.length;
+        if (done) break;
+      }
+      if (parts < 2) throw Object.assign(new Error("the listing was cut short"), { status: 0 });
+    } catch (e) {
+      if (e.status === 404) { this.expanded.delete(dir); this.listings.delete(dir); return; }
+      this.listings.set(dir, e);
+    }
   }
 
   /// The rows that show: open folders' entries under them; with a filter, the names

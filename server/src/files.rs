@@ -172,6 +172,13 @@ pub async fn tree(State(app): State<Arc<AppState>>, uri: Uri, headers: HeaderMap
         .query()
         .and_then(|q| crate::query::value(q, "first"))
         .and_then(|n| std::str::from_utf8(&n).ok()?.parse::<usize>().ok());
+    // `then=all` beside `first=N`: one answer in two lines, the first N names (sent at
+    // once) and then the whole listing; the page shows the first while the rest is made,
+    // and the host makes them one after the other instead of side by side.
+    let then_all = uri
+        .query()
+        .and_then(|q| crate::query::value(q, "then"))
+        .is_some_and(|v| v == b"all");
     blocking(move || {
         let fd = open_dir(&at).map_err(errno("list"))?;
         let mut names = Vec::new();
@@ -183,29 +190,87 @@ pub async fn tree(State(app): State<Arc<AppState>>, uri: Uri, headers: HeaderMap
                 names.push((name.to_vec(), item.file_type()));
             }
         }
-        // Names in a folder are unique: an unstable sort gives the one order.
-        let Some(first) = first else {
-            let names: Vec<_> = names.into_iter().map(|(name, _)| name).collect();
-            let mut out = entries(&fd, &at.rel, &names)?;
-            out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-            return json_packed(&out, gzip);
-        };
-        // `first=N`: the first N as the page shows them (folders, then files, each by
-        // name), for a big folder's first screen before its whole listing. Where the
-        // listing says each name's type, only those N are statted.
-        if names.len() > first && names.iter().all(|(_, kind)| *kind != FileType::Unknown) {
-            names.select_nth_unstable_by(first, |(a, a_kind), (b, b_kind)| {
-                (*a_kind != FileType::Directory, a).cmp(&(*b_kind != FileType::Directory, b))
-            });
-            names.truncate(first);
+        let rel = at.rel;
+        match first {
+            None => json_packed(&whole(&fd, &rel, names)?, gzip),
+            Some(first) if !then_all => json_packed(&first_of(&fd, &rel, names, first)?, gzip),
+            Some(first) => {
+                let part = serde_json::to_vec(&first_of(&fd, &rel, names.clone(), first)?).map_err(cannot_answer)?;
+                Ok(in_parts(gzip, move |out| {
+                    out.write_all(&part)?;
+                    out.write_all(b"\n")?;
+                    out.flush()?;
+                    let all = whole(&fd, &rel, names).map_err(|e| std::io::Error::other(e.message))?;
+                    serde_json::to_writer(&mut *out, &all)?;
+                    out.write_all(b"\n")
+                }))
+            }
         }
-        let names: Vec<_> = names.into_iter().map(|(name, _)| name).collect();
-        let mut out = entries(&fd, &at.rel, &names)?;
-        out.sort_unstable_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
-        out.truncate(first);
-        json_packed(&out, gzip)
     })
     .await
+}
+
+/// The whole listing, by name.
+fn whole(fd: &OwnedFd, rel: &[u8], names: Vec<(Vec<u8>, FileType)>) -> ApiResult<Vec<Entry>> {
+    let names: Vec<_> = names.into_iter().map(|(name, _)| name).collect();
+    let mut out = entries(fd, rel, &names)?;
+    // Names in a folder are unique: an unstable sort gives the one order.
+    out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// `first=N`: the first N as the page shows them (folders, then files, each by name), for
+/// a big folder's first screen before its whole listing. Where the listing says each
+/// name's type, only those N are statted.
+fn first_of(fd: &OwnedFd, rel: &[u8], mut names: Vec<(Vec<u8>, FileType)>, first: usize) -> ApiResult<Vec<Entry>> {
+    if names.len() > first && names.iter().all(|(_, kind)| *kind != FileType::Unknown) {
+        names.select_nth_unstable_by(first, |(a, a_kind), (b, b_kind)| {
+            (*a_kind != FileType::Directory, a).cmp(&(*b_kind != FileType::Directory, b))
+        });
+        names.truncate(first);
+    }
+    let names: Vec<_> = names.into_iter().map(|(name, _)| name).collect();
+    let mut out = entries(fd, rel, &names)?;
+    out.sort_unstable_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
+    out.truncate(first);
+    Ok(out)
+}
+
+/// A listing in parts, one JSON line each (`application/x-ndjson`), each part passed on
+/// when `write` flushes it (gzipped, if `gzip`, with a flush after each part).
+fn in_parts(
+    gzip: bool,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send + 'static,
+) -> Response {
+    use std::io::{BufWriter, Write};
+    const BUFFER: usize = 64 * 1024;
+    let body = crate::manage::stream_body(move |out| {
+        if gzip {
+            let packer = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+            let mut buffered = BufWriter::with_capacity(BUFFER, packer);
+            write(&mut buffered)?;
+            buffered.into_inner().map_err(|e| e.into_error())?.finish().map(drop)
+        } else {
+            let mut buffered = BufWriter::with_capacity(BUFFER, out);
+            write(&mut buffered)?;
+            buffered.flush()
+        }
+    });
+    let mut headers = vec![(header::CONTENT_TYPE, "application/x-ndjson")];
+    if gzip {
+        headers.extend([(header::CONTENT_ENCODING, "gzip"), (header::VARY, "accept-encoding")]);
+    }
+    let mut response = body.into_response();
+    for (name, value) in headers {
+        response
+            .headers_mut()
+            .insert(name, header::HeaderValue::from_static(value));
+    }
+    response
+}
+
+fn cannot_answer(e: serde_json::Error) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot answer: {e}"))
 }
 
 /// A folder with at least this many names is statted on several threads.
@@ -260,8 +325,7 @@ const GZIP_FROM: usize = 4096;
 /// a slow or windowed link is most of the time the page waits.
 fn json_packed(value: &impl Serialize, gzip: bool) -> ApiResult<Response> {
     use std::io::Write;
-    let body = serde_json::to_vec(value)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot answer: {e}")))?;
+    let body = serde_json::to_vec(value).map_err(cannot_answer)?;
     let json = (header::CONTENT_TYPE, "application/json");
     if gzip && body.len() >= GZIP_FROM {
         let mut packer = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 8), flate2::Compression::fast());

@@ -891,6 +891,54 @@ fn the_first_names_of_a_big_folder_come_on_their_own() {
     assert_eq!(zero, serde_json::json!([]));
 }
 
+/// `first=N&then=all`: one answer in two JSON lines, what `first=N` answers and then what
+/// the whole listing answers; gzipped as one stream when asked (the page reads the first
+/// line while the second is made).
+#[test]
+fn a_big_folder_comes_in_two_parts_in_one_answer() {
+    let api = Api::start(&[]);
+    let many = root(&api).join("many");
+    fs::create_dir(&many).unwrap();
+    for i in (0..3000).rev() {
+        fs::write(many.join(format!("file-{i:05}.txt")), "x").unwrap();
+    }
+    fs::create_dir(many.join("zz-dir")).unwrap();
+    let (_, whole) = api.json("GET", "/api/tree?path=many", "");
+    let (_, first) = api.json("GET", "/api/tree?path=many&first=50", "");
+    let lines = |body: &[u8]| -> Vec<serde_json::Value> {
+        let text = std::str::from_utf8(body).unwrap();
+        assert!(text.ends_with('\n'), "each part is a line");
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let url = "/api/tree?path=many&first=50&then=all";
+    let (status, headers, plain) = api.exchange("GET", url, &[], b"");
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), "application/x-ndjson");
+    assert_eq!(lines(&plain), [first.clone(), whole.clone()]);
+
+    let (status, headers, packed) = api.exchange("GET", url, &[("accept-encoding", "gzip")], b"");
+    assert_eq!((status, header(&headers, "content-encoding").as_str()), (200, "gzip"));
+    let mut gunzip = std::process::Command::new("gzip")
+        .arg("-dc")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut gunzip.stdin.take().unwrap(), &packed).unwrap();
+    let unpacked = gunzip.wait_with_output().unwrap();
+    assert!(unpacked.status.success());
+    assert_eq!(lines(&unpacked.stdout), [first, whole]);
+    assert!(
+        packed.len() * 5 < unpacked.stdout.len(),
+        "{} bytes packed",
+        packed.len()
+    );
+
+    // A folder that is not there is an error, not a cut stream.
+    let (status, _, _) = api.exchange("GET", "/api/tree?path=nowhere&first=50&then=all", &[], b"");
+    assert_eq!(status, 404);
+}
+
 #[test]
 fn a_range_reads_one_part_or_the_tail_of_a_file() {
     let api = Api::start(&[]);
