@@ -88,7 +88,7 @@ export class Workspace {
       // The editor (CodeMirror: 894 KB to compile) loads once the tree shows, while the
       // person looks at it, so the first file opens as fast as the next (loaded on the
       // first click, it made that open about 80 ms slower on the bench's machine).
-      whenIdle(() => import("/assets/editor.js").catch(() => { /* said when a file opens */ }));
+      whenIdle(() => import("/assets/editor.js").then((m) => whenIdle(m.warm), () => { /* said when a file opens */ }));
       for (const path of saved.open || []) await this.open({ path, name: path.split("/").pop() });
       const active = this.docs.get(saved.active);
       if (active) this.activate(active);

@@ -107,10 +107,12 @@ fn in_a_browser_no_edit_is_lost_and_files_are_edited_as_in_an_editor() {
     b.press(r#"#tree li[data-path="src"] .name"#, long).unwrap();
     b.wait(r#"#tree li[data-path="src/lib.rs"]"#, short).unwrap();
 
-    // The editor comes while the tree shows, before any file is opened.
+    // The editor comes while the tree shows, before any file is opened, and a first one
+    // is made then (its styles are in the page): the first file opens as the next do.
     wait_js(
         b,
-        "return performance.getEntriesByName(location.origin + '/assets/codemirror.mjs').length > 0;",
+        "return performance.getEntriesByName(location.origin + '/assets/codemirror.mjs').length > 0 \
+           && [...document.querySelectorAll('style')].some((s) => s.textContent.includes('.cm-gutters'));",
         short,
     );
 
