@@ -193,9 +193,9 @@ pub async fn tree(State(app): State<Arc<AppState>>, uri: Uri, headers: HeaderMap
         let rel = at.rel;
         match first {
             None => json_packed(&whole(&fd, &rel, names)?, gzip),
-            Some(first) if !then_all => json_packed(&first_of(&fd, &rel, names, first)?, gzip),
+            Some(first) if !then_all => json_packed(&first_of(&fd, &rel, &names, first)?, gzip),
             Some(first) => {
-                let part = serde_json::to_vec(&first_of(&fd, &rel, names.clone(), first)?).map_err(cannot_answer)?;
+                let part = serde_json::to_vec(&first_of(&fd, &rel, &names, first)?).map_err(cannot_answer)?;
                 Ok(in_parts(gzip, move |out| {
                     out.write_all(&part)?;
                     out.write_all(b"\n")?;
@@ -222,14 +222,15 @@ fn whole(fd: &OwnedFd, rel: &[u8], names: Vec<(Vec<u8>, FileType)>) -> ApiResult
 /// `first=N`: the first N as the page shows them (folders, then files, each by name), for
 /// a big folder's first screen before its whole listing. Where the listing says each
 /// name's type, only those N are statted.
-fn first_of(fd: &OwnedFd, rel: &[u8], mut names: Vec<(Vec<u8>, FileType)>, first: usize) -> ApiResult<Vec<Entry>> {
+fn first_of(fd: &OwnedFd, rel: &[u8], names: &[(Vec<u8>, FileType)], first: usize) -> ApiResult<Vec<Entry>> {
+    let mut names: Vec<_> = names.iter().collect();
     if names.len() > first && names.iter().all(|(_, kind)| *kind != FileType::Unknown) {
         names.select_nth_unstable_by(first, |(a, a_kind), (b, b_kind)| {
             (*a_kind != FileType::Directory, a).cmp(&(*b_kind != FileType::Directory, b))
         });
         names.truncate(first);
     }
-    let names: Vec<_> = names.into_iter().map(|(name, _)| name).collect();
+    let names: Vec<_> = names.into_iter().map(|(name, _)| name.clone()).collect();
     let mut out = entries(fd, rel, &names)?;
     out.sort_unstable_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
     out.truncate(first);
@@ -256,15 +257,11 @@ fn in_parts(
             buffered.flush()
         }
     });
-    let mut headers = vec![(header::CONTENT_TYPE, "application/x-ndjson")];
+    let mut response = ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
     if gzip {
-        headers.extend([(header::CONTENT_ENCODING, "gzip"), (header::VARY, "accept-encoding")]);
-    }
-    let mut response = body.into_response();
-    for (name, value) in headers {
-        response
-            .headers_mut()
-            .insert(name, header::HeaderValue::from_static(value));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_ENCODING, header::HeaderValue::from_static("gzip"));
+        headers.insert(header::VARY, header::HeaderValue::from_static("accept-encoding"));
     }
     response
 }
