@@ -56,7 +56,7 @@ fn ssh_agent_keys_are_tried_first() {
     );
 }
 
-/// A key file's login is one signed request (vendor/README.md: russh's unsigned question
+/// A key file's login is one signed request (third_party/README.md: russh's unsigned question
 /// first cost a round trip on every connection); a key the host does not know, tried
 /// first, is refused and the next one taken, by OpenSSH and by Dropbear.
 #[test]

@@ -91,12 +91,12 @@ fn xtask_stays_small_and_the_client_has_one_crypto_backend() {
     }
 }
 
-/// `vendor/russh` is russh as crates.io publishes it plus `vendor/russh.patch`, nothing
-/// else (vendor/README.md): the one change to other people's code stays one diff to read.
+/// `third_party/russh` is russh as crates.io publishes it plus `third_party/russh.patch`, nothing
+/// else (third_party/README.md): the one change to other people's code stays one diff to read.
 #[test]
-fn the_vendored_russh_is_the_published_crate_plus_our_patch() {
-    let vendor = harness::workspace_root().join("vendor");
-    let sums = std::fs::read_to_string(vendor.join("russh.sha256")).unwrap();
+fn the_patched_russh_is_the_published_crate_plus_our_patch() {
+    let third_party = harness::workspace_root().join("third_party");
+    let sums = std::fs::read_to_string(third_party.join("russh.sha256")).unwrap();
     let file = sums
         .split_whitespace()
         .nth(1)
@@ -121,18 +121,18 @@ fn the_vendored_russh_is_the_published_crate_plus_our_patch() {
     std::fs::write(dir.path().join("russh.sha256"), &sums).unwrap();
     here("sha256sum", &["--check", "--quiet", "russh.sha256"]);
     here("tar", &["xzf", file]);
-    let patch = vendor.join("russh.patch");
+    let patch = third_party.join("russh.patch");
     here("git", &["-C", unpacked, "apply", "-p1", &patch.to_string_lossy()]);
     let theirs = dir.path().join(unpacked);
     let out = std::process::Command::new("diff")
         .arg("-r")
         .arg(&theirs)
-        .arg(vendor.join("russh"))
+        .arg(third_party.join("russh"))
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "vendor/russh differs from {file} + vendor/russh.patch (remake the patch: vendor/README.md):\n{}",
+        "third_party/russh differs from {file} + third_party/russh.patch (remake the patch: third_party/README.md):\n{}",
         String::from_utf8_lossy(&out.stdout)
     );
 }
