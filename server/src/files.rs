@@ -245,7 +245,7 @@ fn in_parts(
 ) -> Response {
     use std::io::{BufWriter, Write};
     const BUFFER: usize = 64 * 1024;
-    let body = crate::manage::stream_body(move |out| {
+    let body = crate::body::stream_body(move |out| {
         if gzip {
             let packer = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
             let mut buffered = BufWriter::with_capacity(BUFFER, packer);
@@ -257,7 +257,7 @@ fn in_parts(
             buffered.flush()
         }
     });
-    let mut response = ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
+    let mut response = crate::body::ndjson(body);
     if gzip {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_ENCODING, header::HeaderValue::from_static("gzip"));

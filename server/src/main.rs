@@ -4,6 +4,7 @@ mod agent;
 mod api;
 mod app;
 mod beneath;
+mod body;
 mod build_info;
 mod files;
 mod health;

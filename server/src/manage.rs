@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use crate::{
     api::{ApiError, AppState},
+    body::stream_body,
     files::{blocking, errno, json_path, parse_json, percent_encode, rand_u32, refused, root_itself},
     walk::{copy_tree, names, open_dir_at, open_file_at, remove_tree, rename_new},
 };
@@ -257,37 +258,6 @@ pub async fn untrash(State(app): State<Arc<AppState>>, body: axum::body::Bytes) 
     .await
 }
 
-/// Bytes written here reach the HTTP body as they come (bounded: a slow client slows the
-/// walk, never fills memory).
-pub(crate) struct ToBody(tokio::sync::mpsc::Sender<std::io::Result<axum::body::Bytes>>);
-
-/// A response body that `produce` writes on the blocking pool while it is sent; an error
-/// ends the stream early (the client sees a cut body, never a complete-looking one).
-pub(crate) fn stream_body(
-    produce: impl FnOnce(&mut ToBody) -> std::io::Result<()> + Send + 'static,
-) -> axum::body::Body {
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    tokio::task::spawn_blocking(move || {
-        let mut out = ToBody(tx.clone());
-        if let Err(e) = produce(&mut out) {
-            let _ = tx.blocking_send(Err(e));
-        }
-    });
-    axum::body::Body::from_stream(tokio_stream_from(rx))
-}
-
-impl std::io::Write for ToBody {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Ok(axum::body::Bytes::copy_from_slice(buf)))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// `GET /api/archive?path=`: the folder as a `.tar.gz`, streamed while it is walked
 /// (never whole in memory), links stored as links, other special files left out. A file
 /// that cannot be read ends the stream early: the download fails rather than lies.
@@ -334,12 +304,6 @@ pub async fn archive(State(app): State<Arc<AppState>>, uri: axum::http::Uri) -> 
         body,
     )
         .into_response())
-}
-
-fn tokio_stream_from(
-    mut rx: tokio::sync::mpsc::Receiver<std::io::Result<axum::body::Bytes>>,
-) -> impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> {
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// Everything in `dir` into the archive under `at`.

@@ -14,8 +14,8 @@ use std::{
 
 use axum::{
     extract::State,
-    http::{StatusCode, Uri, header},
-    response::{IntoResponse, Response},
+    http::{StatusCode, Uri},
+    response::Response,
 };
 use grep_matcher::Matcher;
 use grep_regex::RegexMatcherBuilder;
@@ -25,8 +25,8 @@ use serde_json::json;
 
 use crate::{
     api::{ApiError, AppState},
+    body::{ToBody, ndjson, stream_body},
     files::{blocking, refused},
-    manage::{ToBody, stream_body},
 };
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -147,10 +147,6 @@ fn line(out: &mut ToBody, value: &serde_json::Value) -> std::io::Result<()> {
     let mut text = value.to_string();
     text.push('\n');
     out.write_all(text.as_bytes())
-}
-
-fn ndjson(body: axum::body::Body) -> Response {
-    ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
 }
 
 /// `GET /api/search?q=&path=&regex=0|1&case=0|1&glob=`: `{"path","line","col","text"}`
