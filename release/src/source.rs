@@ -116,8 +116,8 @@ fn bundle_inner(workspace: &Path, epoch: u64) -> Result<Bundle, String> {
 
     // Only the server is a member (and the contract, a path dependency of it): the
     // bundle builds what runs on the host, and its vendor folder holds the server's
-    // dependencies, not the client's.
-    // The `[patch]` tables go too: what they patch (third_party/) is the client's alone.
+    // dependencies, not the client's. The `[patch]` tables go too: what they patch
+    // (third_party/, not in the bundle) is the client's alone.
     let manifest = read(&root.join("Cargo.toml"))?;
     let mut in_patch = false;
     let trimmed: String = manifest

@@ -56,9 +56,9 @@ fn ssh_agent_keys_are_tried_first() {
     );
 }
 
-/// A key file's login is one signed request (third_party/README.md: russh's unsigned question
-/// first cost a round trip on every connection); a key the host does not know, tried
-/// first, is refused and the next one taken, by OpenSSH and by Dropbear.
+/// A key file's login is one signed request (third_party/README.md: russh's unsigned
+/// question first cost a round trip on every connection); a key the host does not know,
+/// tried first, is refused and the next one taken, by OpenSSH and by Dropbear.
 #[test]
 fn a_key_file_logs_in_signed_at_once_after_a_refused_one() {
     for daemon in [Daemon::OpenSsh, Daemon::Dropbear] {

@@ -91,8 +91,9 @@ fn xtask_stays_small_and_the_client_has_one_crypto_backend() {
     }
 }
 
-/// `third_party/russh` is russh as crates.io publishes it plus `third_party/russh.patch`, nothing
-/// else (third_party/README.md): the one change to other people's code stays one diff to read.
+/// `third_party/russh` is russh as crates.io publishes it plus `third_party/russh.patch`,
+/// nothing else (third_party/README.md): the one change to other people's code stays one
+/// diff to read. It downloads the published crate (static.crates.io).
 #[test]
 fn the_patched_russh_is_the_published_crate_plus_our_patch() {
     let third_party = harness::workspace_root().join("third_party");
