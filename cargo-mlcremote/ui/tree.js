@@ -95,9 +95,15 @@ export class Tree {
       const items = await (await call(this.host, "GET", `tree?path=${encodeURIComponent(dir)}`)).json();
       this.listings.set(dir, inOrder(items));
     } catch (e) {
-      if (e.status === 404 && dir) { this.expanded.delete(dir); this.listings.delete(dir); return; }
-      this.listings.set(dir, e);
+      this.unlisted(dir, e);
     }
+  }
+
+  /// Listing `dir` failed: a folder gone from the host is closed and forgotten; any other
+  /// failure shows in its place.
+  unlisted(dir, e) {
+    if (e.status === 404 && dir) { this.expanded.delete(dir); this.listings.delete(dir); return; }
+    this.listings.set(dir, e);
   }
 
   /// Open or close a folder; new files go into the folder last opened (or the one
@@ -142,8 +148,7 @@ export class Tree {
       }
       if (parts < 2) throw Object.assign(new Error("the listing was cut short"), { status: 0 });
     } catch (e) {
-      if (e.status === 404) { this.expanded.delete(dir); this.listings.delete(dir); return; }
-      this.listings.set(dir, e);
+      this.unlisted(dir, e);
     }
   }
 

@@ -792,21 +792,15 @@ fn header(headers: &hyper::HeaderMap, name: &str) -> String {
 #[test]
 fn a_big_listing_is_whole_in_order_and_gzipped_to_a_client_that_takes_it() {
     let api = Api::start(&[]);
-    let many = root(&api).join("many");
-    fs::create_dir(&many).unwrap();
     // More than the server stats on one thread: the parts come back whole and in order.
-    let made: Vec<String> = (0..2500).rev().map(|i| format!("file-{i:05}.txt")).collect();
-    for name in &made {
-        fs::write(many.join(name), "x").unwrap();
-    }
+    many_files(&api, 2500);
     let url = "/api/tree?path=many";
     let (status, headers, plain) = api.exchange("GET", url, &[], b"");
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "content-encoding"), "");
     let listed: Vec<serde_json::Value> = serde_json::from_slice(&plain).unwrap();
     let names: Vec<&str> = listed.iter().map(|e| e["name"].as_str().unwrap()).collect();
-    let mut sorted: Vec<&str> = made.iter().map(String::as_str).collect();
-    sorted.sort();
+    let sorted: Vec<String> = (0..2500).map(|i| format!("file-{i:05}.txt")).collect();
     assert_eq!(names, sorted);
     assert!(
         listed.iter().all(|e| e["size"] == 1 && e["type"] == "file"),
@@ -843,11 +837,7 @@ fn a_big_listing_is_whole_in_order_and_gzipped_to_a_client_that_takes_it() {
 #[test]
 fn the_first_names_of_a_big_folder_come_on_their_own() {
     let api = Api::start(&[]);
-    let many = root(&api).join("many");
-    fs::create_dir(&many).unwrap();
-    for i in (0..2500).rev() {
-        fs::write(many.join(format!("file-{i:05}.txt")), "x").unwrap();
-    }
+    let many = many_files(&api, 2500);
     // Folders that sort after every file by name: they still come first.
     for name in ["zz-b", "zz-a"] {
         fs::create_dir(many.join(name)).unwrap();
@@ -888,11 +878,7 @@ fn the_first_names_of_a_big_folder_come_on_their_own() {
 #[test]
 fn a_big_folder_comes_in_two_parts_in_one_answer() {
     let api = Api::start(&[]);
-    let many = root(&api).join("many");
-    fs::create_dir(&many).unwrap();
-    for i in (0..3000).rev() {
-        fs::write(many.join(format!("file-{i:05}.txt")), "x").unwrap();
-    }
+    let many = many_files(&api, 3000);
     fs::create_dir(many.join("zz-dir")).unwrap();
     let (_, whole) = api.json("GET", "/api/tree?path=many", "");
     let (_, first) = api.json("GET", "/api/tree?path=many&first=50", "");
@@ -916,6 +902,17 @@ fn a_big_folder_comes_in_two_parts_in_one_answer() {
     // A folder that is not there is an error, not a cut stream.
     let (status, _, _) = api.exchange("GET", "/api/tree?path=nowhere&first=50&then=all", &[], b"");
     assert_eq!(status, 404);
+}
+
+/// The folder `many` in the root, with `n` files `file-00000.txt`… of one byte each,
+/// made last first (so the folder's own order is not the sorted one).
+fn many_files(api: &Api, n: usize) -> std::path::PathBuf {
+    let many = root(api).join("many");
+    fs::create_dir(&many).unwrap();
+    for i in (0..n).rev() {
+        fs::write(many.join(format!("file-{i:05}.txt")), "x").unwrap();
+    }
+    many
 }
 
 /// `packed` unpacked by the real `gzip -dc`.
