@@ -19,8 +19,8 @@ pub struct RunCache {
     /// Release archives for hosts to download themselves.
     remote: Arc<tokio::sync::Mutex<ByPlatform<Option<Arc<Chosen>>>>>,
     bundle: Arc<tokio::sync::OnceCell<Arc<mlcremote_release::source::Bundle>>>,
-    /// Each binary gzip-compressed (by sha256 and level), or `None` where that does not pay.
-    gzipped: Arc<tokio::sync::Mutex<BySha<Compressed>>>,
+    /// Each binary's gzip-compressed parts.
+    gzipped: Arc<tokio::sync::Mutex<Gzipped>>,
     /// Where the server's source comes from outside a checkout (`--build`): this
     /// release's source bundle.
     source_release: Option<artifact::release::Release>,
@@ -35,11 +35,17 @@ impl std::fmt::Debug for RunCache {
 }
 
 type ByPlatform<T> = Vec<(mlcremote_release::target::Platform, T)>;
-type Bytes = Arc<[u8]>;
 /// Keyed by a binary's sha256.
 type BySha<T> = Vec<(String, T)>;
-/// A binary compressed: the bytes, or `None` where compressing does not pay.
-type Compressed = Option<Bytes>;
+
+/// Binaries gzip-compressed in one run.
+#[derive(Default)]
+struct Gzipped {
+    /// What share of each binary gzip leaves (sampled), or `None` where that does not pay.
+    shares: BySha<Option<f64>>,
+    /// Each binary compressed, by its sha256 and how many parts.
+    payloads: Vec<((String, usize), upload::Payload)>,
+}
 
 impl RunCache {
     /// A cache whose `--build` falls back to `release`'s source bundle outside a checkout.
@@ -147,58 +153,59 @@ impl RunCache {
         Ok(chosen)
     }
 
-    /// What goes over the wire for `chosen`'s bytes: the archive they came in when the
-    /// host can unpack it, else compressed once a run, not once a host.
+    /// What goes over the wire for `chosen`'s bytes, in as many parts as `parts_for` says
+    /// for that many bytes: the archive they came in when the host can unpack it, else
+    /// compressed (once a run, not once a host) where that pays.
     pub(super) async fn payload(
         &self,
         chosen: &Chosen,
         bytes: &Arc<[u8]>,
         probe: &Probe,
         compress: bool,
+        parts_for: impl Fn(usize) -> usize,
     ) -> upload::Payload {
-        let raw = || upload::Payload {
-            data: bytes.clone(),
-            packing: upload::Packing::Raw,
+        let as_it_is = |data: &Arc<[u8]>, packing| {
+            let n = parts_for(data.len());
+            upload::Payload::as_it_is(bytes::Bytes::from_owner(data.clone()), packing, n)
         };
         if !probe.has("gzip") {
-            return raw();
+            return as_it_is(bytes, upload::Packing::Raw);
         }
         // Already compressed: sending it as it is costs this machine nothing, on any link.
         if let Some(packed) = &chosen.packed
             && probe.has("tar")
         {
-            return upload::Payload {
-                data: packed.archive.clone(),
-                packing: upload::Packing::TarGz {
-                    inner: packed.inner.clone(),
-                },
-            };
+            let inner = packed.inner.clone();
+            return as_it_is(&packed.archive, upload::Packing::TarGz { inner });
         }
         if !compress {
-            return raw();
+            return as_it_is(bytes, upload::Packing::Raw);
         }
-        // Held while compressing, so hosts that arrive together wait for one compression.
+        // Held while deciding, so hosts that arrive together share one compression.
         let mut cache = self.gzipped.lock().await;
-        let gzipped = match cache.iter().find(|(sha, _)| *sha == chosen.sha256) {
-            Some((_, gzipped)) => gzipped.clone(),
+        let share = match cache.shares.iter().find(|(sha, _)| *sha == chosen.sha256) {
+            Some((_, share)) => *share,
             None => {
                 let input = bytes.clone();
-                let gzipped = tokio::task::spawn_blocking(move || upload::gzipped(&input))
+                let share = tokio::task::spawn_blocking(move || upload::gzip_share(&input))
                     .await
                     .ok()
-                    .flatten()
-                    .map(Arc::from);
-                cache.push((chosen.sha256.clone(), gzipped.clone()));
-                gzipped
+                    .flatten();
+                cache.shares.push((chosen.sha256.clone(), share));
+                share
             }
         };
-        match gzipped {
-            Some(data) => upload::Payload {
-                data,
-                packing: upload::Packing::Gzip,
-            },
-            None => raw(),
+        let Some(share) = share else {
+            return as_it_is(bytes, upload::Packing::Raw);
+        };
+        let n = parts_for((bytes.len() as f64 * share) as usize);
+        let key = (chosen.sha256.clone(), n);
+        if let Some((_, payload)) = cache.payloads.iter().find(|(k, _)| *k == key) {
+            return payload.clone();
         }
+        let payload = upload::Payload::gzipped(bytes::Bytes::from_owner(bytes.clone()), n);
+        cache.payloads.push((key, payload.clone()));
+        payload
     }
 
     /// The source bundle of the checkout we run in, made on first use; outside a

@@ -13,7 +13,7 @@ use crate::{
         agent::{self, AgentStep, Event as AgentEvent},
         script_error, status, upload,
     },
-    ssh::random_hex,
+    ssh::{Progress, random_hex},
 };
 
 /// Over how many channels `len` bytes go up: as many as keep the link full, and on a
@@ -60,10 +60,22 @@ impl Executor<'_> {
             .ok_or_else(|| err!(Other, "nothing was chosen to install"))?;
         let dir = self.probe.dir.clone();
         let (payload, receive, place) = self.what_to_send(&chosen, channels.len()).await;
-        let ranges = match &receive {
-            upload::Receive::Upload { parts, .. } => payload.parts(*parts),
-            _ => Vec::new(),
+        self.steps.start(place);
+        // The first part goes on the channel that installs, whose line says its size: it
+        // is the first one made (the step's time counts the wait for it).
+        let first = match payload.parts.first() {
+            Some(part) => Some(
+                part.bytes()
+                    .await
+                    .ok_or_else(|| err!(Other, "compressing the binary failed"))?,
+            ),
+            None => None,
         };
+        let receive = receive.unwrap_or_else(|| upload::Receive::Upload {
+            parts: payload.parts.len(),
+            packing: payload.packing.clone(),
+            first: first.as_ref().map_or(0, bytes::Bytes::len),
+        });
         let id = random_hex(6);
         let owner = super::lock::owner();
         // The host reports steps as they end; each one's end starts the next, so a front
@@ -86,31 +98,51 @@ impl Executor<'_> {
         };
         let timeout = self.options.health_timeout + LOCK_WAIT + Duration::from_secs(3600);
         let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let total = payload.data.len() as u64;
+        let wire = Arc::new(std::sync::atomic::AtomicU64::new(
+            first.as_ref().map_or(0, |b| b.len() as u64),
+        ));
         let session = self.session;
         let reporter = self.steps.reporter().clone();
 
         // Progress of the bytes, shown while they go.
-        let progress = reporter.upload_progress(sent.clone(), total);
+        let progress = reporter.upload_progress(sent.clone(), payload.holds());
         let mut extra = channels.split_off(1.min(channels.len()));
         let main_channel = channels.pop();
-        let parts_done = futures_util::future::join_all(ranges.iter().enumerate().skip(1).map(|(k, range)| {
+        // Each other part goes on its channel once it is made.
+        let parts_done = futures_util::future::join_all(payload.parts.iter().enumerate().skip(1).map(|(k, part)| {
             let channel = (!extra.is_empty()).then(|| extra.remove(0));
-            let data: Arc<[u8]> = Arc::from(&payload.data[range.clone()]);
-            let line = install.part_line(k);
-            let sent = sent.clone();
+            let (install, sent, wire) = (&install, sent.clone(), wire.clone());
             async move {
+                let data = part
+                    .bytes()
+                    .await
+                    .ok_or_else(|| err!(Other, "compressing the binary failed"))?;
+                wire.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                let line = install.part_line(k, data.len());
+                let counted = Progress {
+                    sent,
+                    counts_as: part.holds,
+                };
                 session
-                    .run_with_payload(channel, &line, data, sent, timeout, &mut |_| {})
+                    .run_with_payload(channel, &line, data, counted, timeout, &mut |_| {})
                     .await
             }
         }));
-        let main_data: Arc<[u8]> = Arc::from(&payload.data[ranges.first().cloned().unwrap_or(0..0)]);
+        let counted = Progress {
+            sent: sent.clone(),
+            counts_as: payload.parts.first().map_or(0, |p| p.holds),
+        };
         let main_line = install.main_line();
         let steps = &mut *self.steps;
-        steps.start(place);
         let mut on_line = |line: &str| follow_install(line, steps, &reporter, &dir, place, locked_already);
-        let main = session.run_with_payload(main_channel, &main_line, main_data, sent.clone(), timeout, &mut on_line);
+        let main = session.run_with_payload(
+            main_channel,
+            &main_line,
+            first.unwrap_or_default(),
+            counted,
+            timeout,
+            &mut on_line,
+        );
         let (main, parts) = futures_util::future::join(main, parts_done).await;
         drop(progress);
         drop(extra);
@@ -135,7 +167,7 @@ impl Executor<'_> {
                 port,
                 start_method: Some(start_method),
                 sent: matches!(install.receive, upload::Receive::Upload { .. }).then(|| Sent {
-                    bytes: payload.data.len() as u64,
+                    bytes: wire.load(std::sync::atomic::Ordering::Relaxed),
                     packing: payload.packing.name(),
                 }),
             }),
@@ -143,40 +175,39 @@ impl Executor<'_> {
         }
     }
 
-    /// What goes over the wire for `chosen`, how the host gets it, and which step that is:
-    /// the bytes (compressed for this link, split over as many of `channels` as it
-    /// needs), a copy of what was built there, or a download by the host.
+    /// What goes over the wire for `chosen`, how the host gets it (`None`: as the
+    /// payload's parts, uploaded) and which step that is: the bytes (compressed for this
+    /// link, split over as many of `channels` as it needs), a copy of what was built
+    /// there, or a download by the host.
     async fn what_to_send<'c>(
         &self,
         chosen: &'c crate::artifact::Chosen,
         channels: usize,
-    ) -> (upload::Payload, upload::Receive<'c>, Step) {
-        let nothing = || upload::Payload::new(Vec::new().into(), false);
+    ) -> (upload::Payload, Option<upload::Receive<'c>>, Step) {
+        let nothing = || upload::Payload {
+            parts: Vec::new(),
+            packing: upload::Packing::Raw,
+        };
         match &chosen.payload {
             Payload::Bytes(bytes) => {
                 let compress = upload::compress_for(self.session.round_trip());
-                let payload = self.options.cache.payload(chosen, bytes, &self.probe, compress).await;
-                let parts = upload_parts(
-                    payload.data.len(),
-                    self.session.small_window(),
-                    self.session.round_trip(),
-                    channels,
-                );
-                let receive = upload::Receive::Upload {
-                    parts: payload.parts(parts).len(),
-                    packing: payload.packing.clone(),
-                    total: payload.data.len(),
-                };
-                (payload, receive, Step::Upload)
+                let parts_for =
+                    |len| upload_parts(len, self.session.small_window(), self.session.round_trip(), channels);
+                let payload = self
+                    .options
+                    .cache
+                    .payload(chosen, bytes, &self.probe, compress, parts_for)
+                    .await;
+                (payload, None, Step::Upload)
             }
-            Payload::OnHost(from) => (nothing(), upload::Receive::Copy { from }, Step::Copy),
+            Payload::OnHost(from) => (nothing(), Some(upload::Receive::Copy { from }), Step::Copy),
             Payload::Url(remote) => {
                 let receive = upload::Receive::Download {
                     url: &remote.url,
                     archive_sha256: &remote.archive_sha256,
                     inner: &remote.inner,
                 };
-                (nothing(), receive, Step::Download)
+                (nothing(), Some(receive), Step::Download)
             }
         }
     }

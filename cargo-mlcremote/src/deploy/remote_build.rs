@@ -328,8 +328,11 @@ pub async fn build(
         .run_with_payload(
             None,
             &unpack_line(&layout),
-            bundle.data.clone().into(),
-            sent.clone(),
+            bytes::Bytes::from(bundle.data.clone()),
+            crate::ssh::Progress {
+                sent: sent.clone(),
+                counts_as: total,
+            },
             BUILD_TIMEOUT,
             &mut |_| {},
         )

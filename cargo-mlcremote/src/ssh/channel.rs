@@ -107,10 +107,18 @@ pub enum Stream {
 
 /// What goes to a command's stdin: a payload (or nothing), counted as it goes.
 #[derive(Clone, Default)]
-pub struct Input {
-    pub body: Option<Arc<[u8]>>,
-    /// Bytes sent so far, shared by the channels of one upload.
-    pub sent: Option<Arc<AtomicU64>>,
+struct Input {
+    body: Option<bytes::Bytes>,
+    progress: Option<Progress>,
+}
+
+/// How an upload's bytes are counted as they go: into `sent`, shared by the channels of
+/// one upload, where this channel's body counts as `counts_as` bytes (a compressed part
+/// as the bytes of the binary it holds), added in step with what went.
+#[derive(Clone)]
+pub struct Progress {
+    pub sent: Arc<AtomicU64>,
+    pub counts_as: u64,
 }
 
 /// A command started on a channel: read its output with [`Started::next`].
@@ -365,8 +373,8 @@ impl Session {
         &self,
         channel: Option<Channel>,
         script: &str,
-        payload: Arc<[u8]>,
-        sent: Arc<AtomicU64>,
+        payload: bytes::Bytes,
+        progress: Progress,
         timeout: Duration,
         on_line: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Output> {
@@ -374,7 +382,7 @@ impl Session {
         let command = command_for(&frame(&marker, script, true));
         let input = Input {
             body: Some(payload),
-            sent: Some(sent),
+            progress: Some(progress),
         };
         let started = Instant::now();
         let output = match self.start(channel, &command, &input).await {
@@ -735,10 +743,14 @@ fn held_back(pending: &[u8], end: &[u8]) -> usize {
 /// Send `input` on `write`, then the end of input; bytes are counted as they go.
 async fn send_input(write: Arc<ChannelWriteHalf<Msg>>, input: Input) -> Result<(), russh::Error> {
     if let Some(body) = &input.body {
+        let (mut went, mut counted) = (0u64, 0u64);
         for chunk in body.chunks(64 * 1024) {
             write.data(chunk).await?;
-            if let Some(sent) = &input.sent {
-                sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            went += chunk.len() as u64;
+            if let Some(progress) = &input.progress {
+                let now = (u128::from(progress.counts_as) * u128::from(went) / body.len() as u128) as u64;
+                progress.sent.fetch_add(now - counted, Ordering::Relaxed);
+                counted = now;
             }
         }
     }
