@@ -106,7 +106,10 @@ impl Payload {
         let threads = cores.min(pieces.len());
         let work = std::sync::Arc::new(Compressing {
             binary,
-            made: std::sync::Mutex::new((vec![None; pieces.len()], senders)),
+            made: std::sync::Mutex::new(Made {
+                pieces: vec![None; pieces.len()],
+                senders,
+            }),
             pieces,
             next: std::sync::atomic::AtomicUsize::new(0),
         });
@@ -136,13 +139,16 @@ struct Compressing {
     /// Which part each piece belongs to, and its bytes in the binary.
     pieces: Vec<(usize, std::ops::Range<usize>)>,
     next: std::sync::atomic::AtomicUsize,
-    /// Each piece once compressed; each part's sender until its bytes were sent (or it
-    /// failed: dropped, so that its receivers stop waiting).
-    #[allow(clippy::type_complexity)]
-    made: std::sync::Mutex<(
-        Vec<Option<Vec<u8>>>,
-        Vec<Option<tokio::sync::watch::Sender<Option<Bytes>>>>,
-    )>,
+    made: std::sync::Mutex<Made>,
+}
+
+/// What the compressing threads made so far.
+struct Made {
+    /// Each piece once compressed, until its part is sent.
+    pieces: Vec<Option<Vec<u8>>>,
+    /// Each part's sender until its bytes were sent (or it failed: dropped, so that its
+    /// receivers stop waiting).
+    senders: Vec<Option<tokio::sync::watch::Sender<Option<Bytes>>>>,
 }
 
 impl Compressing {
@@ -156,19 +162,19 @@ impl Compressing {
             let Ok(mut made) = self.made.lock() else {
                 return;
             };
-            let (pieces, senders) = &mut *made;
             let Some(packed) = packed else {
-                senders[*k] = None;
+                made.senders[*k] = None;
                 continue;
             };
-            pieces[i] = Some(packed);
+            made.pieces[i] = Some(packed);
+            // The part's pieces are side by side, in order.
             let of_part: Vec<usize> = (0..self.pieces.len()).filter(|j| self.pieces[*j].0 == *k).collect();
-            if of_part.iter().all(|j| pieces[*j].is_some()) {
+            if of_part.iter().all(|j| made.pieces[*j].is_some()) {
                 let mut bytes = Vec::new();
                 for j in of_part {
-                    bytes.extend(pieces[j].take().unwrap_or_default());
+                    bytes.extend(made.pieces[j].take().unwrap_or_default());
                 }
-                if let Some(sender) = senders[*k].take() {
+                if let Some(sender) = made.senders[*k].take() {
                     let _ = sender.send(Some(bytes.into()));
                 }
             }
