@@ -64,11 +64,7 @@ impl Executor<'_> {
         // The first part goes on the channel that installs, whose line says its size: it
         // is the first one made (the step's time counts the wait for it).
         let first = match payload.parts.first() {
-            Some(part) => Some(
-                part.bytes()
-                    .await
-                    .ok_or_else(|| err!(Other, "compressing the binary failed"))?,
-            ),
+            Some(part) => Some(part.bytes().await?),
             None => None,
         };
         let receive = receive.unwrap_or_else(|| upload::Receive::Upload {
@@ -98,9 +94,6 @@ impl Executor<'_> {
         };
         let timeout = self.options.health_timeout + LOCK_WAIT + Duration::from_secs(3600);
         let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let wire = Arc::new(std::sync::atomic::AtomicU64::new(
-            first.as_ref().map_or(0, |b| b.len() as u64),
-        ));
         let session = self.session;
         let reporter = self.steps.reporter().clone();
 
@@ -111,13 +104,9 @@ impl Executor<'_> {
         // Each other part goes on its channel once it is made.
         let parts_done = futures_util::future::join_all(payload.parts.iter().enumerate().skip(1).map(|(k, part)| {
             let channel = (!extra.is_empty()).then(|| extra.remove(0));
-            let (install, sent, wire) = (&install, sent.clone(), wire.clone());
+            let (install, sent) = (&install, sent.clone());
             async move {
-                let data = part
-                    .bytes()
-                    .await
-                    .ok_or_else(|| err!(Other, "compressing the binary failed"))?;
-                wire.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                let data = part.bytes().await?;
                 let line = install.part_line(k, data.len());
                 let counted = Progress {
                     sent,
@@ -167,7 +156,7 @@ impl Executor<'_> {
                 port,
                 start_method: Some(start_method),
                 sent: matches!(install.receive, upload::Receive::Upload { .. }).then(|| Sent {
-                    bytes: wire.load(std::sync::atomic::Ordering::Relaxed),
+                    bytes: payload.made_len(),
                     packing: payload.packing.name(),
                 }),
             }),

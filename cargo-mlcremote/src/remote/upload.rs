@@ -11,6 +11,7 @@ use std::io::Write as _;
 use bytes::Bytes;
 
 use super::{quote, scripts, start::StartMethod};
+use crate::{err, error::Result};
 
 /// What goes over the wire for one binary: its parts, in order, each sent on a channel of
 /// its own as soon as it is ready.
@@ -38,10 +39,15 @@ impl Part {
         }
     }
 
-    /// Its bytes, once made; `None` if making them failed.
-    pub async fn bytes(&self) -> Option<Bytes> {
+    /// Its bytes, once made.
+    pub async fn bytes(&self) -> Result<Bytes> {
         let mut ready = self.bytes.clone();
-        ready.wait_for(Option::is_some).await.ok().and_then(|b| b.clone())
+        ready
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|b| b.clone())
+            .ok_or_else(|| err!(Other, "compressing the binary failed"))
     }
 }
 
@@ -130,6 +136,14 @@ impl Payload {
     /// How many bytes of the binary (or archive) it holds: what the progress counts to.
     pub fn holds(&self) -> u64 {
         self.parts.iter().map(|p| p.holds).sum()
+    }
+
+    /// How many bytes its parts made so far are: once all went, what went over the wire.
+    pub fn made_len(&self) -> u64 {
+        self.parts
+            .iter()
+            .filter_map(|p| p.bytes.borrow().as_ref().map(|b| b.len() as u64))
+            .sum()
     }
 }
 
