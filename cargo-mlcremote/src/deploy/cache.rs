@@ -255,3 +255,85 @@ impl RunCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::{Origin, Packed, Payload};
+
+    fn chosen(sha: &str, bytes: &Arc<[u8]>, packed: Option<Packed>) -> Chosen {
+        Chosen {
+            target: mlcremote_release::target::Target::get("x86_64-unknown-linux-musl").unwrap(),
+            sha256: sha.into(),
+            size: bytes.len() as u64,
+            payload: Payload::Bytes(bytes.clone()),
+            packed,
+            origin: Origin::Artifact,
+            from: "/tmp/mlcremote".into(),
+            version: None,
+        }
+    }
+
+    /// gzip only where the host has it, the link is long and it pays (text to under a
+    /// tenth, put back together); the archive as it came where the host has tar; as many
+    /// parts as asked for.
+    #[test]
+    fn the_payload_is_compressed_only_where_it_pays() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let text: Arc<[u8]> = b"mlcremote ".repeat(100_000).into();
+        let mut x: u32 = 1;
+        let noise: Arc<[u8]> = (0..300_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let tools = |names: &[&str]| Probe {
+            tools: names.iter().map(|t| t.to_string()).collect(),
+            ..Probe::default()
+        };
+        let (gzip, bare) = (tools(&["gzip"]), tools(&[]));
+        let cache = RunCache::default();
+        let payload = |chosen: &Chosen, bytes: &Arc<[u8]>, probe: &Probe, long: bool| {
+            runtime.block_on(cache.payload(chosen, bytes, probe, long, |_| 3))
+        };
+        let made = |p: &upload::Payload| -> Vec<u8> {
+            p.parts
+                .iter()
+                .flat_map(|part| runtime.block_on(part.bytes()).unwrap().to_vec())
+                .collect()
+        };
+
+        let packed = payload(&chosen("t", &text, None), &text, &gzip, true);
+        assert_eq!(packed.packing, upload::Packing::Gzip);
+        assert_eq!(packed.parts.len(), 3);
+        let wire = made(&packed);
+        assert_eq!(packed.made_len(), wire.len() as u64, "once every part is made");
+        assert!(wire.len() < text.len() / 10);
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&wire[..]), &mut back).unwrap();
+        assert!(back == *text, "{} bytes back of {}", back.len(), text.len());
+        let plain = payload(&chosen("t", &text, None), &text, &bare, true);
+        assert_eq!(plain.packing, upload::Packing::Raw, "no gzip on the host");
+        assert_eq!(made(&plain), *text);
+        let short = payload(&chosen("t", &text, None), &text, &gzip, false);
+        assert_eq!(short.packing, upload::Packing::Raw, "a short link");
+        let random = payload(&chosen("n", &noise, None), &noise, &gzip, true);
+        assert_eq!(random.packing, upload::Packing::Raw, "random bytes do not shrink");
+        assert_eq!(made(&random), *noise);
+
+        let archive: Arc<[u8]> = b"an archive".to_vec().into();
+        let packed = Packed {
+            archive: archive.clone(),
+            inner: "a/mlcremote".into(),
+        };
+        let tar = tools(&["gzip", "tar"]);
+        let sent = payload(&chosen("t", &text, Some(packed.clone())), &text, &tar, true);
+        assert_eq!(sent.packing.name(), "tar.gz");
+        assert_eq!(made(&sent), *archive);
+        let no_tar = payload(&chosen("t", &text, Some(packed)), &text, &gzip, true);
+        assert_eq!(no_tar.packing, upload::Packing::Gzip, "no tar on the host");
+    }
+}
