@@ -31,6 +31,7 @@ use tokio::io::AsyncWriteExt;
 use crate::{
     api::{ApiError, AppState},
     beneath::{Located, Refused},
+    walk::Names,
 };
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -181,18 +182,10 @@ pub async fn tree(State(app): State<Arc<AppState>>, uri: Uri, headers: HeaderMap
         .is_some_and(|v| v == b"all");
     blocking(move || {
         let fd = open_dir(&at).map_err(errno("list"))?;
-        let mut names = Vec::new();
-        let mut dir = rfs::Dir::read_from(&fd).map_err(errno("list"))?;
-        while let Some(item) = dir.read() {
-            let item = item.map_err(errno("list"))?;
-            let name = item.file_name().to_bytes();
-            if name != b"." && name != b".." {
-                names.push((name.to_vec(), item.file_type()));
-            }
-        }
+        let names = Names::read(&fd).map_err(errno("list"))?;
         let rel = at.rel;
         match first {
-            None => json_packed(&whole(&fd, &rel, names)?, gzip),
+            None => json_packed(&whole(&fd, &rel, &names)?, gzip),
             Some(first) if !then_all => json_packed(&first_of(&fd, &rel, &names, first)?, gzip),
             Some(first) => {
                 let part = serde_json::to_vec(&first_of(&fd, &rel, &names, first)?).map_err(cannot_answer)?;
@@ -200,7 +193,7 @@ pub async fn tree(State(app): State<Arc<AppState>>, uri: Uri, headers: HeaderMap
                     out.write_all(&part)?;
                     out.write_all(b"\n")?;
                     out.flush()?;
-                    let all = whole(&fd, &rel, names).map_err(|e| std::io::Error::other(e.message))?;
+                    let all = whole(&fd, &rel, &names).map_err(|e| std::io::Error::other(e.message))?;
                     serde_json::to_writer(&mut *out, &all)?;
                     out.write_all(b"\n")
                 }))
@@ -211,8 +204,8 @@ pub async fn tree(State(app): State<Arc<AppState>>, uri: Uri, headers: HeaderMap
 }
 
 /// The whole listing, by name.
-fn whole(fd: &OwnedFd, rel: &[u8], names: Vec<(Vec<u8>, FileType)>) -> ApiResult<Vec<Entry>> {
-    let names: Vec<_> = names.into_iter().map(|(name, _)| name).collect();
+fn whole(fd: &OwnedFd, rel: &[u8], names: &Names) -> ApiResult<Vec<Entry>> {
+    let names: Vec<_> = names.iter().map(|(name, _)| name).collect();
     let mut out = entries(fd, rel, &names)?;
     // Names in a folder are unique: an unstable sort gives the one order.
     out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
@@ -222,7 +215,7 @@ fn whole(fd: &OwnedFd, rel: &[u8], names: Vec<(Vec<u8>, FileType)>) -> ApiResult
 /// `first=N`: the first N as the page shows them (folders, then files, each by name), for
 /// a big folder's first screen before its whole listing. Where the listing says each
 /// name's type, only those N are statted.
-fn first_of(fd: &OwnedFd, rel: &[u8], names: &[(Vec<u8>, FileType)], first: usize) -> ApiResult<Vec<Entry>> {
+fn first_of(fd: &OwnedFd, rel: &[u8], names: &Names, first: usize) -> ApiResult<Vec<Entry>> {
     let mut names: Vec<_> = names.iter().collect();
     if names.len() > first && names.iter().all(|(_, kind)| *kind != FileType::Unknown) {
         names.select_nth_unstable_by(first, |(a, a_kind), (b, b_kind)| {
@@ -230,7 +223,7 @@ fn first_of(fd: &OwnedFd, rel: &[u8], names: &[(Vec<u8>, FileType)], first: usiz
         });
         names.truncate(first);
     }
-    let names: Vec<_> = names.into_iter().map(|(name, _)| name.clone()).collect();
+    let names: Vec<_> = names.into_iter().map(|(name, _)| name).collect();
     let mut out = entries(fd, rel, &names)?;
     out.sort_unstable_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
     out.truncate(first);
@@ -278,8 +271,8 @@ const STAT_IN_PARALLEL_FROM: usize = 2048;
 /// names here: listing and stat alone take 43 ms, the whole answer 54 ms on one core and
 /// 43 ms on two), so a big folder's names are statted on as many threads as there are
 /// cores, up to four.
-fn entries(fd: &OwnedFd, rel: &[u8], names: &[Vec<u8>]) -> ApiResult<Vec<Entry>> {
-    let some = |names: &[Vec<u8>]| -> Vec<Entry> {
+fn entries(fd: &OwnedFd, rel: &[u8], names: &[&[u8]]) -> ApiResult<Vec<Entry>> {
+    let some = |names: &[&[u8]]| -> Vec<Entry> {
         names
             .iter()
             .filter_map(|name| {

@@ -36,14 +36,77 @@ pub fn open_file_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<OwnedFd, Errno>
 
 pub fn names(dir: &OwnedFd) -> Result<Vec<OsString>, Errno> {
     let mut out = Vec::new();
-    let mut list = rfs::Dir::read_from(dir)?;
-    while let Some(item) = list.read() {
-        let name = item?.file_name().to_bytes().to_vec();
+    each_name(dir, |name, _| out.push(OsString::from_vec(name.to_vec())))?;
+    Ok(out)
+}
+
+/// The names in a folder (but `.` and `..`), in the folder's order, with each one's type
+/// as the listing says it (`Unknown` where the file system does not say). All in one
+/// buffer: a folder of 12,000 names is two allocations, not 12,000 (with musl's
+/// allocator those were about a third of reading the folder).
+pub struct Names {
+    bytes: Vec<u8>,
+    /// Where each name ends in `bytes`, and its type.
+    ends: Vec<(usize, FileType)>,
+}
+
+impl Names {
+    pub fn read(dir: &OwnedFd) -> Result<Names, Errno> {
+        let mut names = Names {
+            bytes: Vec::new(),
+            ends: Vec::new(),
+        };
+        each_name(dir, |name, kind| {
+            names.bytes.extend_from_slice(name);
+            names.ends.push((names.bytes.len(), kind));
+        })?;
+        Ok(names)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], FileType)> {
+        let starts = std::iter::once(0).chain(self.ends.iter().map(|(end, _)| *end));
+        starts
+            .zip(&self.ends)
+            .map(|(start, (end, kind))| (&self.bytes[start..*end], *kind))
+    }
+}
+
+/// Each name in `dir` but `.` and `..`, with its type, in the folder's order.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn each_name(dir: &OwnedFd, mut each: impl FnMut(&[u8], FileType)) -> Result<(), Errno> {
+    // Straight from the kernel's records in one buffer: `Dir` copies each name into an
+    // allocation of its own, and reads a few dozen names a call. On a handle of its own,
+    // as `Dir` does: `dir` may share its offset with others (the root's handle is
+    // duplicated for each request), and reading moves it to the end.
+    let own = rfs::openat(
+        dir,
+        c".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 64 * 1024];
+    let mut list = rfs::RawDir::new(own, &mut buf);
+    while let Some(item) = list.next() {
+        let item = item?;
+        let name = item.file_name().to_bytes();
         if name != b"." && name != b".." {
-            out.push(OsString::from_vec(name));
+            each(name, item.file_type());
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn each_name(dir: &OwnedFd, mut each: impl FnMut(&[u8], FileType)) -> Result<(), Errno> {
+    let mut list = rfs::Dir::read_from(dir)?;
+    while let Some(item) = list.read() {
+        let item = item?;
+        let name = item.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            each(name, item.file_type());
+        }
+    }
+    Ok(())
 }
 
 /// `name` in `dir`, and everything in it when it is a folder; links are removed, not followed.
