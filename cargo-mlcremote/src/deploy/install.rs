@@ -70,7 +70,7 @@ impl Executor<'_> {
         let receive = receive.unwrap_or_else(|| upload::Receive::Upload {
             parts: payload.parts.len(),
             packing: payload.packing.clone(),
-            first: first.as_ref().map_or(0, bytes::Bytes::len),
+            first: payload.parts.first().map_or(0, |p| p.holds),
         });
         let id = random_hex(6);
         let owner = super::lock::owner();
@@ -107,7 +107,7 @@ impl Executor<'_> {
             let (install, sent) = (&install, sent.clone());
             async move {
                 let data = part.bytes().await?;
-                let line = install.part_line(k, data.len());
+                let line = install.part_line(k, part.holds);
                 let counted = Progress {
                     sent,
                     counts_as: part.holds,

@@ -274,12 +274,8 @@ pub struct Install<'a> {
 #[derive(Clone, Debug)]
 pub enum Receive<'a> {
     /// Over `parts` exec channels, packed as `packing` says; the first part, on the
-    /// channel that installs, is `first` bytes.
-    Upload {
-        parts: usize,
-        packing: Packing,
-        first: usize,
-    },
+    /// channel that installs, holds `first` bytes of the binary (or archive).
+    Upload { parts: usize, packing: Packing, first: u64 },
     /// On the host already (built there): copied.
     Copy { from: &'a str },
     /// A release archive the host downloads with curl or wget, checks against the
@@ -351,13 +347,22 @@ impl Install<'_> {
     }
 
     /// The line channel `k` (1…) runs: `sh/part.sh`, storing its part of the payload,
-    /// `size` bytes.
-    pub fn part_line(&self, k: usize, size: usize) -> String {
+    /// which holds `holds` bytes of the binary (or archive); a gzip part is unpacked as
+    /// it comes.
+    pub fn part_line(&self, k: usize, holds: u64) -> String {
+        let gzip = matches!(
+            self.receive,
+            Receive::Upload {
+                packing: Packing::Gzip,
+                ..
+            }
+        );
         let words = [
             ("d", quote(self.dir)),
             ("r", quote(self.id)),
             ("k", k.to_string()),
-            ("size", size.to_string()),
+            ("size", holds.to_string()),
+            ("gz", if gzip { "1" } else { "" }.to_string()),
             ("wait", self.wait_secs.to_string()),
             ("idle", self.idle_secs.to_string()),
         ];
@@ -498,7 +503,7 @@ mod tests {
                 receive: Receive::Upload {
                     parts,
                     packing: payload.packing.clone(),
-                    first: bytes[0].len(),
+                    first: payload.parts[0].holds,
                 },
                 sha256: "00",
                 size: binary.len() as u64,
@@ -514,7 +519,7 @@ mod tests {
             // As sent, they pass shellcheck; so do the copy and the download.
             scripts::shellcheck("receive.sh", &install.main_line());
             if parts > 1 {
-                scripts::shellcheck("part.sh", &install.part_line(1, bytes[1].len()));
+                scripts::shellcheck("part.sh", &install.part_line(1, payload.parts[1].holds));
             }
             for receive in [
                 Receive::Copy {
@@ -539,7 +544,7 @@ mod tests {
                     .iter()
                     .enumerate()
                     .skip(1)
-                    .map(|(k, part)| run_in(tools, &install.part_line(k, part.len()), part))
+                    .map(|(k, part)| run_in(tools, &install.part_line(k, payload.parts[k].holds), part))
                     .collect();
                 (main.join().unwrap(), children)
             });
@@ -565,23 +570,65 @@ mod tests {
         }
     }
 
-    /// A cut upload, seen from the host: each receiver finds its input short, and the
-    /// install dir is left as it was, at once (no receiver waits for what will not come).
+    /// A cut upload, seen from the host: each receiver finds its input short (or its
+    /// gzip stream unfinished), and the install dir is left as it was, at once (no
+    /// receiver waits for what will not come).
     #[test]
     fn a_cut_upload_leaves_nothing_and_nobody_waiting() {
+        let data: Vec<u8> = (0..90_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for payload in [
+            Payload::as_it_is(data.clone().into(), Packing::Raw, 3),
+            Payload::gzipped(data.clone().into(), 3),
+        ] {
+            a_cut_upload_of(&data, &payload);
+        }
+        // A gzip part cut where a member ends unpacks without complaint, but short.
+        let members = Payload::gzipped(
+            (0..3_000_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into(),
+            1,
+        );
+        let packed = made(&members).remove(0);
+        let one_member = 8 + packed[8..].windows(3).position(|w| w == [0x1f, 0x8b, 8]).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_string_lossy().into_owned();
+        let two = Install {
+            dir: &dir,
+            id: "member",
+            receive: Receive::Upload {
+                parts: 2,
+                packing: Packing::Gzip,
+                first: 1,
+            },
+            sha256: "00",
+            size: 3_000_001,
+            port: 0,
+            root: None,
+            methods: &[StartMethod::Nohup],
+            health_timeout_secs: 5,
+            owner: "me",
+            lock_holder: None,
+            wait_secs: 1,
+            idle_secs: 5,
+        };
+        let part = run(&two.part_line(1, members.parts[0].holds), &packed[..one_member]);
+        assert_eq!(part.status.code(), Some(status::CORRUPT_UPLOAD as i32), "{part:?}");
+        assert!(String::from_utf8_lossy(&part.stdout).contains("was cut"), "{part:?}");
+    }
+
+    fn a_cut_upload_of(data: &[u8], payload: &Payload) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("d");
         std::fs::create_dir_all(&dir).unwrap();
-        let data: Vec<u8> = (0..90_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        let parts = made(&Payload::as_it_is(data.clone().into(), Packing::Raw, 3));
+        let parts = made(payload);
+        let holds = |k: usize| payload.parts[k].holds;
         let dir_text = dir.to_string_lossy().into_owned();
         let install = |n: usize, wait_secs| Install {
             dir: &dir_text,
             id: "cut",
             receive: Receive::Upload {
                 parts: n,
-                packing: Packing::Raw,
-                first: if n == 1 { data.len() } else { parts[0].len() },
+                packing: payload.packing.clone(),
+                first: if n == 1 { data.len() as u64 } else { holds(0) },
             },
             sha256: "00",
             size: data.len() as u64,
@@ -601,10 +648,11 @@ mod tests {
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect()
         };
+        let packing = &payload.packing;
         // One part, cut: refused before anything runs it.
         let one = install(1, 5);
-        let out = run(&one.main_line(), &data[..1000]);
-        assert_eq!(out.status.code(), Some(status::CORRUPT_UPLOAD as i32));
+        let out = run(&one.main_line(), &parts.concat()[..1000]);
+        assert_eq!(out.status.code(), Some(status::CORRUPT_UPLOAD as i32), "{packing:?}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("was cut"), "{out:?}");
         assert!(listing().is_empty(), "{:?}", listing());
 
@@ -618,24 +666,25 @@ mod tests {
             while !listing().iter().any(|n| n.starts_with(".mlcremote.upload-")) {
                 std::thread::yield_now();
             }
-            let part1 = run(&three.part_line(1, parts[1].len()), &parts[1]);
-            let part2 = run(&three.part_line(2, parts[2].len()), &parts[2][..10]);
+            let part1 = run(&three.part_line(1, holds(1)), &parts[1]);
+            let part2 = run(&three.part_line(2, holds(2)), &parts[2][..10]);
             (main.join().unwrap(), part1, part2)
         });
         assert!(started.elapsed() < std::time::Duration::from_secs(60), "someone waited");
         assert_eq!(main.status.code(), Some(status::CORRUPT_UPLOAD as i32), "{main:?}");
         assert!(String::from_utf8_lossy(&main.stdout).contains("was cut"), "{main:?}");
-        assert!(part1.status.success(), "{part1:?}");
+        assert!(part1.status.success(), "{packing:?} {part1:?}");
         assert_eq!(part2.status.code(), Some(status::CORRUPT_UPLOAD as i32), "{part2:?}");
         assert!(listing().is_empty(), "{:?}", listing());
 
         // Main cut short in its own part: it removes what the others brought.
         let main = run(&three.main_line(), &parts[0][..10]);
-        assert_eq!(main.status.code(), Some(status::CORRUPT_UPLOAD as i32));
+        assert_eq!(main.status.code(), Some(status::CORRUPT_UPLOAD as i32), "{packing:?}");
+        assert!(String::from_utf8_lossy(&main.stdout).contains("was cut"), "{main:?}");
         assert!(listing().is_empty(), "{:?}", listing());
         // A part whose main receiver never starts removes itself after its wait.
         let lonely = install(3, 1);
-        let part = run(&lonely.part_line(1, parts[1].len()), &parts[1]);
+        let part = run(&lonely.part_line(1, holds(1)), &parts[1]);
         assert_eq!(part.status.code(), Some(status::CORRUPT_UPLOAD as i32));
         assert!(listing().is_empty(), "{:?}", listing());
     }

@@ -1,9 +1,12 @@
 # Channel k's receiver (1…) of a split upload: store its part of the payload, under a
-# name with this receiver's pid while it comes. Cut short, it is removed, and the main
+# name with this receiver's pid while it comes; a gzip part (gz=1: whole gzip members) is
+# unpacked as it comes, beside the other parts, so the host does not unpack the whole
+# binary on one core after the last byte came. Cut short, it is removed, and the main
 # receiver told (`.cut`, taken back once the main receiver is gone, which may have looked
 # before the mark came) so that it stops waiting; a part whose main receiver never
 # started removes itself too (one whose receiver took it already is done).
-# Set by the client: d, r (the upload's id), k, size (of this part), wait.
+# Set by the client: d, r (the upload's id), k, size (of the binary or archive this part
+# holds), gz, wait.
 p="$d/.mlcremote.part-$r"
 f="$p-$k.tmp.$$"
 c="$p-$k.cut"
@@ -12,12 +15,16 @@ main() {
   return 1
 }
 trap 'kill $rp $wd 2>/dev/null; rm -f "$f" "$c"; main || rm -f "$p-$k"; exit 1' HUP PIPE TERM
-if ! { mkdir -p "$d" && recv "$f" cat; }; then
+ok=1
+if [ -n "$gz" ]; then
+  # A gzip stream that ends early is a cut upload, as a short part is.
+  mkdir -p "$d" && recv "$f" gzip -dc || ok=''
+elif ! { mkdir -p "$d" && recv "$f" cat; }; then
   rm -f "$f"
   printf 'error=cannot write to %s (is the disk full?)\n' "$d"
   exit "$st_failed"
 fi
-if [ "$(mlcr_size "$f")" -ne "$size" ]; then
+if [ -z "$ok" ] || [ "$(mlcr_size "$f")" -ne "$size" ]; then
   rm -f "$f"
   main && : >"$c"
   w=$(mlcr_now)

@@ -7,18 +7,18 @@
 # made it and it is empty; so does the end of the connection (sshd's hangup, or a write
 # to the closed channel).
 # Set by the client: d, r (this upload's id), how (copy|download|upload), packing
-# (raw|gzip|tgz), inner, from, url, archive_sha, parts, first, size, wait, and for the
-# agent: sha, port, methods, timeout, owner, holder, root.
+# (raw|gzip|tgz), inner, from, url, archive_sha, parts, first (the size of the binary or
+# archive the first part holds), size, wait, and for the agent: sha, port, methods,
+# timeout, owner, holder, root.
 t="$d/.mlcremote.upload-$$-$r"
 cut="the upload to $d was cut: the connection ended before all of it came"
 m=''
 [ -d "$d" ] || m=1
 untgz() { gzip -dc | tar -xOf - "$inner"; }
-# The command that turns the payload into the binary: run by `recv` as the process it
-# watches (a function would leave its children reading when the watchdog ends it).
+# What turns the parts put back together into the binary (gzip parts were unpacked as
+# they came, each by its receiver).
 unpack() {
   case "$packing" in
-  gzip) gzip -dc ;;
   tgz) untgz ;;
   *) cat ;;
   esac
@@ -69,7 +69,11 @@ download)
     # tells a later deploy, and the parts, whether the receiver of this upload is there.
     p="$d/.mlcremote.part-$r"
     : >"$t"
-    recv "$p-0" cat || { rm -f "$p"-*; fail "$st_corrupt" "cannot write to $d (is the disk full?)"; }
+    if [ "$packing" = gzip ]; then
+      recv "$p-0" gzip -dc || { rm -f "$p"-*; fail "$st_corrupt" "$cut"; }
+    else
+      recv "$p-0" cat || { rm -f "$p"-*; fail "$st_corrupt" "cannot write to $d (is the disk full?)"; }
+    fi
     [ "$(mlcr_size "$p-0")" -eq "$first" ] || { rm -f "$p"-*; fail "$st_corrupt" "$cut"; }
     w=$(mlcr_now)
     while :; do
