@@ -497,24 +497,20 @@ mod tests {
             let parts = bytes.len();
             let _ = std::fs::remove_dir_all(&dir);
             let gzip = &payload.packing;
+            let dir_text = dir.to_string_lossy();
             let install = Install {
-                dir: &dir.to_string_lossy(),
-                id: "abc",
-                receive: Receive::Upload {
-                    parts,
-                    packing: payload.packing.clone(),
-                    first: payload.parts[0].holds,
-                },
-                sha256: "00",
-                size: binary.len() as u64,
-                port: 0,
                 root: Some("/srv/it's"),
                 methods: &[StartMethod::Setsid, StartMethod::Nohup],
-                health_timeout_secs: 5,
-                owner: "me",
-                lock_holder: None,
-                wait_secs: 5,
-                idle_secs: 5,
+                ..install_of(
+                    &dir_text,
+                    "abc",
+                    Receive::Upload {
+                        parts,
+                        packing: payload.packing.clone(),
+                        first: payload.parts[0].holds,
+                    },
+                    binary.len() as u64,
+                )
             };
             // As sent, they pass shellcheck; so do the copy and the download.
             scripts::shellcheck("receive.sh", &install.main_line());
@@ -592,27 +588,41 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_string_lossy().into_owned();
         let two = Install {
-            dir: &dir,
-            id: "member",
-            receive: Receive::Upload {
-                parts: 2,
-                packing: Packing::Gzip,
-                first: 1,
-            },
+            wait_secs: 1,
+            ..install_of(
+                &dir,
+                "member",
+                Receive::Upload {
+                    parts: 2,
+                    packing: Packing::Gzip,
+                    first: 1,
+                },
+                3_000_001,
+            )
+        };
+        let part = run(&two.part_line(1, members.parts[0].holds), &packed[..one_member]);
+        assert_eq!(part.status.code(), Some(status::CORRUPT_UPLOAD as i32), "{part:?}");
+        assert!(String::from_utf8_lossy(&part.stdout).contains("was cut"), "{part:?}");
+    }
+
+    /// An install of `size` bytes into `dir` as `receive` says, the rest as tests need
+    /// it: no agent runs, and every wait is 5 s.
+    fn install_of<'a>(dir: &'a str, id: &'a str, receive: Receive<'a>, size: u64) -> Install<'a> {
+        Install {
+            dir,
+            id,
+            receive,
             sha256: "00",
-            size: 3_000_001,
+            size,
             port: 0,
             root: None,
             methods: &[StartMethod::Nohup],
             health_timeout_secs: 5,
             owner: "me",
             lock_holder: None,
-            wait_secs: 1,
+            wait_secs: 5,
             idle_secs: 5,
-        };
-        let part = run(&two.part_line(1, members.parts[0].holds), &packed[..one_member]);
-        assert_eq!(part.status.code(), Some(status::CORRUPT_UPLOAD as i32), "{part:?}");
-        assert!(String::from_utf8_lossy(&part.stdout).contains("was cut"), "{part:?}");
+        }
     }
 
     fn a_cut_upload_of(data: &[u8], payload: &Payload) {
@@ -623,23 +633,17 @@ mod tests {
         let holds = |k: usize| payload.parts[k].holds;
         let dir_text = dir.to_string_lossy().into_owned();
         let install = |n: usize, wait_secs| Install {
-            dir: &dir_text,
-            id: "cut",
-            receive: Receive::Upload {
-                parts: n,
-                packing: payload.packing.clone(),
-                first: if n == 1 { data.len() as u64 } else { holds(0) },
-            },
-            sha256: "00",
-            size: data.len() as u64,
-            port: 0,
-            root: None,
-            methods: &[StartMethod::Nohup],
-            health_timeout_secs: 5,
-            owner: "me",
-            lock_holder: None,
             wait_secs,
-            idle_secs: 5,
+            ..install_of(
+                &dir_text,
+                "cut",
+                Receive::Upload {
+                    parts: n,
+                    packing: payload.packing.clone(),
+                    first: if n == 1 { data.len() as u64 } else { holds(0) },
+                },
+                data.len() as u64,
+            )
         };
         let listing = || -> Vec<String> {
             std::fs::read_dir(&dir)
@@ -699,23 +703,18 @@ mod tests {
         let dir = tmp.path().join("d");
         let dir_text = dir.to_string_lossy().into_owned();
         let install = Install {
-            dir: &dir_text,
-            id: "quiet",
-            receive: Receive::Upload {
-                parts: 1,
-                packing: Packing::Raw,
-                first: 1 << 20,
-            },
-            sha256: "00",
-            size: 1 << 20,
-            port: 0,
-            root: None,
-            methods: &[StartMethod::Nohup],
-            health_timeout_secs: 5,
-            owner: "me",
-            lock_holder: None,
             wait_secs: 1,
             idle_secs: 1,
+            ..install_of(
+                &dir_text,
+                "quiet",
+                Receive::Upload {
+                    parts: 1,
+                    packing: Packing::Raw,
+                    first: 1 << 20,
+                },
+                1 << 20,
+            )
         };
         let mut child = std::process::Command::new("sh")
             .arg("-c")
