@@ -718,6 +718,23 @@ mod tests {
         let part = run(&lonely.part_line(1, holds(1)), &parts[1]);
         assert_eq!(part.status.code(), Some(status::CORRUPT_UPLOAD as i32));
         assert!(listing().is_empty(), "{:?}", listing());
+
+        // A part with nowhere to go says so, not that it was cut.
+        std::fs::write(tmp.path().join("a file"), "").unwrap();
+        let blocked = tmp.path().join("a file/d").to_string_lossy().into_owned();
+        let part = run(
+            &Install {
+                dir: &blocked,
+                ..install(3, 1)
+            }
+            .part_line(1, holds(1)),
+            &parts[1],
+        );
+        assert_eq!(part.status.code(), Some(status::INSTALL_FAILED as i32), "{part:?}");
+        assert!(
+            String::from_utf8_lossy(&part.stdout).contains("cannot write to"),
+            "{part:?}"
+        );
     }
 
     /// A link that falls silent (no FIN: the channel stays open, nothing comes) ends the

@@ -15,14 +15,18 @@ main() {
   return 1
 }
 trap 'kill $rp $wd 2>/dev/null; rm -f "$f" "$c"; main || rm -f "$p-$k"; exit 1' HUP PIPE TERM
-ok=1
-if [ -n "$gz" ]; then
-  # A gzip stream that ends early is a cut upload, as a short part is.
-  mkdir -p "$d" && recv "$f" gzip -dc || ok=''
-elif ! { mkdir -p "$d" && recv "$f" cat; }; then
+nowhere() {
   rm -f "$f"
   printf 'error=cannot write to %s (is the disk full?)\n' "$d"
   exit "$st_failed"
+}
+mkdir -p "$d" || nowhere
+ok=1
+if [ -n "$gz" ]; then
+  # A gzip stream that ends early is a cut upload, as a short part is.
+  recv "$f" gzip -dc || ok=''
+else
+  recv "$f" cat || nowhere
 fi
 if [ -z "$ok" ] || [ "$(mlcr_size "$f")" -ne "$size" ]; then
   rm -f "$f"
