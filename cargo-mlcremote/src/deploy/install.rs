@@ -61,6 +61,12 @@ impl Executor<'_> {
         let dir = self.probe.dir.clone();
         let (payload, receive, place) = self.what_to_send(&chosen, channels.len()).await;
         self.steps.start(place);
+        // The first part goes on the channel that installs, whose line says its size: it
+        // is the first one made (the step's time counts the wait for it).
+        let first = match payload.parts.first() {
+            Some(part) => Some(part.bytes().await?),
+            None => None,
+        };
         let receive = receive.unwrap_or_else(|| upload::Receive::Upload {
             parts: payload.parts.len(),
             packing: payload.packing.clone(),
@@ -95,20 +101,19 @@ impl Executor<'_> {
         let progress = reporter.upload_progress(sent.clone(), payload.holds());
         let mut extra = channels.split_off(1.min(channels.len()));
         let main_channel = channels.pop();
-        // Every part's exec goes out at once (its line needs only the bytes it holds),
-        // and its bytes once they are made: no receiver on the host waits for a part
-        // whose command has not started while the ones before it are compressed.
+        // Each other part goes on its channel once it is made.
         let parts_done = futures_util::future::join_all(payload.parts.iter().enumerate().skip(1).map(|(k, part)| {
             let channel = (!extra.is_empty()).then(|| extra.remove(0));
             let (install, sent) = (&install, sent.clone());
             async move {
+                let data = part.bytes().await?;
                 let line = install.part_line(k, part.holds);
                 let counted = Progress {
                     sent,
                     counts_as: part.holds,
                 };
                 session
-                    .run_with_payload(channel, &line, part.body(), counted, timeout, &mut |_| {})
+                    .run_with_payload(channel, &line, data, counted, timeout, &mut |_| {})
                     .await
             }
         }));
@@ -122,10 +127,7 @@ impl Executor<'_> {
         let main = session.run_with_payload(
             main_channel,
             &main_line,
-            payload
-                .parts
-                .first()
-                .map_or_else(|| bytes::Bytes::new().into(), upload::Part::body),
+            first.unwrap_or_default(),
             counted,
             timeout,
             &mut on_line,
@@ -133,10 +135,6 @@ impl Executor<'_> {
         let (main, parts) = futures_util::future::join(main, parts_done).await;
         drop(progress);
         drop(extra);
-        // A part never made went as nothing, and the host found it cut: say why.
-        if payload.parts.iter().any(upload::Part::failed) {
-            return Err(err!(Other, "compressing the binary failed"));
-        }
         let out = main?;
         for part in parts {
             let part = part?;

@@ -328,7 +328,7 @@ pub async fn build(
         .run_with_payload(
             None,
             &unpack_line(&layout),
-            bytes::Bytes::from(bundle.data.clone()).into(),
+            bytes::Bytes::from(bundle.data.clone()),
             crate::ssh::Progress {
                 sent: sent.clone(),
                 counts_as: total,

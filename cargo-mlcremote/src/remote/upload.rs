@@ -11,6 +11,7 @@ use std::io::Write as _;
 use bytes::Bytes;
 
 use super::{quote, scripts, start::StartMethod};
+use crate::{err, error::Result};
 
 /// What goes over the wire for one binary: its parts, in order, each sent on a channel of
 /// its own as soon as it is ready.
@@ -38,26 +39,15 @@ impl Part {
         }
     }
 
-    /// Its bytes as a channel's input: the exec need not wait for them.
-    pub fn body(&self) -> crate::ssh::Body {
-        crate::ssh::Body::later(self.bytes.clone())
-    }
-
-    /// Whether making its bytes failed (they will never come).
-    pub fn failed(&self) -> bool {
-        self.bytes.borrow().is_none() && self.bytes.has_changed().is_err()
-    }
-
-    /// Its bytes, once made (for tests: a deploy sends [`Part::body`]).
-    #[cfg(test)]
-    pub async fn bytes(&self) -> crate::error::Result<Bytes> {
+    /// Its bytes, once made.
+    pub async fn bytes(&self) -> Result<Bytes> {
         let mut ready = self.bytes.clone();
         ready
             .wait_for(Option::is_some)
             .await
             .ok()
             .and_then(|b| b.clone())
-            .ok_or_else(|| crate::err!(Other, "compressing the binary failed"))
+            .ok_or_else(|| err!(Other, "compressing the binary failed"))
     }
 }
 
@@ -418,23 +408,6 @@ mod tests {
             made(&Payload::as_it_is(b"ab".to_vec().into(), Packing::Raw, 8)).len(),
             2
         );
-    }
-
-    /// A part has failed only once its bytes can no longer come: not while they are
-    /// being made, not once they were.
-    #[test]
-    fn a_part_has_failed_only_when_its_bytes_cannot_come() {
-        let (sender, bytes) = tokio::sync::watch::channel(None);
-        let part = Part { bytes, holds: 3 };
-        assert!(!part.failed(), "still being made");
-        sender.send(Some(Bytes::from_static(b"abc"))).unwrap();
-        drop(sender);
-        assert!(!part.failed(), "made");
-        let (sender, bytes) = tokio::sync::watch::channel(None);
-        let part = Part { bytes, holds: 3 };
-        drop(sender);
-        assert!(part.failed(), "its maker gone without it");
-        assert!(!Part::ready(Bytes::from_static(b"abc")).failed());
     }
 
     /// Compressed in parts, each of members made side by side, the parts put back

@@ -108,37 +108,8 @@ pub enum Stream {
 /// What goes to a command's stdin: a payload (or nothing), counted as it goes.
 #[derive(Clone, Default)]
 struct Input {
-    body: Option<Body>,
+    body: Option<bytes::Bytes>,
     progress: Option<Progress>,
-}
-
-/// A command's input: its bytes, or the promise of them. The exec goes out at once and
-/// the bytes once they are made (a compressed part while the ones before it are still
-/// compressed), so no host waits for a command that has not started. A promise broken
-/// (its sender gone) ends the input with nothing: the host's receiver finds it short.
-#[derive(Clone)]
-pub struct Body(tokio::sync::watch::Receiver<Option<bytes::Bytes>>);
-
-impl Body {
-    /// The bytes `made` will hold.
-    pub fn later(made: tokio::sync::watch::Receiver<Option<bytes::Bytes>>) -> Body {
-        Body(made)
-    }
-
-    async fn bytes(&self) -> Option<bytes::Bytes> {
-        self.0
-            .clone()
-            .wait_for(Option::is_some)
-            .await
-            .ok()
-            .and_then(|b| b.clone())
-    }
-}
-
-impl From<bytes::Bytes> for Body {
-    fn from(bytes: bytes::Bytes) -> Body {
-        Body(tokio::sync::watch::channel(Some(bytes)).1)
-    }
 }
 
 /// How an upload's bytes are counted as they go: into `sent`, shared by the channels of
@@ -396,13 +367,13 @@ impl Session {
         output
     }
 
-    /// Run a script that reads `payload` from its stdin (sent once it is made), on
-    /// `channel`; lines of output go to `on_line` as they come.
+    /// Run a script that reads `payload` from its stdin, on `channel`; lines of output
+    /// go to `on_line` as they come.
     pub async fn run_with_payload(
         &self,
         channel: Option<Channel>,
         script: &str,
-        payload: Body,
+        payload: bytes::Bytes,
         progress: Progress,
         timeout: Duration,
         on_line: &mut (dyn FnMut(&str) + Send),
@@ -771,9 +742,7 @@ fn held_back(pending: &[u8], end: &[u8]) -> usize {
 
 /// Send `input` on `write`, then the end of input; bytes are counted as they go.
 async fn send_input(write: Arc<ChannelWriteHalf<Msg>>, input: Input) -> Result<(), russh::Error> {
-    if let Some(body) = &input.body
-        && let Some(body) = body.bytes().await
-    {
+    if let Some(body) = &input.body {
         let (mut went, mut counted) = (0u64, 0u64);
         for chunk in body.chunks(64 * 1024) {
             write.data(chunk).await?;
@@ -807,64 +776,6 @@ pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Through a real sshd: a command starts before its input is made, and reads it when
-    /// it comes (here: made once the command says it started, which it could not say if
-    /// the exec waited for the input); a promise broken ends its input with nothing.
-    #[test]
-    fn a_commands_input_may_come_after_it_started() {
-        let sshd = harness::Sshd::start().unwrap();
-        let user = sshd.user().unwrap();
-        let config = crate::ssh::config::SshConfig::load(Some(std::path::Path::new("none"))).unwrap();
-        let flags = crate::ssh::Flags {
-            identities: vec![user.key.clone()],
-            known_hosts: Some(sshd.known_hosts().unwrap()),
-            ..Default::default()
-        };
-        let route = crate::ssh::route(&config, &sshd.destination(&user), &flags).unwrap();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let reporter = crate::delegate::Reporter::silent("test");
-            let session = crate::ssh::Session::connect(&route.destination, &route.options, &reporter)
-                .await
-                .unwrap();
-            for made in [true, false] {
-                let (sender, later) = tokio::sync::watch::channel(None);
-                let mut sender = Some(sender);
-                let sent = Arc::new(AtomicU64::new(0));
-                let progress = Progress {
-                    sent: sent.clone(),
-                    counts_as: 9,
-                };
-                let mut on_line = |line: &str| {
-                    if line == "started"
-                        && let Some(sender) = sender.take()
-                        && made
-                    {
-                        let _ = sender.send(Some(bytes::Bytes::from_static(b"made late")));
-                    }
-                };
-                let run = session.run_with_payload(
-                    None,
-                    "echo started; wc -c",
-                    Body::later(later),
-                    progress,
-                    Duration::from_secs(60),
-                    &mut on_line,
-                );
-                let out = tokio::time::timeout(Duration::from_secs(60), run)
-                    .await
-                    .expect("the command waited for its input to start")
-                    .unwrap();
-                let count = out.stdout.lines().last().unwrap_or_default().trim().to_string();
-                assert_eq!(count, if made { "9" } else { "0" }, "{out:?}");
-                assert_eq!(sent.load(Ordering::Relaxed), if made { 9 } else { 0 });
-            }
-        });
-    }
 
     /// A streamed line is held back only while it could be the end marker's start; a
     /// whole line, newline and all, never is.

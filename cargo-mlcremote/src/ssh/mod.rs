@@ -21,7 +21,7 @@ use std::{path::PathBuf, time::Duration};
 
 use self::config::{CommandLine, HostConfig, SshConfig, Strict};
 pub use self::{
-    channel::{Body, Channel, Held, Hold, MAX_OUTPUT, Output, Progress, Stream, command_for},
+    channel::{Channel, Held, Hold, MAX_OUTPUT, Output, Progress, Stream, command_for},
     destination::{Destination, DestinationError, HostSpec},
     session::{JumpCache, Session},
     transfer::HttpError,
