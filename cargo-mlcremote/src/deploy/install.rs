@@ -61,8 +61,8 @@ impl Executor<'_> {
         let dir = self.probe.dir.clone();
         let (payload, receive, place) = self.what_to_send(&chosen, channels.len()).await;
         self.steps.start(place);
-        // The first part goes on the channel that installs, whose line says its size: it
-        // is the first one made (the step's time counts the wait for it).
+        // The first part goes on the channel that installs: it is the first one made (the
+        // step's time counts the wait for it).
         let first = match payload.parts.first() {
             Some(part) => Some(part.bytes().await?),
             None => None,
