@@ -420,6 +420,14 @@ impl Session {
                         Some((&msg::EXT_INFO, mut r)) => {
                             return self.handle_ext_info(&mut r).map_err(Into::into);
                         }
+                        // mlcremote's patch: the accept of a service request that a signed
+                        // key request followed at once.
+                        Some((&msg::SERVICE_ACCEPT, mut r)) => {
+                            if map_err!(Bytes::decode(&mut r))?.as_ref() != b"ssh-userauth" {
+                                return Err(crate::Error::Inconsistent.into());
+                            }
+                            map_err!(ensure_end(&r))?;
+                        }
                         other => {
                             debug!("unknown message: {other:?}");
                             return Err(crate::Error::Inconsistent.into());
@@ -1108,7 +1116,10 @@ impl Session {
                         })?;
                         *sent = true
                     }
-                    accepted
+                    // mlcremote's patch: a key we hold signs its request right behind the
+                    // service request, not a round trip later (servers handle the two in
+                    // order; the accept is taken when it comes).
+                    accepted || matches!(meth, auth::Method::PublicKey { .. })
                 }
                 EncryptedState::InitCompression | EncryptedState::Authenticated => false,
             };
