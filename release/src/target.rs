@@ -186,6 +186,16 @@ pub fn is_static_elf(bytes: &[u8]) -> bool {
     object::File::parse(bytes).is_ok_and(|f| f.format() == BinaryFormat::Elf && f.section_by_name(".interp").is_none())
 }
 
+/// Whether a binary holds x86 machine code (32 or 64 bits): what xz's x86 filter helps.
+pub fn is_x86_code(bytes: &[u8]) -> bool {
+    object::File::parse(bytes).is_ok_and(|f| {
+        matches!(
+            f.architecture(),
+            Architecture::X86_64 | Architecture::X86_64_X32 | Architecture::I386
+        )
+    })
+}
+
 /// The triple of the machine this code was built for, if it is one of [`TARGETS`]'s
 /// families (used as the default `cargo xtask dist` target).
 pub fn host_triple() -> &'static str {

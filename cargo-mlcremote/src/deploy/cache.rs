@@ -19,8 +19,8 @@ pub struct RunCache {
     /// Release archives for hosts to download themselves.
     remote: Arc<tokio::sync::Mutex<ByPlatform<Option<Arc<Chosen>>>>>,
     bundle: Arc<tokio::sync::OnceCell<Arc<mlcremote_release::source::Bundle>>>,
-    /// Each binary's gzip-compressed parts.
-    gzipped: Arc<tokio::sync::Mutex<Gzipped>>,
+    /// Each binary's compressed parts.
+    compressed: Arc<tokio::sync::Mutex<Compressed>>,
     /// Where the server's source comes from outside a checkout (`--build`): this
     /// release's source bundle.
     source_release: Option<artifact::release::Release>,
@@ -38,13 +38,13 @@ type ByPlatform<T> = Vec<(mlcremote_release::target::Platform, T)>;
 /// Keyed by a binary's sha256.
 type BySha<T> = Vec<(String, T)>;
 
-/// Binaries gzip-compressed in one run.
+/// Binaries compressed in one run.
 #[derive(Default)]
-struct Gzipped {
+struct Compressed {
     /// What share of each binary gzip leaves (sampled), or `None` where that does not pay.
     shares: BySha<Option<f64>>,
-    /// Each binary compressed, by its sha256 and how many parts.
-    payloads: Vec<((String, usize), upload::Payload)>,
+    /// Each binary compressed, by its sha256, how many parts and how.
+    payloads: Vec<((String, usize, upload::Codec), upload::Payload)>,
 }
 
 impl RunCache {
@@ -181,9 +181,26 @@ impl RunCache {
         if !compress {
             return as_it_is(bytes, upload::Packing::Raw);
         }
+        let codec = upload::Codec::for_host(probe.has("xz"), bytes);
+        match self.compressed(&chosen.sha256, bytes, codec, &parts_for).await {
+            Some(payload) => payload,
+            None => as_it_is(bytes, upload::Packing::Raw),
+        }
+    }
+
+    /// `bytes` (whose sha256 is `sha`) compressed by `codec`, in as many parts as
+    /// `parts_for` says for the bytes it makes: once a run, not once a host; `None` where
+    /// compressing does not pay (sampled).
+    async fn compressed(
+        &self,
+        sha: &str,
+        bytes: &Arc<[u8]>,
+        codec: upload::Codec,
+        parts_for: impl Fn(usize) -> usize,
+    ) -> Option<upload::Payload> {
         // Held while deciding, so hosts that arrive together share one compression.
-        let mut cache = self.gzipped.lock().await;
-        let share = match cache.shares.iter().find(|(sha, _)| *sha == chosen.sha256) {
+        let mut cache = self.compressed.lock().await;
+        let share = match cache.shares.iter().find(|(s, _)| s == sha) {
             Some((_, share)) => *share,
             None => {
                 let input = bytes.clone();
@@ -191,21 +208,48 @@ impl RunCache {
                     .await
                     .ok()
                     .flatten();
-                cache.shares.push((chosen.sha256.clone(), share));
+                cache.shares.push((sha.to_string(), share));
                 share
             }
         };
-        let Some(share) = share else {
-            return as_it_is(bytes, upload::Packing::Raw);
-        };
-        let n = parts_for((bytes.len() as f64 * share) as usize);
-        let key = (chosen.sha256.clone(), n);
+        let n = parts_for((bytes.len() as f64 * share?) as usize);
+        let key = (sha.to_string(), n, codec);
         if let Some((_, payload)) = cache.payloads.iter().find(|(k, _)| *k == key) {
-            return payload.clone();
+            return Some(payload.clone());
         }
-        let payload = upload::Payload::gzipped(bytes::Bytes::from_owner(bytes.clone()), n);
+        let payload = upload::Payload::compressed(bytes::Bytes::from_owner(bytes.clone()), n, codec);
         cache.payloads.push((key, payload.clone()));
-        payload
+        Some(payload)
+    }
+
+    /// Start compressing the `--artifact` binary while the host is probed, as a host
+    /// with xz-utils (most have it) gets it on a link where compressing pays: its first
+    /// part is ready when the upload starts, not a compression later, and on a link
+    /// that carries the bytes faster than two cores compress them, the probe's round
+    /// trip is compressing time gained. A host that turns out to need something else
+    /// (gzip, nothing, the binary it has already) leaves this work unused: once a run.
+    pub(super) fn speculate(
+        &self,
+        source: &Source,
+        parts_for: impl Fn(usize) -> usize + Send + 'static,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let Source::Artifact(_) = source else {
+            return None;
+        };
+        let (cache, source) = (self.clone(), source.clone());
+        Some(tokio::spawn(async move {
+            let loaded = cache.load(&source).await;
+            if let Ok(Some(artifact::Loaded::Artifact {
+                bytes,
+                sha256,
+                packed: None,
+                ..
+            })) = loaded.as_ref()
+            {
+                let codec = upload::Codec::for_host(true, bytes);
+                cache.compressed(sha256, bytes, codec, parts_for).await;
+            }
+        }))
     }
 
     /// The source bundle of the checkout we run in, made on first use; outside a
@@ -294,7 +338,7 @@ mod tests {
             tools: names.iter().map(|t| t.to_string()).collect(),
             ..Probe::default()
         };
-        let (gzip, bare) = (tools(&["gzip"]), tools(&[]));
+        let (gzip, xz, bare) = (tools(&["gzip"]), tools(&["gzip", "xz"]), tools(&[]));
         let cache = RunCache::default();
         let payload = |chosen: &Chosen, bytes: &Arc<[u8]>, probe: &Probe, long: bool| {
             runtime.block_on(cache.payload(chosen, bytes, probe, long, |_| 3))
@@ -314,6 +358,15 @@ mod tests {
         assert!(wire.len() < text.len() / 10);
         let mut back = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&wire[..]), &mut back).unwrap();
+        assert!(back == *text, "{} bytes back of {}", back.len(), text.len());
+        let smaller = payload(&chosen("t", &text, None), &text, &xz, true);
+        assert_eq!(smaller.packing, upload::Packing::Xz, "xz-utils on the host");
+        let mut back = Vec::new();
+        let mut wire = &made(&smaller)[..];
+        while !wire.is_empty() {
+            let mut one = lzma_rust2::XzReader::new(&mut wire, false);
+            std::io::Read::read_to_end(&mut one, &mut back).unwrap();
+        }
         assert!(back == *text, "{} bytes back of {}", back.len(), text.len());
         let plain = payload(&chosen("t", &text, None), &text, &bare, true);
         assert_eq!(plain.packing, upload::Packing::Raw, "no gzip on the host");
@@ -335,5 +388,43 @@ mod tests {
         assert_eq!(made(&sent), *archive);
         let no_tar = payload(&chosen("t", &text, Some(packed)), &text, &gzip, true);
         assert_eq!(no_tar.packing, upload::Packing::Gzip, "no tar on the host");
+    }
+
+    /// While the host is probed, an `--artifact` binary is compressed as a host with
+    /// xz-utils gets it: the upload to such a host takes those very parts (made once), a
+    /// host with gzip alone gets its own.
+    #[test]
+    fn the_speculated_payload_is_the_one_an_xz_host_gets() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("mlcremote");
+        let mut binary = b"\0mlcremote-version 9.9.9 (x86_64-unknown-linux-musl, commit abc)\0".to_vec();
+        binary.extend(b"mlcremote ".repeat(100_000));
+        std::fs::write(&path, &binary).unwrap();
+        let source = Source::Artifact(path);
+        let tools = |names: &[&str]| Probe {
+            tools: names.iter().map(|t| t.to_string()).collect(),
+            ..Probe::default()
+        };
+        let cache = RunCache::default();
+        let made = || -> usize { runtime.block_on(cache.compressed.lock()).payloads.len() };
+        assert!(
+            cache
+                .speculate(&Source::Build(artifact::BuildWhere::Local), |_| 3)
+                .is_none()
+        );
+        runtime
+            .block_on(async { cache.speculate(&source, |_| 3).unwrap().await })
+            .unwrap();
+        assert_eq!(made(), 1);
+        let loaded = runtime.block_on(cache.load(&source));
+        let Ok(Some(artifact::Loaded::Artifact { bytes, sha256, .. })) = loaded.as_ref() else {
+            panic!("the artifact was not read: {:?}", loaded.as_ref().as_ref().err())
+        };
+        let chosen = chosen(sha256, bytes, None);
+        let xz = runtime.block_on(cache.payload(&chosen, bytes, &tools(&["gzip", "xz"]), true, |_| 3));
+        assert_eq!((xz.packing, made()), (upload::Packing::Xz, 1), "the speculated parts");
+        let gzip = runtime.block_on(cache.payload(&chosen, bytes, &tools(&["gzip"]), true, |_| 3));
+        assert_eq!((gzip.packing, made()), (upload::Packing::Gzip, 2));
     }
 }

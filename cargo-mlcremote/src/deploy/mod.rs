@@ -22,7 +22,7 @@ use crate::{
     delegate::{Reporter, Step, StepTime, Steps},
     err,
     error::{Error, Result},
-    remote::{Health, Probe, StartMethod, agent::Event as AgentEvent, health, start},
+    remote::{Health, Probe, StartMethod, agent::Event as AgentEvent, health, start, upload},
     ssh::{Route, Session},
 };
 
@@ -150,6 +150,13 @@ async fn deploy_on(session: &Session, route: &Route, options: &DeployOptions, st
     let wanted = if options.dry_run { 1 } else { 1 + UPLOAD_CHANNELS };
     let mut channels = session.open_channels(wanted).await?;
     let probe_channel = channels.remove(0);
+    let round_trip = session.round_trip();
+    if !options.dry_run && upload::compress_for(round_trip) {
+        let small_window = session.small_window();
+        let _detached = options.cache.speculate(&options.source, move |len| {
+            install::upload_parts(len, small_window, round_trip, UPLOAD_CHANNELS)
+        });
+    }
     let probe = Probe::run_on(session, Some(probe_channel), &options.install_dir).await?;
     let platform = mlcremote_release::target::Platform::from_uname(&probe.uname)?;
     steps.done(Step::Probe);

@@ -278,7 +278,7 @@ impl fmt::Display for Plan {
                 )?,
                 Step::Upload => writeln!(
                     f,
-                    "  upload    the binary (in its .tar.gz as it came, else gzip-compressed where it pays) to {dir}/.mlcremote.upload-*, check it runs there"
+                    "  upload    the binary (in its .tar.gz as it came, else compressed where it pays: xz, or gzip where the host has no xz-utils) to {dir}/.mlcremote.upload-*, check it runs there"
                 )?,
                 Step::Copy => writeln!(f, "  copy      the binary built on the host into place")?,
                 Step::Download => writeln!(

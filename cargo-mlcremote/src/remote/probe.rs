@@ -189,20 +189,31 @@ mod tests {
         assert_eq!(probe.running_server().map(|s| (s.pid, s.port)), Some((42, 8080)));
     }
 
-    /// The installed binary's answer and the shell's agree on every fact of the host.
+    /// The installed binary's answer and the shell's agree on every fact of the host,
+    /// also where the `xz` on PATH is BusyBox's, which neither calls xz (it cannot undo
+    /// the x86 filter an upload may use).
     #[test]
     fn the_agent_and_the_shell_find_the_same_host() {
         use std::os::unix::fs::PermissionsExt;
+        harness::require("xz", "xz-utils").unwrap();
+        let busybox = harness::require("busybox", "busybox").unwrap();
         let home = tempfile::tempdir().unwrap();
         let dir = home.path().join(".mlcremote");
         std::fs::create_dir_all(&dir).unwrap();
         let binary = dir.join("mlcremote");
         std::fs::copy(harness::server_binary().unwrap(), &binary).unwrap();
-        let run = || {
+        let busybox_xz = home.path().join("busybox-xz");
+        std::fs::create_dir(&busybox_xz).unwrap();
+        std::os::unix::fs::symlink(&busybox, busybox_xz.join("xz")).unwrap();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let with_busybox_xz =
+            std::env::join_paths(std::iter::once(busybox_xz.clone()).chain(std::env::split_paths(&path))).unwrap();
+        let probe = |path: &std::ffi::OsStr| {
             let out = std::process::Command::new("sh")
                 .arg("-c")
                 .arg(crate::remote::scripts::probe_script(&dir.to_string_lossy()))
                 .env("HOME", home.path())
+                .env("PATH", path)
                 .output()
                 .unwrap();
             Probe::parse(&Output {
@@ -212,28 +223,33 @@ mod tests {
             })
             .unwrap()
         };
-        let agent = run();
-        assert!(agent.agent.is_some(), "the installed binary did not answer: {agent:?}");
-        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let shell = run();
-        assert!(shell.agent.is_none());
-        let facts = |p: &Probe| {
-            let mut tools = p.tools.clone();
-            tools.sort();
-            (
-                p.uname.clone(),
-                p.home.clone(),
-                p.dir.clone(),
-                p.shell.clone(),
-                tools,
-                p.cargo.clone(),
-                p.libc.clone(),
-                (p.exists_at.clone(), p.writable, p.fs.clone()),
-                p.system_service.clone(),
-            )
-        };
-        assert_eq!(facts(&agent), facts(&shell));
-        let (a, b) = (agent.free_kb.unwrap(), shell.free_kb.unwrap());
-        assert!(a.abs_diff(b) <= a / 10 + 1024, "{a} vs {b} KiB free");
+        for (path, xz) in [(path.as_os_str(), true), (with_busybox_xz.as_os_str(), false)] {
+            std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let run = || probe(path);
+            let agent = run();
+            assert!(agent.agent.is_some(), "the installed binary did not answer: {agent:?}");
+            std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let shell = run();
+            assert!(shell.agent.is_none());
+            let facts = |p: &Probe| {
+                let mut tools = p.tools.clone();
+                tools.sort();
+                (
+                    p.uname.clone(),
+                    p.home.clone(),
+                    p.dir.clone(),
+                    p.shell.clone(),
+                    tools,
+                    p.cargo.clone(),
+                    p.libc.clone(),
+                    (p.exists_at.clone(), p.writable, p.fs.clone()),
+                    p.system_service.clone(),
+                )
+            };
+            assert_eq!(facts(&agent), facts(&shell));
+            assert_eq!(shell.has("xz"), xz, "{path:?}: {shell:?}");
+            let (a, b) = (agent.free_kb.unwrap(), shell.free_kb.unwrap());
+            assert!(a.abs_diff(b) <= a / 10 + 1024, "{a} vs {b} KiB free");
+        }
     }
 }

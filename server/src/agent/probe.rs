@@ -44,6 +44,9 @@ pub fn probe(layout: &Layout) -> bool {
             line("tool", tool);
         }
     }
+    if xz_utils() {
+        line("tool", "xz");
+    }
     if systemd_user() {
         line("tool", "systemd-user");
     }
@@ -112,17 +115,26 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// xz-utils' `xz` on PATH (BusyBox's has no `--robot` and cannot undo the x86 filter
+/// deploy compresses with), as the shell probe asks.
+fn xz_utils() -> bool {
+    which("xz").is_some_and(|xz| succeeds(Command::new(xz).args(["--robot", "--version"])))
+}
+
 /// A systemd user manager this account can use: its socket exists and it answers.
 fn systemd_user() -> bool {
     let socket = std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("systemd/private"));
-    socket.is_some_and(|s| s.exists())
-        && Command::new("systemctl")
-            .args(["--user", "show-environment"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+    socket.is_some_and(|s| s.exists()) && succeeds(Command::new("systemctl").args(["--user", "show-environment"]))
+}
+
+/// Whether `command`, run with no input and its output dropped, succeeds.
+fn succeeds(command: &mut Command) -> bool {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// `gnu` or `musl`, from the dynamic loader the system has (Linux).

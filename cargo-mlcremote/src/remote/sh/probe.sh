@@ -10,6 +10,8 @@ printf 'shell=%s\n' "${SHELL:-}"
 for t in setsid nohup tmux screen sha256sum shasum docker curl wget gzip tar; do
   if command -v "$t" >/dev/null 2>&1; then printf 'tool=%s\n' "$t"; fi
 done
+# xz-utils' xz (BusyBox's has no --robot, and cannot undo the x86 filter deploy uses).
+if xz --robot --version >/dev/null 2>&1 </dev/null; then printf 'tool=xz\n'; fi
 # A systemd user manager this account can use: its socket is there and it answers (as
 # `agent probe` asks; systemctl alone takes ~30 ms to say there is none).
 if [ -S "${XDG_RUNTIME_DIR:-/nonexistent}/systemd/private" ] && command -v systemctl >/dev/null 2>&1 \

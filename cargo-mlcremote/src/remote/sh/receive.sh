@@ -1,13 +1,13 @@
 # The install exec's receiver: get the binary into the upload file $t — over this
-# channel's stdin in one part or (with the part receivers) several, raw, gzip or in the
-# .tar.gz it came in; or copied where it was built; or downloaded by the host and checked
+# channel's stdin in one part or (with the part receivers) several, raw, gzip, xz or in
+# the .tar.gz it came in; or copied where it was built; or downloaded by the host and checked
 # against the release's sha256 — then check it runs here and become its `agent install`.
 # The upload's name carries this receiver's pid, so a later deploy can tell one whose
 # receiver is gone. A failure removes the upload, and the install dir if this deploy
 # made it and it is empty; so does the end of the connection (sshd's hangup, or a write
 # to the closed channel).
 # Set by the client: d, r (this upload's id), how (copy|download|upload), packing
-# (raw|gzip|tgz), inner, from, url, archive_sha, parts, first (the size of the binary or
+# (raw|gzip|xz|tgz), inner, from, url, archive_sha, parts, first (the size of the binary or
 # archive the first part holds), size, wait, and for the agent: sha, port, methods,
 # timeout, owner, holder, root.
 t="$d/.mlcremote.upload-$$-$r"
@@ -15,8 +15,8 @@ cut="the upload to $d was cut: the connection ended before all of it came"
 m=''
 [ -d "$d" ] || m=1
 untgz() { gzip -dc | tar -xOf - "$inner"; }
-# What turns the parts put back together into the binary (gzip parts were unpacked as
-# they came, each by its receiver).
+# What turns the parts put back together into the binary (compressed parts were unpacked
+# as they came, each by its receiver).
 unpack() {
   case "$packing" in
   tgz) untgz ;;
@@ -57,7 +57,7 @@ download)
 *)
   if [ "$parts" -le 1 ]; then
     case "$packing" in
-    gzip) recv "$t" gzip -dc ;;
+    gzip | xz) recv "$t" "$packing" -dc ;;
     tgz) recv "$t" untgz ;;
     *) recv "$t" cat ;;
     esac || fail "$st_corrupt" "$cut"
@@ -69,11 +69,10 @@ download)
     # tells a later deploy, and the parts, whether the receiver of this upload is there.
     p="$d/.mlcremote.part-$r"
     : >"$t"
-    if [ "$packing" = gzip ]; then
-      recv "$p-0" gzip -dc || { rm -f "$p"-*; fail "$st_corrupt" "$cut"; }
-    else
-      recv "$p-0" cat || { rm -f "$p"-*; fail "$st_corrupt" "cannot write to $d (is the disk full?)"; }
-    fi
+    case "$packing" in
+    gzip | xz) recv "$p-0" "$packing" -dc || { rm -f "$p"-*; fail "$st_corrupt" "$cut"; } ;;
+    *) recv "$p-0" cat || { rm -f "$p"-*; fail "$st_corrupt" "cannot write to $d (is the disk full?)"; } ;;
+    esac
     [ "$(mlcr_size "$p-0")" -eq "$first" ] || { rm -f "$p"-*; fail "$st_corrupt" "$cut"; }
     w=$(mlcr_now)
     while :; do
