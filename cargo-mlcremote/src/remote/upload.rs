@@ -833,53 +833,61 @@ mod tests {
     }
 
     /// A link that falls silent (no FIN: the channel stays open, nothing comes) ends the
-    /// receiver after `idle_secs`, which cleans up: the host waits no longer than the
-    /// client would.
+    /// receiver after `idle_secs`, which cleans up and says the upload was cut (not that
+    /// it could not write): the host waits no longer than the client would. So for the
+    /// one receiver of a whole upload, and for the main one and a part of a split one.
     #[test]
     fn a_receiver_whose_input_falls_silent_ends_and_cleans_up() {
         use std::io::Write;
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("d");
         let dir_text = dir.to_string_lossy().into_owned();
-        let install = Install {
+        let install = |parts| Install {
             wait_secs: 1,
             idle_secs: 1,
             ..install_of(
                 &dir_text,
                 "quiet",
                 Receive::Upload {
-                    parts: 1,
+                    parts,
                     packing: Packing::Raw,
                     first: 1 << 20,
                 },
-                1 << 20,
+                (parts as u64) << 20,
             )
         };
-        let mut child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(install.main_line())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(&[7u8; 1000]).unwrap();
-        // The input stays open and silent; the receiver ends by itself.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(child.wait_with_output());
-        });
-        let out = rx
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .expect("the receiver waited on a silent input")
-            .unwrap();
-        drop(input);
-        assert_eq!(out.status.code(), Some(status::CORRUPT_UPLOAD as i32), "{out:?}");
-        // The dir it made goes too; nothing is left in it in any case.
-        let left: Vec<_> = std::fs::read_dir(&dir)
-            .map(|d| d.flatten().map(|e| e.file_name()).collect())
-            .unwrap_or_default();
-        assert!(left.is_empty(), "{left:?}");
+        for line in [
+            install(1).main_line(),
+            install(2).main_line(),
+            install(2).part_line(1, 1 << 20),
+        ] {
+            let mut child = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&line)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut input = child.stdin.take().unwrap();
+            input.write_all(&[7u8; 1000]).unwrap();
+            // The input stays open and silent; the receiver ends by itself.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(child.wait_with_output());
+            });
+            let out = rx
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("the receiver waited on a silent input")
+                .unwrap();
+            drop(input);
+            assert_eq!(out.status.code(), Some(status::CORRUPT_UPLOAD as i32), "{out:?}");
+            assert!(String::from_utf8_lossy(&out.stdout).contains("was cut"), "{out:?}");
+            // The dir it made goes too; nothing is left in it in any case.
+            let left: Vec<_> = std::fs::read_dir(&dir)
+                .map(|d| d.flatten().map(|e| e.file_name()).collect())
+                .unwrap_or_default();
+            assert!(left.is_empty(), "{left:?}");
+        }
     }
 
     fn run(line: &str, stdin: &[u8]) -> std::process::Output {

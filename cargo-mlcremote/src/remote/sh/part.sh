@@ -1,7 +1,7 @@
 # Channel k's receiver (1…) of a split upload: store its part of the payload, under a
 # name with this receiver's pid while it comes; a compressed part (unz=gzip|xz: whole
-# members) is unpacked as it comes, beside the other parts, so the host does not unpack the whole
-# binary on one core after the last byte came. Cut short, it is removed, and the main
+# members) is unpacked as it comes, beside the other parts, so the host does not unpack
+# the whole binary on one core after the last byte came. Cut short, it is removed, and the main
 # receiver told (`.cut`, taken back once the main receiver is gone, which may have looked
 # before the mark came) so that it stops waiting; a part whose main receiver never
 # started removes itself too (one whose receiver took it already is done).
@@ -26,7 +26,8 @@ if [ -n "$unz" ]; then
   # A compressed stream that ends early is a cut upload, as a short part is.
   recv "$f" "$unz" -dc || ok=''
 else
-  recv "$f" cat || nowhere
+  # `cat` fails where it cannot write, unless the watchdog ended it (a silent link).
+  recv "$f" cat || { [ $? -gt 128 ] || nowhere; ok=''; }
 fi
 if [ -z "$ok" ] || [ "$(mlcr_size "$f")" -ne "$size" ]; then
   rm -f "$f"

@@ -12,17 +12,10 @@
 # timeout, owner, holder, root.
 t="$d/.mlcremote.upload-$$-$r"
 cut="the upload to $d was cut: the connection ended before all of it came"
+wrote="the upload to $d could not be written (is the disk full?)"
 m=''
 [ -d "$d" ] || m=1
 untgz() { gzip -dc | tar -xOf - "$inner"; }
-# What turns the parts put back together into the binary (compressed parts were unpacked
-# as they came, each by its receiver).
-unpack() {
-  case "$packing" in
-  tgz) untgz ;;
-  *) cat ;;
-  esac
-}
 fail() {
   code=$1; shift
   rm -f "$t"
@@ -56,38 +49,51 @@ download)
   ;;
 *)
   if [ "$parts" -le 1 ]; then
+    # A stream that ends early is a cut upload; `cat` fails where it cannot write,
+    # unless the watchdog ended it (killed: the link fell silent).
     case "$packing" in
     gzip | xz) recv "$t" "$packing" -dc ;;
     tgz) recv "$t" untgz ;;
-    *) recv "$t" cat ;;
+    *) recv "$t" cat || { [ $? -gt 128 ] || fail "$st_failed" "$wrote"; false; } ;;
     esac || fail "$st_corrupt" "$cut"
   else
-    # Part 0 comes on this channel; wait for the others while someone writes one (its
-    # receiver's pid is in its name) or, for a part whose channel has not started, as
-    # long as the client waits for an exec. A receiver that saw its input end early
-    # says so (`.cut`): then everything goes at once. `$t` exists from the start: it
-    # tells a later deploy, and the parts, whether the receiver of this upload is there.
+    # Part 0 comes on this channel; the others are added to it in order, each as soon
+    # as it is whole, while the later ones still come (compressed parts were unpacked
+    # by their receivers). Wait for them while someone writes one (its receiver's pid is
+    # in its name) or, for a part whose channel has not started, as long as the client
+    # waits for an exec. A receiver that saw its input end early says so (`.cut`): then
+    # everything goes at once. `$t` exists from the start: it tells a later deploy, and
+    # the parts, whether the receiver of this upload is there.
     p="$d/.mlcremote.part-$r"
     : >"$t"
     case "$packing" in
     gzip | xz) recv "$p-0" "$packing" -dc || { rm -f "$p"-*; fail "$st_corrupt" "$cut"; } ;;
-    *) recv "$p-0" cat || { rm -f "$p"-*; fail "$st_corrupt" "cannot write to $d (is the disk full?)"; } ;;
+    *) recv "$p-0" cat || { s=$?; rm -f "$p"-*; [ $s -gt 128 ] && fail "$st_corrupt" "$cut"; fail "$st_failed" "$wrote"; } ;;
     esac
     [ "$(mlcr_size "$p-0")" -eq "$first" ] || { rm -f "$p"-*; fail "$st_corrupt" "$cut"; }
-    w=$(mlcr_now)
-    while :; do
-      k=1 all=1
-      while [ $k -lt "$parts" ]; do [ -f "$p-$k" ] || all=''; k=$((k + 1)); done
-      [ -n "$all" ] && break
+    w=$(mlcr_now) k=1
+    while [ $k -lt "$parts" ]; do
+      if [ -f "$p-$k" ]; then
+        cat "$p-$k" >>"$p-0" || { rm -f "$p"-*; fail "$st_failed" "$wrote"; }
+        rm -f "$p-$k"
+        k=$((k + 1))
+        continue
+      fi
       for c in "$p"-*.cut; do [ -f "$c" ] && { rm -f "$p"-*; fail "$st_corrupt" "$cut"; }; done
-      for f in "$p"-*.tmp.*; do [ -f "$f" ] && kill -0 "${f##*.}" 2>/dev/null && w=$(mlcr_now); done
-      [ $(($(mlcr_now) - w)) -gt "$wait" ] && { rm -f "$p"-*; fail "$st_corrupt" "the upload's other parts never came"; }
-      sleep 0.05 2>/dev/null || sleep 1
+      now=$(mlcr_now)
+      for f in "$p"-*.tmp.*; do [ -f "$f" ] && kill -0 "${f##*.}" 2>/dev/null && w=$now; done
+      [ $((now - w)) -gt "$wait" ] && { rm -f "$p"-*; fail "$st_corrupt" "the upload's other parts never came"; }
+      # Closer when only the last part is missing: what is left after it is quick.
+      if [ $k -eq $((parts - 1)) ]; then i=0.01; else i=0.05; fi
+      sleep $i 2>/dev/null || sleep 1
     done
-    k=0
-    while [ $k -lt "$parts" ]; do cat "$p-$k"; k=$((k + 1)); done | unpack >"$t"; s=$?
+    case "$packing" in
+    tgz) untgz <"$p-0" >"$t" ;;
+    *) mv -f "$p-0" "$t" ;;
+    esac
+    s=$?
     rm -f "$p"-*
-    [ $s = 0 ] || fail "$st_corrupt" "the upload to $d could not be written (is the disk full?)"
+    [ $s = 0 ] || fail "$st_failed" "$wrote"
   fi
   # Whatever arrived must be the whole binary: a cut upload is found here, not by
   # running half a binary.
