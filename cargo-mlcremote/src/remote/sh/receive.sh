@@ -83,8 +83,11 @@ download)
       now=$(mlcr_now)
       for f in "$p"-*.tmp.*; do [ -f "$f" ] && kill -0 "${f##*.}" 2>/dev/null && w=$now; done
       [ $((now - w)) -gt "$wait" ] && { rm -f "$p"-*; fail "$st_corrupt" "the upload's other parts never came"; }
-      # Closer when only the last part is missing: what is left after it is quick.
-      if [ $k -eq $((parts - 1)) ]; then i=0.01; else i=0.05; fi
+      # Closer when the next part is the last or nearly whole (the parts but the last
+      # are as big as the first): what is left after it is quick.
+      i=0.05
+      [ $k -eq $((parts - 1)) ] && i=0.01
+      for f in "$p-$k".tmp.*; do [ -f "$f" ] && [ "$(mlcr_size "$f")" -ge $((first * 7 / 8)) ] && i=0.01; done
       sleep $i 2>/dev/null || sleep 1
     done
     case "$packing" in
