@@ -43,8 +43,9 @@ type BySha<T> = Vec<(String, T)>;
 struct Compressed {
     /// What share of each binary gzip leaves (sampled), or `None` where that does not pay.
     shares: BySha<Option<f64>>,
-    /// Each binary compressed, by its sha256, how many parts and how.
-    payloads: Vec<((String, usize, upload::Codec), upload::Payload)>,
+    /// Each binary compressed, by its sha256, how many parts and how; and whether a
+    /// host took it (else it was made ahead, [`RunCache::speculate`]).
+    payloads: Vec<((String, usize, upload::Codec), upload::Payload, bool)>,
 }
 
 impl RunCache {
@@ -182,7 +183,7 @@ impl RunCache {
             return as_it_is(bytes, upload::Packing::Raw);
         }
         let codec = upload::Codec::for_host(probe.has("xz"), bytes);
-        match self.compressed(&chosen.sha256, bytes, codec, &parts_for).await {
+        match self.compressed(&chosen.sha256, bytes, codec, &parts_for, true).await {
             Some(payload) => payload,
             None => as_it_is(bytes, upload::Packing::Raw),
         }
@@ -190,13 +191,16 @@ impl RunCache {
 
     /// `bytes` (whose sha256 is `sha`) compressed by `codec`, in as many parts as
     /// `parts_for` says for the bytes it makes: once a run, not once a host; `None` where
-    /// compressing does not pay (sampled).
+    /// compressing does not pay (sampled). For a host (`take`), what was made ahead of
+    /// it for another codec or split is dropped, which stops its compressing: the
+    /// cores are this host's.
     async fn compressed(
         &self,
         sha: &str,
         bytes: &Arc<[u8]>,
         codec: upload::Codec,
         parts_for: impl Fn(usize) -> usize,
+        take: bool,
     ) -> Option<upload::Payload> {
         // Held while deciding, so hosts that arrive together share one compression.
         let mut cache = self.compressed.lock().await;
@@ -214,11 +218,15 @@ impl RunCache {
         };
         let n = parts_for((bytes.len() as f64 * share?) as usize);
         let key = (sha.to_string(), n, codec);
-        if let Some((_, payload)) = cache.payloads.iter().find(|(k, _)| *k == key) {
+        if let Some((_, payload, taken)) = cache.payloads.iter_mut().find(|(k, _, _)| *k == key) {
+            *taken |= take;
             return Some(payload.clone());
         }
+        if take {
+            cache.payloads.retain(|(k, _, taken)| *taken || k.0 != sha);
+        }
         let payload = upload::Payload::compressed(bytes::Bytes::from_owner(bytes.clone()), n, codec);
-        cache.payloads.push((key, payload.clone()));
+        cache.payloads.push((key, payload.clone(), take));
         Some(payload)
     }
 
@@ -226,8 +234,9 @@ impl RunCache {
     /// with xz-utils (most have it) gets it on a link where compressing pays: its first
     /// part is ready when the upload starts, not a compression later, and on a link
     /// that carries the bytes faster than two cores compress them, the probe's round
-    /// trip is compressing time gained. A host that turns out to need something else
-    /// (gzip, nothing, the binary it has already) leaves this work unused: once a run.
+    /// trip is compressing time gained. A host that turns out to need another codec or
+    /// split drops it, which stops what is left of it; one that needs nothing (the
+    /// binary it has already) leaves it running: at most one binary's compressing a run.
     pub(super) fn speculate(
         &self,
         source: &Source,
@@ -247,7 +256,7 @@ impl RunCache {
             })) = loaded.as_ref()
             {
                 let codec = upload::Codec::for_host(true, bytes);
-                cache.compressed(sha256, bytes, codec, parts_for).await;
+                cache.compressed(sha256, bytes, codec, parts_for, false).await;
             }
         }))
     }
@@ -426,5 +435,18 @@ mod tests {
         assert_eq!((xz.packing, made()), (upload::Packing::Xz, 1), "the speculated parts");
         let gzip = runtime.block_on(cache.payload(&chosen, bytes, &tools(&["gzip"]), true, |_| 3));
         assert_eq!((gzip.packing, made()), (upload::Packing::Gzip, 2));
+
+        // Made ahead for nobody: a host that needs gzip, or another split, drops it (its
+        // compressing stops) and gets its own.
+        for (tools, parts) in [(tools(&["gzip"]), 3), (tools(&["gzip", "xz"]), 4)] {
+            let cache = RunCache::default();
+            runtime
+                .block_on(async { cache.speculate(&source, |_| 3).unwrap().await })
+                .unwrap();
+            let payload = runtime.block_on(cache.payload(&chosen, bytes, &tools, true, move |_| parts));
+            let made = runtime.block_on(cache.compressed.lock());
+            assert_eq!(made.payloads.len(), 1);
+            assert_eq!(payload.parts.len(), parts);
+        }
     }
 }

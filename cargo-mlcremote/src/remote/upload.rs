@@ -178,6 +178,14 @@ impl Compressing {
             let Some((k, range)) = self.pieces.get(i) else {
                 return;
             };
+            // A part nobody waits for any more (a payload made ahead and dropped).
+            let wanted = self
+                .made
+                .lock()
+                .is_ok_and(|made| made.senders[*k].as_ref().is_some_and(|s| !s.is_closed()));
+            if !wanted {
+                continue;
+            }
             let packed = self.codec.pack(&self.binary[range.clone()]);
             let Ok(mut made) = self.made.lock() else {
                 return;
