@@ -16,34 +16,6 @@ use crate::{
     ssh::{Progress, random_hex},
 };
 
-/// Over how many channels `len` bytes go up: as many as keep the link full, and on a
-/// fast link as many as keep OpenSSH's sshd from falling behind. A channel has at most
-/// its window in flight, which on a long link is less than the link carries in a round
-/// trip. Dropbear's 24 KiB is that already on a LAN: always split. OpenSSH's 2 MiB keeps
-/// 1 Gbit/s full up to 16 ms, but sshd writes at most one pipe's worth (64 KiB) to a
-/// channel's command per turn of its loop while it reads up to 256 KiB off the socket:
-/// with one channel the rest piles up in a buffer it grows and copies packet by packet
-/// (on loopback 4 MB took 311 ms over one channel, 150 ms over four; 20 MiB 475 and
-/// 220 ms). So a payload of several windows goes over four channels at least.
-pub(super) fn upload_parts(len: usize, small_window: bool, round_trip: Option<Duration>, channels: usize) -> usize {
-    /// The fastest link planned for: 1 Gbit/s.
-    const BYTES_PER_SEC: f64 = 125e6;
-    /// Channels whose commands sshd feeds side by side as fast as it reads.
-    const SSHD_PIPES: usize = 4;
-    let channels = channels.max(1);
-    if small_window {
-        return len.div_ceil(24 << 10).clamp(1, channels);
-    }
-    let window = 1 << 20;
-    // Unknown: as if long.
-    let in_flight = round_trip.map_or(f64::INFINITY, |rtt| rtt.as_secs_f64() * BYTES_PER_SEC);
-    let for_link = (in_flight / window as f64)
-        .ceil()
-        .max(SSHD_PIPES as f64)
-        .min(channels as f64) as usize;
-    len.div_ceil(window).clamp(1, for_link)
-}
-
 impl Executor<'_> {
     /// SPEC §6 steps 5–8 in one exec: the binary goes up (or is copied where it was
     /// built), checks it runs, and its own `agent install` takes the lock on the host,
@@ -181,7 +153,7 @@ impl Executor<'_> {
             Payload::Bytes(bytes) => {
                 let compress = upload::compress_for(self.session.round_trip());
                 let parts_for =
-                    |len| upload_parts(len, self.session.small_window(), self.session.round_trip(), channels);
+                    |len| upload::upload_parts(len, self.session.small_window(), self.session.round_trip(), channels);
                 let payload = self
                     .options
                     .cache
@@ -230,34 +202,5 @@ fn follow_install(line: &str, steps: &mut Steps, reporter: &Reporter, dir: &str,
             _ => {}
         },
         _ => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::upload_parts;
-
-    #[test]
-    fn an_upload_is_split_where_one_channel_cannot_fill_the_link_or_sshd_would_fall_behind() {
-        let mib = 1 << 20;
-        let ms = Duration::from_millis;
-        // OpenSSH's window: four channels on loopback or a LAN (sshd's pipes), more as
-        // the link gets longer; a payload of a window or two needs no more.
-        assert_eq!(upload_parts(20 * mib, false, Some(Duration::from_micros(300)), 8), 4);
-        assert_eq!(upload_parts(20 * mib, false, Some(ms(5)), 8), 4);
-        assert_eq!(upload_parts(2 * mib - 1, false, Some(Duration::from_micros(300)), 8), 2);
-        assert_eq!(upload_parts(mib, false, Some(Duration::from_micros(300)), 8), 1);
-        assert_eq!(upload_parts(20 * mib, false, Some(ms(50)), 8), 6);
-        assert_eq!(upload_parts(20 * mib, false, Some(ms(200)), 8), 8);
-        assert_eq!(upload_parts(20 * mib, false, None, 8), 8, "unknown: as if long");
-        // Never more parts than the payload has windows, nor than channels.
-        assert_eq!(upload_parts(mib + 1, false, Some(ms(200)), 8), 2);
-        assert_eq!(upload_parts(100, false, Some(ms(200)), 8), 1);
-        assert_eq!(upload_parts(20 * mib, false, Some(ms(200)), 0), 1);
-        // Dropbear's 24 KiB window: split even on loopback.
-        assert_eq!(upload_parts(2 * mib, true, Some(Duration::from_micros(300)), 8), 8);
-        assert_eq!(upload_parts(30 << 10, true, Some(ms(1)), 8), 2);
     }
 }

@@ -154,7 +154,7 @@ async fn deploy_on(session: &Session, route: &Route, options: &DeployOptions, st
     if !options.dry_run && upload::compress_for(round_trip) {
         let small_window = session.small_window();
         let _detached = options.cache.speculate(&options.source, move |len| {
-            install::upload_parts(len, small_window, round_trip, UPLOAD_CHANNELS)
+            upload::upload_parts(len, small_window, round_trip, UPLOAD_CHANNELS)
         });
     }
     let probe = Probe::run_on(session, Some(probe_channel), &options.install_dir).await?;

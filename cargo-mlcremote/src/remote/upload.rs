@@ -1,13 +1,15 @@
 //! The upload and install exec: the binary goes over exec channels (the release archive
 //! it came in as it is, else compressed where that pays (xz where the host has xz-utils,
 //! else gzip: [`Codec`]), split over several channels where one would not keep the link
-//! full or sshd fed: `deploy::install::upload_parts`;
+//! full or sshd fed: [`upload_parts`];
 //! each channel's part goes as soon as it is compressed, while the later ones still
 //! are), and the same exec that receives it verifies that it runs here and hands over to
 //! the new binary's `agent install`. The scripts ride in the exec command; stdin is the
 //! payload.
 
 use std::io::Write as _;
+
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -221,13 +223,41 @@ fn part_ranges(len: usize, n: usize) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
+/// Over how many channels `len` bytes go up: as many as keep the link full, and on a
+/// fast link as many as keep OpenSSH's sshd from falling behind. A channel has at most
+/// its window in flight, which on a long link is less than the link carries in a round
+/// trip. Dropbear's 24 KiB is that already on a LAN: always split. OpenSSH's 2 MiB keeps
+/// 1 Gbit/s full up to 16 ms, but sshd writes at most one pipe's worth (64 KiB) to a
+/// channel's command per turn of its loop while it reads up to 256 KiB off the socket:
+/// with one channel the rest piles up in a buffer it grows and copies packet by packet
+/// (on loopback 4 MB took 311 ms over one channel, 150 ms over four; 20 MiB 475 and
+/// 220 ms). So a payload of several windows goes over four channels at least.
+pub fn upload_parts(len: usize, small_window: bool, round_trip: Option<Duration>, channels: usize) -> usize {
+    /// The fastest link planned for: 1 Gbit/s.
+    const BYTES_PER_SEC: f64 = 125e6;
+    /// Channels whose commands sshd feeds side by side as fast as it reads.
+    const SSHD_PIPES: usize = 4;
+    let channels = channels.max(1);
+    if small_window {
+        return len.div_ceil(24 << 10).clamp(1, channels);
+    }
+    let window = 1 << 20;
+    // Unknown: as if long.
+    let in_flight = round_trip.map_or(f64::INFINITY, |rtt| rtt.as_secs_f64() * BYTES_PER_SEC);
+    let for_link = (in_flight / window as f64)
+        .ceil()
+        .max(SSHD_PIPES as f64)
+        .min(channels as f64) as usize;
+    len.div_ceil(window).clamp(1, for_link)
+}
+
 /// Whether to compress for a link with this round trip (`None`: not known, taken as
 /// long): not on a short one (loopback, a LAN), which carries the bytes faster than gzip
 /// makes fewer of them and the host unpacks them (a 20 MiB binary: 2.6× `scp`
 /// compressed, 0.9× sent as it is); on a long one, where each byte costs more than its
 /// compression.
-pub fn compress_for(round_trip: Option<std::time::Duration>) -> bool {
-    round_trip.is_none_or(|rtt| rtt >= std::time::Duration::from_millis(5))
+pub fn compress_for(round_trip: Option<Duration>) -> bool {
+    round_trip.is_none_or(|rtt| rtt >= Duration::from_millis(5))
 }
 
 /// How this machine compresses a binary for a host.
@@ -476,6 +506,28 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_upload_is_split_where_one_channel_cannot_fill_the_link_or_sshd_would_fall_behind() {
+        let mib = 1 << 20;
+        let ms = Duration::from_millis;
+        // OpenSSH's window: four channels on loopback or a LAN (sshd's pipes), more as
+        // the link gets longer; a payload of a window or two needs no more.
+        assert_eq!(upload_parts(20 * mib, false, Some(Duration::from_micros(300)), 8), 4);
+        assert_eq!(upload_parts(20 * mib, false, Some(ms(5)), 8), 4);
+        assert_eq!(upload_parts(2 * mib - 1, false, Some(Duration::from_micros(300)), 8), 2);
+        assert_eq!(upload_parts(mib, false, Some(Duration::from_micros(300)), 8), 1);
+        assert_eq!(upload_parts(20 * mib, false, Some(ms(50)), 8), 6);
+        assert_eq!(upload_parts(20 * mib, false, Some(ms(200)), 8), 8);
+        assert_eq!(upload_parts(20 * mib, false, None, 8), 8, "unknown: as if long");
+        // Never more parts than the payload has windows, nor than channels.
+        assert_eq!(upload_parts(mib + 1, false, Some(ms(200)), 8), 2);
+        assert_eq!(upload_parts(100, false, Some(ms(200)), 8), 1);
+        assert_eq!(upload_parts(20 * mib, false, Some(ms(200)), 0), 1);
+        // Dropbear's 24 KiB window: split even on loopback.
+        assert_eq!(upload_parts(2 * mib, true, Some(Duration::from_micros(300)), 8), 8);
+        assert_eq!(upload_parts(30 << 10, true, Some(ms(1)), 8), 2);
+    }
+
     /// Compressed in parts, each of members made side by side, the parts put back
     /// together are what the real `gzip -dc` or `xz -dc` turns back into the binary; each
     /// part holds its share of the binary. Only a long link gets it compressed.
@@ -498,8 +550,8 @@ mod tests {
                 );
             }
         }
-        assert!(!compress_for(Some(std::time::Duration::from_micros(300))));
-        assert!(compress_for(Some(std::time::Duration::from_millis(50))));
+        assert!(!compress_for(Some(Duration::from_micros(300))));
+        assert!(compress_for(Some(Duration::from_millis(50))));
         assert!(compress_for(None));
     }
 
