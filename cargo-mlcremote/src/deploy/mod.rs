@@ -125,7 +125,8 @@ pub struct Report {
 #[derive(Clone, Debug, Serialize)]
 pub struct Sent {
     pub bytes: u64,
-    /// `tar.gz` (the archive it came in, as it is), `gzip` (compressed here) or `raw`.
+    /// `tar.gz` (the archive it came in, as it is), `xz` or `gzip` (compressed here) or
+    /// `raw`.
     #[serde(rename = "as")]
     pub packing: &'static str,
 }

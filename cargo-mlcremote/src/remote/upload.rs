@@ -69,7 +69,7 @@ pub enum Packing {
 }
 
 impl Packing {
-    /// How a report names it: `raw`, `gzip`, `tar.gz`.
+    /// How a report names it: `raw`, `gzip`, `xz`, `tar.gz`.
     pub fn name(&self) -> &'static str {
         match self {
             Packing::Raw => "raw",
