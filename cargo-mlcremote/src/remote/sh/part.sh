@@ -1,10 +1,10 @@
 # Channel k's receiver (1…) of a split upload: store its part of the payload, under a
 # name with this receiver's pid while it comes; a compressed part (unz=gzip|xz: whole
 # members) is unpacked as it comes, beside the other parts, so the host does not unpack
-# the whole binary on one core after the last byte came. Cut short, it is removed, and the main
-# receiver told (`.cut`, taken back once the main receiver is gone, which may have looked
-# before the mark came) so that it stops waiting; a part whose main receiver never
-# started removes itself too (one whose receiver took it already is done).
+# the whole binary on one core after the last byte came. Cut short, it is removed, and
+# the main receiver told (`.cut`, taken back once the main receiver is gone, which may
+# have looked before the mark came) so that it stops waiting; a part whose main receiver
+# never started removes itself too (one whose receiver took it already is done).
 # Set by the client: d, r (the upload's id), k, size (of the binary or archive this part
 # holds), unz, wait.
 p="$d/.mlcremote.part-$r"

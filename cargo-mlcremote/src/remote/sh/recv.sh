@@ -1,8 +1,9 @@
 # `recv FILE COMMAND…`: COMMAND reads the payload (this channel's stdin, fd 3) into FILE,
 # and is ended once FILE has not grown for $idle seconds (a link that went silent without
 # a FIN leaves a reader waiting until sshd notices, which can be hours). Its status is
-# COMMAND's; $rp is its pid and $wd its watchdog's while it runs, and the watchdog (with
-# its `sleep`) is gone when it returns. Set by the client: idle.
+# COMMAND's, above 128 where the watchdog ended it (the receivers call that a cut, not a
+# failure to write); $rp is its pid and $wd its watchdog's while it runs, and the
+# watchdog (with its `sleep`) is gone when it returns. Set by the client: idle.
 rp='' wd=''
 exec 3<&0
 recv() {
